@@ -1,0 +1,47 @@
+# moorage — two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run test lint typecheck unit openapi engine images bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip >/dev/null
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+## run: start moorage on 127.0.0.1:8000 against DOCKER_HOST (default: the local socket)
+run: $(STAMP)
+	@scripts/engine-up.sh || echo "make run: no engine yet; moorage starts anyway (/readyz says 503 until one answers)"
+	$(BIN)/moorage serve
+
+## test: engine up, test images, lint, type checks, the whole suite
+test: $(STAMP) engine lint typecheck openapi
+	$(BIN)/pytest
+
+engine:
+	scripts/engine-up.sh
+
+lint: $(STAMP)
+	$(BIN)/ruff check app tests bench
+	$(BIN)/ruff format --check app tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+## openapi: regenerate openapi/openapi.json (make test checks it is current)
+openapi: $(STAMP)
+	$(BIN)/python -m app.openapi --check
+
+openapi-write: $(STAMP)
+	$(BIN)/python -m app.openapi
+
+bench: $(STAMP)
+	scripts/engine-up.sh
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,307 @@
+"""The engine: the one module that imports aiodocker.
+
+`Engine` owns one shared aiodocker client (opened in the lifespan), negotiates the
+API version lazily (so the service starts while the engine is away), and turns
+every aiodocker / aiohttp failure into a `ProblemError`:
+
+    DockerError(900)          → 503 engine-unavailable (aiodocker's made-up status)
+    DockerError(4xx)          → the matching problem (404 by what is missing, 409 by why)
+    DockerError(5xx)          → 502 engine-error
+    DockerStreamError         → 502 engine-error (a failure inside a progress stream)
+    asyncio.TimeoutError      → 504 timeout
+    aiohttp.ClientError       → 503 engine-unavailable
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import re
+import ssl
+from collections.abc import AsyncIterator, Mapping
+from typing import Annotated, Any, Literal
+
+import aiodocker
+import aiohttp
+from fastapi import Depends, Request
+
+from app import errors
+from app.settings import Settings
+
+log = logging.getLogger("moorage.engine")
+
+Kind = Literal["container", "image", "volume", "network", "exec", "node", "service", "task"]
+
+# Newest API version whose response shapes moorage reads; older engines are used at
+# their own version. (1.52 dropped fields moorage does not rely on, but pin anyway.)
+MAX_API_VERSION = (1, 47)
+
+_NOT_FOUND_BY_KIND: dict[str, type[errors.NotFound]] = {
+    "container": errors.ContainerNotFound,
+    "image": errors.ImageNotFound,
+    "volume": errors.VolumeNotFound,
+    "network": errors.NetworkNotFound,
+    "exec": errors.ExecNotFound,
+}
+_NOT_FOUND_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.NotFound]]] = [
+    (re.compile(r"no such container", re.I), errors.ContainerNotFound),
+    (
+        re.compile(r"no such image|pull access denied|repository does not exist", re.I),
+        errors.ImageNotFound,
+    ),
+    (re.compile(r"no such exec", re.I), errors.ExecNotFound),
+    (re.compile(r"no such volume|volume .* not found", re.I), errors.VolumeNotFound),
+    (re.compile(r"network .* not found|no such network", re.I), errors.NetworkNotFound),
+]
+_CONFLICT_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.Conflict]]] = [
+    (re.compile(r"is already in use|already exists", re.I), errors.NameInUse),
+    (re.compile(r"is not running|not running", re.I), errors.ContainerNotRunning),
+    (
+        re.compile(r"cannot (remove|kill) a running container|stop the container before", re.I),
+        errors.ContainerRunning,
+    ),
+    (re.compile(r"in use|being used|active endpoints|has dependent", re.I), errors.InUse),
+]
+
+
+def translate_docker_error(
+    exc: BaseException, kind: Kind | None = None, ref: str | None = None
+) -> errors.ProblemError:
+    """Map an engine failure to the problem a client should see."""
+    if isinstance(exc, errors.ProblemError):
+        return exc
+    if isinstance(exc, TimeoutError):
+        return errors.Timeout("The engine did not answer in time")
+    if isinstance(exc, aiodocker.DockerError):
+        status, message = exc.status, str(exc.message).strip()
+        if status == 900:
+            return errors.EngineUnavailable(f"Cannot reach the Docker engine: {message}")
+        if status == 0:  # DockerStreamError: failure reported inside a 200 stream
+            return errors.EngineError(message)
+        if status == 404:
+            for pattern, cls in _NOT_FOUND_BY_MESSAGE:
+                if pattern.search(message):
+                    return cls(message)
+            return _NOT_FOUND_BY_KIND.get(kind or "", errors.NotFound)(
+                message or f"No {kind or 'object'} {ref!r}"
+            )
+        if status in (409, 403):
+            # The engine's 403s (predefined network, read-only path) are conflicts with
+            # its state, not about the caller's rights.
+            for pattern, conflict in _CONFLICT_BY_MESSAGE:
+                if pattern.search(message):
+                    return conflict(message)
+            return errors.Conflict(message)
+        if status == 400:
+            return errors.BadRequest(message)
+        if status == 401:
+            return errors.RegistryDenied(message)
+        if 400 <= status < 500:
+            return errors.BadRequest(message)
+        return errors.EngineError(message or f"The engine answered {status}")
+    if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
+        return errors.EngineError(f"The engine closed the connection: {exc}")
+    if isinstance(exc, aiohttp.ClientError | ConnectionError):
+        return errors.EngineUnavailable(f"Cannot reach the Docker engine: {exc}")
+    return errors.EngineError(f"{type(exc).__name__}: {exc}")
+
+
+@contextlib.contextmanager
+def engine_errors(kind: Kind | None = None, ref: str | None = None) -> Any:
+    """Translate engine failures raised inside the block."""
+    try:
+        yield
+    except errors.ProblemError:
+        raise
+    except (aiodocker.DockerError, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+        raise translate_docker_error(exc, kind, ref) from exc
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext | None:
+    if not settings.docker_tls_verify and settings.docker_cert_path is None:
+        return None
+    ctx = ssl.create_default_context()
+    cert_dir = settings.docker_cert_path
+    if cert_dir is not None:
+        ca = cert_dir / "ca.pem"
+        if ca.exists():
+            ctx.load_verify_locations(cafile=str(ca))
+        cert, key = cert_dir / "cert.pem", cert_dir / "key.pem"
+        if cert.exists() and key.exists():
+            ctx.load_cert_chain(certfile=str(cert), keyfile=str(key))
+    if not settings.docker_tls_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+class Engine:
+    """One Docker engine, reached through one pooled aiodocker client."""
+
+    def __init__(self, settings: Settings, name: str = "default") -> None:
+        self.settings = settings
+        self.name = name
+        self.url = settings.docker_host
+        self.short_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.engine_connect_timeout,
+            sock_connect=settings.engine_connect_timeout,
+            sock_read=settings.engine_timeout,
+        )
+        # Long calls (logs, stats, events, wait, pull, build, archive) read with no
+        # read timeout; connecting still times out.
+        self.long_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=settings.engine_connect_timeout,
+            sock_connect=settings.engine_connect_timeout,
+        )
+        self.docker = self._client()
+        self._version_lock = asyncio.Lock()
+        self.api_version: str | None = None
+
+    def _client(self) -> aiodocker.Docker:
+        url, limit = self.url, self.settings.engine_pool_size
+        if url.startswith("unix://"):
+            connector = aiohttp.UnixConnector(url.removeprefix("unix://"), limit=limit)
+            return aiodocker.Docker(
+                url="unix://localhost", connector=connector, timeout=self.short_timeout
+            )
+        if url.startswith(("tcp://", "http://", "https://")):
+            ctx = _tls_context(self.settings)
+            scheme = "https" if ctx is not None or url.startswith("https://") else "http"
+            hostport = re.sub(r"^[a-z]+://", "", url).rstrip("/")
+            tcp = aiohttp.TCPConnector(limit=limit, ssl=ctx if ctx is not None else False)
+            return aiodocker.Docker(
+                url=f"{scheme}://{hostport}", connector=tcp, timeout=self.short_timeout
+            )
+        if url.startswith("ssh://"):
+            return aiodocker.Docker(url=url, timeout=self.short_timeout)
+        raise ValueError(f"DOCKER_HOST {url!r}: use unix://, tcp://, https:// or ssh://")
+
+    async def close(self) -> None:
+        await self.docker.close()
+        # aiodocker leaves a caller-supplied connector open.
+        await self.docker.connector.close()
+
+    async def negotiate(self) -> str:
+        """Pin the API version: the engine's own, capped at what moorage reads."""
+        if self.api_version is not None:
+            return self.api_version
+        async with self._version_lock:
+            if self.api_version is None:
+                with engine_errors():
+                    ver = await self.docker._query_json("version", versioned_api=False)
+                major, minor = (int(p) for p in str(ver["ApiVersion"]).split(".")[:2])
+                chosen = min((major, minor), MAX_API_VERSION)
+                self.api_version = f"{chosen[0]}.{chosen[1]}"
+                self.docker.api_version = f"v{self.api_version}"
+        return self.api_version
+
+    @contextlib.asynccontextmanager
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        data: Any = None,
+        headers: Mapping[str, str] | None = None,
+        long: bool = False,
+        kind: Kind | None = None,
+        ref: str | None = None,
+        versioned: bool = True,
+    ) -> AsyncIterator[aiohttp.ClientResponse]:
+        """An engine call whose response body the caller reads (or streams)."""
+        if versioned:
+            await self.negotiate()
+        if json is not None:
+            import orjson
+
+            data = orjson.dumps(json)
+            headers = {"Content-Type": "application/json", **(headers or {})}
+        with engine_errors(kind, ref):
+            async with self.docker._query(
+                path,
+                method,
+                params=_clean_params(params),
+                data=data,
+                headers=headers,
+                timeout=self.long_timeout if long else self.short_timeout,
+                versioned_api=versioned,
+            ) as response:
+                try:
+                    yield response
+                finally:
+                    response.release()
+
+    async def json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        headers: Mapping[str, str] | None = None,
+        long: bool = False,
+        kind: Kind | None = None,
+        ref: str | None = None,
+        versioned: bool = True,
+    ) -> Any:
+        """An engine call answering JSON (or nothing: returns None)."""
+        import orjson
+
+        async with self.request(
+            method,
+            path,
+            params=params,
+            json=json,
+            headers=headers,
+            long=long,
+            kind=kind,
+            ref=ref,
+            versioned=versioned,
+        ) as response:
+            with engine_errors(kind, ref):
+                body = await response.read()
+        if not body.strip():
+            return None
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            raise errors.EngineError(
+                f"The engine answered something that is not JSON: {exc}"
+            ) from exc
+
+    async def ping(self) -> bool:
+        async with self.request("GET", "_ping", versioned=False) as response:
+            return response.status == 200
+
+
+def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """Drop None values; render booleans the engine's way."""
+    if params is None:
+        return None
+    out: dict[str, Any] = {}
+    for key, value in params.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            out[key] = "1" if value else "0"
+        elif isinstance(value, dict | list):
+            import orjson
+
+            out[key] = orjson.dumps(value).decode()
+        else:
+            out[key] = value
+    return out
+
+
+def get_engine(request: Request) -> Engine:
+    """The engine this request talks to."""
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -1,0 +1,139 @@
+"""Shared model pieces: engine views (PascalCase in, snake_case out), request bodies
+that refuse unknown fields, and the small value types every resource uses."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic.alias_generators import to_pascal
+
+from app import errors
+
+
+class EngineView(BaseModel):
+    """A response model read from an engine document (PascalCase keys)."""
+
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=to_pascal),
+        populate_by_name=True,
+        extra="ignore",
+    )
+
+
+class RequestBody(BaseModel):
+    """A request body: unknown fields are refused, so a typo is never ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_max_length=65_536)
+
+
+class Deleted(BaseModel):
+    """What a prune removed."""
+
+    deleted: list[str] = Field(default_factory=list)
+    space_reclaimed: int = 0
+
+
+# Names of containers, volumes, networks: the engine's own rule.
+NAME_PATTERN = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]*$"
+_NAME_RE = re.compile(NAME_PATTERN)
+# An id, short id or name in a path: no slash, no NUL, no "..", bounded.
+_REF_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,254}$")
+
+
+def check_ref(value: str, what: str = "id") -> str:
+    """A container/volume/network/exec reference taken from a path, checked."""
+    if not _REF_RE.match(value) or ".." in value:
+        raise errors.ValidationFailed.field(
+            ["path", what], f"{value[:80]!r} is not a valid id or name"
+        )
+    return value
+
+
+def rfc3339(value: Any) -> str | None:
+    """An engine time (RFC 3339 with ns, or unix seconds) as RFC 3339 UTC."""
+    if value in (None, "", 0, "0001-01-01T00:00:00Z"):
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, tz=UTC).isoformat().replace("+00:00", "Z")
+    return str(value)
+
+
+def _parse_time(value: Any) -> float:
+    """A `since`/`until` query: unix seconds (float) or RFC 3339."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip()
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is neither unix seconds nor an RFC 3339 time") from exc
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt.timestamp()
+
+
+def engine_time(value: str | float | None) -> str | None:
+    """Render a time for the engine's `since`/`until`: `sec.nnnnnnnnn`."""
+    if value is None:
+        return None
+    try:
+        seconds = _parse_time(value)
+    except ValueError as exc:
+        raise errors.ValidationFailed.field(["query"], str(exc)) from exc
+    return f"{seconds:.9f}"
+
+
+def label_filters(labels: list[str] | None) -> list[str]:
+    """`label` query values (`key` or `key=value`), checked."""
+    out = []
+    for label in labels or []:
+        key = label.split("=", 1)[0]
+        if not key or len(label) > 1024 or "\x00" in label:
+            raise errors.ValidationFailed.field(["query", "label"], f"bad label filter {label!r}")
+        out.append(label)
+    return out
+
+
+def _split_kv_list(value: Any) -> Any:
+    """Accept `{"K": "V"}` or `["K=V", ...]`; give a dict."""
+    if isinstance(value, list):
+        out: dict[str, str] = {}
+        for item in value:
+            if not isinstance(item, str) or "=" not in item:
+                raise ValueError(f"{item!r} is not KEY=VALUE")
+            k, v = item.split("=", 1)
+            out[k] = v
+        return out
+    return value
+
+
+KeyValues = Annotated[dict[str, str], BeforeValidator(_split_kv_list)]
+
+_SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.I)
+_UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+
+
+def parse_bytes(value: Any) -> Any:
+    """`512m`, `1g`, `1024` or an int: bytes, as the docker CLI reads sizes."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str):
+        m = _SIZE_RE.match(value)
+        if not m:
+            raise ValueError(f"{value!r} is not a size (bytes, or a number with b, k, m, g, t)")
+        return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+    raise ValueError(f"{value!r} is not a size")
+
+
+Bytes = Annotated[int, BeforeValidator(parse_bytes), Field(ge=0, le=1 << 50)]

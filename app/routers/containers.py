@@ -1,0 +1,8 @@
+"""Container routes (lifecycle)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1/containers", tags=["containers"])
+execs = APIRouter(prefix="/v1/execs", tags=["containers"])

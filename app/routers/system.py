@@ -1,0 +1,80 @@
+"""System routes: liveness, readiness, ping, version, info, disk usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from app import errors
+from app.engine import EngineDep
+from app.models.system import (
+    DiskUsage,
+    EngineSummary,
+    Health,
+    Info,
+    Ping,
+    Ready,
+    Version,
+    disk_usage,
+)
+
+probes = APIRouter(tags=["system"])
+router = APIRouter(prefix="/v1/system", tags=["system"])
+
+
+@probes.get("/healthz")
+async def healthz() -> Health:
+    """The service is up (asks the engine nothing)."""
+    return Health()
+
+
+@probes.get(
+    "/readyz",
+    responses=errors.problem_responses(errors.EngineUnavailable),
+)
+async def readyz(engine: EngineDep) -> Ready:
+    """The engine answers."""
+    try:
+        doc: dict[str, Any] = await engine.json("GET", "version", versioned=False)
+    except errors.ProblemError as exc:
+        raise errors.EngineUnavailable(
+            f"Not ready: {exc.detail}", retry_after=engine.settings.engine_retry_after
+        ) from exc
+    return Ready(
+        engine=EngineSummary(
+            version=doc.get("Version"),
+            api_version=engine.api_version or doc.get("ApiVersion"),
+            os=doc.get("Os"),
+            arch=doc.get("Arch"),
+        )
+    )
+
+
+@router.get("/ping", responses=errors.problem_responses())
+async def system_ping(engine: EngineDep) -> Ping:
+    """Ping the engine; gives the API version moorage speaks to it."""
+    version = await engine.negotiate()
+    return Ping(ok=await engine.ping(), api_version=version)
+
+
+@router.get("/version", responses=errors.problem_responses())
+async def system_version(engine: EngineDep) -> Version:
+    """The engine's version."""
+    doc: dict[str, Any] = await engine.json("GET", "version")
+    return Version.model_validate({**doc, "raw": doc})
+
+
+@router.get("/info", responses=errors.problem_responses())
+async def system_info(engine: EngineDep) -> Info:
+    """The engine's system-wide information."""
+    doc: dict[str, Any] = await engine.json("GET", "info")
+    swarm = (doc.get("Swarm") or {}).get("LocalNodeState")
+    return Info.model_validate({**doc, "SwarmState": swarm, "raw": doc})
+
+
+@router.get("/df", responses=errors.problem_responses())
+async def system_df(engine: EngineDep) -> DiskUsage:
+    """Disk usage by images, containers, volumes and build cache."""
+    doc: dict[str, Any] = await engine.json("GET", "system/df", long=True)
+    return disk_usage(doc)

@@ -1,0 +1,1 @@
+"""Engine work that takes several calls with branching, one module per resource."""

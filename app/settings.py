@@ -1,0 +1,53 @@
+"""Settings: every option from `MOORAGE_*` environment variables or `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MOORAGE_", env_file=".env", extra="ignore")
+
+    # Serving
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+
+    # The engine. DOCKER_HOST / DOCKER_TLS_VERIFY / DOCKER_CERT_PATH mean what they
+    # mean to the docker CLI; MOORAGE_DOCKER_HOST wins over DOCKER_HOST.
+    docker_host: str = Field(
+        default="unix:///var/run/docker.sock",
+        validation_alias=AliasChoices("MOORAGE_DOCKER_HOST", "DOCKER_HOST"),
+    )
+    docker_tls_verify: bool = Field(
+        default=False,
+        validation_alias=AliasChoices("MOORAGE_DOCKER_TLS_VERIFY", "DOCKER_TLS_VERIFY"),
+    )
+    docker_cert_path: Path | None = Field(
+        default=None, validation_alias=AliasChoices("MOORAGE_DOCKER_CERT_PATH", "DOCKER_CERT_PATH")
+    )
+    engine_pool_size: int = Field(default=100, ge=1, le=10_000)
+    engine_connect_timeout: float = Field(default=5.0, gt=0)
+    engine_timeout: float = Field(default=30.0, gt=0, description="Read timeout of short calls (s)")
+    engine_retry_after: int = Field(default=5, ge=1, description="Retry-After on 503 (s)")
+
+    # Requests
+    max_body_bytes: int = Field(default=1 << 30, ge=1024, description="Largest request body")
+    max_json_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON body")
+
+    # Streams
+    sse_ping_interval: float = Field(default=15.0, gt=0)
+    sse_retry_ms: int = Field(default=3000, ge=0)
+    sse_max_lifetime: float = Field(default=3600.0, gt=0)
+    sse_queue_size: int = Field(default=10_000, ge=10)
+    events_journal_size: int = Field(default=10_000, ge=256)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Benchmarks: moorage against the engine's own API, same load generator."""

@@ -1,0 +1,174 @@
+"""Fixtures: a real engine, the app in process, and a real uvicorn for streams.
+
+Every object a test makes on the engine carries the label `moorage.test=<run id>`,
+and the session removes what is left of its own run at the end (never anyone else's:
+several checkouts may share one engine).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.main import create_app
+from app.settings import Settings
+
+TEST_IMAGE = os.environ.get("MOORAGE_TEST_IMAGE", "moorage-test/busybox:latest")
+RUN_ID = f"{os.getpid()}-{uuid.uuid4().hex[:6]}"
+TEST_LABEL = "moorage.test"
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
+    """Run the docker CLI: the engine's own view, the truth tests compare with."""
+    proc = subprocess.run(
+        ["docker", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
+    return proc.stdout
+
+
+def inspect(kind: str, ref: str) -> dict[str, Any]:
+    """`docker <kind> inspect ref` as a dict."""
+    out = docker(kind, "inspect", ref)
+    doc: dict[str, Any] = json.loads(out)[0]
+    return doc
+
+
+def exists(kind: str, ref: str) -> bool:
+    return (
+        subprocess.run(
+            ["docker", kind, "inspect", ref], capture_output=True, check=False
+        ).returncode
+        == 0
+    )
+
+
+def test_labels(**extra: str) -> dict[str, str]:
+    return {TEST_LABEL: RUN_ID, **extra}
+
+
+@pytest.fixture
+def name(request: pytest.FixtureRequest) -> str:
+    """A unique engine-safe name for this test."""
+    base = "".join(c if c.isalnum() else "-" for c in request.node.name)[:30].strip("-")
+    return f"mt-{base}-{uuid.uuid4().hex[:6]}"
+
+
+@pytest.fixture(scope="session")
+def image() -> str:
+    return TEST_IMAGE
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _engine_cleanup() -> Iterator[None]:
+    yield
+    flt = f"label={TEST_LABEL}={RUN_ID}"
+    ids = docker("ps", "-aq", "--filter", flt, check=False).split()
+    if ids:
+        docker("rm", "-fv", *ids, check=False)
+    nets = docker("network", "ls", "-q", "--filter", flt, check=False).split()
+    if nets:
+        docker("network", "rm", *nets, check=False)
+    vols = docker("volume", "ls", "-q", "--filter", flt, check=False).split()
+    if vols:
+        docker("volume", "rm", "-f", *vols, check=False)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return Settings()
+
+
+@pytest.fixture(scope="session")
+async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in process (not for endless streams: ASGITransport buffers bodies)."""
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://moorage.test", timeout=60
+        ) as c:
+            yield c
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+class LiveServer:
+    """moorage under a real uvicorn on a loopback port, in its own process."""
+
+    def __init__(self, env: dict[str, str] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = ROOT / f".pytest-server-{self.port}.log"
+        self._env = {**os.environ, **(env or {})}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self, wait_ready: bool = False) -> LiveServer:
+        logf = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self._env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + 30
+        path = "/readyz" if wait_ready else "/healthz"
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + path, timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        self.stop()
+        raise AssertionError(f"server did not start: {self.log.read_text()[-2000:]}")
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[LiveServer]:
+    server = LiveServer().start(wait_ready=True)
+    yield server
+    server.stop()
