@@ -13,6 +13,7 @@ from app import __version__, errors
 from app.engine import Engine
 from app.middleware import BodyLimit
 from app.routers import ROUTERS
+from app.services.events import EventBus
 from app.settings import Settings, get_settings
 
 log = logging.getLogger("moorage")
@@ -36,11 +37,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         engine = Engine(settings)
+        bus = EventBus(engine, journal_size=settings.events_journal_size)
         app.state.engine = engine
+        app.state.events = bus
         log.info("moorage %s: engine at %s", __version__, settings.docker_host)
+        await bus.start()
         try:
             yield
         finally:
+            await bus.stop()
             await engine.close()
 
     app = FastAPI(

@@ -5,4 +5,3 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
-execs = APIRouter(prefix="/v1/execs", tags=["containers"])

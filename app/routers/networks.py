@@ -1,0 +1,7 @@
+"""Networks routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1/networks", tags=["networks"])

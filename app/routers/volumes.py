@@ -1,0 +1,7 @@
+"""Volumes routes."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(prefix="/v1/volumes", tags=["volumes"])
