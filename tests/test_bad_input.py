@@ -181,7 +181,12 @@ CASES: dict[str, Case] = {
         None,
         "condition",
     ),
-    "stop timeout not a number": ("POST", "/v1/containers/mt-nope/stop?timeout=abc", None, "timeout"),
+    "stop timeout not a number": (
+        "POST",
+        "/v1/containers/mt-nope/stop?timeout=abc",
+        None,
+        "timeout",
+    ),
     "kill signal with junk": ("POST", "/v1/containers/mt-nope/kill?signal=KILL;rm", None, "signal"),
     "delete force not a bool": ("DELETE", "/v1/containers/mt-nope?force=maybe", None, "force"),
     "id with encoded slash": ("GET", "/v1/containers/a%2Fb", None, "id"),
@@ -214,8 +219,12 @@ async def test_bad_input(client: httpx.AsyncClient, case: str) -> None:
     assert problem["status"] == r.status_code
     # a refusal by moorage's own checks, never something the engine said
     assert problem["code"] == ("bad-request" if r.status_code == 400 else "validation-error")
-    named = problem["detail"] + " " + " ".join(
-        ".".join(str(p) for p in e["loc"]) + " " + e["msg"] for e in problem.get("errors") or []
+    named = (
+        problem["detail"]
+        + " "
+        + " ".join(
+            ".".join(str(p) for p in e["loc"]) + " " + e["msg"] for e in problem.get("errors") or []
+        )
     )
     assert field in named, problem
 

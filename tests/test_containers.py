@@ -560,3 +560,13 @@ async def test_list_filters_and_prune(client: httpx.AsyncClient, net: str, name:
     finally:
         await rm(client, running["id"])
         await rm(client, done["id"])
+
+
+async def test_auto_remove_quick_exit(client: httpx.AsyncClient, net: str) -> None:
+    r = await client.post("/v1/containers", json=body(net, command=["true"], auto_remove=True))
+    assert r.status_code == 201, r.text
+    c = r.json()
+    assert c["status"] in ("running", "exited", "removed")
+    r = await client.post(f"/v1/containers/{c['id']}/wait", params={"condition": "removed"})
+    assert r.status_code in (200, 404)
+    assert not exists("container", c["id"])

@@ -386,8 +386,8 @@ class Security(RequestBody):
         return out
 
 
-class ContainerSpec(RequestBody):
-    """What to create: only `image` is required. Durations are seconds."""
+class ContainerConfig(RequestBody):
+    """The container's configuration (shared by create and run)."""
 
     image: ImageRef = Field(examples=["alpine:3.20"])
     command: Command | None = Field(default=None, examples=[["sh", "-c", "echo hi"]])
@@ -436,8 +436,10 @@ class ContainerSpec(RequestBody):
         ]
         | None
     ) = None
-    pull: Literal["missing", "always", "never"] = "missing"
-    start: bool = True
+    pull: Literal["missing", "always", "never"] = Field(
+        default="missing",
+        description="missing: pull only when absent; always: pull first; never: 404 if absent",
+    )
 
     @field_validator("volumes")
     @classmethod
@@ -449,7 +451,7 @@ class ContainerSpec(RequestBody):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> ContainerSpec:
+    def _consistent(self) -> ContainerConfig:
         if self.auto_remove and self.restart_policy and self.restart_policy.name != "no":
             raise ValueError("auto_remove cannot be combined with a restart policy")
         if self.network_aliases and not self.network:
@@ -520,7 +522,13 @@ class ContainerSpec(RequestBody):
         return body
 
 
-class RunSpec(ContainerSpec):
+class ContainerSpec(ContainerConfig):
+    """What to create: only `image` is required. Durations are seconds."""
+
+    start: bool = Field(default=True, description="false: only create")
+
+
+class RunSpec(ContainerConfig):
     """A container run to completion: its spec, plus how to wait and what to keep."""
 
     timeout: Annotated[float, Field(gt=0, le=86_400)] | None = Field(
@@ -623,7 +631,11 @@ class Container(BaseModel):
     image: str | None = Field(description="The image reference the container was created from")
     image_id: str | None = None
     command: str = Field(description="The process: path and arguments")
-    status: str = Field(examples=["running"])
+    status: str = Field(
+        examples=["running"],
+        description="The engine's state (created, running, paused, restarting, exited, dead); "
+        "`removed` when an auto_remove container was gone before it could be read",
+    )
     health: HealthStatus = "none"
     exit_code: int | None = Field(default=None, description="Set once the container has exited")
     created: str | None = None

@@ -16,6 +16,7 @@ from app import errors
 from app.engine import Engine
 from app.models.containers import (
     Container,
+    ContainerConfig,
     ContainerSpec,
     ContainerUpdate,
     RunResult,
@@ -138,7 +139,7 @@ async def remove(engine: Engine, ref: str, *, force: bool = True, volumes: bool 
     )
 
 
-async def _create(engine: Engine, spec: ContainerSpec, payload: dict[str, Any]) -> str:
+async def _create(engine: Engine, spec: ContainerConfig, payload: dict[str, Any]) -> str:
     await ensure_image(engine, spec.image, spec.pull)
     params = {"name": spec.name} if spec.name else None
     created: dict[str, Any] = await engine.json(
@@ -168,16 +169,20 @@ async def _start_or_remove(engine: Engine, cid: str) -> None:
 async def create(engine: Engine, spec: ContainerSpec) -> Container:
     """Create and (unless `start` is false) start; atomic from the caller's view."""
     cid = await _create(engine, spec, spec.to_engine())
-    if spec.start:
-        await _start_or_remove(engine, cid)
+    if not spec.start:
+        return await get(engine, cid)
+    # With auto_remove a quick process can be gone before it is read: keep its
+    # created state to answer with.
+    before = await inspect(engine, cid) if spec.auto_remove else None
+    await _start_or_remove(engine, cid)
     try:
-        doc = await inspect(engine, cid)
-    except errors.ContainerNotFound as exc:
-        # auto_remove and an instant exit: the container is already gone.
-        raise errors.ContainerNotFound(
-            f"Container {cid[:12]} exited and was removed (auto_remove) before it could be read"
-        ) from exc
-    return Container.from_inspect(doc)
+        return await get(engine, cid)
+    except errors.ContainerNotFound:
+        if before is None:
+            raise
+        gone = Container.from_inspect(before)
+        gone.status = "removed"
+        return gone
 
 
 async def wait(
