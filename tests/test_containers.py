@@ -215,6 +215,7 @@ async def test_resources_and_memory_strings(client: httpx.AsyncClient, net: str)
             "pids_limit": 64,
             "cpu_shares": 512,
             "cpuset_cpus": "0",
+            "blkio_weight": 300,
             "ulimits": [{"name": "nofile", "soft": 1024, "hard": 2048}],
         },
     )
@@ -227,6 +228,8 @@ async def test_resources_and_memory_strings(client: httpx.AsyncClient, net: str)
         assert host["PidsLimit"] == 64
         assert host["CpuShares"] == 512
         assert host["CpusetCpus"] == "0"
+        # Kernels without the blkio weight controller discard it: the caller is told.
+        assert host["BlkioWeight"] == 300 or any("Block I/O" in w for w in c["warnings"])
         assert host["Ulimits"] == [{"Name": "nofile", "Soft": 1024, "Hard": 2048}]
         assert docker("exec", c["id"], "sh", "-c", "ulimit -n").strip() == "1024"
     finally:

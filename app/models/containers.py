@@ -563,10 +563,13 @@ class ContainerUpdate(RequestBody):
         return out
 
 
+PruneFilterKey = Literal["label", "label!", "until"]
+
+
 class PruneFilters(RequestBody):
     filters: (
         dict[
-            Literal["label", "label!", "until"],
+            PruneFilterKey,
             Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=64)],
         ]
         | None
@@ -646,6 +649,10 @@ class Container(BaseModel):
     mounts: list[MountView] = []
     networks: dict[str, NetworkAttachment] = {}
     restart_count: int = 0
+    warnings: list[str] = Field(
+        default_factory=list,
+        description="On create: the engine's warnings (e.g. a limit this kernel discards)",
+    )
     attrs: dict[str, Any] = Field(default_factory=dict, description="The engine's inspect document")
 
     @classmethod

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -58,10 +58,7 @@ async def containers_list(
         filters["status"] = list(status)
     if health is not None:
         filters["health"] = [health]
-    docs: list[dict[str, Any]] = await engine.json(
-        "GET", "containers/json", params={"all": all, "filters": filters or None}
-    )
-    return [ContainerSummary.from_list(doc) for doc in docs]
+    return await svc.summaries(engine, all=all, filters=filters)
 
 
 @router.post(
@@ -94,14 +91,7 @@ async def containers_run(engine: EngineDep, spec: RunSpec) -> RunResult:
 @router.post("/prune", responses=errors.problem_responses(errors.BadRequest))
 async def containers_prune(engine: EngineDep, body: PruneFilters | None = None) -> Deleted:
     """Remove stopped containers (those matching `filters`)."""
-    filters = body.filters if body is not None and body.filters else None
-    doc: dict[str, Any] = await engine.json(
-        "POST", "containers/prune", params={"filters": filters}, long=True
-    )
-    return Deleted(
-        deleted=doc.get("ContainersDeleted") or [],
-        space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
-    )
+    return await svc.prune(engine, body.filters if body is not None else None)
 
 
 @router.get("/{id}", responses=errors.problem_responses(*_NOT_FOUND))
@@ -150,11 +140,7 @@ async def containers_stop(
     timeout: StopTimeout = None,  # noqa: ASYNC109 (the API's query parameter)
 ) -> Container:
     """Stop: SIGTERM, then SIGKILL after `timeout` seconds."""
-    ref = check_ref(id)
-    await engine.json(
-        "POST", f"containers/{ref}/stop", params={"t": timeout}, long=True, kind="container"
-    )
-    return await svc.get(engine, ref)
+    return await svc.stop(engine, check_ref(id), within=timeout)
 
 
 @router.post("/{id}/restart", responses=errors.problem_responses(*_NOT_FOUND, errors.Conflict))
@@ -164,14 +150,7 @@ async def containers_restart(
     timeout: StopTimeout = None,  # noqa: ASYNC109 (the API's query parameter)
 ) -> Container:
     """Restart (stop with `timeout`, then start)."""
-    ref = check_ref(id)
-    try:
-        await engine.json(
-            "POST", f"containers/{ref}/restart", params={"t": timeout}, long=True, kind="container"
-        )
-    except errors.ProblemError as exc:
-        raise svc._start_problem(exc) from exc
-    return await svc.get(engine, ref)
+    return await svc.restart(engine, check_ref(id), within=timeout)
 
 
 @router.post(
@@ -181,12 +160,10 @@ async def containers_restart(
 async def containers_kill(
     engine: EngineDep,
     id: str,
-    signal: Annotated[str, Query(max_length=16, pattern=r"^[A-Z0-9+-]+$")] = "SIGKILL",
+    signal: Annotated[str, Query(max_length=16, pattern=r"^[A-Za-z0-9+-]+$")] = "SIGKILL",
 ) -> Container:
     """Send a signal (default SIGKILL)."""
-    ref = check_ref(id)
-    await engine.json("POST", f"containers/{ref}/kill", params={"signal": signal}, kind="container")
-    return await svc.get(engine, ref)
+    return await svc.signal(engine, check_ref(id), "kill", signal=signal)
 
 
 @router.post(
@@ -195,17 +172,13 @@ async def containers_kill(
 )
 async def containers_pause(engine: EngineDep, id: str) -> Container:
     """Freeze every process of the container."""
-    ref = check_ref(id)
-    await engine.json("POST", f"containers/{ref}/pause", kind="container")
-    return await svc.get(engine, ref)
+    return await svc.signal(engine, check_ref(id), "pause")
 
 
 @router.post("/{id}/unpause", responses=errors.problem_responses(*_NOT_FOUND, errors.Conflict))
 async def containers_unpause(engine: EngineDep, id: str) -> Container:
     """Thaw a paused container."""
-    ref = check_ref(id)
-    await engine.json("POST", f"containers/{ref}/unpause", kind="container")
-    return await svc.get(engine, ref)
+    return await svc.signal(engine, check_ref(id), "unpause")
 
 
 @router.post("/{id}/wait", responses=errors.problem_responses(*_NOT_FOUND))

@@ -14,11 +14,14 @@ import orjson
 
 from app import errors
 from app.engine import Engine
+from app.models.common import Deleted
 from app.models.containers import (
     Container,
     ContainerConfig,
     ContainerSpec,
+    ContainerSummary,
     ContainerUpdate,
+    PruneFilterKey,
     RunResult,
     RunSpec,
     WaitResult,
@@ -118,6 +121,25 @@ async def ensure_image(engine: Engine, ref: str, policy: str) -> None:
     await pull_image(engine, ref)
 
 
+async def summaries(
+    engine: Engine, *, all: bool, filters: dict[str, list[str]]
+) -> list[ContainerSummary]:
+    docs: list[dict[str, Any]] = await engine.json(
+        "GET", "containers/json", params={"all": all, "filters": filters or None}
+    )
+    return [ContainerSummary.from_list(doc) for doc in docs]
+
+
+async def prune(engine: Engine, filters: dict[PruneFilterKey, list[str]] | None) -> Deleted:
+    doc: dict[str, Any] = await engine.json(
+        "POST", "containers/prune", params={"filters": dict(filters or {}) or None}, long=True
+    )
+    return Deleted(
+        deleted=doc.get("ContainersDeleted") or [],
+        space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
+    )
+
+
 async def inspect(engine: Engine, ref: str) -> dict[str, Any]:
     doc: dict[str, Any] = await engine.json(
         "GET", f"containers/{ref}/json", kind="container", ref=ref
@@ -139,13 +161,16 @@ async def remove(engine: Engine, ref: str, *, force: bool = True, volumes: bool 
     )
 
 
-async def _create(engine: Engine, spec: ContainerConfig, payload: dict[str, Any]) -> str:
+async def _create(
+    engine: Engine, spec: ContainerConfig, payload: dict[str, Any]
+) -> tuple[str, list[str]]:
+    """Create; gives the id and the engine's warnings (settings it discarded)."""
     await ensure_image(engine, spec.image, spec.pull)
     params = {"name": spec.name} if spec.name else None
     created: dict[str, Any] = await engine.json(
         "POST", "containers/create", params=params, json=payload, kind="image", ref=spec.image
     )
-    return str(created["Id"])
+    return str(created["Id"]), [str(w) for w in created.get("Warnings") or []]
 
 
 async def start(engine: Engine, ref: str) -> None:
@@ -168,21 +193,47 @@ async def _start_or_remove(engine: Engine, cid: str) -> None:
 
 async def create(engine: Engine, spec: ContainerSpec) -> Container:
     """Create and (unless `start` is false) start; atomic from the caller's view."""
-    cid = await _create(engine, spec, spec.to_engine())
+    cid, warnings = await _create(engine, spec, spec.to_engine())
     if not spec.start:
-        return await get(engine, cid)
-    # With auto_remove a quick process can be gone before it is read: keep its
-    # created state to answer with.
-    before = await inspect(engine, cid) if spec.auto_remove else None
-    await _start_or_remove(engine, cid)
+        container = await get(engine, cid)
+    else:
+        # With auto_remove a quick process can be gone before it is read: keep its
+        # created state to answer with.
+        before = await inspect(engine, cid) if spec.auto_remove else None
+        await _start_or_remove(engine, cid)
+        try:
+            container = await get(engine, cid)
+        except errors.ContainerNotFound:
+            if before is None:
+                raise
+            container = Container.from_inspect(before)
+            container.status = "removed"
+    container.warnings = warnings
+    return container
+
+
+async def stop(engine: Engine, ref: str, *, within: int | None) -> Container:
+    """SIGTERM, then SIGKILL after `within` seconds (already stopped is fine)."""
+    await engine.json(
+        "POST", f"containers/{ref}/stop", params={"t": within}, long=True, kind="container"
+    )
+    return await get(engine, ref)
+
+
+async def restart(engine: Engine, ref: str, *, within: int | None) -> Container:
     try:
-        return await get(engine, cid)
-    except errors.ContainerNotFound:
-        if before is None:
-            raise
-        gone = Container.from_inspect(before)
-        gone.status = "removed"
-        return gone
+        await engine.json(
+            "POST", f"containers/{ref}/restart", params={"t": within}, long=True, kind="container"
+        )
+    except errors.ProblemError as exc:
+        raise _start_problem(exc) from exc
+    return await get(engine, ref)
+
+
+async def signal(engine: Engine, ref: str, action: str, **params: Any) -> Container:
+    """kill / pause / unpause, then the container as it is now."""
+    await engine.json("POST", f"containers/{ref}/{action}", params=params, kind="container")
+    return await get(engine, ref)
 
 
 async def wait(
@@ -241,7 +292,7 @@ async def run(engine: Engine, spec: RunSpec) -> RunResult:
     # moorage removes the container itself, after reading its output.
     payload["HostConfig"].pop("AutoRemove", None)
     keep = not (spec.remove or spec.auto_remove)
-    cid = await _create(engine, spec, payload)
+    cid, _ = await _create(engine, spec, payload)
     began = time.monotonic()
     await _start_or_remove(engine, cid)
     try:
