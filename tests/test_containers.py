@@ -379,6 +379,15 @@ async def test_run_to_completion(client: httpx.AsyncClient, net: str) -> None:
     assert res["duration_s"] >= 0
     assert not exists("container", res["container_id"])  # remove defaults to true
 
+    # with a TTY there is one stream: everything is stdout
+    r = await client.post(
+        "/v1/containers/run",
+        json=body(net, command=["sh", "-c", "echo tty >&2"], tty=True, labels={"mt.run": mark}),
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["stdout"].strip() == "tty"
+    assert r.json()["stderr"] == ""
+
     # remove=false keeps it; a non-zero exit without check is just reported
     r = await client.post(
         "/v1/containers/run",
