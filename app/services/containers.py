@@ -186,8 +186,11 @@ async def _start_or_remove(engine: Engine, cid: str) -> None:
     try:
         await start(engine, cid)
     except BaseException:
-        with contextlib.suppress(errors.ProblemError):
+        # Shielded: a caller that goes away mid-start must not leave a half-made container.
+        try:
             await asyncio.shield(remove(engine, cid))
+        except errors.ProblemError as exc:
+            log.warning("could not remove container %s after a failed start: %s", cid, exc)
         raise
 
 
