@@ -491,6 +491,22 @@ async def test_lifecycle(client: httpx.AsyncClient, net: str) -> None:
         await rm(client, cid)
 
 
+async def test_start_failure_of_an_existing_container(client: httpx.AsyncClient, net: str) -> None:
+    """Only create rolls back: a plain start that fails leaves the container stopped."""
+    port = free_port()
+    c = await create(client, net, ports={"80": ["127.0.0.1", port]}, start=False)
+    holder = await create(client, net, ports={"80": ["127.0.0.1", port]})
+    try:
+        r = await client.post(f"/v1/containers/{c['id']}/start")
+        assert r.status_code == 409, r.text
+        assert r.json()["code"] == "conflict"
+        assert "already allocated" in r.json()["detail"]
+        assert inspect("container", c["id"])["State"]["Running"] is False
+    finally:
+        await rm(client, c["id"])
+        await rm(client, holder["id"])
+
+
 async def test_wait_timeout_leaves_it_running(client: httpx.AsyncClient, net: str) -> None:
     c = await create(client, net)
     try:
@@ -505,6 +521,7 @@ async def test_wait_timeout_leaves_it_running(client: httpx.AsyncClient, net: st
 
 async def test_patch_rename_and_update(client: httpx.AsyncClient, net: str, name: str) -> None:
     c = await create(client, net, resources={"memory": "64m"})
+    before = inspect("container", c["id"])["HostConfig"]
     try:
         r = await client.patch(
             f"/v1/containers/{c['id']}",
@@ -522,6 +539,14 @@ async def test_patch_rename_and_update(client: httpx.AsyncClient, net: str, name
         assert doc["HostConfig"]["PidsLimit"] == 50
         assert doc["HostConfig"]["RestartPolicy"]["Name"] == "unless-stopped"
         assert doc["State"]["Running"] is True  # live update
+        # memory alone: the swap allowance the container had is kept
+        swap = before["MemorySwap"] - before["Memory"]
+        assert doc["HostConfig"]["MemorySwap"] - doc["HostConfig"]["Memory"] == swap
+
+        # a limit the engine cannot apply is the request's fault
+        r = await client.patch(f"/v1/containers/{name}", json={"resources": {"cpuset_cpus": "999"}})
+        assert r.status_code == 400, r.text
+        assert inspect("container", name)["HostConfig"]["CpusetCpus"] == ""
 
         other = await create(client, net, name=f"{name}-2", start=False)
         r = await client.patch(f"/v1/containers/{name}", json={"name": other["name"]})
