@@ -543,6 +543,15 @@ async def test_patch_rename_and_update(client: httpx.AsyncClient, net: str, name
         swap = before["MemorySwap"] - before["Memory"]
         assert doc["HostConfig"]["MemorySwap"] - doc["HostConfig"]["Memory"] == swap
 
+        # a container created without limits gets one live
+        free = await create(client, net)
+        r = await client.patch(
+            f"/v1/containers/{free['id']}", json={"resources": {"memory": "48m"}}
+        )
+        assert r.status_code == 200, r.text
+        assert inspect("container", free["id"])["HostConfig"]["Memory"] == 48 << 20
+        await rm(client, free["id"])
+
         # a limit the engine cannot apply is the request's fault
         r = await client.patch(f"/v1/containers/{name}", json={"resources": {"cpuset_cpus": "999"}})
         assert r.status_code == 400, r.text

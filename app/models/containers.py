@@ -547,7 +547,11 @@ class RunResult(BaseModel):
 
 
 class ContainerUpdate(RequestBody):
-    """Rename, and change limits or the restart policy of a live container."""
+    """Rename, and change limits or the restart policy of a live container.
+
+    As with `docker update`, a limit of 0 leaves that limit as it is; a new `memory`
+    without `memory_swap` keeps the swap allowance the container had.
+    """
 
     name: ContainerName | None = None
     resources: Resources | None = None

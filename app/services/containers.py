@@ -336,10 +336,11 @@ async def update(engine: Engine, ref: str, change: ContainerUpdate) -> Container
     body = change.to_engine()
     current = doc.get("HostConfig") or {}
     swap, memory = int(current.get("MemorySwap") or 0), int(current.get("Memory") or 0)
-    if "Memory" in body and "MemorySwap" not in body and swap > 0 and body["Memory"] > 0:
-        # Keep the swap allowance the container had (the engine refuses a memory limit
-        # above the old memory+swap total, and would keep a now-meaningless total).
-        body["MemorySwap"] = body["Memory"] + max(swap - memory, 0)
+    if "Memory" in body and "MemorySwap" not in body and body["Memory"] > 0:
+        # Keep the swap allowance the container had: the engine refuses a memory limit
+        # above the old memory+swap total, and refuses one on a container that had no
+        # limit at all unless swap is given too (as `docker update --memory` does).
+        body["MemorySwap"] = body["Memory"] + max(swap - memory, 0) if swap > 0 else -1
     if body:
         try:
             await engine.json(
