@@ -553,9 +553,12 @@ async def test_patch_rename_and_update(client: httpx.AsyncClient, net: str, name
         await rm(client, free["id"])
 
         # a limit the engine cannot apply is the request's fault
-        r = await client.patch(f"/v1/containers/{name}", json={"resources": {"cpuset_cpus": "999"}})
+        r = await client.patch(
+            f"/v1/containers/{name}",
+            json={"name": f"{name}-x", "resources": {"cpuset_cpus": "999"}},
+        )
         assert r.status_code == 400, r.text
-        assert inspect("container", name)["HostConfig"]["CpusetCpus"] == ""
+        assert inspect("container", name)["HostConfig"]["CpusetCpus"] == ""  # and not renamed
 
         other = await create(client, net, name=f"{name}-2", start=False)
         r = await client.patch(f"/v1/containers/{name}", json={"name": other["name"]})

@@ -329,10 +329,16 @@ async def run(engine: Engine, spec: RunSpec) -> RunResult:
     )
 
 
+async def _rename(engine: Engine, cid: str, name: str) -> None:
+    await engine.json(
+        "POST", f"containers/{cid}/rename", params={"name": name}, kind="container", ref=cid
+    )
+
+
 async def update(engine: Engine, ref: str, change: ContainerUpdate) -> Container:
-    """Change limits / restart policy live, then rename."""
+    """Rename, then change limits / restart policy live; all or nothing."""
     doc = await inspect(engine, ref)
-    cid = str(doc["Id"])
+    cid, old_name = str(doc["Id"]), str(doc.get("Name") or "").lstrip("/")
     body = change.to_engine()
     current = doc.get("HostConfig") or {}
     swap, memory = int(current.get("MemorySwap") or 0), int(current.get("Memory") or 0)
@@ -341,20 +347,22 @@ async def update(engine: Engine, ref: str, change: ContainerUpdate) -> Container
         # above the old memory+swap total, and refuses one on a container that had no
         # limit at all unless swap is given too (as `docker update --memory` does).
         body["MemorySwap"] = body["Memory"] + max(swap - memory, 0) if swap > 0 else -1
+    renamed = change.name is not None and change.name.lstrip("/") != old_name
+    if renamed and change.name is not None:
+        await _rename(engine, cid, change.name)
     if body:
         try:
             await engine.json(
                 "POST", f"containers/{cid}/update", json=body, kind="container", ref=ref
             )
-        except errors.EngineError as exc:
-            # The engine answers 500 to limits it cannot apply: the request is the cause.
-            raise errors.BadRequest(f"The engine refused the update: {exc.detail}") from exc
-    if change.name is not None:
-        await engine.json(
-            "POST",
-            f"containers/{cid}/rename",
-            params={"name": change.name},
-            kind="container",
-            ref=ref,
-        )
+        except errors.ProblemError as exc:
+            if renamed:  # the update failed: undo the rename, so nothing changed
+                try:
+                    await asyncio.shield(_rename(engine, cid, old_name))
+                except errors.ProblemError as undo:
+                    log.warning("could not rename %s back to %s: %s", cid, old_name, undo)
+            if isinstance(exc, errors.EngineError):
+                # The engine answers 500 to limits it cannot apply: the request is the cause.
+                raise errors.BadRequest(f"The engine refused the update: {exc.detail}") from exc
+            raise
     return await get(engine, cid)
