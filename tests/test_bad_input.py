@@ -19,6 +19,10 @@ def spec(**fields: Any) -> dict[str, Any]:
     return {"image": TEST_IMAGE, "command": ["true"], "labels": LABELS, "start": False, **fields}
 
 
+def run_spec(**fields: Any) -> dict[str, Any]:
+    return {"image": TEST_IMAGE, "command": ["true"], "labels": LABELS, **fields}
+
+
 # (method, path, json body or raw bytes, the field the problem must name)
 Case = tuple[str, str, Any, str]
 CASES: dict[str, Case] = {
@@ -155,9 +159,10 @@ CASES: dict[str, Case] = {
         spec(network_aliases=["db"]),
         "network_aliases",
     ),
-    "run timeout zero": ("POST", "/v1/containers/run", spec(timeout=0), "timeout"),
-    "run timeout too long": ("POST", "/v1/containers/run", spec(timeout=10**7), "timeout"),
-    "run unknown field": ("POST", "/v1/containers/run", spec(detach=True), "detach"),
+    "run timeout zero": ("POST", "/v1/containers/run", run_spec(timeout=0), "timeout"),
+    "run timeout too long": ("POST", "/v1/containers/run", run_spec(timeout=10**7), "timeout"),
+    "run unknown field": ("POST", "/v1/containers/run", run_spec(detach=True), "detach"),
+    "run has no start flag": ("POST", "/v1/containers/run", run_spec(start=False), "start"),
     "patch bad name": ("PATCH", "/v1/containers/mt-nope", {"name": "a/b"}, "name"),
     "patch bad memory": (
         "PATCH",
