@@ -128,9 +128,7 @@ async def containers_delete(
 )
 async def containers_start(engine: EngineDep, id: str) -> Container:
     """Start; a running container is left running."""
-    ref = check_ref(id)
-    await svc.start(engine, ref)
-    return await svc.get(engine, ref)
+    return await svc.start(engine, check_ref(id))
 
 
 @router.post("/{id}/stop", responses=errors.problem_responses(*_NOT_FOUND))

@@ -173,7 +173,7 @@ async def _create(
     return str(created["Id"]), [str(w) for w in created.get("Warnings") or []]
 
 
-async def start(engine: Engine, ref: str) -> None:
+async def _start(engine: Engine, ref: str) -> None:
     """Start (already running is fine: the engine answers 304)."""
     try:
         await engine.json("POST", f"containers/{ref}/start", kind="container", ref=ref)
@@ -181,10 +181,15 @@ async def start(engine: Engine, ref: str) -> None:
         raise _start_problem(exc) from exc
 
 
+async def start(engine: Engine, ref: str) -> Container:
+    await _start(engine, ref)
+    return await get(engine, ref)
+
+
 async def _start_or_remove(engine: Engine, cid: str) -> None:
     """Start a container just created; if it cannot start, it is removed."""
     try:
-        await start(engine, cid)
+        await _start(engine, cid)
     except BaseException:
         # Shielded: a caller that goes away mid-start must not leave a half-made container.
         try:
