@@ -2,6 +2,217 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.routing import APIRoute
+from starlette.routing import Match
+from starlette.types import Scope
+
+from app import errors
+from app.engine import EngineDep
+from app.models.common import Deleted, check_ref, label_filters
+from app.models.containers import (
+    Container,
+    ContainerSpec,
+    ContainerSummary,
+    ContainerUpdate,
+    PruneFilters,
+    RunResult,
+    RunSpec,
+    WaitResult,
+)
+from app.services import containers as svc
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
+
+Status = Literal["created", "restarting", "running", "removing", "paused", "exited", "dead"]
+Health = Literal["starting", "healthy", "unhealthy", "none"]
+FilterText = Annotated[str, Query(min_length=1, max_length=255, pattern=r"^[^\x00]+$")]
+StopTimeout = Annotated[
+    int | None, Query(ge=0, le=3600, description="Seconds before SIGKILL (engine default: 10)")
+]
+
+_NOT_FOUND = (errors.ContainerNotFound,)
+
+
+@router.get("", responses=errors.problem_responses(errors.BadRequest))
+async def containers_list(
+    engine: EngineDep,
+    all: Annotated[bool, Query(description="Include stopped containers")] = False,
+    label: Annotated[list[str] | None, Query(max_length=64)] = None,
+    status: Annotated[list[Status] | None, Query(max_length=8)] = None,
+    name: FilterText | None = None,
+    ancestor: FilterText | None = None,
+    network: FilterText | None = None,
+    health: Health | None = None,
+) -> list[ContainerSummary]:
+    """List containers (running ones unless `all`)."""
+    filters: dict[str, list[str]] = {}
+    if label:
+        filters["label"] = label_filters(label)
+    for key, value in (("name", name), ("ancestor", ancestor), ("network", network)):
+        if value is not None:
+            filters[key] = [value]
+    if status:
+        filters["status"] = list(status)
+    if health is not None:
+        filters["health"] = [health]
+    return await svc.summaries(engine, all=all, filters=filters)
+
+
+@router.post(
+    "",
+    status_code=201,
+    responses=errors.problem_responses(
+        errors.BadRequest,
+        errors.ImageNotFound,
+        errors.NetworkNotFound,
+        errors.Conflict,
+        errors.NameInUse,
+    ),
+)
+async def containers_create(engine: EngineDep, spec: ContainerSpec) -> Container:
+    """Create a container and start it (`"start": false` only creates)."""
+    return await svc.create(engine, spec)
+
+
+@router.post(
+    "/run",
+    responses=errors.problem_responses(
+        errors.BadRequest, errors.ImageNotFound, errors.Conflict, errors.ContainerError
+    ),
+)
+async def containers_run(engine: EngineDep, spec: RunSpec) -> RunResult:
+    """Run a container to completion and give its exit code and output."""
+    return await svc.run(engine, spec)
+
+
+@router.post("/prune", responses=errors.problem_responses(errors.BadRequest))
+async def containers_prune(engine: EngineDep, body: PruneFilters | None = None) -> Deleted:
+    """Remove stopped containers (those matching `filters`)."""
+    return await svc.prune(engine, body.filters if body is not None else None)
+
+
+@router.get("/{id}", responses=errors.problem_responses(*_NOT_FOUND))
+async def containers_get(engine: EngineDep, id: str) -> Container:
+    """A container: typed fields, and the engine's inspect document under `attrs`."""
+    return await svc.get(engine, check_ref(id))
+
+
+@router.patch(
+    "/{id}",
+    responses=errors.problem_responses(*_NOT_FOUND, errors.BadRequest, errors.NameInUse),
+)
+async def containers_update(engine: EngineDep, id: str, change: ContainerUpdate) -> Container:
+    """Rename, and update limits or the restart policy while it runs."""
+    return await svc.update(engine, check_ref(id), change)
+
+
+@router.delete(
+    "/{id}",
+    status_code=204,
+    responses=errors.problem_responses(*_NOT_FOUND, errors.ContainerRunning, errors.Conflict),
+)
+async def containers_delete(
+    engine: EngineDep, id: str, force: bool = False, volumes: bool = False
+) -> Response:
+    """Remove a container (a running one only with `force`)."""
+    await svc.remove(engine, check_ref(id), force=force, volumes=volumes)
+    return Response(status_code=204)
+
+
+@router.post(
+    "/{id}/start",
+    responses=errors.problem_responses(*_NOT_FOUND, errors.BadRequest, errors.Conflict),
+)
+async def containers_start(engine: EngineDep, id: str) -> Container:
+    """Start; a running container is left running."""
+    return await svc.start(engine, check_ref(id))
+
+
+@router.post("/{id}/stop", responses=errors.problem_responses(*_NOT_FOUND))
+async def containers_stop(
+    engine: EngineDep,
+    id: str,
+    timeout: StopTimeout = None,  # noqa: ASYNC109 (the API's query parameter)
+) -> Container:
+    """Stop: SIGTERM, then SIGKILL after `timeout` seconds."""
+    return await svc.stop(engine, check_ref(id), within=timeout)
+
+
+@router.post("/{id}/restart", responses=errors.problem_responses(*_NOT_FOUND, errors.Conflict))
+async def containers_restart(
+    engine: EngineDep,
+    id: str,
+    timeout: StopTimeout = None,  # noqa: ASYNC109 (the API's query parameter)
+) -> Container:
+    """Restart (stop with `timeout`, then start)."""
+    return await svc.restart(engine, check_ref(id), within=timeout)
+
+
+@router.post(
+    "/{id}/kill",
+    responses=errors.problem_responses(*_NOT_FOUND, errors.ContainerNotRunning, errors.BadRequest),
+)
+async def containers_kill(
+    engine: EngineDep,
+    id: str,
+    signal: Annotated[str, Query(max_length=16, pattern=r"^[A-Za-z0-9+-]+$")] = "SIGKILL",
+) -> Container:
+    """Send a signal (default SIGKILL)."""
+    return await svc.signal(engine, check_ref(id), "kill", signal=signal)
+
+
+@router.post(
+    "/{id}/pause",
+    responses=errors.problem_responses(*_NOT_FOUND, errors.ContainerNotRunning, errors.Conflict),
+)
+async def containers_pause(engine: EngineDep, id: str) -> Container:
+    """Freeze every process of the container."""
+    return await svc.signal(engine, check_ref(id), "pause")
+
+
+@router.post("/{id}/unpause", responses=errors.problem_responses(*_NOT_FOUND, errors.Conflict))
+async def containers_unpause(engine: EngineDep, id: str) -> Container:
+    """Thaw a paused container."""
+    return await svc.signal(engine, check_ref(id), "unpause")
+
+
+@router.post("/{id}/wait", responses=errors.problem_responses(*_NOT_FOUND))
+async def containers_wait(
+    engine: EngineDep,
+    id: str,
+    timeout: Annotated[float | None, Query(gt=0, le=86_400, description="Seconds")] = None,  # noqa: ASYNC109
+    condition: Literal["not-running", "next-exit", "removed"] = "not-running",
+) -> WaitResult:
+    """Wait for the container to stop; 504 (and it keeps running) past `timeout`."""
+    return await svc.wait(engine, check_ref(id), within=timeout, condition=condition)
+
+
+class _EncodedSlashRoute(APIRoute):
+    """Matches only a container path whose id carried an encoded `/` (`%2F`).
+
+    The server decodes `%2F` before routing, so such an id would fall through every
+    route as 404 "no route"; it is a bad id, and says so. Every other path is left to
+    the real routes (this one never matches them).
+    """
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        raw = bytes(scope.get("raw_path") or b"").split(b"?", 1)[0].lower()
+        if b"%2f" not in raw:
+            return Match.NONE, {}
+        return super().matches(scope)
+
+
+async def _bad_container_ref(request: Request, rest: str) -> None:
+    raise errors.ValidationFailed.field(["path", "id"], f"{rest[:80]!r} is not a valid id or name")
+
+
+router.add_api_route(
+    "/{rest:path}",
+    _bad_container_ref,
+    methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+    include_in_schema=False,
+    route_class_override=_EncodedSlashRoute,
+)
