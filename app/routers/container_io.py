@@ -143,13 +143,13 @@ async def containers_stats(
     engine: EngineDep,
     one_shot: Annotated[
         bool,
-        Query(description="Answer at once, without `cpu_percent` (which needs two samples)"),
+        Query(description="Answer at once; `cpu_percent` is then often 0 (it needs two samples)"),
     ] = False,
 ) -> StatsSample:
     """One stats sample, as `docker stats --no-stream` (zeros for a stopped container).
 
     The engine takes about a second to fill in the previous CPU sample that
-    `cpu_percent` is computed from; `one_shot=true` skips it and reports 0 CPU.
+    `cpu_percent` is computed from; `one_shot=true` answers at once without it.
     """
     doc: dict[str, Any] = await engine.json(
         "GET",

@@ -8,6 +8,7 @@ answers a non-tar with a 500.
 
 from __future__ import annotations
 
+import re
 import tarfile
 from collections.abc import AsyncIterator
 from typing import Any
@@ -17,6 +18,7 @@ from app.engine import Engine
 from app.models.container_io import PathStat
 
 TAR_BLOCK = 512
+_TAR_FAILURE = re.compile(r"\btar\b|unexpected eof")
 # Compressed tar streams the engine unpacks on PUT (gzip, bzip2, xz, zstd).
 _COMPRESSED_MAGIC = (b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")
 
@@ -101,9 +103,15 @@ async def put_archive(
             raise upload.error from exc
         if upload.error is not None:
             raise errors.BadRequest(f"The request body could not be read: {upload.error}") from exc
-        if isinstance(exc, errors.EngineError) and "tar" in exc.detail.lower():
-            # The engine answers 500 to a corrupt or truncated archive.
-            raise errors.BadRequest(f"The body is not a valid tar archive: {exc.detail}") from exc
+        if isinstance(exc, errors.EngineError):
+            detail = exc.detail.lower()
+            # Older engines (20.10) answer 500 where newer ones answer 403 or 400.
+            if "read-only" in detail:
+                raise errors.Conflict(exc.detail) from exc
+            if _TAR_FAILURE.search(detail):
+                raise errors.BadRequest(
+                    f"The body is not a valid tar archive: {exc.detail}"
+                ) from exc
         raise
 
 
