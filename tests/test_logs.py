@@ -160,3 +160,12 @@ async def test_logs_of_missing_container(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/containers/mt-no-such-container/logs")
     assert r.status_code == 404
     assert r.json()["code"] == "container-not-found"
+
+
+async def test_logs_of_a_driver_that_keeps_none(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    run(name, image, "echo hi", "--log-driver", "none")
+    r = await client.get(f"/v1/containers/{name}/logs")
+    assert r.status_code == 409
+    assert r.json()["code"] == "conflict"

@@ -92,7 +92,7 @@ async def _ndjson(lines: AsyncIterator[Any]) -> AsyncIterator[bytes]:
                 NDJSON: {"schema": LogEntry.model_json_schema()},
             },
         },
-        **_CONTAINER,
+        **errors.problem_responses(errors.ContainerNotFound, errors.Conflict),
     },
 )
 async def containers_logs(
@@ -122,7 +122,15 @@ async def containers_logs(
     if tty and not ndjson:
         # A TTY body is raw: the engine's timestamps cannot be told from the text.
         params["timestamps"] = timestamps
-    response, stack = await _open(engine, "GET", f"containers/{id}/logs", params=params, long=True)
+    try:
+        response, stack = await _open(
+            engine, "GET", f"containers/{id}/logs", params=params, long=True
+        )
+    except errors.EngineError as exc:
+        if "does not support reading" in exc.detail:
+            # The engine's 501: the container's log driver (none, syslog, …) keeps nothing.
+            raise errors.Conflict(f"Cannot read these logs back: {exc.detail}") from exc
+        raise
     chunks = response.content.iter_any()
     if ndjson:
         body = _ndjson(iter_log_lines(chunks, tty=tty))
