@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
-from app.models.execs import ExecSpec
+from app.models.execs import ExecDemuxOutput, ExecOutput, ExecSpec
+from app.services.execs import ExecItem, collect
 from tests.conftest import RUN_ID, TEST_LABEL, docker
 
 
@@ -38,6 +39,21 @@ def test_spec_to_engine() -> None:
     assert ExecSpec(cmd=["true"], detach=True).to_engine()["AttachStdout"] is False
 
 
+async def test_collect_keeps_order_and_caps_output() -> None:
+    async def items() -> AsyncIterator[ExecItem]:
+        yield "stdout", b"ab"
+        yield "stderr", b"cd"
+        yield "stdout", b"\xffef"
+        yield 5
+
+    both = await collect(items(), demux=False)
+    assert isinstance(both, ExecOutput)
+    assert (both.exit_code, both.output, both.truncated) == (5, "abcd\ufffdef", False)
+    apart = await collect(items(), demux=True, limit=3)
+    assert isinstance(apart, ExecDemuxOutput)
+    assert (apart.stdout, apart.stderr, apart.truncated) == ("ab\ufffd", "cd", True)
+
+
 async def test_exec_output_env_workdir_user(client: httpx.AsyncClient, box: str) -> None:
     r = await client.post(
         f"/v1/containers/{box}/exec",
@@ -49,7 +65,7 @@ async def test_exec_output_env_workdir_user(client: httpx.AsyncClient, box: str)
         },
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"exit_code": 0, "output": "hello\n/tmp\nnobody\n"}
+    assert r.json() == {"exit_code": 0, "output": "hello\n/tmp\nnobody\n", "truncated": False}
 
 
 async def test_exec_demux_and_exit_code(client: httpx.AsyncClient, box: str) -> None:
@@ -58,7 +74,7 @@ async def test_exec_demux_and_exit_code(client: httpx.AsyncClient, box: str) -> 
         json={"cmd": "sh -c 'echo out; echo err >&2; exit 3'", "demux": True},
     )
     assert r.status_code == 200, r.text
-    assert r.json() == {"exit_code": 3, "stdout": "out\n", "stderr": "err\n"}
+    assert r.json() == {"exit_code": 3, "stdout": "out\n", "stderr": "err\n", "truncated": False}
 
 
 async def test_exec_tty(client: httpx.AsyncClient, box: str) -> None:

@@ -56,6 +56,7 @@ class ExecOutput(BaseModel):
 
     exit_code: int
     output: str
+    truncated: bool = Field(default=False, description="Output past 16 MiB was dropped")
 
 
 class ExecDemuxOutput(BaseModel):
@@ -64,6 +65,7 @@ class ExecDemuxOutput(BaseModel):
     exit_code: int
     stdout: str
     stderr: str
+    truncated: bool = Field(default=False, description="Output past 16 MiB was dropped")
 
 
 class ExecStarted(BaseModel):

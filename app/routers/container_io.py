@@ -18,7 +18,7 @@ from app.models.common import check_ref, engine_time
 from app.models.container_io import LogEntry, PathStat, Processes, check_container_path
 from app.services import archive
 from app.services.health import HealthReport, health_report
-from app.services.logs import iter_log_lines, iter_log_text, logs_params
+from app.services.logs import LogLine, iter_log_lines, iter_log_text, logs_params
 from app.services.stats import StatsSample, compute_sample
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
@@ -71,7 +71,7 @@ async def _container(engine: Engine, id: str) -> dict[str, Any]:
     return doc
 
 
-async def _ndjson(lines: AsyncIterator[Any]) -> AsyncIterator[bytes]:
+async def _ndjson(lines: AsyncIterator[LogLine]) -> AsyncIterator[bytes]:
     async for item in lines:
         yield (
             orjson.dumps(

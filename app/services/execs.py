@@ -22,6 +22,8 @@ ExecItem = tuple[Stream, bytes] | int
 # After the output ends the engine may take a moment to record the exit code.
 _EXIT_POLL = 0.02
 _EXIT_WAIT = 10.0
+# Output kept for a JSON answer (per stream with demux); the rest is dropped.
+OUTPUT_LIMIT = 16 << 20
 
 
 async def exec_create(engine: Engine, container: str, spec: ExecSpec) -> str:
@@ -82,24 +84,34 @@ async def exec_attached(engine: Engine, exec_id: str, *, tty: bool) -> AsyncIter
     yield await exit_code(engine, exec_id)
 
 
-async def collect(items: AsyncIterator[ExecItem], *, demux: bool) -> ExecOutput | ExecDemuxOutput:
-    """Gather an attached exec's output into one result."""
-    out: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray()}
-    both = bytearray()
+async def collect(
+    items: AsyncIterator[ExecItem], *, demux: bool, limit: int = OUTPUT_LIMIT
+) -> ExecOutput | ExecDemuxOutput:
+    """Gather an attached exec's output into one result.
+
+    Output past `limit` bytes (per stream with `demux`) is read and dropped, so the
+    exit code is still the real one; `truncated` says so.
+    """
+    kept: dict[str, bytearray] = {"stdout": bytearray(), "stderr": bytearray(), "both": bytearray()}
+    truncated = False
     code = -1
     async for item in items:
         if isinstance(item, int):
             code = item
             continue
         stream, data = item
-        if demux:
-            out[stream].extend(data)
-        else:
-            both.extend(data)
+        buf = kept[stream if demux else "both"]
+        room = limit - len(buf)
+        if len(data) > room:
+            truncated = True
+            data = data[: max(room, 0)]
+        buf.extend(data)
+
+    def text(key: str) -> str:
+        return kept[key].decode("utf-8", "replace")
+
     if demux:
         return ExecDemuxOutput(
-            exit_code=code,
-            stdout=out["stdout"].decode("utf-8", "replace"),
-            stderr=out["stderr"].decode("utf-8", "replace"),
+            exit_code=code, stdout=text("stdout"), stderr=text("stderr"), truncated=truncated
         )
-    return ExecOutput(exit_code=code, output=both.decode("utf-8", "replace"))
+    return ExecOutput(exit_code=code, output=text("both"), truncated=truncated)
