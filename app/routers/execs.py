@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import re
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
 
 from app import errors
 from app.engine import EngineDep
@@ -19,6 +20,8 @@ _EXEC_ID = re.compile(r"^[0-9a-fA-F]{1,64}$")
 
 @router.post(
     "/v1/containers/{id}/exec",
+    # Declared, so that the spec's 200 is the attached result only (202 is below).
+    response_model=ExecOutput | ExecDemuxOutput,
     responses={
         202: {"model": ExecStarted, "description": "Started detached (`detach: true`)"},
         **errors.problem_responses(
@@ -27,14 +30,13 @@ _EXEC_ID = re.compile(r"^[0-9a-fA-F]{1,64}$")
     },
 )
 async def containers_exec(
-    id: str, spec: ExecSpec, engine: EngineDep, response: Response
-) -> ExecOutput | ExecDemuxOutput | ExecStarted:
+    id: str, spec: ExecSpec, engine: EngineDep
+) -> ExecOutput | ExecDemuxOutput | JSONResponse:
     """Run a command in a running container; its exit code and output."""
     exec_id = await execs.exec_create(engine, check_ref(id), spec)
     if spec.detach:
         await execs.exec_start_detached(engine, exec_id, tty=spec.tty)
-        response.status_code = 202
-        return ExecStarted(exec_id=exec_id)
+        return JSONResponse(ExecStarted(exec_id=exec_id).model_dump(), status_code=202)
     return await execs.collect(execs.exec_attached(engine, exec_id, tty=spec.tty), demux=spec.demux)
 
 
