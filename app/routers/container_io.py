@@ -120,7 +120,7 @@ async def containers_logs(
     )
     tty = bool((await _container(engine, id)).get("Config", {}).get("Tty"))
     if tty and not ndjson:
-        # A TTY body is raw: the engine's timestamps cannot be told from the text.
+        # A TTY body is raw text: ask for timestamps only when they are to be shown.
         params["timestamps"] = timestamps
     try:
         response, stack = await _open(
