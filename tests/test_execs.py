@@ -6,8 +6,10 @@ from collections.abc import AsyncIterator, Iterator
 import httpx
 import pytest
 
+from app.engine import Engine
 from app.models.execs import ExecDemuxOutput, ExecOutput, ExecSpec
-from app.services.execs import ExecItem, collect
+from app.services.execs import ExecItem, collect, exec_attached, exec_create
+from app.settings import Settings
 from tests.conftest import RUN_ID, TEST_LABEL, docker
 
 
@@ -147,3 +149,23 @@ async def test_exec_in_paused_container(client: httpx.AsyncClient, name: str, im
         assert r.json()["code"] == "conflict"
     finally:
         docker("rm", "-f", name)
+
+
+async def test_attached_generator_yields_chunks_then_exit_code(
+    settings: Settings, box: str
+) -> None:
+    """The generator a streamed form relays: output chunks, the exit code last."""
+    engine = Engine(settings)
+    try:
+        spec = ExecSpec(cmd=["sh", "-c", "echo a; echo b >&2; echo c; exit 4"])
+        exec_id = await exec_create(engine, box, spec)
+        items = [item async for item in exec_attached(engine, exec_id, tty=False)]
+    finally:
+        await engine.close()
+    assert items[-1] == 4
+    # Order within a stream is kept; between the two pipes the engine promises none.
+    by_stream: dict[str, bytes] = {"stdout": b"", "stderr": b""}
+    for item in items[:-1]:
+        assert isinstance(item, tuple)
+        by_stream[item[0]] += item[1]
+    assert by_stream == {"stdout": b"a\nc\n", "stderr": b"b\n"}
