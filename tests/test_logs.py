@@ -47,12 +47,15 @@ def entries(r: httpx.Response) -> list[dict[str, str]]:
 async def test_partial_frames_are_one_line_without_inner_timestamps(size: int) -> None:
     # The engine splits a long line into 16 KiB messages, each with its timestamp.
     body = (
-        frame(1, TS + b" " + b"a" * 10)
+        frame(1, TS + b" ")
+        + frame(1, TS + b" one\n")
+        + frame(1, TS + b" " + b"a" * 10)
         + frame(2, TS + b" err\n")
         + frame(1, TS + b" " + b"b" * 10 + b"\n")
     )
     got = [x async for x in iter_log_lines(chunked(body, size), tty=False)]
     assert [(x.stream, x.ts, x.line) for x in got] == [
+        ("stdout", TS.decode(), b"one"),
         ("stderr", TS.decode(), b"err"),
         ("stdout", TS.decode(), b"a" * 10 + b"b" * 10),
     ]

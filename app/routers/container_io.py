@@ -71,14 +71,18 @@ async def _container(engine: Engine, id: str) -> dict[str, Any]:
     return doc
 
 
-async def _ndjson(lines: AsyncIterator[LogLine]) -> AsyncIterator[bytes]:
+async def _ndjson(lines: AsyncIterator[LogLine], batch: int = 64 << 10) -> AsyncIterator[bytes]:
+    # History ends on its own: send lines in batches rather than one write per line.
+    out = bytearray()
     async for item in lines:
-        yield (
-            orjson.dumps(
-                {"stream": item.stream, "ts": item.ts, "line": item.line.decode("utf-8", "replace")}
-            )
-            + b"\n"
-        )
+        line = item.line.decode("utf-8", "replace")
+        out += orjson.dumps({"stream": item.stream, "ts": item.ts, "line": line})
+        out += b"\n"
+        if len(out) >= batch:
+            yield bytes(out)
+            out.clear()
+    if out:
+        yield bytes(out)
 
 
 @router.get(
