@@ -60,6 +60,18 @@ async def _open(
     return response, stack
 
 
+async def _open_logs(
+    engine: Engine, id: str, params: dict[str, Any]
+) -> tuple[aiohttp.ClientResponse, contextlib.AsyncExitStack]:
+    try:
+        return await _open(engine, "GET", f"containers/{id}/logs", params=params, long=True)
+    except errors.EngineError as exc:
+        if "does not support reading" in exc.detail:
+            # The engine's 501: the container's log driver (none, syslog, …) keeps nothing.
+            raise errors.Conflict(f"Cannot read these logs back: {exc.detail}") from exc
+        raise
+
+
 def _wants_ndjson(request: Request) -> bool:
     return NDJSON in request.headers.get("accept", "")
 
@@ -126,15 +138,7 @@ async def containers_logs(
     if tty and not ndjson:
         # A TTY body is raw text: ask for timestamps only when they are to be shown.
         params["timestamps"] = timestamps
-    try:
-        response, stack = await _open(
-            engine, "GET", f"containers/{id}/logs", params=params, long=True
-        )
-    except errors.EngineError as exc:
-        if "does not support reading" in exc.detail:
-            # The engine's 501: the container's log driver (none, syslog, …) keeps nothing.
-            raise errors.Conflict(f"Cannot read these logs back: {exc.detail}") from exc
-        raise
+    response, stack = await _open_logs(engine, id, params)
     chunks = response.content.iter_any()
     if ndjson:
         body = _ndjson(iter_log_lines(chunks, tty=tty))
