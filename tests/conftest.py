@@ -142,6 +142,7 @@ class LiveServer:
             stdout=logf,
             stderr=subprocess.STDOUT,
         )
+        logf.close()  # the child has its own copy; an open one here is a ResourceWarning
         deadline = time.monotonic() + 30
         path = "/readyz" if wait_ready else "/healthz"
         while time.monotonic() < deadline:

@@ -79,10 +79,30 @@ def _parse_time(value: Any) -> float:
     return dt.timestamp()
 
 
+_UNIX_NS_RE = re.compile(r"^(\d+)(?:\.(\d{1,9}))?$")
+_RFC3339_FRACTION_RE = re.compile(r"^(.+T\d\d:\d\d:\d\d)\.(\d+)(.*)$")
+
+
 def engine_time(value: str | float | None) -> str | None:
-    """Render a time for the engine's `since`/`until`: `sec.nnnnnnnnn`."""
+    """Render a time for the engine's `since`/`until`: `sec.nnnnnnnnn`.
+
+    Exact to the nanosecond for `sec.nnnnnnnnn` and RFC 3339 strings (a float would
+    round the engine's own log timestamps off by some hundred nanoseconds).
+    """
     if value is None:
         return None
+    if isinstance(value, str):
+        text = value.strip()
+        m = _UNIX_NS_RE.match(text)
+        if m:
+            return f"{m.group(1)}.{(m.group(2) or '').ljust(9, '0')}"
+        m = _RFC3339_FRACTION_RE.match(text)
+        if m:
+            try:
+                whole = int(_parse_time(m.group(1) + m.group(3)))
+            except ValueError as exc:
+                raise errors.ValidationFailed.field(["query"], str(exc)) from exc
+            return f"{whole}.{m.group(2)[:9].ljust(9, '0')}"
     try:
         seconds = _parse_time(value)
     except ValueError as exc:

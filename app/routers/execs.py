@@ -2,6 +2,47 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from app import errors
+from app.engine import EngineDep
+from app.models.common import check_ref
+from app.models.execs import ExecDemuxOutput, ExecOutput, ExecSpec, ExecStarted, ExecState
+from app.services import execs
 
 router = APIRouter(tags=["execs"])
+
+_EXEC_ID = re.compile(r"^[0-9a-fA-F]{1,64}$")
+
+
+@router.post(
+    "/v1/containers/{id}/exec",
+    # Declared, so that the spec's 200 is the attached result only (202 is below).
+    response_model=ExecOutput | ExecDemuxOutput,
+    responses={
+        202: {"model": ExecStarted, "description": "Started detached (`detach: true`)"},
+        **errors.problem_responses(
+            errors.ContainerNotFound, errors.ContainerNotRunning, errors.Conflict
+        ),
+    },
+)
+async def containers_exec(
+    id: str, spec: ExecSpec, engine: EngineDep
+) -> ExecOutput | ExecDemuxOutput | JSONResponse:
+    """Run a command in a running container; its exit code and output."""
+    exec_id = await execs.exec_create(engine, check_ref(id), spec)
+    if spec.detach:
+        await execs.exec_start_detached(engine, exec_id, tty=spec.tty)
+        return JSONResponse(ExecStarted(exec_id=exec_id).model_dump(), status_code=202)
+    return await execs.collect(execs.exec_attached(engine, exec_id, tty=spec.tty), demux=spec.demux)
+
+
+@router.get("/v1/execs/{exec_id}", responses=errors.problem_responses(errors.ExecNotFound))
+async def execs_get(exec_id: str, engine: EngineDep) -> ExecState:
+    """An exec instance's state: running, exit code, pid."""
+    if not _EXEC_ID.match(exec_id):
+        raise errors.ValidationFailed.field(["path", "exec_id"], "an exec id is 1 to 64 hex digits")
+    return await execs.exec_state(engine, exec_id)

@@ -8,12 +8,16 @@ stream type, so moorage parses frames itself.
 
 from __future__ import annotations
 
+import codecs
 import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
+from app import errors
+
 STREAMS = {0: "stdin", 1: "stdout", 2: "stderr"}
 _HEADER = struct.Struct(">BxxxL")
+_utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
 @dataclass(slots=True)
@@ -87,7 +91,180 @@ async def iter_lines(
 
 def split_timestamp(line: bytes) -> tuple[str | None, bytes]:
     """Split the engine's `timestamps=1` prefix (`2024-01-01T00:00:00.123456789Z `)."""
+    # Fast path: the engine's fixed-width RFC3339Nano (30 characters).
+    if len(line) > 30 and line[30] == 0x20 and line[29] == 0x5A and line[10] == 0x54:
+        return line[:30].decode("ascii", "replace"), line[31:]
     space = line.find(b" ")
     if 20 <= space <= 40 and line[:4].isdigit() and line[space - 1 : space] == b"Z":
         return line[:space].decode("ascii", "replace"), line[space + 1 :]
     return None, line
+
+
+@dataclass(slots=True, frozen=True)
+class LogLine:
+    """One log line: which stream, the engine's timestamp, the bytes (no newline)."""
+
+    stream: str
+    ts: str | None
+    line: bytes
+
+
+@dataclass(slots=True)
+class TimestampedLines:
+    """Lines from `timestamps=1` frames of a non-TTY logs body.
+
+    The engine writes one frame per log message and puts the timestamp at the start
+    of each message. A line longer than the log driver's buffer (16 KiB) is stored
+    as several partial messages, so it arrives as several frames, each with its own
+    timestamp: strip every one of them and join the pieces; the line keeps the
+    timestamp of its first piece. A line over `max_line` bytes is cut.
+    """
+
+    max_line: int = 8 << 20
+    _partial: dict[str, bytearray] = field(default_factory=dict)
+    _ts: dict[str, str | None] = field(default_factory=dict)
+
+    def feed(self, stream: str, payload: bytes) -> Iterator[LogLine]:
+        ts, rest = split_timestamp(payload)
+        buf = self._partial.get(stream)
+        if not buf and rest and rest.find(b"\n") == len(rest) - 1:
+            # The common case: one whole line in one frame.
+            yield LogLine(stream, ts, rest[:-1])
+            return
+        if buf is None:
+            buf = self._partial[stream] = bytearray()
+        if not buf:
+            self._ts[stream] = ts
+        start = 0
+        while True:
+            nl = rest.find(b"\n", start)
+            if nl < 0:
+                break
+            buf.extend(memoryview(rest)[start:nl])
+            yield LogLine(stream, self._ts.get(stream), bytes(buf))
+            buf.clear()
+            self._ts[stream] = ts
+            start = nl + 1
+        buf.extend(memoryview(rest)[start:])
+        while len(buf) > self.max_line:
+            yield LogLine(stream, self._ts.get(stream), bytes(buf[: self.max_line]))
+            del buf[: self.max_line]
+
+    def flush(self) -> Iterator[LogLine]:
+        for stream, buf in self._partial.items():
+            if buf:
+                yield LogLine(stream, self._ts.get(stream), bytes(buf))
+                buf.clear()
+
+
+async def iter_log_lines(
+    chunks: AsyncIterator[bytes], *, tty: bool, max_line: int = 8 << 20
+) -> AsyncIterator[LogLine]:
+    """`LogLine`s from a raw logs body read with `timestamps=1`.
+
+    Without a TTY, stdout and stderr stay apart and long lines are whole again (see
+    `TimestampedLines`). With a TTY the body is raw text on one stream (`stdout`),
+    split at newlines; a line over the driver's 16 KiB buffer keeps the engine's
+    extra timestamps inside it, since a raw body does not show where messages end.
+    """
+    if tty:
+        splitter = LineSplitter(max_line=max_line)
+        async for chunk in chunks:
+            for stream, raw in splitter.feed("stdout", chunk):
+                ts, line = split_timestamp(raw)
+                yield LogLine(stream, ts, line.removesuffix(b"\r"))
+        for stream, raw in splitter.flush():
+            ts, line = split_timestamp(raw)
+            yield LogLine(stream, ts, line.removesuffix(b"\r"))
+        return
+    frames = FrameParser()
+    lines = TimestampedLines(max_line=max_line)
+    async for chunk in chunks:
+        for stream, payload in frames.feed(chunk):
+            for item in lines.feed(stream, payload):
+                yield item
+    for item in lines.flush():
+        yield item
+
+
+@dataclass(slots=True)
+class LogText:
+    """A logs body as text, as `docker logs` prints it, with nothing buffered.
+
+    Non-TTY bodies must be read with `timestamps=1`: each frame's timestamp is
+    dropped, or kept only where a line starts when `timestamps` is asked for (the
+    engine's own output repeats it inside lines longer than 16 KiB). TTY bodies pass
+    through as they are (ask the engine for timestamps only when they are wanted).
+    Invalid UTF-8 becomes U+FFFD; a character split across frames stays whole.
+    """
+
+    tty: bool
+    timestamps: bool = False
+    _decoders: dict[str, codecs.IncrementalDecoder] = field(default_factory=dict)
+    _at_line_start: dict[str, bool] = field(default_factory=dict)
+
+    def _decode(self, stream: str, data: bytes, final: bool = False) -> str:
+        decoder = self._decoders.get(stream)
+        if decoder is None:
+            decoder = self._decoders[stream] = _utf8_decoder(errors="replace")
+        return decoder.decode(data, final)
+
+    def feed(self, chunk: bytes, frames: FrameParser) -> str:
+        if self.tty:
+            return self._decode("stdout", chunk)
+        out: list[str] = []
+        for stream, payload in frames.feed(chunk):
+            ts, rest = split_timestamp(payload)
+            if self.timestamps and ts is not None and self._at_line_start.get(stream, True):
+                out.append(ts + " ")
+            if rest:
+                self._at_line_start[stream] = rest.endswith(b"\n")
+            out.append(self._decode(stream, rest))
+        return "".join(out)
+
+    def flush(self) -> str:
+        return "".join(self._decode(s, b"", final=True) for s in list(self._decoders))
+
+
+async def iter_log_text(
+    chunks: AsyncIterator[bytes], *, tty: bool, timestamps: bool
+) -> AsyncIterator[bytes]:
+    """UTF-8 text from a raw logs body (see `LogText`), one piece per engine chunk."""
+    text = LogText(tty=tty, timestamps=timestamps)
+    frames = FrameParser(tty=tty)
+    async for chunk in chunks:
+        piece = text.feed(chunk, frames)
+        if piece:
+            yield piece.encode()
+    tail = text.flush()
+    if tail:
+        yield tail.encode()
+
+
+def logs_params(
+    *,
+    tail: str | int | None = None,
+    since: str | None = None,
+    until: str | None = None,
+    stdout: bool = True,
+    stderr: bool = True,
+    timestamps: bool = True,
+    follow: bool = False,
+) -> dict[str, str | bool]:
+    """The engine's `/containers/{id}/logs` query (since/until already `engine_time`)."""
+    if not stdout and not stderr:
+        raise errors.ValidationFailed.field(
+            ["query", "stdout"], "ask for stdout, stderr or both (both are false)"
+        )
+    params: dict[str, str | bool] = {
+        "stdout": stdout,
+        "stderr": stderr,
+        "timestamps": timestamps,
+        "follow": follow,
+        "tail": str(tail) if tail is not None else "all",
+    }
+    if since is not None:
+        params["since"] = since
+    if until is not None:
+        params["until"] = until
+    return params

@@ -1,0 +1,174 @@
+from __future__ import annotations
+
+import json
+import struct
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from app.models.common import engine_time
+from app.services.logs import FrameParser, LogText, iter_log_lines
+from tests.conftest import RUN_ID, TEST_LABEL, docker
+
+NDJSON = {"Accept": "application/x-ndjson"}
+TS = b"2024-05-01T12:00:00.123456789Z"
+
+
+def frame(kind: int, payload: bytes) -> bytes:
+    return struct.pack(">BxxxL", kind, len(payload)) + payload
+
+
+async def chunked(data: bytes, size: int) -> AsyncIterator[bytes]:
+    for i in range(0, len(data), size):
+        yield data[i : i + size]
+
+
+def run(name: str, image: str, script: str, *flags: str) -> str:
+    """A container that runs `script` and has exited."""
+    docker(
+        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
+        "--name", name, *flags, image, "sh", "-c", script,
+    )  # fmt: skip
+    docker("wait", name)
+    return name
+
+
+def entries(r: httpx.Response) -> list[dict[str, str]]:
+    assert r.status_code == 200, r.text
+    assert r.headers["content-type"].startswith("application/x-ndjson")
+    return [json.loads(line) for line in r.text.splitlines()]
+
+
+# Pure parsing, no engine.
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_partial_frames_are_one_line_without_inner_timestamps(size: int) -> None:
+    # The engine splits a long line into 16 KiB messages, each with its timestamp.
+    body = (
+        frame(1, TS + b" ")
+        + frame(1, TS + b" one\n")
+        + frame(1, TS + b" " + b"a" * 10)
+        + frame(2, TS + b" err\n")
+        + frame(1, TS + b" " + b"b" * 10 + b"\n")
+    )
+    got = [x async for x in iter_log_lines(chunked(body, size), tty=False)]
+    assert [(x.stream, x.ts, x.line) for x in got] == [
+        ("stdout", TS.decode(), b"one"),
+        ("stderr", TS.decode(), b"err"),
+        ("stdout", TS.decode(), b"a" * 10 + b"b" * 10),
+    ]
+
+
+def test_text_keeps_split_utf8_and_replaces_invalid_bytes() -> None:
+    text = LogText(tty=False, timestamps=True)
+    frames = FrameParser()
+    snowman = "☃".encode()
+    body = frame(1, TS + b" x" + snowman[:1]) + frame(1, TS + b" " + snowman[1:] + b"\xff\n")
+    out = "".join(text.feed(body[i : i + 3], frames) for i in range(0, len(body), 3))
+    assert out == f"{TS.decode()} x☃\ufffd\n"
+
+
+def test_engine_time_is_exact_to_the_nanosecond() -> None:
+    assert engine_time("2024-05-01T12:00:00.123456789Z") == "1714564800.123456789"
+    assert engine_time("1714564800.5") == "1714564800.500000000"
+
+
+# Against the engine.
+
+
+async def test_logs_text_and_ndjson_keep_streams_apart(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    run(name, image, "echo out1; echo err1 >&2; echo out2; echo err2 >&2")
+    r = await client.get(f"/v1/containers/{name}/logs")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    assert sorted(r.text.splitlines()) == ["err1", "err2", "out1", "out2"]
+
+    got = entries(await client.get(f"/v1/containers/{name}/logs", headers=NDJSON))
+    assert [(e["stream"], e["line"]) for e in got if e["stream"] == "stdout"] == [
+        ("stdout", "out1"),
+        ("stdout", "out2"),
+    ]
+    assert [e["line"] for e in got if e["stream"] == "stderr"] == ["err1", "err2"]
+    assert all(e["ts"].endswith("Z") for e in got)
+
+    only_out = await client.get(f"/v1/containers/{name}/logs", params={"stderr": "false"})
+    assert only_out.text == "out1\nout2\n"
+    only_err = entries(
+        await client.get(f"/v1/containers/{name}/logs", params={"stdout": "0"}, headers=NDJSON)
+    )
+    assert [(e["stream"], e["line"]) for e in only_err] == [("stderr", "err1"), ("stderr", "err2")]
+
+    neither = await client.get(
+        f"/v1/containers/{name}/logs", params={"stdout": "false", "stderr": "false"}
+    )
+    assert neither.status_code == 422
+    assert neither.json()["code"] == "validation-error"
+
+
+async def test_logs_tail_since_until_timestamps(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    run(name, image, "for i in 1 2 3 4 5; do echo line$i; done")
+    url = f"/v1/containers/{name}/logs"
+    got = entries(await client.get(url, headers=NDJSON))
+    assert [e["line"] for e in got] == [f"line{i}" for i in range(1, 6)]
+
+    assert (await client.get(url, params={"tail": "2"})).text == "line4\nline5\n"
+    assert (await client.get(url, params={"tail": "0"})).text == ""
+    assert (await client.get(url, params={"tail": "x"})).status_code == 422
+
+    stamped = (await client.get(url, params={"timestamps": "true", "tail": "1"})).text
+    assert stamped == f"{got[4]['ts']} line5\n"
+
+    # since is inclusive, until inclusive, both exact to the nanosecond.
+    since = (await client.get(url, params={"since": got[2]["ts"]})).text
+    assert since == "line3\nline4\nline5\n"
+    until = (await client.get(url, params={"until": got[1]["ts"]})).text
+    assert until == "line1\nline2\n"
+    future = (await client.get(url, params={"since": "4102444800"})).text  # 2100, unix seconds
+    assert future == ""
+    bad = await client.get(url, params={"since": "yesterday"})
+    assert bad.status_code == 422
+
+
+async def test_logs_tty_body_is_raw(client: httpx.AsyncClient, name: str, image: str) -> None:
+    run(name, image, "echo one; echo two >&2", "-t")
+    r = await client.get(f"/v1/containers/{name}/logs")
+    assert r.text.replace("\r\n", "\n") == "one\ntwo\n"
+    got = entries(await client.get(f"/v1/containers/{name}/logs", headers=NDJSON))
+    assert [(e["stream"], e["line"]) for e in got] == [("stdout", "one"), ("stdout", "two")]
+    assert all(e["ts"] for e in got)
+    stamped = (await client.get(f"/v1/containers/{name}/logs", params={"timestamps": 1})).text
+    assert stamped.splitlines()[0].endswith("Z one")
+
+
+async def test_logs_invalid_utf8_and_a_3mb_line(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    big = 3 * 1024 * 1024
+    run(name, image, f"printf 'bad\\377\\376end\\n'; head -c {big} /dev/zero | tr '\\0' a; echo")
+    got = entries(await client.get(f"/v1/containers/{name}/logs", headers=NDJSON))
+    assert [len(e["line"]) for e in got] == [len("bad\ufffd\ufffdend"), big]
+    assert got[0]["line"] == "bad\ufffd\ufffdend"
+    assert set(got[1]["line"]) == {"a"}
+    text = (await client.get(f"/v1/containers/{name}/logs")).text
+    assert text == "bad\ufffd\ufffdend\n" + "a" * big + "\n"
+
+
+async def test_logs_of_missing_container(client: httpx.AsyncClient) -> None:
+    r = await client.get("/v1/containers/mt-no-such-container/logs")
+    assert r.status_code == 404
+    assert r.json()["code"] == "container-not-found"
+
+
+async def test_logs_of_a_driver_that_keeps_none(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    run(name, image, "echo hi", "--log-driver", "none")
+    r = await client.get(f"/v1/containers/{name}/logs")
+    assert r.status_code == 409
+    assert r.json()["code"] == "conflict"
