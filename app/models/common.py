@@ -4,6 +4,7 @@ that refuse unknown fields, and the small value types every resource uses."""
 from __future__ import annotations
 
 import re
+import shlex
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -121,20 +122,30 @@ def label_filters(labels: list[str] | None) -> list[str]:
     return out
 
 
-def _split_kv_list(value: Any) -> Any:
+def split_kv_list(value: Any) -> Any:
     """Accept `{"K": "V"}` or `["K=V", ...]`; give a dict."""
     if isinstance(value, list):
         out: dict[str, str] = {}
         for item in value:
             if not isinstance(item, str) or "=" not in item:
-                raise ValueError(f"{item!r} is not KEY=VALUE")
+                raise ValueError(f"{str(item)[:80]!r} is not KEY=VALUE")
             k, v = item.split("=", 1)
             out[k] = v
         return out
     return value
 
 
-KeyValues = Annotated[dict[str, str], BeforeValidator(_split_kv_list)]
+def shell_split(value: Any) -> Any:
+    """A command given as a string is split the way docker-py does (shlex; no shell runs it)."""
+    if isinstance(value, str):
+        try:
+            return shlex.split(value)
+        except ValueError as exc:
+            raise ValueError(f"cannot split the command: {exc}") from exc
+    return value
+
+
+KeyValues = Annotated[dict[str, str], BeforeValidator(split_kv_list)]
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.I)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}

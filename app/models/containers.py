@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,7 +20,14 @@ from pydantic import (
     model_validator,
 )
 
-from app.models.common import NAME_PATTERN, Bytes, RequestBody, rfc3339
+from app.models.common import (
+    NAME_PATTERN,
+    Bytes,
+    RequestBody,
+    rfc3339,
+    shell_split,
+    split_kv_list,
+)
 from app.services.health import HealthStatus, health_report
 
 # ---------------------------------------------------------------------------------------
@@ -51,30 +57,7 @@ Capability = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
 # Parsers of the flexible forms docker-py accepts.
 
 
-def _shell_split(value: Any) -> Any:
-    """A command as a string is split the way docker-py does (shlex)."""
-    if isinstance(value, str):
-        try:
-            return shlex.split(value)
-        except ValueError as exc:
-            raise ValueError(f"cannot split the command: {exc}") from exc
-    return value
-
-
-Command = Annotated[list[Arg], BeforeValidator(_shell_split), Field(max_length=4096)]
-
-
-def _kv_list(value: Any) -> Any:
-    """`{"K": "V"}` or `["K=V", ...]` → a dict."""
-    if isinstance(value, list):
-        out: dict[str, Any] = {}
-        for item in value:
-            if not isinstance(item, str) or "=" not in item:
-                raise ValueError(f"{str(item)[:80]!r} is not KEY=VALUE")
-            k, v = item.split("=", 1)
-            out[k] = v
-        return out
-    return value
+Command = Annotated[list[Arg], BeforeValidator(shell_split), Field(max_length=4096)]
 
 
 def _port_key(value: str) -> str:
@@ -394,10 +377,13 @@ class ContainerConfig(RequestBody):
     entrypoint: Command | None = None
     name: ContainerName | None = None
     environment: (
-        Annotated[dict[EnvKey, EnvValue], BeforeValidator(_kv_list), Field(max_length=1024)] | None
+        Annotated[dict[EnvKey, EnvValue], BeforeValidator(split_kv_list), Field(max_length=1024)]
+        | None
     ) = Field(default=None, examples=[{"LOG_LEVEL": "debug"}])
     labels: (
-        Annotated[dict[LabelKey, LabelValue], BeforeValidator(_kv_list), Field(max_length=1024)]
+        Annotated[
+            dict[LabelKey, LabelValue], BeforeValidator(split_kv_list), Field(max_length=1024)
+        ]
         | None
     ) = None
     ports: (

@@ -2,22 +2,13 @@
 
 from __future__ import annotations
 
-import shlex
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, Field
 
-from app.models.common import EngineView, KeyValues, RequestBody
+from app.models.common import EngineView, KeyValues, RequestBody, shell_split
 
-
-def _split_command(value: Any) -> Any:
-    # As docker-py: a string is split the way a shell would (no shell runs it).
-    if isinstance(value, str):
-        return shlex.split(value)
-    return value
-
-
-Command = Annotated[list[str], BeforeValidator(_split_command), Field(min_length=1)]
+Command = Annotated[list[str], BeforeValidator(shell_split), Field(min_length=1)]
 
 
 class ExecSpec(RequestBody):
