@@ -11,6 +11,7 @@ from fastapi.routing import APIRoute
 
 from app import __version__, errors
 from app.engine import Engine
+from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import BodyLimit
 from app.routers import ROUTERS
 from app.services.events import EventBus
@@ -60,6 +61,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.state.metrics = Metrics()
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes
     )

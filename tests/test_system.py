@@ -59,3 +59,16 @@ async def test_wrong_method_is_a_problem(client: httpx.AsyncClient) -> None:
     r = await client.delete("/healthz")
     assert r.status_code == 405
     assert r.json()["code"] == "method-not-allowed"
+
+
+async def test_metrics_count_requests_by_operation(client: httpx.AsyncClient) -> None:
+    await client.get("/v1/system/ping")
+    await client.get("/v1/containers/no-such-container-xyz")
+    r = await client.get("/metrics")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/plain")
+    text = r.text
+    assert 'moorage_requests_total{method="GET",operation="system_ping",status="200"}' in text
+    assert 'operation="containers_get",status="404"' in text
+    assert "moorage_engine_events_connected 1" in text
+    assert 'moorage_request_duration_seconds_count{operation="system_ping"}' in text

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse
 
 from app import errors
 from app.engine import EngineDep
@@ -48,6 +49,31 @@ async def readyz(engine: EngineDep) -> Ready:
             os=doc.get("Os"),
             arch=doc.get("Arch"),
         )
+    )
+
+
+@probes.get(
+    "/metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus metrics: requests by operation and status, engine and stream gauges."""
+    app = request.app
+    bus = app.state.events
+    connector = app.state.engine.docker.connector
+    gauges = {
+        "moorage_engine_connections_open": float(
+            sum(len(v) for v in getattr(connector, "_conns", {}).values())
+            + len(getattr(connector, "_acquired", ()))
+        ),
+        "moorage_engine_connections_in_use": float(len(getattr(connector, "_acquired", ()))),
+        "moorage_engine_events_connected": 1.0 if bus.connected.is_set() else 0.0,
+        "moorage_event_subscribers": float(len(bus.subscribers)),
+        "moorage_events_journal_size": float(len(bus.journal)),
+    }
+    return PlainTextResponse(
+        app.state.metrics.render(gauges), media_type="text/plain; version=0.0.4"
     )
 
 
