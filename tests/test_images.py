@@ -252,24 +252,40 @@ async def test_tag_and_untag(client: httpx.AsyncClient, built: dict[str, str]) -
 
 
 async def test_delete_in_use_and_not_found(
-    client: httpx.AsyncClient, built: dict[str, str], name: str
+    client: httpx.AsyncClient, image: str, name: str
 ) -> None:
     tag = f"mt-inuse-{uuid.uuid4().hex[:6]}/x:1"
-    docker("tag", built["id"], tag)
+    r = await client.post(
+        "/v1/images/build",
+        json={"dockerfile": f"FROM {image}\nLABEL {TEST_LABEL}={RUN_ID}\n", "tag": tag},
+    )
+    image_id = r.json()["image"]
     docker("create", "--name", name, "--label", f"{TEST_LABEL}={RUN_ID}", tag, "true")
     try:
-        # By id with several tags and a container: the engine refuses without force.
-        r = await client.delete(f"/v1/images/{built['id']}")
-        assert r.status_code == 409
-        assert r.json()["code"] in ("in-use", "conflict")
-        assert r.headers["content-type"] == "application/problem+json"
-        assert exists("image", built["id"])
+        for ref in (tag, image_id):  # a stopped container uses it: refused without force
+            r = await client.delete(f"/v1/images/{ref}")
+            assert r.status_code == 409, r.text
+            assert r.json()["code"] == "in-use"
+            assert r.headers["content-type"] == "application/problem+json"
+            assert exists("image", tag)
+        r = await client.delete(f"/v1/images/{tag}", params={"force": "true"})
+        assert r.status_code == 204
+        assert not exists("image", tag)
     finally:
         docker("rm", "-f", name)
-        docker("rmi", tag, check=False)
+        docker("rmi", "-f", image_id, check=False)
     r = await client.delete("/v1/images/mt-nope/none:1")
     assert r.status_code == 404
     assert r.json()["code"] == "image-not-found"
+
+
+async def test_delete_by_id_with_several_tags_is_a_conflict(
+    client: httpx.AsyncClient, built: dict[str, str]
+) -> None:
+    r = await client.delete(f"/v1/images/{built['id']}")
+    assert r.status_code == 409
+    assert r.json()["code"] == "conflict"
+    assert exists("image", built["id"])
 
 
 async def test_export_then_load(client: httpx.AsyncClient, image: str) -> None:

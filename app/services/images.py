@@ -450,7 +450,7 @@ async def tag_image(engine: Engine, ref: str, target: str) -> None:
     )
 
 
-_IN_USE = re.compile(r"is using|being used|in use|must be forced|must force", re.I)
+_IN_USE = re.compile(r"is using|being used|in use", re.I)
 
 
 async def delete_image(engine: Engine, ref: str, *, force: bool, noprune: bool) -> None:
