@@ -118,7 +118,13 @@ async def networks_connect(id: str, body: NetworkConnect, engine: EngineDep) -> 
 async def networks_disconnect(id: str, body: NetworkDisconnect, engine: EngineDep) -> Network:
     """Detach a container; gives the network."""
     id = check_ref(id)
-    await engine.json(
-        "POST", f"networks/{id}/disconnect", json=body.to_engine(), kind="network", ref=id
-    )
+    try:
+        await engine.json(
+            "POST", f"networks/{id}/disconnect", json=body.to_engine(), kind="network", ref=id
+        )
+    except errors.EngineError as exc:
+        # The engine answers 500 for a container that is not attached: a conflict.
+        if "is not connected" in exc.detail:
+            raise errors.Conflict(exc.detail) from None
+        raise
     return await _get(engine, id)
