@@ -10,7 +10,7 @@ import io
 import json
 import tarfile
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
 
 import httpx
 import pytest
@@ -21,7 +21,7 @@ TAR = {"Content-Type": "application/x-tar"}
 LABELS = json.dumps({TEST_LABEL: RUN_ID})
 
 
-def make_tar(files: dict[str, str | bytes]) -> bytes:
+def make_tar(files: Mapping[str, str | bytes]) -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tar:
         for path, data in files.items():
@@ -48,7 +48,7 @@ def tag() -> Iterator[str]:
 
 
 async def build_tar(
-    client: httpx.AsyncClient, files: dict[str, str | bytes], **params: str
+    client: httpx.AsyncClient, files: Mapping[str, str | bytes], **params: str
 ) -> httpx.Response:
     return await client.post(
         "/v1/images/build",

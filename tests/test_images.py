@@ -63,7 +63,7 @@ def _decode(header: str) -> dict[str, str]:
 
 def test_encode_auth() -> None:
     assert _decode(encode_auth(None, "docker.io")) == {}
-    auth = RegistryAuth(username="u", password="p")  # type: ignore[arg-type]
+    auth = RegistryAuth(username="u", password="p")
     assert _decode(encode_auth(auth, "127.0.0.1:5000")) == {
         "username": "u",
         "password": "p",
@@ -72,7 +72,7 @@ def test_encode_auth() -> None:
     assert _decode(encode_auth(auth, "docker.io"))["serveraddress"] == (
         "https://index.docker.io/v1/"
     )
-    token = RegistryAuth(identitytoken="tok", serveraddress="r.example")  # type: ignore[arg-type]
+    token = RegistryAuth(identitytoken="tok", serveraddress="r.example")
     assert _decode(encode_auth(token, "x")) == {
         "identitytoken": "tok",
         "serveraddress": "r.example",
