@@ -11,11 +11,12 @@ import json
 import tarfile
 import uuid
 from collections.abc import AsyncIterator, Iterator, Mapping
+from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.conftest import RUN_ID, TEST_LABEL, docker, inspect
+from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, inspect
 
 TAR = {"Content-Type": "application/x-tar"}
 LABELS = json.dumps({TEST_LABEL: RUN_ID})
@@ -259,3 +260,40 @@ async def test_json_form_is_checked(client: httpx.AsyncClient, image: str) -> No
         "/v1/images/build", content=b"{not json", headers={"Content-Type": "application/json"}
     )
     assert r.status_code in (400, 422)
+
+
+def _vm_hwm(pid: int) -> int:
+    """Peak resident memory of a process (bytes)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM")
+
+
+def test_large_context_is_streamed_not_buffered(live_server: LiveServer, image: str) -> None:
+    """A 96 MiB context goes through the service without its peak memory growing by it."""
+    size, chunk = 96 << 20, 1 << 20
+    dockerfile = f"FROM scratch\nLABEL {TEST_LABEL}={RUN_ID}\n".encode()
+
+    def body() -> Iterator[bytes]:
+        df = tarfile.TarInfo("Dockerfile")
+        df.size = len(dockerfile)
+        yield df.tobuf() + dockerfile + bytes(-len(dockerfile) % 512)
+        big = tarfile.TarInfo("big.bin")
+        big.size = size
+        yield big.tobuf()
+        zeros = bytes(chunk)
+        for _ in range(size // chunk):
+            yield zeros
+        yield bytes(1024)  # end of archive
+
+    assert live_server.proc is not None
+    pid = live_server.proc.pid
+    before = _vm_hwm(pid)
+    with httpx.Client(base_url=live_server.url, timeout=300) as c:
+        r = c.post("/v1/images/build", content=body(), headers=TAR)
+    assert r.status_code == 200, r.text
+    docker("rmi", r.json()["image"], check=False)
+    growth = _vm_hwm(pid) - before
+    print(f"peak memory growth for a {size >> 20} MiB context: {growth / (1 << 20):.1f} MiB")
+    assert growth < 32 << 20
