@@ -100,15 +100,54 @@ async def test_create_get_list(client: httpx.AsyncClient, net: dict[str, Any]) -
     assert r.json() == []
 
 
-async def test_internal_ipv6_and_options(client: httpx.AsyncClient, name: str) -> None:
+async def test_internal_and_options(client: httpx.AsyncClient, name: str) -> None:
     net = await create_network(
         client, name, internal=True, options={"com.docker.network.bridge.enable_icc": "true"}
     )
     try:
         assert net["internal"] is True
         assert net["options"]["com.docker.network.bridge.enable_icc"] == "true"
+        assert inspect("network", net["id"])["Internal"] is True
     finally:
         docker("network", "rm", net["id"])
+
+
+async def test_ipv6_with_static_v6_address(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    prefix = f"fd00:{random.randint(1, 0xFFFF):x}:{random.randint(1, 0xFFFF):x}"
+    v4 = f"10.{random.randint(160, 250)}.{random.randint(0, 255)}"
+    r = await client.post(
+        "/v1/networks",
+        json={
+            "name": name,
+            "labels": our_labels(),
+            "enable_ipv6": True,
+            "ipam": {"pools": [{"subnet": f"{prefix}::/64"}, {"subnet": f"{v4}.0/24"}]},
+        },
+    )
+    if r.status_code == 409 and "overlap" in r.text:
+        pytest.skip("a neighbour's network overlaps the random subnet")
+    assert r.status_code == 201, r.text
+    net = r.json()
+    try:
+        assert net["enable_ipv6"] is True
+        assert {p["subnet"] for p in net["ipam"]["pools"]} == {f"{prefix}::/64", f"{v4}.0/24"}
+        cid = docker("create", "--label", LABEL, "--network", "none", image, "sleep", "60").strip()
+        docker("network", "disconnect", "none", cid)
+        r = await client.post(
+            f"/v1/networks/{name}/connect",
+            json={"container": cid, "ipv6_address": f"{prefix}::42", "ipv4_address": f"{v4}.42"},
+        )
+        assert r.status_code == 200, r.text
+        docker("start", cid)
+        (attached,) = (await client.get(f"/v1/networks/{name}")).json()["containers"]
+        assert attached["ipv6_address"] == f"{prefix}::42"
+        assert attached["ipv4_address"] == f"{v4}.42"
+    finally:
+        for c in docker("ps", "-aq", "--filter", f"network={net['id']}").split():
+            docker("rm", "-f", c, check=False)
+        docker("network", "rm", net["id"], check=False)
 
 
 async def test_connect_alias_dns_and_static_address(
