@@ -166,6 +166,9 @@ async def test_bad_dockerfiles(client: httpx.AsyncClient, image: str) -> None:
     assert r.json()["code"] == "build-failed"
     r = await build_tar(client, {"Dockerfile": f"FROM {image}\n"}, target="nope")
     assert r.status_code == 422
+    r = await build_tar(client, {"Dockerfile": f"FROM {image}\n"}, tag="bad tag")
+    assert r.status_code == 422
+    assert r.json()["code"] == "validation-error"
     r = await build_tar(client, {"Dockerfile": f"FROM {image}\n"}, buildargs="[1, 2]")
     assert r.status_code == 422
     assert r.json()["code"] == "validation-error"

@@ -379,3 +379,31 @@ async def test_openapi_documents_binary_bodies(client: httpx.AsyncClient) -> Non
         "images_export",
         "images_load",
     } <= ids
+
+
+def test_pull_target_and_build_params() -> None:
+    from app.models.images import BuildOptions, PullRequest
+    from app.services.images import build_params, pull_target
+
+    assert pull_target(PullRequest(image="busybox")) == (
+        {"fromImage": "busybox", "tag": "latest", "platform": None},
+        "busybox:latest",
+    )
+    assert pull_target(PullRequest(image="h:5000/t/a:1", platform="linux/arm64"))[0] == {
+        "fromImage": "h:5000/t/a",
+        "tag": "1",
+        "platform": "linux/arm64",
+    }
+    assert pull_target(PullRequest(image="a", tag="2"))[1] == "a:2"
+    digest = "sha256:" + "c" * 64
+    assert pull_target(PullRequest(image=f"a@{digest}"))[1] == f"a@{digest}"
+    params = build_params(
+        BuildOptions(tag=["a:1", "b:2"], buildargs={"X": "1"}, nocache=True, network="none"),
+        "sub/Dockerfile",
+    )
+    assert params["t"] == "a:1"
+    assert params["buildargs"] == {"X": "1"}
+    assert params["nocache"] is True
+    assert params["networkmode"] == "none"
+    assert params["dockerfile"] == "sub/Dockerfile"
+    assert params["labels"] is None

@@ -148,6 +148,15 @@ async def test_missing_images(client: httpx.AsyncClient) -> None:
     assert r.json()["code"] == "image-not-found"
 
 
+async def test_unreachable_registry_is_an_engine_error_naming_it(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/v1/images/pull", json={"image": "127.0.0.1:5999/none/x:1"})
+    assert r.status_code == 502, r.text
+    assert r.json()["code"] == "engine-error"
+    assert "127.0.0.1:5999" in r.json()["detail"]
+
+
 async def test_bad_auth_bodies_never_echo_the_secret(client: httpx.AsyncClient) -> None:
     bodies: list[dict[str, Any]] = [
         {"image": "x", "auth": {**auth(WRONG), "surprise": WRONG}},

@@ -227,7 +227,7 @@ async def images_export(ref: str, engine: EngineDep) -> StreamingResponse:
 async def images_tag(ref: str, body: TagRequest, engine: EngineDep) -> Image:
     """Tag an image as `repository:tag`."""
     ref = svc.check_image_ref(ref)
-    if parse_reference(body.repository).repository != body.repository:
+    if parse_reference(body.repository, ("body", "repository")).repository != body.repository:
         raise errors.ValidationFailed.field(
             ["body", "repository"], "give the repository without a tag; the tag goes in `tag`"
         )

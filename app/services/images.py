@@ -184,7 +184,7 @@ async def pull(engine: Engine, req: PullRequest) -> AsyncIterator[StreamEvent]:
 
 async def push(engine: Engine, req: PushRequest) -> AsyncIterator[StreamEvent]:
     """Push a repository (one tag, or all): progress events, then `done` (`PushResult`)."""
-    ref = parse_reference(req.repository)
+    ref = parse_reference(req.repository, ("body", "repository"))
     if ref.digest:
         raise errors.ValidationFailed.field(["body", "repository"], "push a tag, not a digest")
     tag = req.tag or ref.tag
@@ -299,6 +299,8 @@ async def build(
 ) -> AsyncIterator[StreamEvent]:
     """Build from a tar context: `log` lines (and `progress` of base pulls), then `done`
     with `{image, tags}`; an in-band failure raises 422 build-failed carrying the log."""
+    for tag in options.tags():
+        parse_reference(tag, ("tag",))
     output = _BuildLog()
     image_id: str | None = None
     try:
@@ -438,7 +440,7 @@ async def get_image(engine: Engine, ref: str) -> Image:
 
 async def tag_image(engine: Engine, ref: str, target: str) -> None:
     """Tag `ref` as `target` (`repo[:tag]`)."""
-    parsed = parse_reference(target)
+    parsed = parse_reference(target, ("body", "repository"))
     if parsed.digest:
         raise errors.ValidationFailed.field(["body", "tag"], "a tag cannot carry a digest")
     await engine.json(

@@ -45,13 +45,11 @@ class Reference:
         return registry_of(self.repository)
 
 
-def parse_reference(ref: str) -> Reference:
+def parse_reference(ref: str, loc: tuple[str, ...] = ("body", "image")) -> Reference:
     """Split `host:port/team/app:1.0@sha256:…` into repository, tag and digest."""
     m = _REFERENCE_RE.match(ref)
-    if not m or "//" in ref or ref.endswith("/"):
-        raise errors.ValidationFailed.field(
-            ["body", "image"], f"{ref[:200]!r} is not an image reference"
-        )
+    if not m or "//" in ref or ref.endswith("/") or ".." in ref:
+        raise errors.ValidationFailed.field(list(loc), f"{ref[:200]!r} is not an image reference")
     return Reference(m.group("name"), m.group("tag"), m.group("digest"))
 
 
