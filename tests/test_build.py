@@ -300,3 +300,26 @@ def test_large_context_is_streamed_not_buffered(live_server: LiveServer, image: 
     growth = _vm_hwm(pid) - before
     print(f"peak memory growth for a {size >> 20} MiB context: {growth / (1 << 20):.1f} MiB")
     assert growth < 32 << 20
+
+
+async def test_body_over_the_limit_is_413_not_an_engine_error(image: str) -> None:
+    """The limit trips mid-upload (no Content-Length): 413, though aiohttp saw a broken pipe."""
+    from asgi_lifespan import LifespanManager
+
+    from app.main import create_app
+    from app.settings import Settings
+
+    data = make_tar({"Dockerfile": f"FROM {image}\n", "big": bytes(300_000)})
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(data), 8192):
+            yield data[i : i + 8192]
+
+    app = create_app(Settings(max_body_bytes=64 * 1024))
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+            for path in ("/v1/images/build", "/v1/images/load"):
+                r = await c.post(path, content=chunks(), headers=TAR)
+                assert r.status_code == 413, r.text
+                assert r.json()["code"] == "payload-too-large"

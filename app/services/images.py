@@ -293,7 +293,7 @@ class _BuildLog:
 
 async def build(
     engine: Engine,
-    context: AsyncIterator[bytes] | bytes,
+    context: Upload | bytes,
     options: BuildOptions,
     dockerfile: str | None = None,
 ) -> AsyncIterator[StreamEvent]:
@@ -324,9 +324,13 @@ async def build(
                     image_id = str(doc["aux"]["ID"])
                 elif "status" in doc:
                     yield progress(doc)
-    except (errors.BadRequest, errors.EngineError, errors.NotFound) as exc:
-        # The engine refused before building (no Dockerfile, bad context, bad option).
-        raise errors.BuildFailed(exc.detail, log=output.text + exc.detail + "\n") from None
+    except Exception as exc:
+        if (failure := upload_failure(context)) is not None:
+            raise failure from None
+        if isinstance(exc, errors.BadRequest | errors.EngineError | errors.NotFound):
+            # The engine refused before building (no Dockerfile, bad context, bad option).
+            raise errors.BuildFailed(exc.detail, log=output.text + exc.detail + "\n") from None
+        raise
     for line in output.flush():
         yield StreamEvent("log", {"line": line})
     if image_id is None and (m := _BUILT.search(output.text)):
@@ -341,7 +345,7 @@ async def build(
 
 async def build_image(
     engine: Engine,
-    context: AsyncIterator[bytes] | bytes,
+    context: Upload | bytes,
     options: BuildOptions,
     dockerfile: str | None = None,
 ) -> BuildResult:
@@ -406,7 +410,43 @@ def looks_like_tar(head: bytes) -> bool:
     return stored in (unsigned, signed)
 
 
-async def tar_stream(chunks: AsyncIterator[bytes], what: str) -> AsyncIterator[bytes]:
+class Upload:
+    """An uploaded body on its way to the engine.
+
+    When the upload fails on our side (the body limit, the client going away), aiohttp
+    reports it as a broken engine connection; `failure` says what really happened.
+    """
+
+    def __init__(self, head: bytes, chunks: AsyncIterator[bytes], what: str) -> None:
+        self._head = head
+        self._chunks = chunks
+        self.what = what
+        self.error: BaseException | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._head
+        try:
+            async for chunk in self._chunks:
+                if chunk:
+                    yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
+
+    @property
+    def failure(self) -> errors.ProblemError | None:
+        if self.error is None:
+            return None
+        if isinstance(self.error, errors.ProblemError):
+            return self.error
+        return errors.BadRequest(f"The {self.what} upload was cut short ({self.error!r})")
+
+
+def upload_failure(body: object) -> errors.ProblemError | None:
+    return body.failure if isinstance(body, Upload) else None
+
+
+async def tar_stream(chunks: AsyncIterator[bytes], what: str) -> Upload:
     """Check that an uploaded body is a tar (400 if not), then stream it on.
 
     Reads only the first block before answering; the rest flows through.
@@ -420,14 +460,7 @@ async def tar_stream(chunks: AsyncIterator[bytes], what: str) -> AsyncIterator[b
         raise errors.BadRequest(f"The {what} is empty: send a tar archive")
     if not looks_like_tar(bytes(head)):
         raise errors.BadRequest(f"The {what} is not a tar archive")
-
-    async def rest() -> AsyncIterator[bytes]:
-        yield bytes(head)
-        async for chunk in chunks:
-            if chunk:
-                yield chunk
-
-    return rest()
+    return Upload(bytes(head), chunks, what)
 
 
 # --- simple calls ------------------------------------------------------------------
@@ -498,22 +531,27 @@ async def prune_images(engine: Engine, dangling: bool, filters: Filters) -> Imag
 _LOADED = re.compile(r"Loaded image(?: ID)?: (\S+)")
 
 
-async def load_images(engine: Engine, body: AsyncIterator[bytes]) -> list[Image]:
+async def load_images(engine: Engine, body: Upload) -> list[Image]:
     """`docker load`: stream the tarball in, give the images it held."""
     refs: list[str] = []
-    async with engine.request(
-        "POST",
-        "images/load",
-        params={"quiet": True},
-        data=body,
-        headers={"Content-Type": "application/x-tar"},
-        long=True,
-    ) as response:
-        async for doc in json_lines(response):
-            if (message := in_band_error(doc)) is not None:
-                raise errors.BadRequest(f"The engine could not load the archive: {message}")
-            for m in _LOADED.finditer(str(doc.get("stream") or "")):
-                refs.append(m.group(1))
+    try:
+        async with engine.request(
+            "POST",
+            "images/load",
+            params={"quiet": True},
+            data=body,
+            headers={"Content-Type": "application/x-tar"},
+            long=True,
+        ) as response:
+            async for doc in json_lines(response):
+                if (message := in_band_error(doc)) is not None:
+                    raise errors.BadRequest(f"The engine could not load the archive: {message}")
+                for m in _LOADED.finditer(str(doc.get("stream") or "")):
+                    refs.append(m.group(1))
+    except Exception:
+        if (failure := upload_failure(body)) is not None:
+            raise failure from None
+        raise
     return [await get_image(engine, ref) for ref in refs]
 
 
