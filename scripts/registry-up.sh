@@ -20,8 +20,17 @@ answers_401() {
   [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$addr/v2/" 2>/dev/null)" = 401 ]
 }
 
+ours() {
+  [ "$(curl -s -o /dev/null -w '%{http_code}' -u "$user:$pass" "http://$addr/v2/" 2>/dev/null)" = 200 ]
+}
+
 if answers_401; then
-  say "registry answers on $addr"
+  if ours; then
+    say "registry answers on $addr"
+    exit 0
+  fi
+  say "something else answers on $addr and refuses user $user: stop it, or set"
+  say "MOORAGE_TEST_REGISTRY_USER/_PASS to its credentials; registry tests will skip"
   exit 0
 fi
 
@@ -60,16 +69,31 @@ auth:
     path: $dir/htpasswd
 YAML
 
-if [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null; then
-  say "registry process $(cat "$dir/pid") runs but does not answer yet; waiting…"
-else
+alive() {
+  # running, and not a zombie waiting for its parent
+  [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2>/dev/null &&
+    [ "$(ps -o stat= -p "$(cat "$dir/pid")" 2>/dev/null | cut -c1)" != Z ]
+}
+
+start() {
   # Debian's package may run its own service on :5000 (all addresses) — ours is
   # loopback-only with its own config; a port clash shows in the log.
   nohup docker-registry serve "$dir/config.yml" >"$dir/registry.log" 2>&1 &
   echo $! >"$dir/pid"
+}
+
+if alive; then
+  say "registry process $(cat "$dir/pid") runs but does not answer yet; waiting…"
+else
+  start
 fi
+restarts=0
 for _ in $(seq 1 100); do
-  answers_401 && { say "registry up on $addr (user $user)"; exit 0; }
+  answers_401 && ours && { say "registry up on $addr (user $user)"; exit 0; }
+  if ! alive && [ $restarts -lt 3 ]; then
+    restarts=$((restarts + 1))
+    start
+  fi
   sleep 0.1
 done
 say "the registry did not answer 401 on http://$addr/v2/ ; see $dir/registry.log:"

@@ -24,10 +24,13 @@ SECRETS = (PASSWORD, WRONG)
 
 
 def _registry_answers() -> bool:
+    """Ours answers 401 without credentials and 200 with them."""
     try:
-        return httpx.get(f"http://{REGISTRY}/v2/", timeout=2).status_code == 401
+        anonymous = httpx.get(f"http://{REGISTRY}/v2/", timeout=2).status_code
+        with_auth = httpx.get(f"http://{REGISTRY}/v2/", auth=(USER, PASSWORD), timeout=2)
     except httpx.HTTPError:
         return False
+    return anonymous == 401 and with_auth.status_code == 200
 
 
 @pytest.fixture(scope="module", autouse=True)
