@@ -104,6 +104,17 @@ async def test_push_and_pull_with_credentials(
     assert r.status_code == 200, r.text
     assert r.json()["id"] == image["id"]
 
+    # registry data, without pulling (docker-py get_registry_data)
+    r = await client.post("/v1/images/distribution", json={"image": f"{repo}:1", "auth": auth()})
+    assert r.status_code == 200, r.text
+    assert r.json()["digest"] == pushed["digest"]
+    assert [p["os"] for p in r.json()["platforms"]] == ["linux"]
+    assert_denied(await client.post("/v1/images/distribution", json={"image": f"{repo}:1"}))
+    r = await client.post(
+        "/v1/images/distribution", json={"image": f"{repo}-nope:1", "auth": auth()}
+    )
+    assert r.json()["code"] == "image-not-found"
+
     # tag given separately
     r = await client.post("/v1/images/pull", json={"image": repo, "tag": "1", "auth": auth()})
     assert r.status_code == 200, r.text

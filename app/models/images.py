@@ -174,3 +174,24 @@ class BuildResult(BaseModel):
 
 class LoadResult(BaseModel):
     images: list[Image]
+
+
+class DistributionRequest(RequestBody):
+    image: str = Field(min_length=1, max_length=512, examples=["alpine:3.20"])
+    auth: RegistryAuth | None = None
+
+
+class Platform(BaseModel):
+    architecture: str | None = None
+    os: str | None = None
+    variant: str | None = None
+
+
+class RegistryData(BaseModel):
+    """What the registry says of a reference, without pulling (docker-py `RegistryData`)."""
+
+    image: str
+    digest: str
+    media_type: str | None = None
+    size: int | None = None
+    platforms: list[Platform] = Field(default_factory=list)

@@ -1,6 +1,6 @@
 """Images routes.
 
-Fixed paths (`pull`, `push`, `build`, `load`, `prune`) are declared before the
+Fixed paths (`pull`, `push`, `build`, `load`, `prune`, `distribution`) are declared before the
 `{ref:path}` routes so they win; `{ref:path}` takes every reference form
 (`name`, `name:tag`, `host:port/team/name:tag`, `name@sha256:…`, ids). The suffix
 routes (`/history`, `/tag`, `/export`) come before the plain `{ref:path}` one: an
@@ -24,6 +24,7 @@ from app.models.images import (
     BuildOptions,
     BuildResult,
     BuildSpec,
+    DistributionRequest,
     Image,
     ImageLayer,
     ImagePruneRequest,
@@ -32,6 +33,7 @@ from app.models.images import (
     PullRequest,
     PushRequest,
     PushResult,
+    RegistryData,
     TagRequest,
 )
 from app.services import images as svc
@@ -112,6 +114,17 @@ async def images_pull(body: PullRequest, engine: EngineDep) -> Image:
 async def images_push(body: PushRequest, engine: EngineDep) -> PushResult:
     """Push a repository, one tag or all (with credentials for that one call)."""
     return await svc.push_image(engine, body)
+
+
+@router.post(
+    "/distribution",
+    responses=errors.problem_responses(
+        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound
+    ),
+)
+async def images_distribution(body: DistributionRequest, engine: EngineDep) -> RegistryData:
+    """Ask the registry for a reference's digest and platforms, without pulling."""
+    return await svc.registry_data(engine, body)
 
 
 @router.post(

@@ -31,13 +31,16 @@ from app.models.images import (
     BuildOptions,
     BuildResult,
     BuildSpec,
+    DistributionRequest,
     Filters,
     Image,
     ImagesPruned,
+    Platform,
     PullRequest,
     PushRequest,
     PushResult,
     RegistryAuth,
+    RegistryData,
 )
 from app.services.registry_auth import (
     encode_auth,
@@ -216,6 +219,27 @@ async def push(engine: Engine, req: PushRequest) -> AsyncIterator[StreamEvent]:
             raise registry_failure(exc.detail, registry, req.auth, wanted) from None
         raise
     yield StreamEvent("done", PushResult.model_validate(result).model_dump(mode="json"))
+
+
+async def registry_data(engine: Engine, req: DistributionRequest) -> RegistryData:
+    """The manifest digest and platforms of a reference, asked of its registry."""
+    ref = parse_reference(req.image)
+    registry = registry_of(ref.repository)
+    headers = {"X-Registry-Auth": encode_auth(req.auth, registry)}
+    try:
+        doc: dict[str, Any] = await engine.json(
+            "GET", f"distribution/{req.image}/json", headers=headers, kind="image", ref=req.image
+        )
+    except (errors.NotFound, errors.EngineError, errors.BadRequest) as exc:
+        raise registry_failure(exc.detail, registry, req.auth, req.image) from None
+    descriptor = doc.get("Descriptor") or {}
+    return RegistryData(
+        image=req.image,
+        digest=str(descriptor.get("digest") or ""),
+        media_type=descriptor.get("mediaType"),
+        size=descriptor.get("size"),
+        platforms=[Platform.model_validate(p) for p in doc.get("Platforms") or []],
+    )
 
 
 async def pull_image(engine: Engine, req: PullRequest) -> Image:
