@@ -172,6 +172,9 @@ async def test_connect_alias_dns_and_static_address(
     r = await client.get(f"/v1/networks/{net['id']}")
     (attached,) = r.json()["containers"]
     assert attached["id"] == web
+    r = await client.get("/v1/networks", params={"label": LABEL, "greedy": "true"})
+    listed = {n["id"]: n for n in r.json()}
+    assert listed[net["id"]]["containers"] == [attached]
     assert attached["name"] == f"{name}-web"
     assert attached["ipv4_address"] == static
     assert attached["mac_address"]

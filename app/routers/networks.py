@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response, status
@@ -36,8 +37,11 @@ async def networks_list(
     scope: str | None = None,
     type: Annotated[str | None, Query(description="`custom` or `builtin`")] = None,
     dangling: Annotated[bool | None, Query(description="Only networks no container uses")] = None,
+    greedy: Annotated[
+        bool, Query(description="Fill in `containers` (one more engine call per network)")
+    ] = False,
 ) -> list[Network]:
-    """List networks (`containers` is filled in by `GET /v1/networks/{id}`)."""
+    """List networks (`containers` is filled in with `greedy`, or by the single GET)."""
     filters: dict[str, list[str]] = {}
     if labels := label_filters(label):
         filters["label"] = labels
@@ -51,6 +55,8 @@ async def networks_list(
     docs: list[dict[str, Any]] = await engine.json(
         "GET", "networks", params={"filters": filters or None}
     )
+    if greedy:
+        return list(await asyncio.gather(*(_get(engine, str(d["Id"])) for d in docs or [])))
     return [Network.from_engine(d) for d in docs or []]
 
 
