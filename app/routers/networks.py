@@ -56,7 +56,13 @@ async def networks_list(
         "GET", "networks", params={"filters": filters or None}
     )
     if greedy:
-        return list(await asyncio.gather(*(_get(engine, str(d["Id"])) for d in docs or [])))
+        found = await asyncio.gather(
+            *(_get(engine, str(d["Id"])) for d in docs or []), return_exceptions=True
+        )
+        for item in found:  # a network removed since the list is left out
+            if isinstance(item, BaseException) and not isinstance(item, errors.NetworkNotFound):
+                raise item
+        return [n for n in found if isinstance(n, Network)]
     return [Network.from_engine(d) for d in docs or []]
 
 
