@@ -18,7 +18,8 @@ import logging
 import re
 import tarfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from pathlib import PurePosixPath
 from typing import Any, NamedTuple
 
@@ -162,7 +163,7 @@ def pull_target(req: PullRequest) -> tuple[dict[str, Any], str]:
     )
 
 
-async def pull(engine: Engine, req: PullRequest) -> AsyncIterator[StreamEvent]:
+async def pull(engine: Engine, req: PullRequest) -> AsyncGenerator[StreamEvent, None]:
     """Pull an image: progress events, then `done` with the `Image`."""
     params, wanted = pull_target(req)
     registry = registry_of(parse_reference(req.image).repository)
@@ -185,7 +186,7 @@ async def pull(engine: Engine, req: PullRequest) -> AsyncIterator[StreamEvent]:
     yield StreamEvent("done", image.model_dump(mode="json"))
 
 
-async def push(engine: Engine, req: PushRequest) -> AsyncIterator[StreamEvent]:
+async def push(engine: Engine, req: PushRequest) -> AsyncGenerator[StreamEvent, None]:
     """Push a repository (one tag, or all): progress events, then `done` (`PushResult`)."""
     ref = parse_reference(req.repository, ("body", "repository"))
     if ref.digest:
@@ -244,17 +245,19 @@ async def registry_data(engine: Engine, req: DistributionRequest) -> RegistryDat
 
 async def pull_image(engine: Engine, req: PullRequest) -> Image:
     """Pull to completion."""
-    async for ev in pull(engine, req):
-        if ev.event == "done":
-            return Image.model_validate(ev.data)
+    async with aclosing(pull(engine, req)) as events:
+        async for ev in events:
+            if ev.event == "done":
+                return Image.model_validate(ev.data)
     raise errors.EngineError("The pull ended without a result")  # pragma: no cover
 
 
 async def push_image(engine: Engine, req: PushRequest) -> PushResult:
     """Push to completion."""
-    async for ev in push(engine, req):
-        if ev.event == "done":
-            return PushResult.model_validate(ev.data)
+    async with aclosing(push(engine, req)) as events:
+        async for ev in events:
+            if ev.event == "done":
+                return PushResult.model_validate(ev.data)
     raise errors.EngineError("The push ended without a result")  # pragma: no cover
 
 
@@ -320,7 +323,7 @@ async def build(
     context: Upload | bytes,
     options: BuildOptions,
     dockerfile: str | None = None,
-) -> AsyncIterator[StreamEvent]:
+) -> AsyncGenerator[StreamEvent, None]:
     """Build from a tar context: `log` lines (and `progress` of base pulls), then `done`
     with `{image, tags}`; an in-band failure raises 422 build-failed carrying the log."""
     for tag in options.tags():
@@ -375,13 +378,14 @@ async def build_image(
 ) -> BuildResult:
     """Build to completion: the image id, its tags and the whole output."""
     lines: list[str] = []
-    async for ev in build(engine, context, options, dockerfile):
-        if ev.event == "log":
-            lines.append(ev.data["line"])
-        elif ev.event == "done":
-            return BuildResult(
-                image=ev.data["image"], tags=ev.data["tags"], logs="\n".join(lines) + "\n"
-            )
+    async with aclosing(build(engine, context, options, dockerfile)) as events:
+        async for ev in events:
+            if ev.event == "log":
+                lines.append(ev.data["line"])
+            elif ev.event == "done":
+                return BuildResult(
+                    image=ev.data["image"], tags=ev.data["tags"], logs="\n".join(lines) + "\n"
+                )
     raise errors.EngineError("The build ended without a result")  # pragma: no cover
 
 
