@@ -204,3 +204,34 @@ def test_engine_reaches_the_loopback_registry_without_daemon_changes() -> None:
         "info", "--format", "{{json .RegistryConfig.InsecureRegistryCIDRs}}"
     )
     assert "127.0.0.0/8" in registries
+
+
+async def test_generators_give_progress_then_done(repo: str, image: str) -> None:
+    """The generators an SSE route wraps: progress (and log) events, then `done`."""
+    from app.engine import Engine
+    from app.models.images import BuildOptions, BuildSpec, PullRequest, PushRequest, RegistryAuth
+    from app.services import images as svc
+    from app.settings import Settings
+
+    engine = Engine(Settings())
+    secret = RegistryAuth(username=USER, password=PASSWORD)
+    try:
+        pushed = [ev async for ev in svc.push(engine, PushRequest(repository=repo, auth=secret))]
+        assert {ev.event for ev in pushed[:-1]} == {"progress"}
+        assert all(isinstance(ev.data["status"], str) for ev in pushed[:-1])
+        assert any(ev.data["id"] for ev in pushed[:-1])
+        assert pushed[-1].event == "done"
+        assert pushed[-1].data["digest"].startswith("sha256:")
+
+        pulled = [ev async for ev in svc.pull(engine, PullRequest(image=f"{repo}:1", auth=secret))]
+        assert pulled[-1].event == "done"
+        assert f"{repo}:1" in pulled[-1].data["tags"]
+        assert all(set(ev.data) == {"id", "status", "current", "total"} for ev in pulled[:-1])
+
+        ctx = svc.context_tar(BuildSpec(dockerfile=f"FROM {image}\nLABEL x=1\n"))
+        built = [ev async for ev in svc.build(engine, ctx, BuildOptions())]
+        assert [ev.event for ev in built][-1] == "done"
+        assert any("LABEL x=1" in ev.data.get("line", "") for ev in built)
+        docker("rmi", built[-1].data["image"], check=False)
+    finally:
+        await engine.close()
