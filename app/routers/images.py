@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from app import errors
 from app.engine import EngineDep
@@ -56,18 +55,19 @@ def _content_type(request: Request) -> str:
     return request.headers.get("content-type", "").split(";")[0].strip().lower()
 
 
+_STRING_MAP: TypeAdapter[dict[str, str]] = TypeAdapter(dict[str, str])
+
+
 def _json_options(raw: str | None, name: str) -> dict[str, str]:
     """`buildargs` / `labels` query values: a JSON object of strings."""
     if raw is None:
         return {}
     try:
-        value = BuildOptions.model_validate({name: orjson.loads(raw)})
-    except (ValueError, ValidationError) as exc:
+        return _STRING_MAP.validate_json(raw)
+    except ValidationError as exc:
         raise errors.ValidationFailed.field(
             ["query", name], "must be a JSON object of strings"
         ) from exc
-    result: dict[str, str] = getattr(value, name)
-    return result
 
 
 @router.get("", responses=errors.problem_responses(errors.BadRequest))
