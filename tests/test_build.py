@@ -19,6 +19,9 @@ import pytest
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, inspect
 
 TAR = {"Content-Type": "application/x-tar"}
+# First instruction of every stage with steps: each intermediate layer of this run
+# carries our label, so the module's prune (on that label) leaves nothing behind.
+OURS = f"LABEL {TEST_LABEL}={RUN_ID}\n"
 LABELS = json.dumps({TEST_LABEL: RUN_ID})
 
 
@@ -63,7 +66,7 @@ async def test_tar_build_with_tag_dockerfile_and_labels(
     client: httpx.AsyncClient, image: str, tag: str
 ) -> None:
     files = {
-        "build/Custom.dockerfile": f"FROM {image}\nCOPY app.sh /app.sh\nRUN /app.sh > /out\n",
+        "build/Custom.dockerfile": f"FROM {image}\n{OURS}COPY app.sh /app.sh\nRUN /app.sh > /out\n",
         "app.sh": "#!/bin/sh\necho built-by-moorage\n",
     }
     r = await build_tar(
@@ -88,10 +91,10 @@ async def test_multi_stage_target_and_buildargs(
     client: httpx.AsyncClient, image: str, tag: str
 ) -> None:
     dockerfile = (
-        f"FROM {image} AS base\n"
+        f"FROM {image} AS base\n{OURS}"
         "ARG GREETING=hello\n"
         'RUN echo "$GREETING from base" > /greeting\n'
-        f"FROM {image} AS final\n"
+        f"FROM {image} AS final\n{OURS}"
         "COPY --from=base /greeting /greeting\n"
         "RUN echo final > /stage\n"
     )
@@ -117,7 +120,7 @@ async def test_multi_stage_target_and_buildargs(
 
 
 async def test_nocache(client: httpx.AsyncClient, image: str, tag: str) -> None:
-    files = {"Dockerfile": f"FROM {image}\nRUN echo {uuid.uuid4().hex} > /n\n"}
+    files = {"Dockerfile": f"FROM {image}\n{OURS}RUN echo {uuid.uuid4().hex} > /n\n"}
     assert (await build_tar(client, files, tag=tag)).status_code == 200
     again = await build_tar(client, files, tag=tag)
     assert "Using cache" in again.json()["logs"]
@@ -145,7 +148,7 @@ async def test_pull_option_reaches_the_engine(
 async def test_failing_step_gives_build_failed_with_log(
     client: httpx.AsyncClient, image: str
 ) -> None:
-    dockerfile = f"FROM {image}\nRUN echo before-the-failure\nRUN echo oops >&2 && exit 3\n"
+    dockerfile = f"FROM {image}\n{OURS}RUN echo before-the-failure\nRUN echo oops >&2 && exit 3\n"
     r = await build_tar(client, {"Dockerfile": dockerfile}, forcerm="true")
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
@@ -191,7 +194,7 @@ async def test_context_of_thousands_of_files_streamed(
     files: dict[str, str | bytes] = {
         f"data/d{i // 100}/f{i}.txt": f"file {i}\n" for i in range(count)
     }
-    files["Dockerfile"] = f"FROM {image}\nCOPY data /data\nRUN find /data -type f | wc -l\n"
+    files["Dockerfile"] = f"FROM {image}\n{OURS}COPY data /data\nRUN find /data -type f | wc -l\n"
     data = make_tar(files)
 
     async def chunks() -> AsyncIterator[bytes]:  # uploaded in small pieces
@@ -229,7 +232,7 @@ async def test_json_form(client: httpx.AsyncClient, image: str, tag: str) -> Non
         "/v1/images/build",
         json={
             "dockerfile": (
-                f"FROM {image} AS a\nARG WHO\nCOPY bin/hello.sh /hello.sh\n"
+                f"FROM {image} AS a\n{OURS}ARG WHO\nCOPY bin/hello.sh /hello.sh\n"
                 'RUN sh /hello.sh "$WHO" > /said\nFROM a AS b\nRUN false\n'
             ),
             "files": {"bin/hello.sh": 'echo "hello $1"\n'},
