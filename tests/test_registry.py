@@ -9,6 +9,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -195,6 +196,9 @@ def test_live_server_logs_no_secret(live_server: LiveServer, image: str) -> None
             r = c.post("/v1/images/pull", json={"image": f"{repo}:1", "auth": auth(WRONG)})
             assert r.status_code == 403
         assert_no_secret(live_server.log.read_text())
+        registry_log = Path(os.environ.get("MOORAGE_TEST_REGISTRY_DIR", "/tmp/moorage-registry"))
+        if (registry_log / "registry.log").exists():  # nor does the request reach it in clear
+            assert_no_secret((registry_log / "registry.log").read_text())
     finally:
         docker("rmi", f"{repo}:1", check=False)
 
