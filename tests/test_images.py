@@ -407,3 +407,30 @@ def test_pull_target_and_build_params() -> None:
     assert params["networkmode"] == "none"
     assert params["dockerfile"] == "sub/Dockerfile"
     assert params["labels"] is None
+
+
+async def test_suffix_words_inside_references(
+    client: httpx.AsyncClient, built: dict[str, str]
+) -> None:
+    """A repository named like a suffix route is reached with its tag."""
+    suffix = uuid.uuid4().hex[:6]
+    odd = [f"mt-{suffix}/history:1", f"mt-{suffix}/export:1", f"mt-{suffix}/tag:1"]
+    for ref in odd:
+        docker("tag", built["id"], ref)
+    try:
+        for ref in odd:
+            r = await client.get(f"/v1/images/{ref}")
+            assert r.status_code == 200, r.text
+            assert ref in r.json()["tags"]
+            r = await client.get(f"/v1/images/{ref}/history")
+            assert r.status_code == 200
+            assert r.json()[0]["id"] == built["id"]
+        r = await client.post(
+            f"/v1/images/{odd[0]}/tag", json={"repository": f"mt-{suffix}/history", "tag": "2"}
+        )
+        assert r.status_code == 201
+        r = await client.delete(f"/v1/images/mt-{suffix}/history:2")
+        assert r.status_code == 204
+    finally:
+        for ref in odd:
+            docker("rmi", ref, check=False)
