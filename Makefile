@@ -20,6 +20,7 @@ run: $(STAMP)
 
 ## test: engine up, test images, lint, type checks, the whole suite
 test: $(STAMP) engine lint typecheck openapi
+	scripts/registry-up.sh
 	$(BIN)/pytest
 
 engine:

@@ -1,7 +1,267 @@
-"""Images routes."""
+"""Images routes.
+
+Fixed paths (`pull`, `push`, `build`, `load`, `prune`, `distribution`) are declared before the
+`{ref:path}` routes so they win; `{ref:path}` takes every reference form
+(`name`, `name:tag`, `host:port/team/name:tag`, `name@sha256:…`, ids). The suffix
+routes (`/history`, `/tag`, `/export`) come before the plain `{ref:path}` one: an
+image whose repository ends in `/history` or `/export` is addressed with its tag.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import StreamingResponse
+from pydantic import TypeAdapter, ValidationError
+
+from app import errors
+from app.engine import EngineDep
+from app.models.common import label_filters
+from app.models.images import (
+    BuildOptions,
+    BuildResult,
+    BuildSpec,
+    DistributionRequest,
+    Image,
+    ImageLayer,
+    ImagePruneRequest,
+    ImagesPruned,
+    LoadResult,
+    PullRequest,
+    PushRequest,
+    PushResult,
+    RegistryData,
+    TagRequest,
+)
+from app.services import images as svc
+from app.services.registry_auth import parse_reference
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
+
+TAR_TYPES = ("application/x-tar", "application/octet-stream", "application/gzip")
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
+
+
+def _tar_body(description: str, json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    content: dict[str, Any] = {"application/octet-stream": _BINARY, "application/x-tar": _BINARY}
+    if json_schema is not None:
+        content["application/json"] = {"schema": json_schema}
+    return {"requestBody": {"required": True, "description": description, "content": content}}
+
+
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+_STRING_MAP: TypeAdapter[dict[str, str]] = TypeAdapter(dict[str, str])
+
+
+def _json_options(raw: str | None, name: str) -> dict[str, str]:
+    """`buildargs` / `labels` query values: a JSON object of strings."""
+    if raw is None:
+        return {}
+    try:
+        return _STRING_MAP.validate_json(raw)
+    except ValidationError as exc:
+        raise errors.ValidationFailed.field(
+            ["query", name], "must be a JSON object of strings"
+        ) from exc
+
+
+@router.get("", responses=errors.problem_responses(errors.BadRequest))
+async def images_list(
+    engine: EngineDep,
+    label: Annotated[list[str] | None, Query(description="`key` or `key=value`")] = None,
+    dangling: bool | None = None,
+    reference: Annotated[
+        list[str] | None, Query(description="Name pattern, `busybox`, `team/*:1.*`")
+    ] = None,
+    all: Annotated[bool, Query(description="Include intermediate images")] = False,
+) -> list[Image]:
+    """List images."""
+    filters: dict[str, list[str]] = {}
+    if labels := label_filters(label):
+        filters["label"] = labels
+    if dangling is not None:
+        filters["dangling"] = ["true" if dangling else "false"]
+    if reference:
+        filters["reference"] = reference
+    docs: list[dict[str, Any]] = await engine.json(
+        "GET", "images/json", params={"filters": filters or None, "all": all}
+    )
+    return [Image.from_engine(d) for d in docs or []]
+
+
+@router.post(
+    "/pull",
+    responses=errors.problem_responses(
+        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound
+    ),
+)
+async def images_pull(body: PullRequest, engine: EngineDep) -> Image:
+    """Pull an image (with credentials for that one call)."""
+    return await svc.pull_image(engine, body)
+
+
+@router.post(
+    "/push",
+    responses=errors.problem_responses(
+        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound
+    ),
+)
+async def images_push(body: PushRequest, engine: EngineDep) -> PushResult:
+    """Push a repository, one tag or all (with credentials for that one call)."""
+    return await svc.push_image(engine, body)
+
+
+@router.post(
+    "/distribution",
+    responses=errors.problem_responses(
+        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound
+    ),
+)
+async def images_distribution(body: DistributionRequest, engine: EngineDep) -> RegistryData:
+    """Ask the registry for a reference's digest and platforms, without pulling."""
+    return await svc.registry_data(engine, body)
+
+
+@router.post(
+    "/build",
+    responses=errors.problem_responses(
+        errors.BadRequest, errors.BuildFailed, errors.UnsupportedMediaType
+    ),
+    openapi_extra=_tar_body(
+        "A tar build context (optionally gzip/bzip2/xz), or the JSON form for small builds",
+        BuildSpec.model_json_schema(),
+    ),
+)
+async def images_build(
+    request: Request,
+    engine: EngineDep,
+    tag: Annotated[list[str] | None, Query(description="Tag(s) of the result")] = None,
+    dockerfile: Annotated[str | None, Query(description="Dockerfile path in the context")] = None,
+    target: str | None = None,
+    buildargs: Annotated[str | None, Query(description='JSON object: {"V": "1"}')] = None,
+    labels: Annotated[str | None, Query(description='JSON object: {"k": "v"}')] = None,
+    nocache: bool = False,
+    pull: Annotated[bool, Query(description="Always pull newer base images")] = False,
+    rm: bool = True,
+    forcerm: bool = False,
+    platform: str | None = None,
+    network: str | None = None,
+) -> BuildResult:
+    """Build an image from a tar context (streamed to the engine) or from JSON."""
+    ctype = _content_type(request)
+    if ctype == "application/json":
+        try:
+            spec = BuildSpec.model_validate_json(await request.body())
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+            ) from None
+        return await svc.build_image(engine, svc.context_tar(spec), spec)
+    if ctype not in TAR_TYPES:
+        raise errors.UnsupportedMediaType(
+            f"Send a tar context ({', '.join(TAR_TYPES)}) or application/json, not {ctype!r}"
+        )
+    options = BuildOptions(
+        tag=tag,
+        target=target,
+        buildargs=_json_options(buildargs, "buildargs"),
+        labels=_json_options(labels, "labels"),
+        nocache=nocache,
+        pull=pull,
+        rm=rm,
+        forcerm=forcerm,
+        platform=platform,
+        network=network,
+    )
+    context = await svc.tar_stream(request.stream(), "build context")
+    return await svc.build_image(engine, context, options, dockerfile)
+
+
+@router.post(
+    "/load",
+    responses=errors.problem_responses(errors.BadRequest, errors.UnsupportedMediaType),
+    openapi_extra=_tar_body("An image tarball, as `docker save` / export writes"),
+)
+async def images_load(request: Request, engine: EngineDep) -> LoadResult:
+    """Load images from an uploaded tarball (streamed to the engine)."""
+    ctype = _content_type(request)
+    if ctype not in TAR_TYPES:
+        raise errors.UnsupportedMediaType(f"Send the tarball as application/x-tar, not {ctype!r}")
+    body = await svc.tar_stream(request.stream(), "image archive")
+    return LoadResult(images=await svc.load_images(engine, body))
+
+
+@router.post("/prune", responses=errors.problem_responses(errors.BadRequest))
+async def images_prune(engine: EngineDep, body: ImagePruneRequest | None = None) -> ImagesPruned:
+    """Remove unused images (dangling only, by default)."""
+    body = body or ImagePruneRequest()
+    return await svc.prune_images(engine, body.dangling, body.filters)
+
+
+@router.get("/{ref:path}/history", responses=errors.problem_responses(errors.ImageNotFound))
+async def images_history(ref: str, engine: EngineDep) -> list[ImageLayer]:
+    """The layers of an image, newest first."""
+    ref = svc.check_image_ref(ref)
+    docs: list[dict[str, Any]] = await engine.json(
+        "GET", f"images/{ref}/history", kind="image", ref=ref
+    )
+    return [ImageLayer.from_engine(d) for d in docs or []]
+
+
+@router.get(
+    "/{ref:path}/export",
+    responses={
+        200: {"content": {"application/x-tar": _BINARY}, "description": "The image tarball"},
+        **errors.problem_responses(errors.ImageNotFound),
+    },
+    response_class=StreamingResponse,
+)
+async def images_export(ref: str, engine: EngineDep) -> StreamingResponse:
+    """The image as a tarball (`docker save`), streamed."""
+    image = await svc.get_image(engine, svc.check_image_ref(ref))
+    filename = (image.tags[0] if image.tags else image.short_id).replace("/", "_")
+    return StreamingResponse(
+        svc.export_chunks(engine, ref),
+        media_type="application/x-tar",
+        headers={"Content-Disposition": f'attachment; filename="{filename}.tar"'},
+    )
+
+
+@router.post(
+    "/{ref:path}/tag",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors.problem_responses(errors.ImageNotFound),
+)
+async def images_tag(ref: str, body: TagRequest, engine: EngineDep) -> Image:
+    """Tag an image as `repository:tag`."""
+    ref = svc.check_image_ref(ref)
+    if parse_reference(body.repository, ("body", "repository")).repository != body.repository:
+        raise errors.ValidationFailed.field(
+            ["body", "repository"], "give the repository without a tag; the tag goes in `tag`"
+        )
+    await svc.tag_image(engine, ref, f"{body.repository}:{body.tag}")
+    return await svc.get_image(engine, f"{body.repository}:{body.tag}")
+
+
+@router.get("/{ref:path}", responses=errors.problem_responses(errors.ImageNotFound))
+async def images_get(ref: str, engine: EngineDep) -> Image:
+    """One image, by name, name:tag, registry/name:tag, name@digest, id or short id."""
+    return await svc.get_image(engine, svc.check_image_ref(ref))
+
+
+@router.delete(
+    "/{ref:path}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=errors.problem_responses(errors.ImageNotFound, errors.InUse, errors.Conflict),
+)
+async def images_delete(
+    ref: str, engine: EngineDep, force: bool = False, noprune: bool = False
+) -> None:
+    """Remove an image (or untag it, when it has other tags)."""
+    await svc.delete_image(engine, svc.check_image_ref(ref), force=force, noprune=noprune)

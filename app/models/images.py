@@ -1,0 +1,197 @@
+"""Images: the view, and the bodies of pull, push, tag, prune and build."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+
+from app.models.common import Deleted, RequestBody
+
+
+class Image(BaseModel):
+    """An image (docker-py `Image`): typed core fields, the engine document in `attrs`."""
+
+    id: str = Field(examples=["sha256:5b0d…"])
+    short_id: str = Field(examples=["sha256:5b0d59026729"])
+    tags: list[str] = Field(default_factory=list, examples=[["alpine:3.20"]])
+    digests: list[str] = Field(default_factory=list)
+    created: str | None = None
+    size: int = 0
+    labels: dict[str, str] = Field(default_factory=dict)
+    architecture: str | None = None
+    os: str | None = None
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_engine(cls, doc: dict[str, Any]) -> Image:
+        """From an inspect document, or a summary of the image list."""
+        from app.models.common import rfc3339
+
+        image_id = str(doc.get("Id") or doc.get("ID") or "")
+        config = doc.get("Config") or {}
+        labels = config.get("Labels") if "Config" in doc else doc.get("Labels")
+        tags = [t for t in doc.get("RepoTags") or [] if t != "<none>:<none>"]
+        digests = [d for d in doc.get("RepoDigests") or [] if d != "<none>@<none>"]
+        return cls(
+            id=image_id,
+            short_id=image_id[:19] if image_id.startswith("sha256:") else image_id[:12],
+            tags=tags,
+            digests=digests,
+            created=rfc3339(doc.get("Created")),
+            size=int(doc.get("Size") or 0),
+            labels=labels or {},
+            architecture=doc.get("Architecture"),
+            os=doc.get("Os"),
+            attrs=doc,
+        )
+
+
+class ImageLayer(BaseModel):
+    """One line of `docker history`."""
+
+    id: str = Field(description="Layer image id, or `<missing>` for layers of pulled images")
+    created: str | None = None
+    created_by: str = ""
+    tags: list[str] = Field(default_factory=list)
+    size: int = 0
+    comment: str = ""
+
+    @classmethod
+    def from_engine(cls, doc: dict[str, Any]) -> ImageLayer:
+        from app.models.common import rfc3339
+
+        return cls(
+            id=str(doc.get("Id") or ""),
+            created=rfc3339(doc.get("Created")),
+            created_by=str(doc.get("CreatedBy") or ""),
+            tags=list(doc.get("Tags") or []),
+            size=int(doc.get("Size") or 0),
+            comment=str(doc.get("Comment") or ""),
+        )
+
+
+class RegistryAuth(RequestBody):
+    """Registry credentials for one call; never stored, logged or echoed."""
+
+    username: str | None = None
+    password: SecretStr | None = None
+    serveraddress: str | None = Field(
+        default=None, description="The registry; derived from the image name when absent"
+    )
+    identitytoken: SecretStr | None = None
+
+    @model_validator(mode="after")
+    def _some_credentials(self) -> RegistryAuth:
+        if self.identitytoken is None and self.username is None:
+            raise ValueError("give username and password, or identitytoken")
+        return self
+
+
+class PullRequest(RequestBody):
+    image: str = Field(min_length=1, max_length=512, examples=["alpine:3.20"])
+    tag: str | None = Field(
+        default=None, max_length=128, description="Default: the tag in `image`, else `latest`"
+    )
+    platform: str | None = Field(default=None, examples=["linux/amd64"])
+    auth: RegistryAuth | None = None
+
+
+class PushRequest(RequestBody):
+    repository: str = Field(min_length=1, max_length=512, examples=["127.0.0.1:5000/team/app"])
+    tag: str | None = Field(default=None, max_length=128, description="Default: every tag")
+    auth: RegistryAuth | None = None
+
+
+class PushResult(BaseModel):
+    repository: str
+    tag: str | None = None
+    digest: str | None = None
+    size: int | None = None
+
+
+class TagRequest(RequestBody):
+    repository: str = Field(min_length=1, max_length=512, examples=["registry.local:5000/team/app"])
+    tag: str = Field(default="latest", min_length=1, max_length=128, pattern=r"^[\w][\w.-]*$")
+
+
+Filters = dict[str, str | bool | list[str]]
+
+
+class ImagePruneRequest(RequestBody):
+    dangling: bool = Field(
+        default=True, description="Only untagged images (false: every image no container uses)"
+    )
+    filters: Filters = Field(
+        default_factory=dict,
+        description="Engine prune filters: `until`, `label` (str or list)",
+        examples=[{"label": ["team=a"], "until": "24h"}],
+    )
+
+
+class ImagesPruned(Deleted):
+    untagged: list[str] = Field(default_factory=list)
+
+
+class BuildOptions(BaseModel):
+    """What both build forms share."""
+
+    tag: str | list[str] | None = Field(default=None, examples=["app:1.0"])
+    target: str | None = None
+    buildargs: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    nocache: bool = False
+    pull: bool = False
+    rm: bool = True
+    forcerm: bool = False
+    platform: str | None = None
+    network: str | None = Field(default=None, description="Network mode of RUN steps")
+
+    def tags(self) -> list[str]:
+        if self.tag is None:
+            return []
+        return [self.tag] if isinstance(self.tag, str) else list(self.tag)
+
+
+class BuildSpec(BuildOptions, RequestBody):
+    """A small build as JSON: the Dockerfile text and the files it uses."""
+
+    dockerfile: str = Field(
+        min_length=1, examples=['FROM alpine:3.20\nCOPY app.sh /\nCMD ["/app.sh"]\n']
+    )
+    files: dict[str, str] = Field(
+        default_factory=dict,
+        description="Context files: relative path → text",
+        examples=[{"app.sh": "#!/bin/sh\necho hi\n"}],
+    )
+
+
+class BuildResult(BaseModel):
+    image: str = Field(description="The built image's id")
+    tags: list[str] = Field(default_factory=list)
+    logs: str = Field(description="The build output")
+
+
+class LoadResult(BaseModel):
+    images: list[Image]
+
+
+class DistributionRequest(RequestBody):
+    image: str = Field(min_length=1, max_length=512, examples=["alpine:3.20"])
+    auth: RegistryAuth | None = None
+
+
+class Platform(BaseModel):
+    architecture: str | None = None
+    os: str | None = None
+    variant: str | None = None
+
+
+class RegistryData(BaseModel):
+    """What the registry says of a reference, without pulling (docker-py `RegistryData`)."""
+
+    image: str
+    digest: str
+    media_type: str | None = None
+    size: int | None = None
+    platforms: list[Platform] = Field(default_factory=list)

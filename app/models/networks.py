@@ -1,0 +1,194 @@
+"""Networks: the view (with the containers attached) and the request bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from app.models.common import NAME_PATTERN, RequestBody, rfc3339
+
+
+class IPAMPool(BaseModel):
+    subnet: str | None = Field(default=None, examples=["10.77.0.0/24"])
+    gateway: str | None = Field(default=None, examples=["10.77.0.1"])
+    ip_range: str | None = Field(default=None, examples=["10.77.0.128/25"])
+    aux_addresses: dict[str, str] = Field(default_factory=dict)
+
+    def to_engine(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        if self.subnet:
+            out["Subnet"] = self.subnet
+        if self.gateway:
+            out["Gateway"] = self.gateway
+        if self.ip_range:
+            out["IPRange"] = self.ip_range
+        if self.aux_addresses:
+            out["AuxiliaryAddresses"] = self.aux_addresses
+        return out
+
+
+class IPAM(BaseModel):
+    driver: str = "default"
+    pools: list[IPAMPool] = Field(default_factory=list)
+    options: dict[str, str] = Field(default_factory=dict)
+
+    def to_engine(self) -> dict[str, Any]:
+        return {
+            "Driver": self.driver,
+            "Config": [p.to_engine() for p in self.pools],
+            "Options": self.options,
+        }
+
+    @classmethod
+    def from_engine(cls, doc: dict[str, Any] | None) -> IPAM:
+        doc = doc or {}
+        return cls(
+            driver=str(doc.get("Driver") or "default"),
+            pools=[
+                IPAMPool(
+                    subnet=c.get("Subnet"),
+                    gateway=c.get("Gateway"),
+                    ip_range=c.get("IPRange"),
+                    aux_addresses=c.get("AuxiliaryAddresses") or {},
+                )
+                for c in doc.get("Config") or []
+            ],
+            options=doc.get("Options") or {},
+        )
+
+
+class IPAMPoolRequest(IPAMPool, RequestBody):
+    pass
+
+
+class IPAMRequest(IPAM, RequestBody):
+    pools: list[IPAMPoolRequest] = Field(default_factory=list)  # type: ignore[assignment]
+
+
+class NetworkContainer(BaseModel):
+    """A container attached to a network, with its addresses there (no prefix length)."""
+
+    id: str
+    name: str
+    ipv4_address: str | None = None
+    ipv6_address: str | None = None
+    mac_address: str | None = None
+
+
+def _address(cidr: Any) -> str | None:
+    return str(cidr).split("/", 1)[0] if cidr else None
+
+
+class Network(BaseModel):
+    """A network (docker-py `Network`), the engine document under `attrs`."""
+
+    id: str
+    name: str
+    driver: str | None = None
+    scope: str | None = None
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    created: str | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict)
+    ipam: IPAM = Field(default_factory=IPAM)
+    containers: list[NetworkContainer] = Field(default_factory=list)
+    attrs: dict[str, Any] = Field(default_factory=dict)
+
+    @classmethod
+    def from_engine(cls, doc: dict[str, Any]) -> Network:
+        return cls(
+            id=str(doc.get("Id") or ""),
+            name=str(doc.get("Name") or ""),
+            driver=doc.get("Driver"),
+            scope=doc.get("Scope"),
+            internal=bool(doc.get("Internal")),
+            attachable=bool(doc.get("Attachable")),
+            enable_ipv6=bool(doc.get("EnableIPv6")),
+            created=rfc3339(doc.get("Created")),
+            labels=doc.get("Labels") or {},
+            options=doc.get("Options") or {},
+            ipam=IPAM.from_engine(doc.get("IPAM")),
+            containers=[
+                NetworkContainer(
+                    id=cid,
+                    name=str(c.get("Name") or ""),
+                    ipv4_address=_address(c.get("IPv4Address")),
+                    ipv6_address=_address(c.get("IPv6Address")),
+                    mac_address=c.get("MacAddress") or None,
+                )
+                for cid, c in (doc.get("Containers") or {}).items()
+            ],
+            attrs=doc,
+        )
+
+
+class NetworkCreate(RequestBody):
+    name: str = Field(min_length=1, max_length=255, pattern=NAME_PATTERN)
+    driver: str = Field(default="bridge", max_length=255)
+    internal: bool = False
+    attachable: bool = False
+    enable_ipv6: bool = False
+    labels: dict[str, str] = Field(default_factory=dict)
+    options: dict[str, str] = Field(default_factory=dict, description="Driver options")
+    ipam: IPAMRequest | None = None
+    check_duplicate: bool = True
+
+    def to_engine(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "Name": self.name,
+            "Driver": self.driver,
+            "Internal": self.internal,
+            "Attachable": self.attachable,
+            "EnableIPv6": self.enable_ipv6,
+            "Labels": self.labels,
+            "Options": self.options,
+            "CheckDuplicate": self.check_duplicate,
+        }
+        if self.ipam is not None:
+            out["IPAM"] = self.ipam.to_engine()
+        return out
+
+
+class NetworkConnect(RequestBody):
+    container: str = Field(min_length=1, max_length=255)
+    aliases: list[str] = Field(default_factory=list)
+    ipv4_address: str | None = Field(default=None, examples=["10.77.0.10"])
+    ipv6_address: str | None = None
+    links: list[str] = Field(default_factory=list)
+    driver_opt: dict[str, str] = Field(default_factory=dict)
+
+    def to_engine(self) -> dict[str, Any]:
+        endpoint: dict[str, Any] = {}
+        if self.aliases:
+            endpoint["Aliases"] = self.aliases
+        if self.links:
+            endpoint["Links"] = self.links
+        if self.driver_opt:
+            endpoint["DriverOpts"] = self.driver_opt
+        ipam = {
+            k: v
+            for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address))
+            if v
+        }
+        if ipam:
+            endpoint["IPAMConfig"] = ipam
+        return {"Container": self.container, "EndpointConfig": endpoint}
+
+
+class NetworkDisconnect(RequestBody):
+    container: str = Field(min_length=1, max_length=255)
+    force: bool = False
+
+    def to_engine(self) -> dict[str, Any]:
+        return {"Container": self.container, "Force": self.force}
+
+
+class NetworkPruneRequest(RequestBody):
+    filters: dict[str, str | list[str]] = Field(
+        default_factory=dict,
+        description="Engine prune filters: `label`, `until`",
+        examples=[{"label": ["team=a"]}],
+    )

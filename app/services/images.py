@@ -1,0 +1,592 @@
+"""Images: pull, push and build as progress generators, plus the tar plumbing.
+
+The engine reports pull, push and build failures *inside* a 200 JSON-lines body, so
+each is written as an async generator of `StreamEvent`s — `progress` ({id, status,
+current, total}), `log` (a build output line), and a last `done` carrying the
+result — that raises a `ProblemError` for an in-band failure. The blocking routes
+consume them (`pull_image`, `push_image`, `build_image`); an SSE route can wrap the
+same generators, event for event.
+
+Build contexts and image tarballs are streamed to the engine chunk by chunk, never
+read whole; only the JSON build form makes its (small, bounded) tar in memory.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import re
+import tarfile
+import time
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
+from pathlib import PurePosixPath
+from typing import Any, NamedTuple
+
+import aiohttp
+import orjson
+
+from app import errors
+from app.engine import Engine
+from app.models.images import (
+    BuildOptions,
+    BuildResult,
+    BuildSpec,
+    DistributionRequest,
+    Filters,
+    Image,
+    ImagesPruned,
+    Platform,
+    PullRequest,
+    PushRequest,
+    PushResult,
+    RegistryAuth,
+    RegistryData,
+)
+from app.services.registry_auth import (
+    encode_auth,
+    is_auth_failure,
+    parse_reference,
+    registry_denied,
+    registry_of,
+    scrub,
+)
+
+log = logging.getLogger("moorage.images")
+
+MAX_LINE = 1 << 20  # one progress line (a build step may print a lot on one line)
+MAX_LOG = 1 << 20  # build output kept for the problem document / result (the tail)
+TAR_BLOCK = 512
+
+
+class StreamEvent(NamedTuple):
+    """One event of a progress stream: `progress`, `log` or `done`."""
+
+    event: str
+    data: dict[str, Any]
+
+
+# --- references -----------------------------------------------------------------
+
+_IMAGE_REF_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._:/@+-]{0,511}$")
+
+
+def check_image_ref(ref: str) -> str:
+    """An image reference from a path: name, name:tag, host:port/a/b:t, name@sha256:…, id."""
+    if not _IMAGE_REF_RE.match(ref) or ".." in ref or "//" in ref or ref.endswith("/"):
+        raise errors.ValidationFailed.field(
+            ["path", "ref"], f"{ref[:80]!r} is not an image reference or id"
+        )
+    return ref
+
+
+# --- the engine's JSON-lines progress bodies ------------------------------------
+
+
+async def json_lines(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    """The documents of a JSON-lines body, in any chunking."""
+    buf = bytearray()
+    async for chunk in response.content.iter_any():
+        buf.extend(chunk)
+        start = 0
+        while (nl := buf.find(b"\n", start)) >= 0:
+            line = bytes(buf[start:nl]).strip()
+            start = nl + 1
+            if line:
+                yield _parse_line(line)
+        del buf[:start]
+        if len(buf) > MAX_LINE:
+            raise errors.EngineError("The engine sent a progress line over 1 MiB")
+    if buf.strip():
+        yield _parse_line(bytes(buf).strip())
+
+
+def _parse_line(line: bytes) -> dict[str, Any]:
+    try:
+        doc = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return {"stream": line.decode("utf-8", "replace") + "\n"}
+    return doc if isinstance(doc, dict) else {"stream": f"{doc}\n"}
+
+
+def in_band_error(doc: dict[str, Any]) -> str | None:
+    """The failure message a progress document carries, if any."""
+    if "error" in doc or "errorDetail" in doc:
+        detail = doc.get("errorDetail") or {}
+        return str(doc.get("error") or detail.get("message") or "unknown error")
+    return None
+
+
+def progress(doc: dict[str, Any]) -> StreamEvent:
+    detail = doc.get("progressDetail") or {}
+    return StreamEvent(
+        "progress",
+        {
+            "id": doc.get("id"),
+            "status": doc.get("status"),
+            "current": detail.get("current"),
+            "total": detail.get("total"),
+        },
+    )
+
+
+_NOT_FOUND = re.compile(
+    r"not found|manifest unknown|does not exist|no such image|repository .* not found", re.I
+)
+
+
+def registry_failure(
+    message: str, registry: str, auth: RegistryAuth | None, ref: str
+) -> errors.ProblemError:
+    """What a pull/push failure means to the caller (the secret never in it)."""
+    message = scrub(message, auth)
+    if is_auth_failure(message):
+        return registry_denied(registry, message, auth)
+    if _NOT_FOUND.search(message):
+        return errors.ImageNotFound(f"Image {ref!r} not found: {message}")
+    return errors.EngineError(f"{registry}: {message}")
+
+
+# --- pull and push ---------------------------------------------------------------
+
+
+def pull_target(req: PullRequest) -> tuple[dict[str, Any], str]:
+    """Engine query for `POST /images/create`, and the reference the result will have."""
+    ref = parse_reference(req.image)
+    if ref.digest and not req.tag:
+        return {"fromImage": f"{ref.repository}@{ref.digest}", "platform": req.platform}, (
+            f"{ref.repository}@{ref.digest}"
+        )
+    tag = req.tag or ref.tag or "latest"
+    return {"fromImage": ref.repository, "tag": tag, "platform": req.platform}, (
+        f"{ref.repository}:{tag}"
+    )
+
+
+async def pull(engine: Engine, req: PullRequest) -> AsyncGenerator[StreamEvent, None]:
+    """Pull an image: progress events, then `done` with the `Image`."""
+    params, wanted = pull_target(req)
+    registry = registry_of(parse_reference(req.image).repository)
+    headers = {"X-Registry-Auth": encode_auth(req.auth, registry)}
+    try:
+        async with engine.request(
+            "POST", "images/create", params=params, headers=headers, long=True, kind="image"
+        ) as response:
+            async for doc in json_lines(response):
+                if (message := in_band_error(doc)) is not None:
+                    raise registry_failure(message, registry, req.auth, wanted)
+                yield progress(doc)
+    except errors.ProblemError as exc:
+        if isinstance(exc, errors.RegistryDenied | errors.ImageNotFound):
+            raise
+        if isinstance(exc, errors.NotFound | errors.EngineError | errors.BadRequest):
+            raise registry_failure(exc.detail, registry, req.auth, wanted) from None
+        raise
+    image = await get_image(engine, wanted)
+    yield StreamEvent("done", image.model_dump(mode="json"))
+
+
+async def push(engine: Engine, req: PushRequest) -> AsyncGenerator[StreamEvent, None]:
+    """Push a repository (one tag, or all): progress events, then `done` (`PushResult`)."""
+    ref = parse_reference(req.repository, ("body", "repository"))
+    if ref.digest:
+        raise errors.ValidationFailed.field(["body", "repository"], "push a tag, not a digest")
+    tag = req.tag or ref.tag
+    registry = registry_of(ref.repository)
+    headers = {"X-Registry-Auth": encode_auth(req.auth, registry)}
+    result: dict[str, Any] = {"repository": ref.repository, "tag": tag}
+    wanted = f"{ref.repository}:{tag}" if tag else ref.repository
+    try:
+        async with engine.request(
+            "POST",
+            f"images/{ref.repository}/push",
+            params={"tag": tag},
+            headers=headers,
+            long=True,
+            kind="image",
+        ) as response:
+            async for doc in json_lines(response):
+                if (message := in_band_error(doc)) is not None:
+                    raise registry_failure(message, registry, req.auth, wanted)
+                aux = doc.get("aux")
+                if isinstance(aux, dict) and "Digest" in aux:
+                    result.update(tag=aux.get("Tag"), digest=aux["Digest"], size=aux.get("Size"))
+                    continue
+                yield progress(doc)
+    except errors.ProblemError as exc:
+        if isinstance(exc, errors.RegistryDenied | errors.ImageNotFound):
+            raise
+        if isinstance(exc, errors.NotFound | errors.EngineError | errors.BadRequest):
+            raise registry_failure(exc.detail, registry, req.auth, wanted) from None
+        raise
+    yield StreamEvent("done", PushResult.model_validate(result).model_dump(mode="json"))
+
+
+async def registry_data(engine: Engine, req: DistributionRequest) -> RegistryData:
+    """The manifest digest and platforms of a reference, asked of its registry."""
+    ref = parse_reference(req.image)
+    registry = registry_of(ref.repository)
+    headers = {"X-Registry-Auth": encode_auth(req.auth, registry)}
+    try:
+        doc: dict[str, Any] = await engine.json(
+            "GET", f"distribution/{req.image}/json", headers=headers, kind="image", ref=req.image
+        )
+    except (errors.NotFound, errors.EngineError, errors.BadRequest) as exc:
+        raise registry_failure(exc.detail, registry, req.auth, req.image) from None
+    descriptor = doc.get("Descriptor") or {}
+    return RegistryData(
+        image=req.image,
+        digest=str(descriptor.get("digest") or ""),
+        media_type=descriptor.get("mediaType"),
+        size=descriptor.get("size"),
+        platforms=[Platform.model_validate(p) for p in doc.get("Platforms") or []],
+    )
+
+
+async def pull_image(engine: Engine, req: PullRequest) -> Image:
+    """Pull to completion."""
+    async with aclosing(pull(engine, req)) as events:
+        async for ev in events:
+            if ev.event == "done":
+                return Image.model_validate(ev.data)
+    raise errors.EngineError("The pull ended without a result")  # pragma: no cover
+
+
+async def push_image(engine: Engine, req: PushRequest) -> PushResult:
+    """Push to completion."""
+    async with aclosing(push(engine, req)) as events:
+        async for ev in events:
+            if ev.event == "done":
+                return PushResult.model_validate(ev.data)
+    raise errors.EngineError("The push ended without a result")  # pragma: no cover
+
+
+# --- build -----------------------------------------------------------------------
+
+
+def build_params(options: BuildOptions, dockerfile: str | None) -> dict[str, Any]:
+    """The engine's `POST /build` query (API 1.41, legacy builder)."""
+    tags = options.tags()
+    return {
+        "t": tags[0] if tags else None,
+        "dockerfile": dockerfile,
+        "target": options.target,
+        "buildargs": options.buildargs or None,
+        "labels": options.labels or None,
+        "nocache": options.nocache,
+        "pull": options.pull,
+        "rm": options.rm,
+        "forcerm": options.forcerm,
+        "platform": options.platform,
+        "networkmode": options.network,
+    }
+
+
+_BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
+
+
+class _BuildLog:
+    """The build output: split into lines, the tail kept for the result."""
+
+    def __init__(self) -> None:
+        self._partial = ""
+        self._kept: list[str] = []
+        self._size = 0
+
+    def feed(self, text: str) -> list[str]:
+        text = self._partial + text
+        *lines, self._partial = text.split("\n")
+        for line in lines:
+            self._keep(line)
+        return lines
+
+    def flush(self) -> list[str]:
+        rest, self._partial = self._partial, ""
+        if rest:
+            self._keep(rest)
+            return [rest]
+        return []
+
+    def _keep(self, line: str) -> None:
+        self._kept.append(line)
+        self._size += len(line) + 1
+        while self._size > MAX_LOG and len(self._kept) > 1:
+            self._size -= len(self._kept.pop(0)) + 1
+
+    @property
+    def text(self) -> str:
+        return "".join(f"{line}\n" for line in self._kept)
+
+
+async def build(
+    engine: Engine,
+    context: Upload | bytes,
+    options: BuildOptions,
+    dockerfile: str | None = None,
+) -> AsyncGenerator[StreamEvent, None]:
+    """Build from a tar context: `log` lines (and `progress` of base pulls), then `done`
+    with `{image, tags}`; an in-band failure raises 422 build-failed carrying the log."""
+    for tag in options.tags():
+        parse_reference(tag, ("tag",))
+    output = _BuildLog()
+    image_id: str | None = None
+    try:
+        async with engine.request(
+            "POST",
+            "build",
+            params=build_params(options, dockerfile),
+            data=context,
+            headers={"Content-Type": "application/x-tar"},
+            long=True,
+        ) as response:
+            async for doc in json_lines(response):
+                if (message := in_band_error(doc)) is not None:
+                    for line in output.flush():
+                        yield StreamEvent("log", {"line": line})
+                    raise errors.BuildFailed(message, log=output.text + message + "\n")
+                if isinstance(doc.get("stream"), str):
+                    for line in output.feed(doc["stream"]):
+                        yield StreamEvent("log", {"line": line})
+                elif isinstance(doc.get("aux"), dict) and doc["aux"].get("ID"):
+                    image_id = str(doc["aux"]["ID"])
+                elif "status" in doc:
+                    yield progress(doc)
+    except Exception as exc:
+        if (failure := upload_failure(context)) is not None:
+            raise failure from None
+        if isinstance(exc, errors.BadRequest | errors.EngineError | errors.NotFound):
+            # The engine refused before building (no Dockerfile, bad context, bad option).
+            raise errors.BuildFailed(exc.detail, log=output.text + exc.detail + "\n") from None
+        raise
+    for line in output.flush():
+        yield StreamEvent("log", {"line": line})
+    if image_id is None and (m := _BUILT.search(output.text)):
+        image_id = m.group(1)
+    if image_id is None:
+        raise errors.BuildFailed("The build produced no image", log=output.text)
+    tags = options.tags()
+    for extra in tags[1:]:
+        await tag_image(engine, image_id, extra)
+    yield StreamEvent("done", {"image": image_id, "tags": tags})
+
+
+async def build_image(
+    engine: Engine,
+    context: Upload | bytes,
+    options: BuildOptions,
+    dockerfile: str | None = None,
+) -> BuildResult:
+    """Build to completion: the image id, its tags and the whole output."""
+    lines: list[str] = []
+    async with aclosing(build(engine, context, options, dockerfile)) as events:
+        async for ev in events:
+            if ev.event == "log":
+                lines.append(ev.data["line"])
+            elif ev.event == "done":
+                return BuildResult(
+                    image=ev.data["image"], tags=ev.data["tags"], logs="\n".join(lines) + "\n"
+                )
+    raise errors.EngineError("The build ended without a result")  # pragma: no cover
+
+
+JSON_DOCKERFILE = "Dockerfile"
+
+
+def context_tar(spec: BuildSpec) -> bytes:
+    """The tar context of the JSON build form (small: bounded by the JSON body limit)."""
+    buf = io.BytesIO()
+    now = time.time()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        entries = {JSON_DOCKERFILE: spec.dockerfile}
+        for path, text in spec.files.items():
+            clean = PurePosixPath(path)
+            if clean.is_absolute() or ".." in clean.parts or not path.strip() or path.endswith("/"):
+                raise errors.ValidationFailed.field(
+                    ["body", "files", path], "a file path must be relative, without '..'"
+                )
+            if str(clean) == JSON_DOCKERFILE:
+                raise errors.ValidationFailed.field(
+                    ["body", "files", path], "the Dockerfile comes from `dockerfile`"
+                )
+            entries[str(clean)] = text
+        for path, text in entries.items():
+            data = text.encode()
+            info = tarfile.TarInfo(path)
+            info.size, info.mtime, info.mode = len(data), int(now), 0o644
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+# --- tar bodies ------------------------------------------------------------------
+
+
+def looks_like_tar(head: bytes) -> bool:
+    """A tar (checked by its first header's checksum) or a compressed stream."""
+    if head.startswith((b"\x1f\x8b", b"BZh", b"\xfd7zXZ\x00", b"\x28\xb5\x2f\xfd")):
+        return True
+    if len(head) < TAR_BLOCK:
+        return False
+    block = head[:TAR_BLOCK]
+    if block == bytes(TAR_BLOCK):
+        return True  # an empty archive (end-of-archive blocks)
+    try:
+        stored = int(block[148:156].replace(b"\x00", b" ").strip() or b"-1", 8)
+    except ValueError:
+        return False
+    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    signed = sum((b - 256 if b > 127 else b) for b in block[:148] + block[156:]) + 8 * 32
+    return stored in (unsigned, signed)
+
+
+class Upload:
+    """An uploaded body on its way to the engine.
+
+    When the upload fails on our side (the body limit, the client going away), aiohttp
+    reports it as a broken engine connection; `failure` says what really happened.
+    """
+
+    def __init__(self, head: bytes, chunks: AsyncIterator[bytes], what: str) -> None:
+        self._head = head
+        self._chunks = chunks
+        self.what = what
+        self.error: BaseException | None = None
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield self._head
+        try:
+            async for chunk in self._chunks:
+                if chunk:
+                    yield chunk
+        except Exception as exc:
+            self.error = exc
+            raise
+
+    @property
+    def failure(self) -> errors.ProblemError | None:
+        if self.error is None:
+            return None
+        if isinstance(self.error, errors.ProblemError):
+            return self.error
+        return errors.BadRequest(f"The {self.what} upload was cut short ({self.error!r})")
+
+
+def upload_failure(body: object) -> errors.ProblemError | None:
+    return body.failure if isinstance(body, Upload) else None
+
+
+async def tar_stream(chunks: AsyncIterator[bytes], what: str) -> Upload:
+    """Check that an uploaded body is a tar (400 if not), then stream it on.
+
+    Reads only the first block before answering; the rest flows through.
+    """
+    head = bytearray()
+    async for chunk in chunks:
+        head.extend(chunk)
+        if len(head) >= TAR_BLOCK:
+            break
+    if not head:
+        raise errors.BadRequest(f"The {what} is empty: send a tar archive")
+    if not looks_like_tar(bytes(head)):
+        raise errors.BadRequest(f"The {what} is not a tar archive")
+    return Upload(bytes(head), chunks, what)
+
+
+# --- simple calls ------------------------------------------------------------------
+
+
+async def get_image(engine: Engine, ref: str) -> Image:
+    doc: dict[str, Any] = await engine.json("GET", f"images/{ref}/json", kind="image", ref=ref)
+    return Image.from_engine(doc)
+
+
+async def tag_image(engine: Engine, ref: str, target: str) -> None:
+    """Tag `ref` as `target` (`repo[:tag]`)."""
+    parsed = parse_reference(target, ("body", "repository"))
+    if parsed.digest:
+        raise errors.ValidationFailed.field(["body", "tag"], "a tag cannot carry a digest")
+    await engine.json(
+        "POST",
+        f"images/{ref}/tag",
+        params={"repo": parsed.repository, "tag": parsed.tag or "latest"},
+        kind="image",
+        ref=ref,
+    )
+
+
+_IN_USE = re.compile(r"is using|being used|in use", re.I)
+
+
+async def delete_image(engine: Engine, ref: str, *, force: bool, noprune: bool) -> None:
+    try:
+        await engine.json(
+            "DELETE",
+            f"images/{ref}",
+            params={"force": force, "noprune": noprune},
+            kind="image",
+            ref=ref,
+        )
+    except errors.Conflict as exc:
+        if _IN_USE.search(exc.detail) and not isinstance(exc, errors.InUse):
+            raise errors.InUse(exc.detail) from None
+        raise
+
+
+def engine_filters(filters: Filters) -> dict[str, list[str]]:
+    """`{"label": "a=b", "dangling": true}` → the engine's `{"label": ["a=b"], …}`."""
+    out: dict[str, list[str]] = {}
+    for key, value in filters.items():
+        if isinstance(value, bool):
+            out[key] = ["true" if value else "false"]
+        elif isinstance(value, str):
+            out[key] = [value]
+        else:
+            out[key] = [str(v) for v in value]
+    return out
+
+
+async def prune_images(engine: Engine, dangling: bool, filters: Filters) -> ImagesPruned:
+    flt = engine_filters(filters)
+    flt.setdefault("dangling", ["true" if dangling else "false"])
+    doc = await engine.json("POST", "images/prune", params={"filters": flt}, long=True) or {}
+    removed = doc.get("ImagesDeleted") or []
+    return ImagesPruned(
+        deleted=[str(d["Deleted"]) for d in removed if d.get("Deleted")],
+        untagged=[str(d["Untagged"]) for d in removed if d.get("Untagged")],
+        space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
+    )
+
+
+_LOADED = re.compile(r"Loaded image(?: ID)?: (\S+)")
+
+
+async def load_images(engine: Engine, body: Upload) -> list[Image]:
+    """`docker load`: stream the tarball in, give the images it held."""
+    refs: list[str] = []
+    try:
+        async with engine.request(
+            "POST",
+            "images/load",
+            params={"quiet": True},
+            data=body,
+            headers={"Content-Type": "application/x-tar"},
+            long=True,
+        ) as response:
+            async for doc in json_lines(response):
+                if (message := in_band_error(doc)) is not None:
+                    raise errors.BadRequest(f"The engine could not load the archive: {message}")
+                for m in _LOADED.finditer(str(doc.get("stream") or "")):
+                    refs.append(m.group(1))
+    except Exception:
+        if (failure := upload_failure(body)) is not None:
+            raise failure from None
+        raise
+    return [await get_image(engine, ref) for ref in refs]
+
+
+async def export_chunks(engine: Engine, ref: str) -> AsyncIterator[bytes]:
+    """`docker save` of one image, chunk by chunk."""
+    async with engine.request(
+        "GET", f"images/{ref}/get", long=True, kind="image", ref=ref
+    ) as response:
+        async for chunk in response.content.iter_chunked(1 << 16):
+            yield chunk

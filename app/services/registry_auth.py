@@ -1,0 +1,107 @@
+"""Image references and registry credentials.
+
+moorage builds `X-Registry-Auth` itself: aiodocker takes the text before the first
+`/` as the registry, which is wrong for `nginx` (it raises) and for Docker Hub's
+`user/repo` (it picks server `user`). The rule the docker CLI uses (distribution's
+reference parser): the first component names a registry only when it holds a `.`
+or a `:` or is `localhost`; otherwise the image lives on Docker Hub.
+
+Credentials are used for one engine call and never stored or logged: the
+`RegistryAuth` model keeps them in `SecretStr`, whose repr is masked.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from dataclasses import dataclass
+
+import orjson
+
+from app import errors
+from app.models.images import RegistryAuth
+
+DOCKER_HUB = "docker.io"
+DOCKER_HUB_SERVER = "https://index.docker.io/v1/"
+
+# name[:tag][@digest]; name = [registry/]path, lowercase path components.
+_REFERENCE_RE = re.compile(
+    r"^(?P<name>[a-zA-Z0-9][a-zA-Z0-9._:/-]*?)"
+    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
+    r"(?:@(?P<digest>[a-z0-9]+(?:[.+_-][a-z0-9]+)*:[a-fA-F0-9]{32,}))?$"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A parsed image reference: `registry/path:tag@digest` (registry may be implied)."""
+
+    repository: str  # as written, without tag or digest
+    tag: str | None
+    digest: str | None
+
+    @property
+    def registry(self) -> str:
+        return registry_of(self.repository)
+
+
+def parse_reference(ref: str, loc: tuple[str, ...] = ("body", "image")) -> Reference:
+    """Split `host:port/team/app:1.0@sha256:…` into repository, tag and digest."""
+    m = _REFERENCE_RE.match(ref)
+    if not m or "//" in ref or ref.endswith("/") or ".." in ref:
+        raise errors.ValidationFailed.field(list(loc), f"{ref[:200]!r} is not an image reference")
+    return Reference(m.group("name"), m.group("tag"), m.group("digest"))
+
+
+def registry_of(repository: str) -> str:
+    """The registry host a repository lives on (`docker.io` for Hub names)."""
+    first, sep, _ = repository.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        return first
+    return DOCKER_HUB
+
+
+def encode_auth(auth: RegistryAuth | None, registry: str) -> str:
+    """The `X-Registry-Auth` header value (base64url JSON; `{}` for no credentials)."""
+    doc: dict[str, str] = {}
+    if auth is not None:
+        server = auth.serveraddress or (DOCKER_HUB_SERVER if registry == DOCKER_HUB else registry)
+        if auth.identitytoken is not None:
+            doc["identitytoken"] = auth.identitytoken.get_secret_value()
+        if auth.username is not None:
+            doc["username"] = auth.username
+        if auth.password is not None:
+            doc["password"] = auth.password.get_secret_value()
+        doc["serveraddress"] = server
+    return base64.urlsafe_b64encode(orjson.dumps(doc)).decode("ascii")
+
+
+_AUTH_FAILURE = re.compile(
+    r"no basic auth credentials|unauthorized|authentication required|"
+    r"incorrect username or password|requested access to the resource is denied",
+    re.I,
+)
+
+
+def is_auth_failure(message: str) -> bool:
+    return bool(_AUTH_FAILURE.search(message))
+
+
+def registry_denied(
+    registry: str, message: str, auth: RegistryAuth | None
+) -> errors.RegistryDenied:
+    """403 registry-denied naming the registry; the engine's message, scrubbed."""
+    given = "the credentials given" if auth is not None else "no credentials"
+    return errors.RegistryDenied(
+        f"Registry {registry} refused {given}: {scrub(message, auth)}", registry=registry
+    )
+
+
+def scrub(text: str, auth: RegistryAuth | None) -> str:
+    """Remove any secret of `auth` from a message (engines never echo them; be sure)."""
+    if auth is None:
+        return text
+    for secret in (auth.password, auth.identitytoken):
+        if secret is not None and secret.get_secret_value():
+            text = text.replace(secret.get_secret_value(), "***")
+    return text
