@@ -13,7 +13,6 @@ from app.models.containers import (
     ContainerSummary,
     ContainerUpdate,
 )
-from app.services.containers import split_reference
 
 
 def payload(**spec: Any) -> dict[str, Any]:
@@ -248,13 +247,6 @@ def test_update_payload() -> None:
         "RestartPolicy": {"Name": "always", "MaximumRetryCount": 0},
     }
     assert ContainerUpdate(name="x").to_engine() == {}
-
-
-def test_split_reference() -> None:
-    assert split_reference("busybox") == ("busybox", "latest")
-    assert split_reference("127.0.0.1:5999/x:1") == ("127.0.0.1:5999/x", "1")
-    assert split_reference("registry:5000/team/app") == ("registry:5000/team/app", "latest")
-    assert split_reference("a/b@sha256:abc") == ("a/b", "sha256:abc")
 
 
 INSPECT: dict[str, Any] = {

@@ -10,8 +10,6 @@ import re
 import time
 from typing import Any
 
-import orjson
-
 from app import errors
 from app.engine import Engine
 from app.models.common import Deleted
@@ -26,6 +24,8 @@ from app.models.containers import (
     RunSpec,
     WaitResult,
 )
+from app.models.images import PullRequest
+from app.services import images
 from app.services.logs import FrameParser
 
 log = logging.getLogger("moorage.containers")
@@ -56,49 +56,14 @@ def _start_problem(exc: errors.ProblemError) -> errors.ProblemError:
     return exc
 
 
-def split_reference(ref: str) -> tuple[str, str | None]:
-    """`repo[:tag][@digest]` → (`repo`, tag or digest) for the engine's pull."""
-    if "@" in ref:
-        repo, digest = ref.split("@", 1)
-        return repo, digest
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, "latest"
-
-
 async def pull_image(engine: Engine, ref: str) -> None:
-    """Pull an image; a failure reported inside the progress stream is raised."""
-    repo, tag = split_reference(ref)
+    """Pull an image for a create (the images service's pull, to completion)."""
     try:
-        async with engine.request(
-            "POST",
-            "images/create",
-            params={"fromImage": repo, "tag": tag},
-            long=True,
-            kind="image",
-            ref=ref,
-        ) as resp:
-            async for raw in resp.content:
-                line = raw.strip()
-                if not line:
-                    continue
-                try:
-                    doc = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    continue
-                if isinstance(doc, dict) and doc.get("error"):
-                    raise errors.EngineError(f"Pulling {ref} failed: {doc['error']}")
-    except errors.NotFound as exc:
-        raise errors.ImageNotFound(f"Image {ref} could not be pulled: {exc.detail}") from exc
-    except (errors.EngineError, errors.BadRequest) as exc:
-        detail = (
-            exc.detail
-            if exc.detail.startswith("Pulling")
-            else f"Pulling {ref} failed: {exc.detail}"
-        )
-        raise type(exc)(detail) from exc
+        await images.pull_image(engine, PullRequest(image=ref))
+    except errors.ProblemError as exc:
+        if ref in exc.detail or isinstance(exc, errors.ValidationFailed):
+            raise
+        raise type(exc)(f"Pulling {ref} failed: {exc.detail}", **exc.extra) from exc
 
 
 async def image_present(engine: Engine, ref: str) -> bool:
