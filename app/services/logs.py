@@ -91,3 +91,101 @@ def split_timestamp(line: bytes) -> tuple[str | None, bytes]:
     if 20 <= space <= 40 and line[:4].isdigit() and line[space - 1 : space] == b"Z":
         return line[:space].decode("ascii", "replace"), line[space + 1 :]
     return None, line
+
+
+# ---------------------------------------------------------------------------
+# Following a container's logs as Server-Sent Events (GET …/logs/stream).
+#
+# One engine `follow` connection per container (a hub), shared by every subscriber.
+# Each subscriber first joins the hub (its live lines queue up), then reads its own
+# history (tail / since / resume point) with a short non-following read, then
+# drains the live queue, skipping what the history already gave: lines are ordered
+# by their id `<ts_ns>-<seq>`, so the seam neither repeats nor loses a line.
+
+LineId = tuple[int, int]
+_EPOCH_CACHE: dict[bytes, int] = {}
+
+
+def ts_ns(ts: bytes) -> int:
+    """`2024-01-01T00:00:00.123456789Z` → ns since the epoch (seconds cached)."""
+    head = ts[:19]
+    secs = _EPOCH_CACHE.get(head)
+    if secs is None:
+        import calendar
+        from datetime import datetime
+
+        secs = calendar.timegm(datetime.strptime(head.decode(), "%Y-%m-%dT%H:%M:%S").timetuple())
+        if len(_EPOCH_CACHE) > 4096:
+            _EPOCH_CACHE.clear()
+        _EPOCH_CACHE[head] = secs
+    frac = ts[20:-1] if len(ts) > 20 and ts[19:20] == b"." else b""
+    return secs * 1_000_000_000 + (int(frac.ljust(9, b"0")[:9]) if frac else 0)
+
+
+def parse_line_id(value: str) -> LineId:
+    """`<ts_ns>-<seq>` (a bare `<ts_ns>` means after every line of that stamp)."""
+    head, _, seq = value.partition("-")
+    try:
+        return int(head), (int(seq) if seq else 1 << 62)
+    except ValueError:
+        from app import errors
+
+        raise errors.ValidationFailed.field(
+            ["query", "last_event_id"], f"{value[:80]!r} is not a log event id"
+        ) from None
+
+
+def ns_to_engine(ns: int) -> str:
+    return f"{ns // 1_000_000_000}.{ns % 1_000_000_000:09d}"
+
+
+@dataclass(slots=True)
+class LineIds:
+    """Ids in arrival order: the stamp, plus a sequence among equal stamps."""
+
+    last_ns: int = -1
+    seq: int = 0
+
+    def next(self, ns: int) -> LineId:
+        if ns == self.last_ns:
+            self.seq += 1
+        else:
+            self.last_ns, self.seq = ns, 0
+        return ns, self.seq
+
+
+@dataclass(slots=True)
+class LogLine:
+    id: LineId
+    stream: str
+    ts: str
+    line: str
+
+
+def _loads_line(stream: str, raw: bytes, ids: LineIds) -> LogLine | None:
+    ts, text = split_timestamp(raw)
+    if ts is None:
+        return None
+    return LogLine(ids.next(ts_ns(ts.encode())), stream, ts, text.decode("utf-8", "replace"))
+
+
+async def iter_log_lines(
+    chunks: AsyncIterator[bytes], *, tty: bool
+) -> AsyncIterator[list[LogLine]]:
+    """Batches of timestamped lines (each with its id) from a `timestamps=1` body,
+    one batch per chunk the engine sent."""
+    frames = FrameParser(tty=tty)
+    lines = LineSplitter()
+    ids = LineIds()
+    async for chunk in chunks:
+        batch: list[LogLine] = []
+        for stream, payload in frames.feed(chunk):
+            for s, raw in lines.feed(stream, payload):
+                item = _loads_line(s, raw, ids)
+                if item is not None:
+                    batch.append(item)
+        if batch:
+            yield batch
+    tail = [x for s, raw in lines.flush() if (x := _loads_line(s, raw, ids)) is not None]
+    if tail:
+        yield tail
