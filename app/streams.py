@@ -106,6 +106,8 @@ class Subscriber:
             self.queue.clear()  # memory never grows: the backlog goes with it
         else:
             self.queue.append(item)
+            if item.last:
+                self.closed = True  # nothing comes after the hub's last event
         self._wake.set()
 
     def close(self) -> None:
@@ -248,8 +250,8 @@ async def framed(
     problem document on failure, and `event: end` {"reason": "max-lifetime"} once
     the connection has lived `max_lifetime` seconds (the client reconnects and
     resumes from its last id). The body is always closed (engine streams freed)."""
-    yield encode_retry(retry_ms)
     deadline = clock() + max_lifetime
+    yield encode_retry(retry_ms)
     it = aiter(body)
     try:
         while True:

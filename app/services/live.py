@@ -91,9 +91,11 @@ def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
                 "GET", f"containers/{cid}/logs", params=params, long=True, kind="container", ref=cid
             ) as resp:
                 hub.ready.set()
+                # One item per engine chunk (many lines, each with its own id): the
+                # queue bound counts chunks, and a burst costs one wake-up per chunk.
                 async for batch in iter_log_lines(resp.content.iter_any(), tty=tty):
-                    for line in batch:
-                        hub.publish(Item(line.id, encode_line(line), line.stream))
+                    entries = [(x.id, x.stream, encode_line(x)) for x in batch]
+                    hub.publish(Item(batch[-1].id, b"", entries))
         except errors.NotFound:
             pass
         except errors.EngineError:
@@ -168,10 +170,7 @@ async def logs_events(
         yield encode("end", end)
         return
 
-    def accept(item: Item) -> bool:
-        return item.last or (item.meta in wanted and (since_ns is None or item.key[0] >= since_ns))
-
-    sub = Subscriber(maxsize=queue_size, accept=accept)
+    sub = Subscriber(maxsize=queue_size)
     async with hubs.subscribe("logs", cid, _logs_producer(engine, cid, tty), sub) as hub:
         await hub.ready.wait()
         if hub.failure is not None:
@@ -180,11 +179,19 @@ async def logs_events(
             async for chunk in history():
                 yield chunk
         async for items in sub.batches():
-            out = b"".join(it.data for it in items if it.last or floor is None or it.key > floor)
-            if items[-1].key is not None and (floor is None or items[-1].key > floor):
-                floor = items[-1].key
+            out: list[bytes] = []
+            for it in items:
+                if it.last:
+                    out.append(it.data)
+                    continue
+                for line_id, stream, data in it.meta:
+                    if floor is not None and line_id <= floor:
+                        continue
+                    floor = line_id
+                    if stream in wanted and (since_ns is None or line_id[0] >= since_ns):
+                        out.append(data)
             if out:
-                yield out
+                yield b"".join(out)
         if hub.failure is not None:
             raise hub.failure
 
