@@ -32,9 +32,7 @@ async def events(resp: httpx.Response, with_comments: bool = False) -> AsyncIter
     has = False
     async for line in resp.aiter_lines():
         if line == "":
-            if has:
-                yield cur
-            elif with_comments and (cur.comments or cur.retry is not None):
+            if has or (with_comments and (cur.comments or cur.retry is not None)):
                 yield cur
             cur, has = Event(), False
             continue
@@ -56,8 +54,14 @@ def run_container(name: str, script: str, *extra: str) -> str:
     args = ["run", "-d", "--network", "none", "--name", name]
     for k, v in test_labels().items():
         args += ["--label", f"{k}={v}"]
-    return docker(*args, *extra, os.environ.get("MOORAGE_TEST_IMAGE", "moorage-test/busybox:latest"),
-                  "sh", "-c", script).strip()
+    return docker(
+        *args,
+        *extra,
+        os.environ.get("MOORAGE_TEST_IMAGE", "moorage-test/busybox:latest"),
+        "sh",
+        "-c",
+        script,
+    ).strip()
 
 
 def unix_sockets(pid: int) -> int:

@@ -24,7 +24,12 @@ def test_ts_ns_and_ids() -> None:
     assert ts_ns(b"2024-01-01T00:00:00Z") == 1704067200_000_000_000
     ids = LineIds()
     assert [ids.next(n) for n in (5, 5, 5, 6, 6, 7)] == [
-        (5, 0), (5, 1), (5, 2), (6, 0), (6, 1), (7, 0)
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (6, 0),
+        (6, 1),
+        (7, 0),
     ]
     assert parse_line_id("123-4") == (123, 4)
     assert parse_line_id("123")[0] == 123
@@ -36,10 +41,9 @@ async def test_iter_log_lines_frames() -> None:
     def frame(kind: int, text: bytes) -> bytes:
         return bytes([kind, 0, 0, 0]) + len(text).to_bytes(4, "big") + text
 
-    body = (
-        frame(1, b"2024-01-01T00:00:00.000000001Z out1\n2024-01-01T00:00:00.000000001Z out2\n")
-        + frame(2, b"2024-01-01T00:00:00.000000002Z err1\n")
-    )
+    body = frame(
+        1, b"2024-01-01T00:00:00.000000001Z out1\n2024-01-01T00:00:00.000000001Z out2\n"
+    ) + frame(2, b"2024-01-01T00:00:00.000000002Z err1\n")
 
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(body), 7):  # any chunking
@@ -162,8 +166,12 @@ async def test_framed_retry_error_and_lifetime() -> None:
 
 
 def _ev(tn: int, typ: str = "volume", action: str = "create", **attrs: str) -> dict:  # type: ignore[type-arg]
-    return {"Type": typ, "Action": action, "Actor": {"ID": f"x{tn}", "Attributes": attrs},
-            "timeNano": tn}
+    return {
+        "Type": typ,
+        "Action": action,
+        "Actor": {"ID": f"x{tn}", "Attributes": attrs},
+        "timeNano": tn,
+    }
 
 
 def test_event_filter() -> None:
