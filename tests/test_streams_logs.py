@@ -50,15 +50,18 @@ async def test_follow_keeps_streams_apart_and_ends_with_exit_code(live_server, n
     assert sorted(logs) == sorted(
         [("stdout", "out1"), ("stderr", "err1"), ("stdout", "out2"), ("stderr", "err2")]
     )
-    assert got[-1].event == "end" and got[-1].json == {"reason": "exited", "exit_code": 3}
+    assert got[-1].event == "end"
+    assert got[-1].json == {"reason": "exited", "exit_code": 3}
     ids = [e.id for e in got if e.event == "log"]
-    assert all(i and "-" in i for i in ids) and len(set(ids)) == 4
+    assert all(i and "-" in i for i in ids)
+    assert len(set(ids)) == 4
     only_err = await collect(url + "?stdout=false")
     assert [e.json["line"] for e in only_err if e.event == "log"] == ["err1", "err2"]
 
 
 async def test_unknown_container_is_a_problem(live_server):
-    r = httpx.get(f"{live_server.url}/v1/containers/mt-no-such-container/logs/stream")
+    async with httpx.AsyncClient(timeout=30) as c:
+        r = await c.get(f"{live_server.url}/v1/containers/mt-no-such-container/logs/stream")
     assert r.status_code == 404
     assert r.json()["code"] == "container-not-found"
 
@@ -182,7 +185,8 @@ async def test_slow_consumer_is_cut_off_others_keep_pace(name):
                         docker("exec", cid, "touch", "/tmp/go")
                     continue
                 fast_count += 1
-        assert fast_end is not None and fast_end.event == "end", fast_end
+        assert fast_end is not None
+        assert fast_end.event == "end", fast_end
         assert fast_count == n_lines
 
         def read_slow() -> bytes:
@@ -222,6 +226,6 @@ async def test_engine_connection_released_when_client_leaves(live_server, name):
         during = unix_sockets(pid)
     assert during >= before + 1 or during >= 1
     deadline = time.monotonic() + 10
-    while unix_sockets(pid) > before and time.monotonic() < deadline:
+    while unix_sockets(pid) > before and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     assert unix_sockets(pid) <= before

@@ -10,7 +10,7 @@ import pytest
 from app import errors
 from app.services.events import EventBus, EventFilter, event_view
 from app.services.logs import LineIds, iter_log_lines, parse_line_id, ts_ns
-from app.streams import HubRegistry, Item, SlowConsumer, Subscriber, encode, framed
+from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode, framed
 
 
 def test_encode_event() -> None:
@@ -63,7 +63,8 @@ async def test_subscriber_cut_off_when_full() -> None:
         sub.put(Item(i, b"x"))
     assert not sub.cut_off
     sub.put(Item(3, b"x"))
-    assert sub.cut_off and not sub.queue  # backlog dropped: memory bounded
+    assert sub.cut_off
+    assert not sub.queue  # backlog dropped: memory bounded
     sub.put(Item(4, b"x"))
     assert not sub.queue
     with pytest.raises(SlowConsumer):
@@ -87,7 +88,7 @@ async def test_hub_shared_opened_once_closed_after_last() -> None:
     closed = asyncio.Event()
     release = asyncio.Event()
 
-    async def producer(hub) -> None:  # type: ignore[no-untyped-def]
+    async def producer(hub: Hub) -> None:
         nonlocal opened
         opened += 1
         hub.ready.set()
@@ -124,7 +125,7 @@ async def test_hub_shared_opened_once_closed_after_last() -> None:
 async def test_slow_subscriber_does_not_slow_others() -> None:
     registry = HubRegistry()
 
-    async def producer(hub) -> None:  # type: ignore[no-untyped-def]
+    async def producer(hub: Hub) -> None:
         hub.ready.set()
         for i in range(100):
             hub.publish(Item(i, b"x"))
@@ -184,7 +185,8 @@ def test_event_filter() -> None:
     assert EventFilter(containers=frozenset({"web"}), types=frozenset({"container"}))(health)
     assert not EventFilter(types=frozenset({"volume"}))(health)
     view = event_view(health)
-    assert view["time_nano"] == 1 and view["name"] == "web"
+    assert view["time_nano"] == 1
+    assert view["name"] == "web"
     assert view["time"] == "1970-01-01T00:00:00.000000001Z"
 
 
@@ -199,6 +201,8 @@ def test_journal_replay_bounds() -> None:
     oldest = int(bus.journal[0]["timeNano"])
     assert bus.replay(oldest - 2) is None  # dropped from the journal
     replay = bus.replay(oldest - 1)
-    assert replay is not None and len(replay) == 256
+    assert replay is not None
+    assert len(replay) == 256
     tail = bus.replay(390)
-    assert tail is not None and [e["timeNano"] for e in tail] == list(range(391, 401))
+    assert tail is not None
+    assert [e["timeNano"] for e in tail] == list(range(391, 401))
