@@ -58,7 +58,7 @@ async def test_resume_from_journal_beyond_engine_memory(live_server):
     async with httpx.AsyncClient(timeout=60) as c, c.stream("GET", url) as r:
         stream = events(r)
         churn(prefix + "-a", 1)
-        first = [ev async for ev in _take(stream, prefix, 1)][0]
+        (first,) = [ev async for ev in _take(stream, prefix, 1)]
     assert first.id == str(first.json["time_nano"])
     assert first.json["action"] == "create"
     # 300 more events: the engine now remembers none of what followed `first`.
@@ -76,7 +76,7 @@ async def test_resume_from_journal_beyond_engine_memory(live_server):
     assert [e.id for e in again] == [e.id for e in got[101:]]
 
 
-async def _take(stream, prefix: str, n: int):  # type: ignore[no-untyped-def]
+async def _take(stream, prefix: str, n: int):
     count = 0
     async for ev in stream:
         if ev.event == "volume" and ev.json["id"].startswith(prefix):
