@@ -53,7 +53,7 @@ async def test_browser_follows_and_resumes(name):
             try:
                 page = await browser.new_page()
 
-                async def serve_page(route):  # type: ignore[no-untyped-def]
+                async def serve_page(route):
                     await route.fulfill(status=200, content_type="text/html", body=PAGE)
 
                 await page.route(lambda url: "/__test__/page.html" in url, serve_page)
