@@ -162,11 +162,85 @@ class LogLine:
     line: str
 
 
-def _loads_line(stream: str, raw: bytes, ids: LineIds) -> LogLine | None:
-    ts, text = split_timestamp(raw)
-    if ts is None:
-        return None
-    return LogLine(ids.next(ts_ns(ts.encode())), stream, ts, text.decode("utf-8", "replace"))
+def _epoch_seconds(head: bytes) -> int:
+    secs = _EPOCH_CACHE.get(head)
+    if secs is None:
+        secs = ts_ns(head + b"Z") // 1_000_000_000
+    return secs
+
+
+class _LineReader:
+    """Frames → timestamped lines with ids, in one tight loop (the hot path of a
+    burst: about 2-3x faster than FrameParser + LineSplitter + split_timestamp)."""
+
+    __slots__ = ("buf", "ids", "lines", "partial", "tty")
+
+    def __init__(self, tty: bool) -> None:
+        self.tty = tty
+        self.buf = bytearray()
+        self.ids = LineIds()
+        self.lines = LineSplitter()
+        self.partial: set[str] = set()
+
+    def line(self, out: list[LogLine], stream: str, raw: bytes) -> None:
+        sp = raw.find(b" ", 0, 41)
+        if sp < 20 or raw[sp - 1] != 90:  # "Z"
+            return
+        secs = _EPOCH_CACHE.get(raw[:19])
+        if secs is None:
+            secs = _epoch_seconds(raw[:19])
+        frac = raw[20 : sp - 1] if raw[19] == 46 else b""  # "."
+        ns = secs * 1_000_000_000 + (int(frac.ljust(9, b"0")[:9]) if frac else 0)
+        out.append(
+            LogLine(
+                self.ids.next(ns),
+                stream,
+                raw[:sp].decode("ascii", "replace"),
+                raw[sp + 1 :].decode("utf-8", "replace"),
+            )
+        )
+
+    def feed(self, chunk: bytes) -> list[LogLine]:
+        out: list[LogLine] = []
+        if self.tty:
+            for stream, raw in self.lines.feed("stdout", chunk):
+                self.line(out, stream, raw)
+            return out
+        self.buf += chunk
+        data = bytes(self.buf)
+        pos, end = 0, len(data)
+        unpack = _HEADER.unpack_from
+        while end - pos >= 8:
+            kind, size = unpack(data, pos)
+            start = pos + 8
+            stop = start + size
+            if stop > end:
+                break
+            pos = stop
+            stream = "stderr" if kind == 2 else "stdout"
+            # The common case: one whole line per frame.
+            if (
+                size
+                and stream not in self.partial
+                and data[stop - 1] == 10
+                and data.find(b"\n", start, stop - 1) < 0
+            ):
+                self.line(out, stream, data[start : stop - 1])
+                continue
+            for s, raw in self.lines.feed(stream, data[start:stop]):
+                self.line(out, s, raw)
+            if self.lines._partial.get(stream):
+                self.partial.add(stream)
+            else:
+                self.partial.discard(stream)
+        del self.buf[:pos]
+        return out
+
+    def flush(self) -> list[LogLine]:
+        out: list[LogLine] = []
+        for s, raw in self.lines.flush():
+            self.line(out, s, raw)
+        return out
 
 
 async def iter_log_lines(
@@ -174,18 +248,11 @@ async def iter_log_lines(
 ) -> AsyncIterator[list[LogLine]]:
     """Batches of timestamped lines (each with its id) from a `timestamps=1` body,
     one batch per chunk the engine sent."""
-    frames = FrameParser(tty=tty)
-    lines = LineSplitter()
-    ids = LineIds()
+    reader = _LineReader(tty)
     async for chunk in chunks:
-        batch: list[LogLine] = []
-        for stream, payload in frames.feed(chunk):
-            for s, raw in lines.feed(stream, payload):
-                item = _loads_line(s, raw, ids)
-                if item is not None:
-                    batch.append(item)
+        batch = reader.feed(chunk)
         if batch:
             yield batch
-    tail = [x for s, raw in lines.flush() if (x := _loads_line(s, raw, ids)) is not None]
+    tail = reader.flush()
     if tail:
         yield tail
