@@ -149,17 +149,23 @@ async def logs_events(
     if until_ns is not None:
         params["until"] = ns_to_engine(until_ns)
 
-    def after_floor(lines: list[LogLine]) -> bytes:
-        return b"".join(
-            encode_line(x) for x in lines if x.stream in wanted and (floor is None or x.id > floor)
-        )
+    # `floor`: skip lines up to it (the resume point; after the history, the
+    # newest line the history gave). Live lines are deduplicated against that seam
+    # only: the hub delivers each line once, even when stdout and stderr stamps
+    # arrive slightly out of order.
+    resume_floor = floor
 
     async def history() -> AsyncIterator[bytes]:
         nonlocal floor
         async for batch in _history(engine, cid, tty, params):
-            chunk = after_floor(batch)
-            if floor is None or batch[-1].id > floor:
-                floor = batch[-1].id
+            chunk = b"".join(
+                encode_line(x)
+                for x in batch
+                if x.stream in wanted and (resume_floor is None or x.id > resume_floor)
+            )
+            newest = max(x.id for x in batch)
+            if floor is None or newest > floor:
+                floor = newest
             if chunk:
                 yield chunk
 
@@ -187,7 +193,6 @@ async def logs_events(
                 for line_id, stream, data in it.meta:
                     if floor is not None and line_id <= floor:
                         continue
-                    floor = line_id
                     if stream in wanted and (since_ns is None or line_id[0] >= since_ns):
                         out.append(data)
             if out:
