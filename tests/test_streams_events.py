@@ -134,3 +134,20 @@ async def test_filters_by_label_action_and_container(live_server, name):
         ("container", "destroy", cid, name),
     ]
     assert got[0].json["attributes"]["app"] == name
+
+
+async def test_since_replays_then_follows(live_server):
+    prefix = f"mt-since-{uuid.uuid4().hex[:6]}"
+    start = time.time()
+    done = churn(prefix, 3)
+    url = f"{live_server.url}/v1/events?type=volume&since={start:.3f}"
+    async with httpx.AsyncClient(timeout=60) as c, c.stream("GET", url) as r:
+        seen: list[tuple[str, str]] = []
+        async for ev in events(r):
+            if ev.event == "volume" and ev.json["id"].startswith(prefix):
+                seen.append((ev.json["action"], ev.json["id"]))
+                if len(seen) == len(done):
+                    churn(prefix + "-live", 1)
+                if len(seen) == len(done) + 2:
+                    break
+    assert seen == [*done, ("create", f"{prefix}-live-0"), ("destroy", f"{prefix}-live-0")]

@@ -229,3 +229,18 @@ async def test_engine_connection_released_when_client_leaves(live_server, name):
     while unix_sockets(pid) > before and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     assert unix_sockets(pid) <= before
+
+
+async def test_removed_container_ends_the_stream(live_server, name):
+    cid = run_container(name, "echo hi; sleep 300")
+    url = f"{live_server.url}/v1/containers/{name}/logs/stream"
+    got: list[Event] = []
+    async with httpx.AsyncClient(timeout=60) as c, c.stream("GET", url) as resp:
+        async for ev in events(resp):
+            got.append(ev)
+            if ev.event == "log":
+                await asyncio.to_thread(docker, "rm", "-f", cid)
+            if ev.event == "end":
+                break
+    assert [e.event for e in got] == ["log", "end"]
+    assert got[-1].json["reason"] in ("removed", "exited")  # rm -f kills, then removes
