@@ -18,7 +18,7 @@ HEALTH = (
     "--health-retries",
     "1",
     "--health-start-period",
-    "3s",
+    "5s",
 )
 
 

@@ -157,7 +157,8 @@ def _raw_stream(port: int, path: str) -> socket.socket:
 
 async def test_slow_consumer_is_cut_off_others_keep_pace(name):
     n_lines = 6_000
-    server = LiveServer(env={"MOORAGE_SSE_QUEUE_SIZE": "20"}).start()
+    server = LiveServer(env={"MOORAGE_SSE_QUEUE_SIZE": "50"}).start()
+    slow: socket.socket | None = None
     try:
         cid = run_container(
             name,
@@ -167,26 +168,23 @@ async def test_slow_consumer_is_cut_off_others_keep_pace(name):
         )
         path = f"/v1/containers/{name}/logs/stream?tail=0"
         slow = await asyncio.to_thread(_raw_stream, server.port, path)
-        fast_count = 0
-        fast_end: Event | None = None
+        body = bytearray()
         async with (
             httpx.AsyncClient(timeout=60) as c,
             c.stream("GET", server.url + path) as resp,
         ):
             started = False
-            async for ev in events(resp):
-                if ev.event == "end" or ev.event == "error":
-                    fast_end = ev
+            # Keep raw bytes (no parsing while reading): this client keeps up.
+            async for chunk in resp.aiter_raw():
+                window = bytes(body[-64:]) + chunk
+                body += chunk
+                if not started and b'"line":"tick"' in window:
+                    started = True
+                    await asyncio.to_thread(docker, "exec", cid, "touch", "/tmp/go")
+                if b"event: end\n" in window or b"event: error\n" in window:
                     break
-                line = ev.json["line"]
-                if line == "tick":
-                    if not started:
-                        started = True
-                        docker("exec", cid, "touch", "/tmp/go")
-                    continue
-                fast_count += 1
-        assert fast_end is not None
-        assert fast_end.event == "end", fast_end
+        assert b"event: end\n" in body[-300:], bytes(body[-300:])
+        fast_count = body.count(b"event: log\n") - body.count(b'"line":"tick"')
         assert fast_count == n_lines
 
         def read_slow() -> bytes:
@@ -200,14 +198,16 @@ async def test_slow_consumer_is_cut_off_others_keep_pace(name):
                 data += chunk
                 if b"event: error" in data[-4096:] and data.endswith(b"\n\n"):
                     break
-            slow.close()
             return data
 
+        assert slow is not None
         data = await asyncio.to_thread(read_slow)
         assert b"event: error" in data
         assert b'"code":"slow-consumer"' in data
         assert data.count(b"event: log") < n_lines
     finally:
+        if slow is not None:
+            slow.close()
         server.stop()
 
 
@@ -223,12 +223,13 @@ async def test_engine_connection_released_when_client_leaves(live_server, name):
     ):
         async for _ in events(resp):
             break
-        during = unix_sockets(pid)
-    assert during >= before + 1 or during >= 1
+        during = unix_sockets(pid)  # the shared follow connection is open
+    # Once the client is gone, the follow connection goes within seconds.
     deadline = time.monotonic() + 10
-    while unix_sockets(pid) > before and time.monotonic() < deadline:  # noqa: ASYNC110
+    while unix_sockets(pid) >= during and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-    assert unix_sockets(pid) <= before
+    assert unix_sockets(pid) < during
+    assert unix_sockets(pid) <= before + 1  # at most an idle pooled connection
 
 
 async def test_removed_container_ends_the_stream(live_server, name):
