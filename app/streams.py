@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,12 +85,9 @@ class Item:
 
 @dataclass(eq=False)
 class Subscriber:
-    """A bounded queue. When it would overflow, it is cut off: emptied, marked, woken.
-
-    `accept` filters items in the publisher's task (cheap checks only)."""
+    """A bounded queue. When it would overflow, it is cut off: emptied, marked, woken."""
 
     maxsize: int
-    accept: Callable[[Item], bool] | None = None
     queue: deque[Item] = field(default_factory=deque)
     cut_off: bool = False
     closed: bool = False
@@ -98,8 +95,6 @@ class Subscriber:
 
     def put(self, item: Item) -> None:
         if self.cut_off or self.closed:
-            return
-        if self.accept is not None and not self.accept(item):
             return
         if len(self.queue) >= self.maxsize:
             self.cut_off = True
@@ -302,7 +297,3 @@ def sse_doc(description: str, example: str) -> dict[int | str, dict[str, Any]]:
             "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}, "example": example}},
         }
     }
-
-
-def join(items: Iterator[bytes] | list[bytes]) -> bytes:
-    return b"".join(items)
