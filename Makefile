@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi engine images bench clean
+.PHONY: run test lint typecheck unit openapi engine browser images bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,12 +19,16 @@ run: $(STAMP)
 	$(BIN)/moorage serve
 
 ## test: engine up, test images, lint, type checks, the whole suite
-test: $(STAMP) engine lint typecheck openapi
+test: $(STAMP) engine browser lint typecheck openapi
 	scripts/registry-up.sh
 	$(BIN)/pytest
 
 engine:
 	scripts/engine-up.sh
+
+# headless chromium for tests/browser (Debian's package; the test skips without it)
+browser:
+	scripts/browser-up.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench

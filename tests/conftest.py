@@ -122,9 +122,8 @@ class LiveServer:
         self._env = {**os.environ, **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, wait_ready: bool = False) -> LiveServer:
-        logf = self.log.open("wb")
-        self.proc = subprocess.Popen(
+    def _spawn(self, logf: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
             [
                 sys.executable,
                 "-m",
@@ -142,7 +141,10 @@ class LiveServer:
             stdout=logf,
             stderr=subprocess.STDOUT,
         )
-        logf.close()  # the child has its own copy; an open one here is a ResourceWarning
+
+    def start(self, wait_ready: bool = False) -> LiveServer:
+        with self.log.open("wb") as logf:  # the child keeps its own descriptor
+            self.proc = self._spawn(logf)
         deadline = time.monotonic() + 30
         path = "/readyz" if wait_ready else "/healthz"
         while time.monotonic() < deadline:

@@ -1,7 +1,293 @@
-"""Server-Sent Event routes: logs, health, events, stats."""
+"""Server-Sent Event routes: logs, health, events, stats.
+
+Every stream sends its headers at once, a `retry:` hint first, a `: ping` comment
+every `MOORAGE_SSE_PING_INTERVAL` s, and ends with `event: end` after
+`MOORAGE_SSE_MAX_LIFETIME` s (`{"reason": "max-lifetime"}`: reconnect and resume
+with `Last-Event-ID`). A failure is `event: error` with a problem document; a client
+that does not keep up (more than `MOORAGE_SSE_QUEUE_SIZE` events behind) gets
+`event: error` with code `slow-consumer` and is closed.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from sse_starlette.sse import EventSourceResponse
+
+from app import errors
+from app.engine import EngineDep
+from app.models.common import check_ref, label_filters
+from app.services import live
+from app.services.events import EventBus, EventFilter, event_stream
+from app.services.logs import parse_line_id
+from app.settings import Settings
+from app.streams import HubRegistry, resume_point, sse_doc, sse_response
 
 router = APIRouter(tags=["streams"])
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_hubs(request: Request) -> HubRegistry:
+    """The app's stream hubs (made on first use)."""
+    hubs: HubRegistry | None = getattr(request.app.state, "hubs", None)
+    if hubs is None:
+        hubs = request.app.state.hubs = HubRegistry()
+    return hubs
+
+
+def get_bus(request: Request) -> EventBus:
+    bus: EventBus = request.app.state.events
+    return bus
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+HubsDep = Annotated[HubRegistry, Depends(get_hubs)]
+BusDep = Annotated[EventBus, Depends(get_bus)]
+LastEventId = Annotated[
+    str | None,
+    Query(description="Resume after this event id (for clients that cannot send Last-Event-ID)"),
+]
+Labels = Annotated[list[str] | None, Query(description="`key` or `key=value`, repeatable")]
+
+_LOGS_DOC = """\
+retry: 3000
+
+id: 1764523623123456789-0
+event: log
+data: {"stream": "stdout", "ts": "2025-11-30T17:27:03.123456789Z", "line": "hello"}
+
+event: end
+data: {"reason": "exited", "exit_code": 0}
+"""
+_HEALTH_DOC = """\
+id: 1764523623123456789-1
+event: health
+data: {"container_id": "4f1c…", "name": "web", "status": "healthy", "previous": "starting", \
+"failing_streak": 0, "output": "ok\\n", "ts": "2025-11-30T17:27:03.1Z"}
+"""
+_EVENTS_DOC = """\
+id: 1764523623123456789
+event: container
+data: {"type": "container", "action": "start", "id": "4f1c…", "name": "web", \
+"attributes": {"image": "busybox", "name": "web"}, "time": "2025-11-30T17:27:03.123456789Z", \
+"time_nano": 1764523623123456789}
+
+event: gap
+data: {"after": "1764520000000000000", "first_available": "1764523600000000000", \
+"detail": "Events after this id were lost: …"}
+"""
+_STATS_DOC = """\
+id: 1764523623123456789
+event: stats
+data: {"container_id": "4f1c…", "name": "web", "cpu_percent": 0.5, "memory_usage": 1048576, …}
+"""
+
+
+async def _container(engine: EngineDep, id: str) -> dict[str, Any]:
+    check_ref(id)
+    doc: dict[str, Any] = await engine.json(
+        "GET", f"containers/{id}/json", kind="container", ref=id
+    )
+    return doc
+
+
+@router.get(
+    "/v1/containers/{id}/logs/stream",
+    response_class=EventSourceResponse,
+    responses={
+        **sse_doc(
+            "`event: log` per line, id `<ts_ns>-<seq>`; `event: end` "
+            '`{"reason": "exited", "exit_code": N}` or `{"reason": "removed"}`',
+            _LOGS_DOC,
+        ),
+        **errors.problem_responses(errors.ContainerNotFound),
+    },
+)
+async def containers_logs_stream(
+    id: str,
+    request: Request,
+    engine: EngineDep,
+    hubs: HubsDep,
+    settings: SettingsDep,
+    tail: Annotated[str, Query(pattern=r"^(all|\d+)$")] = "all",
+    since: str | None = None,
+    until: str | None = None,
+    timestamps: bool = True,
+    stdout: bool = True,
+    stderr: bool = True,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Follow a container's logs (SSE), resumable with Last-Event-ID.
+
+    One event per line, stdout and stderr kept apart; id is the line's engine
+    timestamp (ns) and a sequence among equal stamps. A resume continues right
+    after that line (`tail`/`since` are then ignored). With `until`, the history up to
+    then and `end` `{"reason": "until"}`. Viewers of one container share one engine
+    connection. Lines always carry `ts`; `timestamps` is accepted for parity with
+    the history route.
+    """
+    if not stdout and not stderr:
+        raise errors.ValidationFailed.field(["query", "stdout"], "ask for stdout or stderr")
+    resume = resume_point(request, last_event_id)
+    doc = await _container(engine, id)
+    query = live.LogQuery(tail, since, until, timestamps, stdout, stderr)
+    body = live.logs_events(
+        engine,
+        hubs,
+        doc,
+        query,
+        parse_line_id(resume) if resume else None,
+        settings.sse_queue_size,
+    )
+    return sse_response(body, settings, request)
+
+
+@router.get(
+    "/v1/containers/{id}/health/stream",
+    response_class=EventSourceResponse,
+    responses={
+        **sse_doc(
+            "`event: health` per change of status (first: the current status); "
+            '`event: end` `{"reason": "removed"}`',
+            _HEALTH_DOC,
+        ),
+        **errors.problem_responses(errors.ContainerNotFound),
+    },
+)
+async def containers_health_stream(
+    id: str,
+    request: Request,
+    engine: EngineDep,
+    bus: BusDep,
+    hubs: HubsDep,
+    settings: SettingsDep,
+) -> EventSourceResponse:
+    """Follow a container's health (SSE): one event per change of status."""
+    doc = await _container(engine, id)
+    body = live.health_events(engine, bus, hubs, doc["Id"], [], settings.sse_queue_size)
+    return sse_response(body, settings, request)
+
+
+@router.get(
+    "/v1/health/stream",
+    response_class=EventSourceResponse,
+    responses={
+        **sse_doc(
+            "`event: health` per change of status of any container with a health "
+            "check (or those with the labels); first the current status of each",
+            _HEALTH_DOC,
+        ),
+        **errors.problem_responses(),
+    },
+)
+async def health_stream(
+    request: Request,
+    engine: EngineDep,
+    bus: BusDep,
+    hubs: HubsDep,
+    settings: SettingsDep,
+    label: Labels = None,
+) -> EventSourceResponse:
+    """Follow the health of every container (SSE), optionally by label."""
+    labels = label_filters(label)
+    body = live.health_events(engine, bus, hubs, None, labels, settings.sse_queue_size)
+    return sse_response(body, settings, request)
+
+
+@router.get(
+    "/v1/containers/{id}/stats/stream",
+    response_class=EventSourceResponse,
+    responses={
+        **sse_doc("`event: stats`: the computed sample, as GET …/stats", _STATS_DOC),
+        **errors.problem_responses(errors.ContainerNotFound),
+    },
+)
+async def containers_stats_stream(
+    id: str,
+    request: Request,
+    engine: EngineDep,
+    hubs: HubsDep,
+    settings: SettingsDep,
+) -> EventSourceResponse:
+    """Follow a container's resource usage (SSE), about one sample a second."""
+    doc = await _container(engine, id)
+    body = live.stats_events(engine, hubs, doc["Id"], settings.sse_queue_size)
+    return sse_response(body, settings, request)
+
+
+@router.get(
+    "/v1/stats/stream",
+    response_class=EventSourceResponse,
+    responses={
+        **sse_doc(
+            "`event: stats` per running container (or those with the labels) per interval",
+            _STATS_DOC,
+        ),
+        **errors.problem_responses(),
+    },
+)
+async def stats_stream(
+    request: Request,
+    engine: EngineDep,
+    hubs: HubsDep,
+    settings: SettingsDep,
+    label: Labels = None,
+    interval: Annotated[float, Query(ge=1.0, le=300.0, description="seconds")] = 2.0,
+) -> EventSourceResponse:
+    """Follow the resource usage of every running container (SSE)."""
+    labels = label_filters(label)
+    body = live.all_stats_events(engine, hubs, labels, interval, settings.sse_queue_size)
+    return sse_response(body, settings, request)
+
+
+@router.get(
+    "/v1/events",
+    response_class=EventSourceResponse,
+    responses={
+        **sse_doc(
+            "`event: <type>` per engine event, id `time_nano`. A resume from an id "
+            "older than both the engine's memory (256 events) and moorage's journal "
+            "(`MOORAGE_EVENTS_JOURNAL_SIZE`) first sends `event: gap`.",
+            _EVENTS_DOC,
+        ),
+        **errors.problem_responses(),
+    },
+)
+async def system_events(
+    request: Request,
+    bus: BusDep,
+    settings: SettingsDep,
+    type: Annotated[list[str] | None, Query()] = None,
+    action: Annotated[
+        list[str] | None, Query(description="`health_status` matches any health action")
+    ] = None,
+    label: Labels = None,
+    container: Annotated[list[str] | None, Query()] = None,
+    since: Annotated[str | None, Query(description="unix seconds or RFC 3339")] = None,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Follow the engine's events (SSE), filtered, resumable by id."""
+    match = EventFilter(
+        types=frozenset(type or ()),
+        actions=frozenset(action or ()),
+        labels=tuple(label_filters(label)),
+        containers=frozenset(container or ()),
+    )
+    resume = resume_point(request, last_event_id)
+    after: int | None = None
+    if resume is not None:
+        try:
+            after = int(resume)
+        except ValueError:
+            raise errors.ValidationFailed.field(
+                ["query", "last_event_id"], f"{resume[:80]!r} is not an event id"
+            ) from None
+    elif since is not None:
+        after = live.time_ns(since) - 1
+    body = event_stream(bus, match, after, settings.sse_queue_size)
+    return sse_response(body, settings, request)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -50,6 +51,9 @@ class EventBus:
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     last_time_nano: int | None = None
     journal: deque[Event] = field(init=False)
+    # Events after this time (ns) are all in the journal: set when the reader first
+    # connects, moved forward when the journal drops its oldest event.
+    journal_from: int | None = None
     _task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -107,7 +111,10 @@ class EventBus:
         params: dict[str, Any] = {}
         if resumed_from is not None:
             params["since"] = f"{resumed_from // 1_000_000_000}.{resumed_from % 1_000_000_000:09d}"
+        connecting_at = time.time_ns()
         async with self.engine.request("GET", "events", params=params, long=True) as response:
+            if self.journal_from is None:
+                self.journal_from = connecting_at
             self.connected.set()
             self._publish({"moorage": "connected", "resumed_from": resumed_from})
             async for line in response.content:
@@ -123,9 +130,163 @@ class EventBus:
                 if resumed_from is not None and time_nano <= resumed_from:
                     continue
                 self.last_time_nano = max(time_nano, self.last_time_nano or 0)
+                if len(self.journal) == self.journal.maxlen:
+                    self.journal_from = int(self.journal[0].get("timeNano") or 0)
                 self.journal.append(event)
                 self._publish(event)
+
+    def replay(self, after: int) -> list[Event] | None:
+        """Journal events after `after` (ns), or None when the journal does not reach
+        back that far (the caller asks the engine, or reports a gap)."""
+        if self.journal_from is None or after < self.journal_from:
+            return None
+        out: list[Event] = []
+        for event in reversed(self.journal):
+            if int(event.get("timeNano") or 0) <= after:
+                break
+            out.append(event)
+        out.reverse()
+        return out
+
+    async def engine_replay(self, after: int, until: int) -> list[Event]:
+        """What the engine still remembers (its last 256 events) in (after, until]."""
+        params = {
+            "since": f"{after // 1_000_000_000}.{after % 1_000_000_000:09d}",
+            "until": f"{until // 1_000_000_000}.{until % 1_000_000_000:09d}",
+        }
+        async with self.engine.request("GET", "events", params=params, long=True) as response:
+            body = await response.read()
+        out: list[Event] = []
+        for line in body.splitlines():
+            if line.strip():
+                event: Event = orjson.loads(line)
+                if int(event.get("timeNano") or 0) > after:
+                    out.append(event)
+        return out
 
     async def events(self, sub: Subscription) -> AsyncIterator[Event]:
         while True:
             yield await sub.get()
+
+
+# ---------------------------------------------------------------------------
+# GET /v1/events: the bus, filtered per subscriber, resumable by id (time_nano).
+
+ENGINE_MEMORY = 256  # the engine keeps its last 256 events
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    types: frozenset[str] = frozenset()
+    actions: frozenset[str] = frozenset()
+    labels: tuple[str, ...] = ()
+    containers: frozenset[str] = frozenset()
+
+    def __call__(self, event: Event) -> bool:
+        if self.types and event.get("Type") not in self.types:
+            return False
+        if self.actions:
+            action = str(event.get("Action") or "")
+            # `health_status` matches `health_status: healthy` (the engine's suffix).
+            if action not in self.actions and action.partition(":")[0] not in self.actions:
+                return False
+        actor = event.get("Actor") or {}
+        attrs: dict[str, str] = actor.get("Attributes") or {}
+        for flt in self.labels:
+            key, eq, value = flt.partition("=")
+            if key not in attrs or (eq and attrs[key] != value):
+                return False
+        if self.containers:
+            ids = set()
+            if event.get("Type") == "container":
+                ids = {str(actor.get("ID") or ""), attrs.get("name", "")}
+            elif "container" in attrs:
+                ids = {attrs["container"]}
+            if not any(
+                c == i or (len(c) >= 4 and i.startswith(c)) for c in self.containers for i in ids
+            ):
+                return False
+        return True
+
+
+def event_view(event: Event) -> dict[str, Any]:
+    """The SSE `data` of an engine event."""
+    actor = event.get("Actor") or {}
+    attrs = actor.get("Attributes") or {}
+    tn = int(event.get("timeNano") or 0)
+    secs = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(tn // 1_000_000_000))
+    return {
+        "type": event.get("Type"),
+        "action": event.get("Action"),
+        "id": actor.get("ID"),
+        "name": attrs.get("name"),
+        "attributes": attrs,
+        "time": f"{secs}.{tn % 1_000_000_000:09d}Z",
+        "time_nano": tn,
+    }
+
+
+def _encode(event: Event) -> bytes:
+    view = event_view(event)
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (
+        view["time_nano"],
+        str(view["type"] or "event").encode(),
+        orjson.dumps(view),
+    )
+
+
+async def event_stream(
+    bus: EventBus, match: EventFilter, after: int | None, queue_size: int
+) -> AsyncIterator[bytes]:
+    """Replay after `after` (ns) from the journal, else from the engine (reporting a
+    gap when neither reaches back), then follow the bus."""
+    from app.streams import SlowConsumer, encode
+
+    last = after if after is not None else -1
+    with bus.subscribe(maxsize=queue_size) as sub:
+        if after is not None:
+            replay = bus.replay(after)
+            if replay is None:
+                replay = await bus.engine_replay(after, max(time.time_ns(), after + 1))
+                known = [e for e in bus.journal if int(e.get("timeNano") or 0) > after]
+                first = int(replay[0].get("timeNano") or 0) if replay else None
+                if len(replay) >= ENGINE_MEMORY or (not replay and known):
+                    yield encode(
+                        "gap",
+                        {
+                            "after": str(after),
+                            "first_available": str(first or known[0].get("timeNano")),
+                            "detail": "Events after this id were lost: older than the "
+                            "engine's memory and moorage's journal",
+                        },
+                    )
+                seen = {int(e.get("timeNano") or 0) for e in replay}
+                replay += [e for e in known if int(e.get("timeNano") or 0) not in seen]
+                replay.sort(key=lambda e: int(e.get("timeNano") or 0))
+            out = []
+            for event in replay:
+                tn = int(event.get("timeNano") or 0)
+                if tn > last:
+                    last = tn
+                    if match(event):
+                        out.append(_encode(event))
+            if out:
+                yield b"".join(out)
+        while True:
+            if sub.overflowed and sub.queue.empty():
+                raise SlowConsumer("The client did not keep up with the event stream")
+            batch = [await sub.get()]
+            while not sub.queue.empty() and len(batch) < 4096:
+                batch.append(sub.queue.get_nowait())
+            out = []
+            for event in batch:
+                if "moorage" in event:
+                    continue
+                tn = int(event.get("timeNano") or 0)
+                if tn <= last:
+                    continue
+                last = tn
+                if match(event):
+                    out.append(_encode(event))
+            if out:
+                yield b"".join(out)

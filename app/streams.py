@@ -1,0 +1,299 @@
+"""SSE plumbing: event encoding and ids, resume points, bounded subscribers, fan-out
+hubs, and the response wrapper (retry hint, keep-alive, maximum lifetime).
+
+    Subscriber    one client's bounded queue; overflow cuts it off (slow-consumer)
+    Hub           one upstream (an engine connection, a bus subscription) shared by
+                  every subscriber of the same (kind, key); opened with the first
+                  subscriber, closed after the last one leaves
+    HubRegistry   the hubs of one app, keyed by (kind, key)
+    sse_response  an EventSourceResponse around a body of pre-encoded events
+
+Events are encoded once (`encode`) and the same bytes go to every subscriber; a
+subscriber drains everything queued at once and writes it as one chunk, so a burst
+costs one write per batch, not one per line, while each event keeps its own id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+from fastapi import Request
+from sse_starlette.sse import EventSourceResponse
+
+from app import errors
+from app.settings import Settings
+
+log = logging.getLogger("moorage.streams")
+
+SSE_MEDIA_TYPE = "text/event-stream"
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+
+
+def encode(event: str, data: Any, id: str | None = None) -> bytes:
+    """One SSE event. `data` is JSON-encoded (one line: orjson never emits newlines)."""
+    payload = data if isinstance(data, bytes) else orjson.dumps(data)
+    head = f"id: {id}\nevent: {event}\n" if id is not None else f"event: {event}\n"
+    return head.encode() + b"data: " + payload + b"\n\n"
+
+
+def encode_retry(retry_ms: int) -> bytes:
+    return f"retry: {int(retry_ms)}\n\n".encode()
+
+
+def encode_error(problem: errors.ProblemError, instance: str = "") -> bytes:
+    return encode("error", problem.to_problem(instance))
+
+
+class SlowConsumer(errors.ProblemError):
+    status = 503
+    code = "slow-consumer"
+    title = "Slow consumer"
+
+
+def resume_point(request: Request, last_event_id: str | None) -> str | None:
+    """The id to resume after: `Last-Event-ID` header, else `?last_event_id=`."""
+    value = request.headers.get("last-event-id") or last_event_id
+    value = (value or "").strip()
+    return value or None
+
+
+# ---------------------------------------------------------------------------
+# Subscribers and hubs
+
+
+@dataclass(eq=False)
+class Item:
+    """One published event: an ordering key (for resume/dedupe), its encoded bytes,
+    and what subscribers may filter on."""
+
+    key: Any
+    data: bytes
+    meta: Any = None
+    last: bool = False  # the hub's final event (end): the subscriber closes after it
+
+
+@dataclass(eq=False)
+class Subscriber:
+    """A bounded queue. When it would overflow, it is cut off: emptied, marked, woken."""
+
+    maxsize: int
+    queue: deque[Item] = field(default_factory=deque)
+    cut_off: bool = False
+    closed: bool = False
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def put(self, item: Item) -> None:
+        if self.cut_off or self.closed:
+            return
+        if len(self.queue) >= self.maxsize:
+            self.cut_off = True
+            self.queue.clear()  # memory never grows: the backlog goes with it
+        else:
+            self.queue.append(item)
+            if item.last:
+                self.closed = True  # nothing comes after the hub's last event
+        self._wake.set()
+
+    def close(self) -> None:
+        self.closed = True
+        self._wake.set()
+
+    async def batches(self, max_batch: int = 4096) -> AsyncIterator[list[Item]]:
+        """Yield everything queued at once (up to `max_batch`) until closed.
+
+        Raises SlowConsumer when cut off. After the hub's `last` item it stops."""
+        while True:
+            if self.cut_off:
+                raise SlowConsumer("The client did not keep up with the stream")
+            if self.queue:
+                n = min(len(self.queue), max_batch)
+                batch = [self.queue.popleft() for _ in range(n)]
+                yield batch
+                if batch[-1].last:
+                    return
+                continue
+            if self.closed:
+                return
+            self._wake.clear()
+            await self._wake.wait()
+
+
+Producer = Callable[["Hub"], Awaitable[None]]
+
+
+@dataclass(eq=False)
+class Hub:
+    """One upstream shared by its subscribers. The producer publishes; when it
+    returns (or fails) every subscriber is closed, after what was queued."""
+
+    kind: str
+    key: str
+    producer: Producer
+    registry: HubRegistry
+    subscribers: set[Subscriber] = field(default_factory=set)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    state: dict[str, Any] = field(default_factory=dict)
+    failure: errors.ProblemError | None = None
+    done: bool = False
+    _task: asyncio.Task[None] | None = None
+
+    def publish(self, item: Item) -> None:
+        for sub in list(self.subscribers):
+            sub.put(item)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"hub-{self.kind}-{self.key[:12]}")
+
+    async def _run(self) -> None:
+        try:
+            await self.producer(self)
+        except asyncio.CancelledError:
+            raise
+        except errors.ProblemError as exc:
+            self.failure = exc
+        except Exception as exc:
+            log.exception("hub %s %s failed", self.kind, self.key)
+            self.failure = errors.EngineError(f"{type(exc).__name__}: {exc}")
+        finally:
+            self.done = True
+            self.ready.set()
+            self.registry._forget(self)
+            for sub in list(self.subscribers):
+                sub.close()
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+class HubRegistry:
+    """The open hubs, keyed by (kind, key)."""
+
+    def __init__(self) -> None:
+        self.hubs: dict[tuple[str, str], Hub] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+
+    def _forget(self, hub: Hub) -> None:
+        if self.hubs.get((hub.kind, hub.key)) is hub:
+            del self.hubs[(hub.kind, hub.key)]
+
+    @contextlib.asynccontextmanager
+    async def subscribe(
+        self, kind: str, key: str, producer: Producer, sub: Subscriber
+    ) -> AsyncIterator[Hub]:
+        """Join (or open) the hub of (kind, key); leave it on exit, closing it after
+        the last subscriber."""
+        hub = self.hubs.get((kind, key))
+        if hub is None or hub.done:
+            hub = Hub(kind, key, producer, self)
+            self.hubs[(kind, key)] = hub
+            hub.subscribers.add(sub)
+            hub.start()
+        else:
+            hub.subscribers.add(sub)
+        try:
+            yield hub
+        finally:
+            hub.subscribers.discard(sub)
+            sub.close()
+            if not hub.subscribers:
+                self._forget(hub)
+                # Stop in the background, shielded from the caller's cancellation:
+                # the upstream is released even when the client vanished.
+                task = asyncio.create_task(hub.stop())
+                self._closing.add(task)
+                task.add_done_callback(self._closing.discard)
+
+    def count(self, kind: str | None = None) -> int:
+        return sum(1 for k in self.hubs if kind is None or k[0] == kind)
+
+    async def close(self) -> None:
+        for hub in list(self.hubs.values()):
+            await hub.stop()
+        self.hubs.clear()
+        if self._closing:
+            await asyncio.gather(*self._closing, return_exceptions=True)
+
+
+# ---------------------------------------------------------------------------
+# The response
+
+
+async def framed(
+    body: AsyncIterator[bytes],
+    *,
+    retry_ms: int,
+    max_lifetime: float,
+    instance: str = "",
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[bytes]:
+    """Wrap a body of encoded events: a `retry:` hint first, `event: error` with a
+    problem document on failure, and `event: end` {"reason": "max-lifetime"} once
+    the connection has lived `max_lifetime` seconds (the client reconnects and
+    resumes from its last id). The body is always closed (engine streams freed)."""
+    deadline = clock() + max_lifetime
+    yield encode_retry(retry_ms)
+    it = aiter(body)
+    try:
+        while True:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                yield encode("end", {"reason": "max-lifetime"})
+                return
+            try:
+                async with asyncio.timeout(remaining):
+                    chunk = await anext(it)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                yield encode("end", {"reason": "max-lifetime"})
+                return
+            except errors.ProblemError as exc:
+                yield encode_error(exc, instance)
+                return
+            yield chunk
+    finally:
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
+def sse_response(
+    body: AsyncIterator[bytes], settings: Settings, request: Request | None = None
+) -> EventSourceResponse:
+    """The SSE response: headers at once, keep-alive comments, retry hint, lifetime."""
+    instance = request.url.path if request is not None else ""
+    return EventSourceResponse(
+        framed(
+            body,
+            retry_ms=settings.sse_retry_ms,
+            max_lifetime=settings.sse_max_lifetime,
+            instance=instance,
+        ),
+        ping=max(settings.sse_ping_interval, 0.05),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )
+
+
+def sse_doc(description: str, example: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry of a stream: its media type and event formats."""
+    return {
+        200: {
+            "description": description,
+            "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}, "example": example}},
+        }
+    }

@@ -1,0 +1,208 @@
+"""app/streams.py and the pure parts of the stream services, without HTTP or engine."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+
+from app import errors
+from app.services.events import EventBus, EventFilter, event_view
+from app.services.logs import LineIds, iter_line_batches, parse_line_id, ts_ns
+from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode, framed
+
+
+def test_encode_event() -> None:
+    assert encode("log", {"a": 1}, id="5-0") == b'id: 5-0\nevent: log\ndata: {"a":1}\n\n'
+    assert encode("end", {"reason": "x"}) == b'event: end\ndata: {"reason":"x"}\n\n'
+
+
+def test_ts_ns_and_ids() -> None:
+    assert ts_ns(b"1970-01-01T00:00:01.000000002Z") == 1_000_000_002
+    assert ts_ns(b"2024-01-01T00:00:00.5Z") == 1704067200_500_000_000
+    assert ts_ns(b"2024-01-01T00:00:00Z") == 1704067200_000_000_000
+    ids = LineIds()
+    assert [ids.next(n) for n in (5, 5, 5, 6, 6, 7)] == [
+        (5, 0),
+        (5, 1),
+        (5, 2),
+        (6, 0),
+        (6, 1),
+        (7, 0),
+    ]
+    assert parse_line_id("123-4") == (123, 4)
+    assert parse_line_id("123")[0] == 123
+    with pytest.raises(errors.ValidationFailed):
+        parse_line_id("abc")
+
+
+async def test_iter_log_lines_frames() -> None:
+    def frame(kind: int, text: bytes) -> bytes:
+        return bytes([kind, 0, 0, 0]) + len(text).to_bytes(4, "big") + text
+
+    body = frame(
+        1, b"2024-01-01T00:00:00.000000001Z out1\n2024-01-01T00:00:00.000000001Z out2\n"
+    ) + frame(2, b"2024-01-01T00:00:00.000000002Z err1\n")
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for i in range(0, len(body), 7):  # any chunking
+            yield body[i : i + 7]
+
+    lines = [x async for batch in iter_line_batches(chunks(), tty=False) for x in batch]
+    assert [(x.id, x.stream, x.line) for x in lines] == [
+        ((1704067200_000_000_001, 0), "stdout", "out1"),
+        ((1704067200_000_000_001, 1), "stdout", "out2"),
+        ((1704067200_000_000_002, 0), "stderr", "err1"),
+    ]
+
+
+async def test_subscriber_cut_off_when_full() -> None:
+    sub = Subscriber(maxsize=3)
+    for i in range(3):
+        sub.put(Item(i, b"x"))
+    assert not sub.cut_off
+    sub.put(Item(3, b"x"))
+    assert sub.cut_off
+    assert not sub.queue  # backlog dropped: memory bounded
+    sub.put(Item(4, b"x"))
+    assert not sub.queue
+    with pytest.raises(SlowConsumer):
+        async for _ in sub.batches():
+            pass
+
+
+async def test_subscriber_batches_until_last() -> None:
+    sub = Subscriber(maxsize=10)
+    for i in range(3):
+        sub.put(Item(i, b"%d" % i))
+    sub.put(Item(None, b"end", last=True))
+    sub.put(Item(9, b"after"))  # never seen: the stream ended
+    got = [it.data async for batch in sub.batches() for it in batch]
+    assert got == [b"0", b"1", b"2", b"end"]
+
+
+async def test_hub_shared_opened_once_closed_after_last() -> None:
+    registry = HubRegistry()
+    opened = 0
+    closed = asyncio.Event()
+    release = asyncio.Event()
+
+    async def producer(hub: Hub) -> None:
+        nonlocal opened
+        opened += 1
+        hub.ready.set()
+        try:
+            await release.wait()
+            for i in range(5):
+                hub.publish(Item(i, b"%d" % i))
+            hub.publish(Item(None, b"end", last=True))
+            await asyncio.sleep(3600)
+        finally:
+            closed.set()
+
+    subs = [Subscriber(maxsize=100) for _ in range(5)]
+
+    async def consume(sub: Subscriber) -> list[bytes]:
+        async with registry.subscribe("logs", "c1", producer, sub) as hub:
+            await hub.ready.wait()
+            if sub is subs[-1]:
+                release.set()
+            return [it.data async for batch in sub.batches() for it in batch]
+
+    tasks = []
+    for sub in subs:
+        tasks.append(asyncio.create_task(consume(sub)))
+        await asyncio.sleep(0)
+    results = await asyncio.gather(*tasks)
+    assert opened == 1
+    assert all(r == [b"0", b"1", b"2", b"3", b"4", b"end"] for r in results)
+    await asyncio.wait_for(closed.wait(), 5)  # the upstream is released
+    assert registry.count() == 0
+    await registry.close()
+
+
+async def test_slow_subscriber_does_not_slow_others() -> None:
+    registry = HubRegistry()
+
+    async def producer(hub: Hub) -> None:
+        hub.ready.set()
+        for i in range(100):
+            hub.publish(Item(i, b"x"))
+            await asyncio.sleep(0)
+        hub.publish(Item(None, b"end", last=True))
+        await asyncio.sleep(3600)
+
+    fast, slow = Subscriber(maxsize=10), Subscriber(maxsize=10)
+    async with registry.subscribe("k", "c", producer, slow):
+        async with registry.subscribe("k", "c", producer, fast):
+            got = [it async for batch in fast.batches() for it in batch]
+        assert len(got) == 101
+        assert slow.cut_off
+    await registry.close()
+
+
+async def test_framed_retry_error_and_lifetime() -> None:
+    async def endless() -> AsyncIterator[bytes]:
+        while True:
+            yield b"e"
+            await asyncio.sleep(0.01)
+
+    now = [0.0]
+    chunks = []
+    async for chunk in framed(endless(), retry_ms=1234, max_lifetime=1.0, clock=lambda: now[0]):
+        chunks.append(chunk)
+        now[0] += 0.3
+    assert chunks[0] == b"retry: 1234\n\n"
+    assert chunks[-1] == b'event: end\ndata: {"reason":"max-lifetime"}\n\n'
+    assert chunks[1:-1] == [b"e"] * 3
+
+    async def failing() -> AsyncIterator[bytes]:
+        yield b"e"
+        raise errors.ContainerNotFound("gone")
+
+    out = [c async for c in framed(failing(), retry_ms=1, max_lifetime=60)]
+    assert out[-1].startswith(b"event: error\ndata: ")
+    assert b'"code":"container-not-found"' in out[-1]
+
+
+def _ev(tn: int, typ: str = "volume", action: str = "create", **attrs: str) -> dict:  # type: ignore[type-arg]
+    return {
+        "Type": typ,
+        "Action": action,
+        "Actor": {"ID": f"x{tn}", "Attributes": attrs},
+        "timeNano": tn,
+    }
+
+
+def test_event_filter() -> None:
+    health = _ev(1, "container", "health_status: healthy", name="web", app="a")
+    assert EventFilter(actions=frozenset({"health_status"}))(health)
+    assert EventFilter(actions=frozenset({"health_status: healthy"}))(health)
+    assert not EventFilter(actions=frozenset({"start"}))(health)
+    assert EventFilter(labels=("app=a",))(health)
+    assert not EventFilter(labels=("app=b",))(health)
+    assert EventFilter(containers=frozenset({"web"}), types=frozenset({"container"}))(health)
+    assert not EventFilter(types=frozenset({"volume"}))(health)
+    view = event_view(health)
+    assert view["time_nano"] == 1
+    assert view["name"] == "web"
+    assert view["time"] == "1970-01-01T00:00:00.000000001Z"
+
+
+def test_journal_replay_bounds() -> None:
+    bus = EventBus(engine=None, journal_size=256)  # type: ignore[arg-type]
+    assert bus.replay(0) is None  # never connected: nothing to vouch for
+    bus.journal_from = 100
+    for tn in range(101, 101 + 300):
+        if len(bus.journal) == bus.journal.maxlen:
+            bus.journal_from = int(bus.journal[0]["timeNano"])
+        bus.journal.append(_ev(tn))
+    oldest = int(bus.journal[0]["timeNano"])
+    assert bus.replay(oldest - 2) is None  # dropped from the journal
+    replay = bus.replay(oldest - 1)
+    assert replay is not None
+    assert len(replay) == 256
+    tail = bus.replay(390)
+    assert tail is not None
+    assert [e["timeNano"] for e in tail] == list(range(391, 401))
