@@ -70,10 +70,10 @@ class Policy(BaseModel):
 
     def check_container_config(self, config: Mapping[str, Any]) -> None:
         """POST containers/create: the whole create body."""
-        image = config.get("Image")
+        image = _ci(config, "Image")
         if isinstance(image, str) and image:
             self.check_image(image)
-        host = config.get("HostConfig")
+        host = _ci(config, "HostConfig")
         if host is not None:
             self.check_host_config(_mapping(host, "HostConfig"))
 
