@@ -267,10 +267,14 @@ def test_allowed(policy: Policy, prefix: Path, case: str, payload: Any) -> None:
 
 def test_defaults_are_strict() -> None:
     policy = Policy()
-    assert not policy.allow_privileged and not policy.allow_host_namespaces
-    assert policy.bind_mount_prefixes == [] and policy.allowed_capabilities == []
-    assert not policy.allow_devices and not policy.allow_unconfined
-    assert policy.allowed_registries == [] and policy.exec_allow_root
+    assert not policy.allow_privileged
+    assert not policy.allow_host_namespaces
+    assert policy.bind_mount_prefixes == []
+    assert policy.allowed_capabilities == []
+    assert not policy.allow_devices
+    assert not policy.allow_unconfined
+    assert policy.allowed_registries == []
+    assert policy.exec_allow_root
     assert not policy.exec_allow_privileged
     with pytest.raises(errors.PolicyViolation, match="bind_mount_prefixes"):
         policy.check_host_config({"Binds": ["/tmp:/x"]})
