@@ -36,7 +36,7 @@ def walk(app: FastAPI) -> list[tuple[str, str, str]]:
         if not isinstance(route, APIRoute):
             continue
         path = re.sub(r"\{[^}:]+(:[^}]+)?\}", "x", route.path)
-        for method in sorted(route.methods - {"HEAD"}):
+        for method in sorted((route.methods or set()) - {"HEAD"}):
             out.append((route.name, method, path))
     return out
 
