@@ -42,6 +42,7 @@ NAMESPACE_FIELDS = {
     "CgroupnsMode": "cgroupns",
 }
 ROOT_USERS = {"", "root", "0"}
+RUNC = {"", "runc", "io.containerd.runc.v2"}
 _VERSION_PREFIX = re.compile(r"^/*(v\d+(\.\d+)?/)?")
 
 
@@ -108,7 +109,7 @@ class Policy(BaseModel):
                     )
         if not update:
             runtime = _ci(host, "Runtime")
-            if isinstance(runtime, str) and runtime.strip().lower() not in ("", "runc"):
+            if isinstance(runtime, str) and runtime.strip().lower() not in RUNC:
                 # Another runtime can be anything (a VM, or no isolation at all).
                 refuse("allow_unconfined", f"Runtime {runtime!r} is not allowed")
 
@@ -192,7 +193,7 @@ class Policy(BaseModel):
             if not user:
                 user = (container_user or "").strip()
             name = user.split(":", 1)[0].strip().lower()
-            if name in ROOT_USERS:
+            if name in ROOT_USERS or (name.isdigit() and int(name) == 0):
                 refuse("exec_allow_root", f"exec as {user or 'the default user (root)'!r}")
 
     def check_build(self, params: Mapping[str, Any], data: Any) -> None:
@@ -364,8 +365,10 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
         if method != "POST" or not parts:
             return
         if parts == ["containers", "create"]:
-            body = _json_body(data)
-            policy.check_container_config(_mapping(body or {}, "the create body"))
+            body = _mapping(_json_body(data) or {}, "the create body")
+            policy.check_container_config(body)
+            host = _mapping(_ci(body, "HostConfig") or {}, "HostConfig")
+            await check_joined(policy, engine, host)
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "update":
             body = _json_body(data)
             policy.check_host_config(_mapping(body or {}, "the update body"), update=True)
@@ -417,6 +420,39 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             policy.check_capabilities(_list(_ci(spec, "CapabilityAdd"), "CapabilityAdd"))
 
     return guard
+
+
+async def check_joined(policy: Policy, engine: Engine, host: Mapping[str, Any]) -> None:
+    """Namespaces and volumes taken from another container carry what it has.
+
+    `PidMode: container:x` joins x's pid namespace — the host's, if x was made with
+    `PidMode: host` (outside moorage, or before the policy); `VolumesFrom: x` inherits
+    x's bind mounts. Such a container is judged as if its settings were asked for here.
+    """
+    for key in NAMESPACE_FIELDS:
+        value = _ci(host, key)
+        if isinstance(value, str) and value.strip().lower().startswith("container:"):
+            ref = value.strip().split(":", 1)[1]
+            doc = await engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
+            other = doc.get("HostConfig") or {}
+            if _truthy(other.get("Privileged")) and not policy.allow_privileged:
+                refuse("allow_privileged", f"{key}={value!r} joins a privileged container")
+            joined = other.get(key)
+            if (
+                isinstance(joined, str)
+                and _is_host_mode(joined)
+                and not policy.allow_host_namespaces
+            ):
+                refuse("allow_host_namespaces", f"{key}={value!r} joins the host's namespace")
+    for entry in _list(_ci(host, "VolumesFrom"), "VolumesFrom"):
+        ref = str(entry).split(":", 1)[0]
+        doc = await engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
+        for mount in doc.get("Mounts") or []:
+            if str(mount.get("Type", "")).lower() == "bind":
+                policy.check_bind_source(
+                    str(mount.get("Source", "")),
+                    f"VolumesFrom {ref!r} bind {mount.get('Source')!r}",
+                )
 
 
 def load_policy(path: Path | None) -> Policy | None:

@@ -650,3 +650,43 @@ async def test_route_create_refused_nothing_created(
     assert r.json()["code"] == "policy-violation"
     assert r.json()["detail"].startswith(rule + ":")
     assert not exists("container", name)
+
+
+@pytest.fixture
+def outsider(name: str) -> Iterator[str]:
+    """A container made outside moorage with the host's pid namespace and a host bind."""
+    flags = [a for k, v in labels().items() for a in ("--label", f"{k}={v}")]
+    other = name + "-out"
+    docker("create", "--pid", "host", "--network", "none", "-v", "/etc:/host-etc:ro",
+           "--name", other, *flags, TEST_IMAGE, "sleep", "60")  # fmt: skip
+    yield other
+    docker("rm", "-f", other, check=False)
+
+
+@pytest.mark.engine
+@pytest.mark.parametrize(
+    ("host", "rule"),
+    [
+        ({"PidMode": "container:{other}"}, "allow_host_namespaces"),
+        ({"VolumesFrom": ["{other}:ro"]}, "bind_mount_prefixes"),
+    ],
+    ids=["pid-of-a-host-pid-container", "volumes-from-a-host-bind"],
+)
+async def test_engine_joining_another_container_is_judged(
+    engine: Engine, outsider: str, name: str, host: dict[str, Any], rule: str
+) -> None:
+    resolved = {
+        k: v.format(other=outsider) if isinstance(v, str) else [x.format(other=outsider) for x in v]
+        for k, v in host.items()
+    }
+    with pytest.raises(errors.PolicyViolation, match=f"^{rule}:"):
+        await engine.json(
+            "POST", "containers/create", params={"name": name}, json=_labelled(_p(resolved))
+        )
+    assert not exists("container", name)
+
+
+def test_exec_uid_zero_spellings(policy: Policy) -> None:
+    for user in ("00", "0:1000", " root "):
+        with pytest.raises(errors.PolicyViolation, match="exec_allow_root"):
+            policy.check_exec({"Cmd": ["id"], "User": user}, None)
