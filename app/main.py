@@ -20,6 +20,7 @@ from app.security import (
     Security,
     SecurityHeaders,
     authorize,
+    document_security,
     install_log_redaction,
 )
 from app.services.events import EventBus
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    document_security(app)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes

@@ -26,7 +26,7 @@ from enum import IntEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, Request
+from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -489,3 +489,47 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_headers)
+
+
+# -- OpenAPI ----------------------------------------------------------------------------
+
+
+def document_security(app: FastAPI) -> None:
+    """Security schemes in the spec, and each operation's role (`x-moorage-role`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        components = spec.setdefault("components", {})
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API token"},
+            "session": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": SESSION_COOKIE,
+                "description": f"From POST /v1/auth/session; changes also need {CSRF_HEADER}",
+            },
+            "ticket": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "ticket",
+                "description": "From POST /v1/auth/tickets; one stream, once",
+            },
+        }
+        for item in spec.get("paths", {}).values():
+            for op in item.values():
+                op_id = op.get("operationId", "")
+                if op_id in PUBLIC:
+                    op["security"] = []
+                    continue
+                schemes: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
+                if is_stream(op_id):
+                    schemes.append({"ticket": []})
+                op["security"] = schemes
+                op["x-moorage-role"] = required_role(op_id).name
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
