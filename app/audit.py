@@ -7,7 +7,8 @@ intent write refuses the change with 503 `audit-unavailable` before the engine i
 asked anything. Refusals for a too-low role are written too.
 
 Storage: SQLite (stdlib `sqlite3`, in a worker thread), WAL mode, so several worker
-processes of one host can share one file.
+processes of one host can share one file; or PostgreSQL (`MOORAGE_AUDIT_DB=
+postgresql://…`, asyncpg) for several replicas.
 """
 
 from __future__ import annotations
@@ -98,6 +99,8 @@ CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, ts);
 class AuditStore:
     """The SQLite audit store; every call runs in a thread, one connection, one lock."""
 
+    kind = "sqlite"
+
     def __init__(self, path: str, busy_timeout: float = 5.0) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
@@ -170,21 +173,7 @@ class AuditStore:
         before: int | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]:
-        where: list[str] = []
-        args: list[Any] = []
-        for column, value in (("actor", actor), ("action", action), ("target", target)):
-            if value is not None:
-                where.append(f"{column} = ?")
-                args.append(value)
-        if since is not None:
-            where.append("ts >= ?")
-            args.append(since)
-        if until is not None:
-            where.append("ts <= ?")
-            args.append(until)
-        if before is not None:
-            where.append("id < ?")
-            args.append(before)
+        where, args = _filters(lambda n: "?", actor, action, target, since, until, before)
         sql = "SELECT id, ts, actor, role, action, target, method, path, summary, status, source"
         sql += " FROM audit"
         if where:
@@ -197,22 +186,152 @@ class AuditStore:
                 return list(self._conn().execute(sql, args))
 
         rows = await asyncio.to_thread(read)
-        return [
-            AuditEntry(
-                id=r[0],
-                time=_iso(r[1]),
-                actor=r[2],
-                role=r[3],
-                action=r[4],
-                target=r[5],
-                method=r[6],
-                path=r[7],
-                summary=json.loads(r[8]),
-                status=r[9],
-                source=r[10],
-            )
-            for r in rows
-        ]
+        return [_entry(r) for r in rows]
+
+
+def _filters(
+    placeholder: Any,
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    since: float | None,
+    until: float | None,
+    before: int | None,
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    for clause, value in (
+        ("actor = {}", actor),
+        ("action = {}", action),
+        ("target = {}", target),
+        ("ts >= {}", since),
+        ("ts <= {}", until),
+        ("id < {}", before),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(clause.format(placeholder(len(args))))
+    return where, args
+
+
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS moorage_audit (
+    id      BIGSERIAL PRIMARY KEY,
+    ts      DOUBLE PRECISION NOT NULL,
+    actor   TEXT    NOT NULL,
+    role    TEXT    NOT NULL,
+    action  TEXT    NOT NULL,
+    target  TEXT    NOT NULL,
+    method  TEXT    NOT NULL,
+    path    TEXT    NOT NULL,
+    summary TEXT    NOT NULL,
+    status  INTEGER,
+    source  TEXT
+);
+CREATE INDEX IF NOT EXISTS moorage_audit_ts ON moorage_audit (ts);
+CREATE INDEX IF NOT EXISTS moorage_audit_actor ON moorage_audit (actor, ts);
+"""
+
+
+class PostgresAuditStore:
+    """The PostgreSQL audit store (asyncpg pool), for several replicas sharing one log."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        import asyncpg
+
+        self._pool = await asyncpg.create_pool(
+            self.url, min_size=1, max_size=10, command_timeout=self.timeout
+        )
+        # Replicas starting together: one creates the table, the others wait.
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(7277317)")
+            await conn.execute(_PG_SCHEMA)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    def _p(self) -> Any:
+        if self._pool is None:
+            raise RuntimeError("the audit store is not open")
+        return self._pool
+
+    async def add(self, rec: Record) -> int:
+        row_id = await self._p().fetchval(
+            "INSERT INTO moorage_audit (ts, actor, role, action, target, method, path, summary,"
+            " status, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            rec.ts,
+            rec.actor,
+            rec.role,
+            rec.action,
+            rec.target,
+            rec.method,
+            rec.path,
+            json.dumps(rec.summary, default=str),
+            rec.status,
+            rec.source,
+        )
+        return int(row_id)
+
+    async def finish(self, row_id: int, status: int) -> None:
+        await self._p().execute(
+            "UPDATE moorage_audit SET status = $1 WHERE id = $2", status, row_id
+        )
+
+    async def query(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        where, args = _filters(lambda n: f"${n}", actor, action, target, since, until, before)
+        sql = "SELECT id, ts, actor, role, action, target, method, path, summary, status, source"
+        sql += " FROM moorage_audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        args.append(limit)
+        sql += f" ORDER BY id DESC LIMIT ${len(args)}"
+        rows = await self._p().fetch(sql, *args)
+        return [_entry(tuple(r)) for r in rows]
+
+
+AuditBackend = AuditStore | PostgresAuditStore
+
+
+def open_store(url: str, timeout: float = 5.0) -> AuditBackend:
+    """The store a `MOORAGE_AUDIT_DB` value names: a PostgreSQL URL, or a SQLite path."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresAuditStore(url, timeout)
+    return AuditStore(url, timeout)
+
+
+def _entry(r: tuple[Any, ...]) -> AuditEntry:
+    return AuditEntry(
+        id=r[0],
+        time=_iso(r[1]),
+        actor=r[2],
+        role=r[3],
+        action=r[4],
+        target=r[5],
+        method=r[6],
+        path=r[7],
+        summary=json.loads(r[8]),
+        status=r[9],
+        source=r[10],
+    )
 
 
 # -- building records --------------------------------------------------------------------
@@ -272,7 +391,7 @@ async def begin(request: Request, identity: Identity, action: str) -> None:
     """Write the intent of a change before its route runs (fail closed if configured)."""
     if request.method in SAFE_METHODS:
         return
-    store: AuditStore | None = getattr(request.app.state, "audit", None)
+    store: AuditBackend | None = getattr(request.app.state, "audit", None)
     if store is None:
         return
     rec = _record(request, identity, action)
@@ -318,7 +437,7 @@ class AuditMiddleware:
         finally:
             rec: Record | None = state.get("audit")
             app = scope.get("app")
-            store: AuditStore | None = getattr(getattr(app, "state", None), "audit", None)
+            store: AuditBackend | None = getattr(getattr(app, "state", None), "audit", None)
             if rec is not None and store is not None:
                 try:
                     if rec.id is not None:

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__, errors
-from app.audit import AuditMiddleware, AuditStore
+from app.audit import AuditMiddleware, open_store
 from app.engine import Engine
 from app.middleware import BodyLimit
 from app.routers import ROUTERS
@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("--insecure-no-auth: ANYONE who reaches this port is root on the host")
         if engine.guard is None:
             log.warning("no policy (MOORAGE_POLICY_FILE): create/exec/build are not checked")
-        audit = AuditStore(settings.audit_db, busy_timeout=settings.audit_busy_timeout)
+        audit = open_store(settings.audit_db, settings.audit_busy_timeout)
         await audit.open()
         app.state.audit = audit
         await bus.start()

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app import errors
-from app.audit import AuditEntry, AuditStore, AuditUnavailable
+from app.audit import AuditBackend, AuditEntry, AuditUnavailable
 from app.models.common import RequestBody
 from app.security import (
     CSRF_HEADER,
@@ -144,7 +144,7 @@ async def audit_list(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
     """The audit log, newest first; page with `before` (the `Link: rel=next` header)."""
-    store: AuditStore = request.app.state.audit
+    store: AuditBackend = request.app.state.audit
     try:
         rows = await store.query(
             actor=actor,
