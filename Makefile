@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi engine images bench clean
+.PHONY: run test lint typecheck unit openapi engine postgres images bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,11 +19,15 @@ run: $(STAMP)
 	$(BIN)/moorage serve
 
 ## test: engine up, test images, lint, type checks, the whole suite
-test: $(STAMP) engine lint typecheck openapi
+test: $(STAMP) engine postgres lint typecheck openapi
 	$(BIN)/pytest
 
 engine:
 	scripts/engine-up.sh
+
+## postgres: Debian's PostgreSQL for the audit-log tests (they start their own cluster)
+postgres:
+	@scripts/postgres-install.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
