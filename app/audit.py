@@ -93,6 +93,11 @@ CREATE TABLE IF NOT EXISTS audit (
 );
 CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, ts);
+CREATE TABLE IF NOT EXISTS auth_state (
+    key     TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    expires REAL NOT NULL
+);
 """
 
 
@@ -188,6 +193,65 @@ class AuditStore:
         rows = await asyncio.to_thread(read)
         return [_entry(r) for r in rows]
 
+    # -- tickets and sessions (app/security.py) -------------------------------------
+
+    async def state_put(self, key: str, payload: dict[str, Any], expires: float) -> None:
+        text = json.dumps(payload)
+
+        def write() -> None:
+            with self._lock:
+                db = self._conn()
+                db.execute("DELETE FROM auth_state WHERE expires < ?", (time.time(),))
+                db.execute(
+                    "INSERT OR REPLACE INTO auth_state (key, payload, expires) VALUES (?, ?, ?)",
+                    (key, text, expires),
+                )
+
+        await asyncio.to_thread(write)
+
+    async def state_get(self, key: str) -> dict[str, Any] | None:
+        def read() -> tuple[Any, ...] | None:
+            with self._lock:
+                row: tuple[Any, ...] | None = (
+                    self._conn()
+                    .execute("SELECT payload, expires FROM auth_state WHERE key = ?", (key,))
+                    .fetchone()
+                )
+                return row
+
+        return _state(await asyncio.to_thread(read))
+
+    async def state_take(self, key: str) -> dict[str, Any] | None:
+        """Read and delete at once: a second taker finds nothing."""
+
+        def take() -> tuple[Any, ...] | None:
+            with self._lock:
+                row: tuple[Any, ...] | None = (
+                    self._conn()
+                    .execute(
+                        "DELETE FROM auth_state WHERE key = ? RETURNING payload, expires", (key,)
+                    )
+                    .fetchone()
+                )
+                return row
+
+        return _state(await asyncio.to_thread(take))
+
+    async def state_delete(self, key: str) -> None:
+        def write() -> None:
+            with self._lock:
+                self._conn().execute("DELETE FROM auth_state WHERE key = ?", (key,))
+
+        await asyncio.to_thread(write)
+
+
+def _state(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    doc: dict[str, Any] = json.loads(row[0])
+    doc["expires"] = float(row[1])
+    return doc
+
 
 def _filters(
     placeholder: Any,
@@ -230,6 +294,11 @@ CREATE TABLE IF NOT EXISTS moorage_audit (
 );
 CREATE INDEX IF NOT EXISTS moorage_audit_ts ON moorage_audit (ts);
 CREATE INDEX IF NOT EXISTS moorage_audit_actor ON moorage_audit (actor, ts);
+CREATE TABLE IF NOT EXISTS moorage_auth_state (
+    key     TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    expires DOUBLE PRECISION NOT NULL
+);
 """
 
 
@@ -306,6 +375,32 @@ class PostgresAuditStore:
         sql += f" ORDER BY id DESC LIMIT ${len(args)}"
         rows = await self._p().fetch(sql, *args)
         return [_entry(tuple(r)) for r in rows]
+
+    async def state_put(self, key: str, payload: dict[str, Any], expires: float) -> None:
+        pool = self._p()
+        await pool.execute("DELETE FROM moorage_auth_state WHERE expires < $1", time.time())
+        await pool.execute(
+            "INSERT INTO moorage_auth_state (key, payload, expires) VALUES ($1, $2, $3)"
+            " ON CONFLICT (key) DO UPDATE SET payload = $2, expires = $3",
+            key,
+            json.dumps(payload),
+            expires,
+        )
+
+    async def state_get(self, key: str) -> dict[str, Any] | None:
+        row = await self._p().fetchrow(
+            "SELECT payload, expires FROM moorage_auth_state WHERE key = $1", key
+        )
+        return _state(tuple(row) if row is not None else None)
+
+    async def state_take(self, key: str) -> dict[str, Any] | None:
+        row = await self._p().fetchrow(
+            "DELETE FROM moorage_auth_state WHERE key = $1 RETURNING payload, expires", key
+        )
+        return _state(tuple(row) if row is not None else None)
+
+    async def state_delete(self, key: str) -> None:
+        await self._p().execute("DELETE FROM moorage_auth_state WHERE key = $1", key)
 
 
 AuditBackend = AuditStore | PostgresAuditStore

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit = open_store(settings.audit_db, settings.audit_busy_timeout)
         await audit.open()
         app.state.audit = audit
+        security.attach(audit)
         await bus.start()
         try:
             yield

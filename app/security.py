@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -219,72 +219,73 @@ def is_loopback(host: str | None) -> bool:
 
 
 @dataclass
-class Ticket:
-    identity: Identity
-    path: str | None
-    expires: float
-
-
-@dataclass
 class Session:
     identity: Identity
     csrf: str
     expires: float
 
 
-class Tickets:
-    """Short-lived, single-use stream tickets (in this process's memory)."""
+class StateStore(Protocol):
+    """Where tickets and sessions live: the audit database, shared by every worker
+    process (SQLite) or replica (PostgreSQL); see app/audit.py."""
 
+    async def state_put(self, key: str, payload: dict[str, Any], expires: float) -> None: ...
+    async def state_get(self, key: str) -> dict[str, Any] | None: ...
+    async def state_take(self, key: str) -> dict[str, Any] | None: ...
+    async def state_delete(self, key: str) -> None: ...
+
+
+class _Stored:
     def __init__(self, ttl: float) -> None:
         self.ttl = ttl
-        self._tickets: dict[str, Ticket] = {}
+        self.store: StateStore | None = None
 
-    def issue(self, identity: Identity, path: str | None) -> tuple[str, float]:
-        self._sweep()
+    def _store(self) -> StateStore:
+        if self.store is None:
+            raise errors.ProblemError("The session store is not open")
+        return self.store
+
+
+class Tickets(_Stored):
+    """Short-lived, single-use stream tickets. Only their hash is stored."""
+
+    async def issue(self, identity: Identity, path: str | None) -> tuple[str, float]:
         value = "tkt_" + secrets.token_urlsafe(24)
         expires = time.time() + self.ttl
-        self._tickets[hash_token(value)] = Ticket(identity, path, expires)
+        payload = {"name": identity.name, "role": identity.role.name, "path": path}
+        await self._store().state_put("ticket:" + hash_token(value), payload, expires)
         return value, expires
 
-    def redeem(self, value: str, path: str) -> Identity | None:
+    async def redeem(self, value: str, path: str) -> Identity | None:
         """The ticket's identity, once; None if unknown, used, expired or for elsewhere."""
-        ticket = self._tickets.pop(hash_token(value), None)
-        if ticket is None or ticket.expires <= time.time():
+        doc = await self._store().state_take("ticket:" + hash_token(value))
+        if doc is None or float(doc["expires"]) <= time.time():
             return None
-        if ticket.path is not None and not _under(path, ticket.path):
+        scope = doc.get("path")
+        if scope is not None and not _under(path, str(scope)):
             return None
-        return ticket.identity
-
-    def _sweep(self) -> None:
-        now = time.time()
-        for key in [k for k, t in self._tickets.items() if t.expires <= now]:
-            del self._tickets[key]
+        return Identity(str(doc["name"]), Role[str(doc["role"])], "ticket")
 
 
-class Sessions:
-    """Browser sessions behind an HttpOnly cookie (in this process's memory)."""
+class Sessions(_Stored):
+    """Browser sessions behind an HttpOnly cookie. Only the cookie's hash is stored."""
 
-    def __init__(self, ttl: float) -> None:
-        self.ttl = ttl
-        self._sessions: dict[str, Session] = {}
-
-    def create(self, identity: Identity) -> tuple[str, Session]:
-        now = time.time()
-        for key in [k for k, s in self._sessions.items() if s.expires <= now]:
-            del self._sessions[key]
+    async def create(self, identity: Identity) -> tuple[str, Session]:
         value = secrets.token_urlsafe(32)
-        session = Session(identity, secrets.token_urlsafe(24), now + self.ttl)
-        self._sessions[hash_token(value)] = session
+        session = Session(identity, secrets.token_urlsafe(24), time.time() + self.ttl)
+        payload = {"name": identity.name, "role": identity.role.name, "csrf": session.csrf}
+        await self._store().state_put("session:" + hash_token(value), payload, session.expires)
         return value, session
 
-    def get(self, value: str) -> Session | None:
-        session = self._sessions.get(hash_token(value))
-        if session is None or session.expires <= time.time():
+    async def get(self, value: str) -> Session | None:
+        doc = await self._store().state_get("session:" + hash_token(value))
+        if doc is None or float(doc["expires"]) <= time.time():
             return None
-        return session
+        identity = Identity(str(doc["name"]), Role[str(doc["role"])], "session", value)
+        return Session(identity, str(doc["csrf"]), float(doc["expires"]))
 
-    def delete(self, value: str) -> None:
-        self._sessions.pop(hash_token(value), None)
+    async def delete(self, value: str) -> None:
+        await self._store().state_delete("session:" + hash_token(value))
 
 
 def _under(path: str, prefix: str) -> bool:
@@ -314,6 +315,11 @@ class Security:
         self.tickets = Tickets(settings.ticket_ttl)
         self.sessions = Sessions(settings.session_ttl)
 
+    def attach(self, store: StateStore) -> None:
+        """Keep tickets and sessions in the (shared) audit database."""
+        self.tickets.store = store
+        self.sessions.store = store
+
     @property
     def enabled(self) -> bool:
         return bool(self.tokens)
@@ -329,7 +335,7 @@ class Security:
             return None
         return Identity(match.name, match.level, "token")
 
-    def authenticate(self, request: Request, operation_id: str) -> Identity:
+    async def authenticate(self, request: Request, operation_id: str) -> Identity:
         if not self.enabled:
             if self.settings.insecure_no_auth:
                 return Identity("anonymous", Role.admin, "insecure")
@@ -352,13 +358,13 @@ class Security:
         if ticket is not None:
             if request.method != "GET" or not is_stream(operation_id):
                 raise errors.Unauthorized("A ticket opens a stream (GET) only")
-            identity = self.tickets.redeem(ticket, request.url.path)
+            identity = await self.tickets.redeem(ticket, request.url.path)
             if identity is None:
                 raise errors.Unauthorized("The ticket is not valid (unknown, used or expired)")
             return identity
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie is not None:
-            session = self.sessions.get(cookie)
+            session = await self.sessions.get(cookie)
             if session is None:
                 raise errors.Unauthorized("The session is not valid (unknown or expired)")
             if request.method not in SAFE_METHODS:
@@ -383,7 +389,7 @@ async def authorize(request: Request) -> Identity:
     if operation_id in PUBLIC:
         return PUBLIC_IDENTITY
     security: Security = request.app.state.security
-    identity = security.authenticate(request, operation_id)
+    identity = await security.authenticate(request, operation_id)
     request.state.identity = identity
     needed = required_role(operation_id)
     if identity.role < needed:

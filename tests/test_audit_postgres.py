@@ -18,12 +18,18 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from fastapi import FastAPI
 
 from app.audit import PostgresAuditStore, Record, open_store
 from app.settings import Settings
 from tests.conftest import free_port
 from tests.test_audit import SECRET, add_change_routes, calls
-from tests.test_security import app_client, bearer, write_tokens
+from tests.test_security import add_test_routes, app_client, bearer, write_tokens
+
+
+def both_routes(app: FastAPI) -> None:
+    add_change_routes(app)
+    add_test_routes(app)
 
 
 def _pg_bin() -> Path | None:
@@ -117,8 +123,8 @@ async def test_two_replicas_share_one_log(postgres: str, tmp_path: Path) -> None
     tokens = write_tokens(tmp_path / "tokens.toml")
     settings = Settings(tokens_file=tokens, audit_db=postgres)
     async with (
-        app_client(settings, setup=add_change_routes) as (_, one),
-        app_client(settings, setup=add_change_routes) as (_, two),
+        app_client(settings, setup=both_routes) as (_, one),
+        app_client(settings, setup=both_routes) as (_, two),
     ):
         body = {"name": "pg-web", "auth": {"password": SECRET}}
         r = await one.post("/v1/_t/containers/pg-web/start", json=body, headers=bearer("admin"))
@@ -132,6 +138,20 @@ async def test_two_replicas_share_one_log(postgres: str, tmp_path: Path) -> None
             ("containers_start", "admin-bot", 200),
         ]
         assert SECRET not in r.text
+        # tickets are shared too: issued by one replica, good once on any
+        r = await one.post("/v1/auth/tickets", headers=bearer("viewer"), json={})
+        ticket = r.json()["ticket"]
+        r = await two.get("/v1/_test/a/stream", params={"ticket": ticket})
+        assert r.status_code == 200
+        r = await one.get("/v1/_test/a/stream", params={"ticket": ticket})
+        assert r.status_code == 401
+        r = await two.post("/v1/auth/session", headers=bearer("viewer"))
+        one.cookies.set("moorage_session", r.cookies["moorage_session"])
+        r = await one.post(
+            "/v1/auth/tickets", json={}, headers={"X-CSRF-Token": r.json()["csrf_token"]}
+        )
+        assert r.status_code == 201
+        assert r.json()["role"] == "viewer"
 
 
 async def test_fail_closed_on_postgres(postgres: str, tmp_path: Path) -> None:

@@ -436,3 +436,20 @@ def test_cli_refuses_public_host_without_tokens(
     assert cli.main(["serve", "--host", "0.0.0.0", "--insecure-no-auth"]) == 0
     assert len(started) == 2
     get_settings.cache_clear()
+
+
+async def test_tickets_and_sessions_are_shared_by_workers(
+    tokens_file: Path, tmp_path: Path
+) -> None:
+    """Two worker processes share the audit database, and so tickets and sessions."""
+    settings = Settings(tokens_file=tokens_file, audit_db=str(tmp_path / "shared.sqlite3"))
+    async with (
+        app_client(settings, setup=add_test_routes) as (_, one),
+        app_client(settings, setup=add_test_routes) as (_, two),
+    ):
+        ticket = await _ticket(one)
+        assert (await two.get(f"/v1/_test/a/stream?ticket={ticket}")).status_code == 200
+        assert (await one.get(f"/v1/_test/a/stream?ticket={ticket}")).status_code == 401
+        r = await one.post("/v1/auth/session", headers=bearer("viewer"))
+        two.cookies.set(SESSION_COOKIE, r.cookies[SESSION_COOKIE])
+        assert (await two.get("/v1/_test/a/stream")).status_code == 200

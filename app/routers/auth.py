@@ -63,7 +63,7 @@ async def auth_session_create(
     if identity.via in ("session", "ticket"):
         raise errors.Forbidden("A session is opened with a token, not with a session")
     security = _security(request)
-    value, session = security.sessions.create(identity)
+    value, session = await security.sessions.create(identity)
     response.set_cookie(
         SESSION_COOKIE,
         value,
@@ -90,7 +90,7 @@ async def auth_session_delete(identity: IdentityDep, request: Request) -> Respon
     """Close the browser session (forget it and clear the cookie)."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is not None:
-        _security(request).sessions.delete(cookie)
+        await _security(request).sessions.delete(cookie)
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
@@ -106,7 +106,7 @@ async def auth_tickets_create(
 ) -> TicketInfo:
     """A short-lived ticket good for one stream (`?ticket=`), with the caller's role."""
     path = normalise_ticket_path(body.path) if body and body.path else None
-    value, expires = _security(request).tickets.issue(identity, path)
+    value, expires = await _security(request).tickets.issue(identity, path)
     return TicketInfo(ticket=value, expires=_rfc3339(expires), path=path, role=identity.role.name)
 
 
