@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from fastapi import Request
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -535,10 +536,12 @@ class AuditMiddleware:
             store: AuditBackend | None = getattr(getattr(app, "state", None), "audit", None)
             if rec is not None and store is not None:
                 try:
-                    if rec.id is not None:
-                        await store.finish(rec.id, status)
-                    else:
-                        rec.status = status
-                        await store.add(rec)
+                    # Shielded: a client that goes away mid-stream still gets its outcome.
+                    with anyio.CancelScope(shield=True):
+                        if rec.id is not None:
+                            await store.finish(rec.id, status)
+                        else:
+                            rec.status = status
+                            await store.add(rec)
                 except Exception as exc:
                     log.error("audit outcome write failed (%s %s): %s", rec.action, status, exc)

@@ -288,6 +288,10 @@ class Sessions(_Stored):
         await self._store().state_delete("session:" + hash_token(value))
 
 
+def _loopback_name(host: str | None) -> bool:
+    return host is not None and (host.lower() == "localhost" or is_loopback(host.strip("[]")))
+
+
 def _under(path: str, prefix: str) -> bool:
     base = prefix.rstrip("/")
     return path == base or path.startswith(base + "/")
@@ -335,6 +339,25 @@ class Security:
             return None
         return Identity(match.name, match.level, "token")
 
+    def _refuse_foreign_browser(self, request: Request) -> None:
+        """Loopback mode trusts the machine, not every web page its browser opens.
+
+        A page elsewhere can reach 127.0.0.1 through the browser (a cross-site form
+        post, or DNS rebinding: its own name resolving to 127.0.0.1). Browsers mark
+        their requests (`Origin`, `Sec-Fetch-Site`); such a request must name a
+        loopback host and come from a loopback or configured origin.
+        """
+        origin = request.headers.get("origin")
+        if origin is None and "sec-fetch-site" not in request.headers:
+            return  # not a browser: curl, scripts, SDKs
+        if not _loopback_name(request.url.hostname):
+            raise errors.Forbidden("A browser request must address a loopback host name")
+        if origin is not None and origin not in self.settings.cors_origins:
+            from urllib.parse import urlsplit
+
+            if origin == "null" or not _loopback_name(urlsplit(origin).hostname):
+                raise errors.Forbidden(f"Requests from origin {origin!r} are not allowed")
+
     async def authenticate(self, request: Request, operation_id: str) -> Identity:
         if not self.enabled:
             if self.settings.insecure_no_auth:
@@ -344,6 +367,7 @@ class Security:
                 raise errors.Forbidden(
                     "No tokens are configured: this service answers loopback clients only"
                 )
+            self._refuse_foreign_browser(request)
             return Identity("anonymous-loopback", Role.admin, "loopback")
         auth = request.headers.get("authorization")
         if auth is not None:

@@ -453,3 +453,32 @@ async def test_tickets_and_sessions_are_shared_by_workers(
         r = await one.post("/v1/auth/session", headers=bearer("viewer"))
         two.cookies.set(SESSION_COOKIE, r.cookies[SESSION_COOKIE])
         assert (await two.get("/v1/_test/a/stream")).status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("headers", "base", "status"),
+    [
+        ({"Origin": "http://evil.example"}, "http://127.0.0.1:8000", 403),
+        ({"Origin": "null"}, "http://127.0.0.1:8000", 403),
+        ({"Sec-Fetch-Site": "same-origin"}, "http://rebound.evil.example:8000", 403),
+        ({"Origin": "http://rebound.evil.example:8000"}, "http://rebound.evil.example:8000", 403),
+        ({"Origin": "http://localhost:8000"}, "http://localhost:8000", 201),
+        ({"Sec-Fetch-Site": "same-origin"}, "http://127.0.0.1:8000", 201),
+        ({}, "http://anything.example", 201),  # not a browser
+    ],
+    ids=[
+        "cross-site",
+        "null-origin",
+        "dns-rebinding",
+        "rebinding-with-origin",
+        "local-page",
+        "local-fetch",
+        "script",
+    ],
+)
+async def test_loopback_mode_refuses_foreign_browser_pages(
+    headers: dict[str, str], base: str, status: int
+) -> None:
+    async with app_client(Settings(audit_db=":memory:")) as (_, c):
+        r = await c.post(base + "/v1/auth/tickets", json={}, headers=headers)
+        assert r.status_code == status, r.text
