@@ -21,7 +21,6 @@ from typing import Any
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi.routing import APIRoute
 
 from app import errors
 from app.engine import Engine
@@ -30,6 +29,7 @@ from app.policy import Policy, image_registry, normalise_host_path
 from app.settings import Settings
 from tests.conftest import TEST_IMAGE, docker, exists, inspect
 from tests.conftest import test_labels as labels
+from tests.test_security_routes import walk
 
 
 @pytest.fixture(scope="module")
@@ -618,7 +618,7 @@ SPEC_CATALOGUE: list[tuple[str, Any, str]] = [
     ),
     (
         "registry",
-        lambda p: {"image": "evil.example.com/app:1", "pull": "never"},
+        lambda p: {"image": "evil.example.com/app:1"},
         "allowed_registries",
     ),
 ]
@@ -627,7 +627,7 @@ SPEC_CATALOGUE: list[tuple[str, Any, str]] = [
 @pytest.fixture(scope="module")
 async def policy_client(policy_file: Path) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(Settings(policy_file=policy_file, audit_db=":memory:"))
-    names = {r.name for r in app.routes if isinstance(r, APIRoute)}
+    names = {name for name, _, _ in walk(app)}
     if "containers_create" not in names:
         pytest.skip("the app has no containers_create route yet")
     async with LifespanManager(app):

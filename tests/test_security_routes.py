@@ -73,8 +73,8 @@ async def test_walk_401_and_403(walked: tuple[FastAPI, httpx.AsyncClient]) -> No
     failures = []
     checked = 0
     for name, method, path in walk(app):
-        if name in PUBLIC:
-            continue
+        if name in PUBLIC or name.startswith("_"):
+            continue  # private catch-alls match paths of their own making (still in ROLES)
         r = await c.request(method, path)
         if r.status_code != 401 or r.json().get("code") != "unauthorized":
             failures.append(f"{method} {path} ({name}) without a token: {r.status_code}")
