@@ -461,11 +461,12 @@ def _summary(request: Request) -> dict[str, Any]:
 def _target(request: Request, summary: dict[str, Any]) -> str:
     if request.path_params:
         return "/".join(str(v) for v in request.path_params.values())
-    body = summary.get("body")
-    if isinstance(body, dict):
-        for key in ("name", "image", "repository", "container", "tag"):
-            if isinstance(body.get(key), str):
-                return str(body[key])
+    for part in ("body", "query"):
+        doc = summary.get(part)
+        if isinstance(doc, dict):
+            for key in ("name", "image", "repository", "container", "tag", "t"):
+                if isinstance(doc.get(key), str):
+                    return str(doc[key])
     return ""
 
 

@@ -211,15 +211,16 @@ class Policy(BaseModel):
     def check_dockerfile(self, text: str) -> None:
         """`RUN --network=host` / `--security=insecure` (or a variable: a build arg)."""
         for match in re.finditer(r"--(network|security)\s*=\s*(\S+)", text, re.I):
-            flag, value = match.group(1).lower(), match.group(2).strip("\"'").lower()
+            flag, shown = match.group(1).lower(), match.group(2).strip("\"'")
+            value = shown.lower()
             if (
                 flag == "network"
                 and value not in ("default", "none")
                 and not self.allow_host_namespaces
             ):
-                refuse("allow_host_namespaces", f"Dockerfile RUN --network={value}")
+                refuse("allow_host_namespaces", f"Dockerfile RUN --network={shown}")
             if flag == "security" and value != "sandbox" and not self.allow_privileged:
-                refuse("allow_privileged", f"Dockerfile RUN --security={value}")
+                refuse("allow_privileged", f"Dockerfile RUN --security={shown}")
 
 
 def refuse(rule: str, detail: str) -> Any:
