@@ -209,7 +209,7 @@ def load_tokens(path: Path | None) -> list[TokenEntry]:
 
 
 def is_loopback(host: str | None) -> bool:
-    if host is None:  # a unix socket: local by construction
+    if host is None or host == "testclient":  # a unix socket; Starlette's TestClient
         return True
     try:
         return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
