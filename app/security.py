@@ -93,6 +93,7 @@ ROLES: dict[str, Role] = {
     "images_list": V,
     "images_get": V,
     "images_history": V,
+    "images_distribution": V,  # a registry lookup (POST: it may carry credentials)
     "images_pull": OP,
     "images_tag": OP,
     "images_delete": OP,
