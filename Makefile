@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi engine browser images bench clean
+.PHONY: run test lint typecheck unit openapi engine browser postgres images bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/moorage serve
 
 ## test: engine up, test images, lint, type checks, the whole suite
-test: $(STAMP) engine browser lint typecheck openapi
+test: $(STAMP) engine browser postgres lint typecheck openapi
 	scripts/registry-up.sh
 	$(BIN)/pytest
 
@@ -29,6 +29,10 @@ engine:
 # headless chromium for tests/browser (Debian's package; the test skips without it)
 browser:
 	scripts/browser-up.sh
+
+## postgres: Debian's PostgreSQL for the audit-log tests (they start their own cluster)
+postgres:
+	@scripts/postgres-install.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench

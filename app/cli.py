@@ -23,10 +23,30 @@ def _serve(args: argparse.Namespace) -> int:
         if value is not None:
             os.environ[env] = str(value)
 
+    if args.insecure_no_auth:
+        os.environ["MOORAGE_INSECURE_NO_AUTH"] = "1"
+
+    from app.security import load_tokens
     from app.settings import get_settings
 
     get_settings.cache_clear()
     settings = get_settings()
+    tokens = load_tokens(settings.tokens_file)
+    if not tokens and not settings.insecure_no_auth and not _loopback_host(settings.host):
+        print(
+            f"moorage: refusing to listen on {settings.host} without tokens: whoever reaches a"
+            " Docker API is root on its host. Set MOORAGE_TOKENS_FILE (see `moorage token"
+            " create`), listen on 127.0.0.1, or pass --insecure-no-auth.",
+            file=sys.stderr,
+        )
+        return 2
+    if not tokens:
+        print(
+            "moorage: WARNING: no tokens configured; serving loopback clients only"
+            if not settings.insecure_no_auth
+            else "moorage: WARNING: --insecure-no-auth: anyone who reaches this port is root",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "app.main:app",
         host=settings.host,
@@ -41,6 +61,40 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loopback_host(host: str) -> bool:
+    from app.security import is_loopback
+
+    return host == "localhost" or is_loopback(host)
+
+
+def _token_create(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from app.security import hash_token, new_token
+
+    expires = ""
+    if args.expires:
+        try:
+            when = datetime.fromisoformat(args.expires.replace("Z", "+00:00"))
+        except ValueError:
+            print(f"moorage: --expires {args.expires!r} is not an RFC 3339 time", file=sys.stderr)
+            return 2
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        expires = when.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    token = new_token()
+    print(f"token (shown once, keep it secret): {token}")
+    print()
+    print("# paste into the tokens file (MOORAGE_TOKENS_FILE):")
+    print("[[tokens]]")
+    print(f'name = "{args.name}"')
+    print(f'role = "{args.role}"')
+    print(f'sha256 = "{hash_token(token)}"')
+    if expires:
+        print(f'expires = "{expires}"')
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="moorage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -50,7 +104,19 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--docker-host", help="engine address (default: DOCKER_HOST or the socket)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
     serve.add_argument("--log-level", help="debug, info, warning, error")
+    serve.add_argument(
+        "--insecure-no-auth",
+        action="store_true",
+        help="allow a non-loopback --host without tokens (anyone who reaches it is root)",
+    )
     serve.set_defaults(func=_serve)
+    token = sub.add_parser("token", help="manage API tokens")
+    token_sub = token.add_subparsers(dest="token_command", required=True)
+    create = token_sub.add_parser("create", help="print a new random token and its block")
+    create.add_argument("--name", required=True, help="who uses it (shown in the audit log)")
+    create.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    create.add_argument("--expires", help="RFC 3339 time, e.g. 2027-06-30T00:00:00Z")
+    create.set_defaults(func=_token_create)
     args = parser.parse_args(argv)
     result: int = args.func(args)
     return result

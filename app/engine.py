@@ -19,7 +19,7 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal
 
 import aiodocker
@@ -31,6 +31,7 @@ from app.settings import Settings
 
 log = logging.getLogger("moorage.engine")
 
+Guard = Callable[[str, str, Mapping[str, Any] | None, Any], Awaitable[None]]
 Kind = Literal["container", "image", "volume", "network", "exec", "node", "service", "task"]
 
 # Newest API version whose response shapes moorage reads; older engines are used at
@@ -157,6 +158,10 @@ class Engine:
             sock_connect=settings.engine_connect_timeout,
         )
         self.docker = self._client()
+        # The policy hook: awaited with (method, path, params, data) before any
+        # non-GET request leaves for the engine, whoever makes it (see app/policy.py).
+        self.guard: Guard | None = None
+        self._install_guard()
         self._version_lock = asyncio.Lock()
         self.api_version: str | None = None
 
@@ -178,6 +183,25 @@ class Engine:
         if url.startswith("ssh://"):
             return aiodocker.Docker(url=url, timeout=self.short_timeout)
         raise ValueError(f"DOCKER_HOST {url!r}: use unix://, tcp://, https:// or ssh://")
+
+    def _install_guard(self) -> None:
+        from app.policy import engine_guard, load_policy
+
+        policy = load_policy(self.settings.policy_file)
+        if policy is not None:
+            self.guard = engine_guard(policy, self)
+        # Every aiodocker call (ours and its high-level helpers) passes _do_query.
+        inner = self.docker._do_query
+
+        async def do_query(path: Any, method: str, **kwargs: Any) -> aiohttp.ClientResponse:
+            if self.guard is not None and method.upper() not in ("GET", "HEAD"):
+                await self.guard(
+                    method.upper(), str(path), kwargs.get("params"), kwargs.get("data")
+                )
+            response: aiohttp.ClientResponse = await inner(path, method, **kwargs)
+            return response
+
+        self.docker._do_query = do_query  # type: ignore[method-assign]
 
     async def close(self) -> None:
         await self.docker.close()

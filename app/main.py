@@ -6,14 +6,24 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__, errors
+from app.audit import AuditMiddleware, open_store
 from app.engine import Engine
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import BodyLimit
 from app.routers import ROUTERS
+from app.security import (
+    CSRF_HEADER,
+    Security,
+    SecurityHeaders,
+    authorize,
+    document_security,
+    install_log_redaction,
+)
 from app.services.events import EventBus
 from app.settings import Settings, get_settings
 
@@ -34,6 +44,8 @@ def operation_id(route: APIRoute) -> str:
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    install_log_redaction()
+    security = Security(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -42,12 +54,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.events = bus
         log.info("moorage %s: engine at %s", __version__, settings.docker_host)
+        if not security.enabled and not settings.insecure_no_auth:
+            log.warning("no tokens configured (MOORAGE_TOKENS_FILE): serving loopback clients only")
+        elif not security.enabled:
+            log.warning("--insecure-no-auth: ANYONE who reaches this port is root on the host")
+        if engine.guard is None:
+            log.warning("no policy (MOORAGE_POLICY_FILE): create/exec/build are not checked")
+        audit = open_store(settings.audit_db, settings.audit_busy_timeout)
+        await audit.open()
+        app.state.audit = audit
+        security.attach(audit)
         await bus.start()
         try:
             yield
         finally:
             await bus.stop()
             await engine.close()
+            await audit.close()
 
     app = FastAPI(
         title="moorage",
@@ -56,16 +79,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
         separate_input_output_schemas=False,
+        # Every route gets authentication, its role check and its audit record here,
+        # by its operationId (app/security.py ROLES), without its router knowing.
+        dependencies=[Depends(authorize)],
     )
     app.state.settings = settings
+    app.state.security = security
     errors.install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    document_security(app)
+    app.add_middleware(AuditMiddleware)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes
     )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", CSRF_HEADER, "Last-Event-ID"],
+            expose_headers=["Link", "Retry-After", "Location"],
+        )
+    app.add_middleware(SecurityHeaders)
     return app
 
 

@@ -47,6 +47,26 @@ class Settings(BaseSettings):
     sse_queue_size: int = Field(default=10_000, ge=10)
     events_journal_size: int = Field(default=10_000, ge=256)
 
+    # Security (API.md "Security"; app/security.py, app/policy.py, app/audit.py)
+    tokens_file: Path | None = Field(default=None, description="TOML file of [[tokens]]")
+    policy_file: Path | None = Field(default=None, description="TOML policy; none: no policy")
+    insecure_no_auth: bool = Field(
+        default=False, description="Serve without tokens on any address (never in production)"
+    )
+    audit_db: str = Field(
+        default="moorage-audit.sqlite3", description="SQLite path (or ':memory:') of the audit log"
+    )
+    audit_fail_closed: bool = Field(
+        default=True, description="Refuse a change (503) when its audit row cannot be written"
+    )
+    audit_busy_timeout: float = Field(default=5.0, gt=0, description="SQLite lock wait (s)")
+    cors_origins: list[str] = Field(default_factory=list, description="Allowed CORS origins")
+    ticket_ttl: float = Field(default=60.0, gt=0, le=3600, description="Stream ticket life (s)")
+    session_ttl: float = Field(default=8 * 3600.0, gt=0, description="Browser session life (s)")
+    session_secure_cookie: bool = Field(
+        default=False, description="Mark the session cookie Secure (behind TLS)"
+    )
+
 
 @lru_cache
 def get_settings() -> Settings:

@@ -2,6 +2,164 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
+from pydantic import BaseModel, Field
+
+from app import errors
+from app.audit import AuditBackend, AuditEntry, AuditUnavailable
+from app.models.common import RequestBody
+from app.security import (
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    IdentityDep,
+    Security,
+    normalise_ticket_path,
+)
 
 router = APIRouter(tags=["auth"])
+
+
+class SessionInfo(BaseModel):
+    name: str
+    role: str
+    expires: str = Field(description="RFC 3339")
+    csrf_token: str = Field(description=f"Send it as {CSRF_HEADER} on every change")
+
+
+class TicketRequest(RequestBody):
+    path: str | None = Field(
+        default=None, description="Only streams under this path (e.g. /v1/containers/web-1)"
+    )
+
+
+class TicketInfo(BaseModel):
+    ticket: str = Field(description="Pass as ?ticket= on one stream; single use")
+    expires: str = Field(description="RFC 3339")
+    path: str | None = None
+    role: str
+
+
+def _rfc3339(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
+
+
+def _security(request: Request) -> Security:
+    security: Security = request.app.state.security
+    return security
+
+
+@router.post(
+    "/v1/auth/session",
+    status_code=201,
+    responses=errors.problem_responses(errors.Unauthorized, errors.Forbidden),
+)
+async def auth_session_create(
+    identity: IdentityDep, request: Request, response: Response
+) -> SessionInfo:
+    """Open a browser session: an HttpOnly, SameSite=Strict cookie (send a token)."""
+    if identity.via in ("session", "ticket"):
+        raise errors.Forbidden("A session is opened with a token, not with a session")
+    security = _security(request)
+    value, session = await security.sessions.create(identity)
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        max_age=int(security.sessions.ttl),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=security.settings.session_secure_cookie,
+    )
+    return SessionInfo(
+        name=identity.name,
+        role=identity.role.name,
+        expires=_rfc3339(session.expires),
+        csrf_token=session.csrf,
+    )
+
+
+@router.delete(
+    "/v1/auth/session",
+    status_code=204,
+    responses=errors.problem_responses(errors.Unauthorized),
+)
+async def auth_session_delete(identity: IdentityDep, request: Request) -> Response:
+    """Close the browser session (forget it and clear the cookie)."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is not None:
+        await _security(request).sessions.delete(cookie)
+    response = Response(status_code=204)
+    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
+    return response
+
+
+@router.post(
+    "/v1/auth/tickets",
+    status_code=201,
+    responses=errors.problem_responses(errors.Unauthorized, errors.Forbidden),
+)
+async def auth_tickets_create(
+    identity: IdentityDep, request: Request, body: TicketRequest | None = None
+) -> TicketInfo:
+    """A short-lived ticket good for one stream (`?ticket=`), with the caller's role."""
+    path = normalise_ticket_path(body.path) if body and body.path else None
+    value, expires = await _security(request).tickets.issue(identity, path)
+    return TicketInfo(ticket=value, expires=_rfc3339(expires), path=path, role=identity.role.name)
+
+
+def _when(value: str | None, name: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise errors.ValidationFailed.field(
+            ["query", name], "an RFC 3339 time or Unix seconds"
+        ) from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@router.get(
+    "/v1/audit",
+    responses=errors.problem_responses(errors.Unauthorized, errors.Forbidden, AuditUnavailable),
+)
+async def audit_list(
+    request: Request,
+    response: Response,
+    actor: str | None = None,
+    action: Annotated[str | None, Query(description="operationId, e.g. containers_create")] = None,
+    target: str | None = None,
+    since: Annotated[str | None, Query(description="RFC 3339 or Unix seconds")] = None,
+    until: Annotated[str | None, Query(description="RFC 3339 or Unix seconds")] = None,
+    before: Annotated[int | None, Query(ge=1, description="Rows older than this id")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[AuditEntry]:
+    """The audit log, newest first; page with `before` (the `Link: rel=next` header)."""
+    store: AuditBackend = request.app.state.audit
+    try:
+        rows = await store.query(
+            actor=actor,
+            action=action,
+            target=target,
+            since=_when(since, "since"),
+            until=_when(until, "until"),
+            before=before,
+            limit=limit,
+        )
+    except errors.ProblemError:
+        raise
+    except Exception as exc:
+        raise AuditUnavailable(f"The audit log cannot be read: {exc}") from exc
+    if len(rows) == limit:
+        nxt = request.url.include_query_params(before=rows[-1].id)
+        response.headers["Link"] = f'<{nxt.path}?{nxt.query}>; rel="next"'
+    return rows

@@ -1,0 +1,548 @@
+"""The audit log: every change, who made it, on what, and how it ended.
+
+A change (any non-GET route) is written twice: its *intent* before the route runs
+(in the `authorize` dependency, app/security.py) and its *outcome* (status) when the
+response is done (`AuditMiddleware`). With `audit_fail_closed` (the default) a failed
+intent write refuses the change with 503 `audit-unavailable` before the engine is
+asked anything. Refusals for a too-low role are written too.
+
+Storage: SQLite (stdlib `sqlite3`, in a worker thread), WAL mode, so several worker
+processes of one host can share one file; or PostgreSQL (`MOORAGE_AUDIT_DB=
+postgresql://…`, asyncpg) for several replicas.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import anyio
+from fastapi import Request
+from pydantic import BaseModel
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import errors
+
+if TYPE_CHECKING:
+    from app.security import Identity
+
+log = logging.getLogger("moorage.audit")
+
+SUMMARY_MAX = 4000
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+class AuditUnavailable(errors.ProblemError):
+    status, code, title = 503, "audit-unavailable", "The audit log cannot be written"
+
+
+class AuditEntry(BaseModel):
+    """One row of the audit log."""
+
+    id: int
+    time: str
+    actor: str
+    role: str
+    action: str
+    target: str
+    method: str
+    path: str
+    summary: dict[str, Any]
+    status: int | None
+    source: str | None
+
+
+@dataclass
+class Record:
+    actor: str
+    role: str
+    action: str
+    target: str
+    method: str
+    path: str
+    summary: dict[str, Any]
+    source: str | None
+    ts: float = field(default_factory=time.time)
+    status: int | None = None
+    id: int | None = None
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    id      INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts      REAL    NOT NULL,
+    actor   TEXT    NOT NULL,
+    role    TEXT    NOT NULL,
+    action  TEXT    NOT NULL,
+    target  TEXT    NOT NULL,
+    method  TEXT    NOT NULL,
+    path    TEXT    NOT NULL,
+    summary TEXT    NOT NULL,
+    status  INTEGER,
+    source  TEXT
+);
+CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
+CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, ts);
+CREATE TABLE IF NOT EXISTS auth_state (
+    key     TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    expires REAL NOT NULL
+);
+"""
+
+
+class AuditStore:
+    """The SQLite audit store; every call runs in a thread, one connection, one lock."""
+
+    kind = "sqlite"
+
+    def __init__(self, path: str, busy_timeout: float = 5.0) -> None:
+        self.path = path
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()
+        self._db: sqlite3.Connection | None = None
+
+    async def open(self) -> None:
+        await asyncio.to_thread(self._open)
+
+    def _open(self) -> None:
+        db = sqlite3.connect(
+            self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None
+        )
+        if self.path != ":memory:":
+            db.execute("PRAGMA journal_mode=WAL")
+        db.executescript(_SCHEMA)
+        self._db = db
+
+    async def close(self) -> None:
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.to_thread(db.close)
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise sqlite3.OperationalError("the audit store is not open")
+        return self._db
+
+    async def add(self, rec: Record) -> int:
+        summary = json.dumps(rec.summary, default=str)
+        row = (
+            rec.ts,
+            rec.actor,
+            rec.role,
+            rec.action,
+            rec.target,
+            rec.method,
+            rec.path,
+            summary,
+            rec.status,
+            rec.source,
+        )
+
+        def write() -> int:
+            with self._lock:
+                cur = self._conn().execute(
+                    "INSERT INTO audit (ts, actor, role, action, target, method, path, summary,"
+                    " status, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    row,
+                )
+                return int(cur.lastrowid or 0)
+
+        return await asyncio.to_thread(write)
+
+    async def finish(self, row_id: int, status: int) -> None:
+        def write() -> None:
+            with self._lock:
+                self._conn().execute("UPDATE audit SET status = ? WHERE id = ?", (status, row_id))
+
+        await asyncio.to_thread(write)
+
+    async def query(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        where, args = _filters(lambda n: "?", actor, action, target, since, until, before)
+        sql = "SELECT id, ts, actor, role, action, target, method, path, summary, status, source"
+        sql += " FROM audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        sql += " ORDER BY id DESC LIMIT ?"
+        args.append(limit)
+
+        def read() -> list[tuple[Any, ...]]:
+            with self._lock:
+                return list(self._conn().execute(sql, args))
+
+        rows = await asyncio.to_thread(read)
+        return [_entry(r) for r in rows]
+
+    # -- tickets and sessions (app/security.py) -------------------------------------
+
+    async def state_put(self, key: str, payload: dict[str, Any], expires: float) -> None:
+        text = json.dumps(payload)
+
+        def write() -> None:
+            with self._lock:
+                db = self._conn()
+                db.execute("DELETE FROM auth_state WHERE expires < ?", (time.time(),))
+                db.execute(
+                    "INSERT OR REPLACE INTO auth_state (key, payload, expires) VALUES (?, ?, ?)",
+                    (key, text, expires),
+                )
+
+        await asyncio.to_thread(write)
+
+    async def state_get(self, key: str) -> dict[str, Any] | None:
+        def read() -> tuple[Any, ...] | None:
+            with self._lock:
+                row: tuple[Any, ...] | None = (
+                    self._conn()
+                    .execute("SELECT payload, expires FROM auth_state WHERE key = ?", (key,))
+                    .fetchone()
+                )
+                return row
+
+        return _state(await asyncio.to_thread(read))
+
+    async def state_take(self, key: str) -> dict[str, Any] | None:
+        """Read and delete at once: a second taker finds nothing."""
+
+        def take() -> tuple[Any, ...] | None:
+            with self._lock:
+                row: tuple[Any, ...] | None = (
+                    self._conn()
+                    .execute(
+                        "DELETE FROM auth_state WHERE key = ? RETURNING payload, expires", (key,)
+                    )
+                    .fetchone()
+                )
+                return row
+
+        return _state(await asyncio.to_thread(take))
+
+    async def state_delete(self, key: str) -> None:
+        def write() -> None:
+            with self._lock:
+                self._conn().execute("DELETE FROM auth_state WHERE key = ?", (key,))
+
+        await asyncio.to_thread(write)
+
+
+def _state(row: Any) -> dict[str, Any] | None:
+    if row is None:
+        return None
+    doc: dict[str, Any] = json.loads(row[0])
+    doc["expires"] = float(row[1])
+    return doc
+
+
+def _filters(
+    placeholder: Any,
+    actor: str | None,
+    action: str | None,
+    target: str | None,
+    since: float | None,
+    until: float | None,
+    before: int | None,
+) -> tuple[list[str], list[Any]]:
+    where: list[str] = []
+    args: list[Any] = []
+    for clause, value in (
+        ("actor = {}", actor),
+        ("action = {}", action),
+        ("target = {}", target),
+        ("ts >= {}", since),
+        ("ts <= {}", until),
+        ("id < {}", before),
+    ):
+        if value is not None:
+            args.append(value)
+            where.append(clause.format(placeholder(len(args))))
+    return where, args
+
+
+_PG_SCHEMA = """
+CREATE TABLE IF NOT EXISTS moorage_audit (
+    id      BIGSERIAL PRIMARY KEY,
+    ts      DOUBLE PRECISION NOT NULL,
+    actor   TEXT    NOT NULL,
+    role    TEXT    NOT NULL,
+    action  TEXT    NOT NULL,
+    target  TEXT    NOT NULL,
+    method  TEXT    NOT NULL,
+    path    TEXT    NOT NULL,
+    summary TEXT    NOT NULL,
+    status  INTEGER,
+    source  TEXT
+);
+CREATE INDEX IF NOT EXISTS moorage_audit_ts ON moorage_audit (ts);
+CREATE INDEX IF NOT EXISTS moorage_audit_actor ON moorage_audit (actor, ts);
+CREATE TABLE IF NOT EXISTS moorage_auth_state (
+    key     TEXT PRIMARY KEY,
+    payload TEXT NOT NULL,
+    expires DOUBLE PRECISION NOT NULL
+);
+"""
+
+
+class PostgresAuditStore:
+    """The PostgreSQL audit store (asyncpg pool), for several replicas sharing one log."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str, timeout: float = 5.0) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._pool: Any = None
+
+    async def open(self) -> None:
+        import asyncpg
+
+        self._pool = await asyncpg.create_pool(
+            self.url, min_size=1, max_size=10, command_timeout=self.timeout
+        )
+        # Replicas starting together: one creates the table, the others wait.
+        async with self._pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(7277317)")
+            await conn.execute(_PG_SCHEMA)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            pool, self._pool = self._pool, None
+            await pool.close()
+
+    def _p(self) -> Any:
+        if self._pool is None:
+            raise RuntimeError("the audit store is not open")
+        return self._pool
+
+    async def add(self, rec: Record) -> int:
+        row_id = await self._p().fetchval(
+            "INSERT INTO moorage_audit (ts, actor, role, action, target, method, path, summary,"
+            " status, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            rec.ts,
+            rec.actor,
+            rec.role,
+            rec.action,
+            rec.target,
+            rec.method,
+            rec.path,
+            json.dumps(rec.summary, default=str),
+            rec.status,
+            rec.source,
+        )
+        return int(row_id)
+
+    async def finish(self, row_id: int, status: int) -> None:
+        await self._p().execute(
+            "UPDATE moorage_audit SET status = $1 WHERE id = $2", status, row_id
+        )
+
+    async def query(
+        self,
+        *,
+        actor: str | None = None,
+        action: str | None = None,
+        target: str | None = None,
+        since: float | None = None,
+        until: float | None = None,
+        before: int | None = None,
+        limit: int = 100,
+    ) -> list[AuditEntry]:
+        where, args = _filters(lambda n: f"${n}", actor, action, target, since, until, before)
+        sql = "SELECT id, ts, actor, role, action, target, method, path, summary, status, source"
+        sql += " FROM moorage_audit"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        args.append(limit)
+        sql += f" ORDER BY id DESC LIMIT ${len(args)}"
+        rows = await self._p().fetch(sql, *args)
+        return [_entry(tuple(r)) for r in rows]
+
+    async def state_put(self, key: str, payload: dict[str, Any], expires: float) -> None:
+        pool = self._p()
+        await pool.execute("DELETE FROM moorage_auth_state WHERE expires < $1", time.time())
+        await pool.execute(
+            "INSERT INTO moorage_auth_state (key, payload, expires) VALUES ($1, $2, $3)"
+            " ON CONFLICT (key) DO UPDATE SET payload = $2, expires = $3",
+            key,
+            json.dumps(payload),
+            expires,
+        )
+
+    async def state_get(self, key: str) -> dict[str, Any] | None:
+        row = await self._p().fetchrow(
+            "SELECT payload, expires FROM moorage_auth_state WHERE key = $1", key
+        )
+        return _state(tuple(row) if row is not None else None)
+
+    async def state_take(self, key: str) -> dict[str, Any] | None:
+        row = await self._p().fetchrow(
+            "DELETE FROM moorage_auth_state WHERE key = $1 RETURNING payload, expires", key
+        )
+        return _state(tuple(row) if row is not None else None)
+
+    async def state_delete(self, key: str) -> None:
+        await self._p().execute("DELETE FROM moorage_auth_state WHERE key = $1", key)
+
+
+AuditBackend = AuditStore | PostgresAuditStore
+
+
+def open_store(url: str, timeout: float = 5.0) -> AuditBackend:
+    """The store a `MOORAGE_AUDIT_DB` value names: a PostgreSQL URL, or a SQLite path."""
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresAuditStore(url, timeout)
+    return AuditStore(url, timeout)
+
+
+def _entry(r: tuple[Any, ...]) -> AuditEntry:
+    return AuditEntry(
+        id=r[0],
+        time=_iso(r[1]),
+        actor=r[2],
+        role=r[3],
+        action=r[4],
+        target=r[5],
+        method=r[6],
+        path=r[7],
+        summary=json.loads(r[8]),
+        status=r[9],
+        source=r[10],
+    )
+
+
+# -- building records --------------------------------------------------------------------
+
+
+def _summary(request: Request) -> dict[str, Any]:
+    """What was asked, secrets removed; uploads by their size only (never buffered)."""
+    from app.security import redact
+
+    out: dict[str, Any] = {}
+    if request.query_params:
+        out["query"] = redact(dict(request.query_params))
+    ctype = request.headers.get("content-type", "")
+    body: bytes | None = getattr(request, "_body", None)  # read already by FastAPI for JSON
+    if body is not None and "json" in ctype:
+        try:
+            out["body"] = redact(json.loads(body))
+        except ValueError:
+            out["body_bytes"] = len(body)
+    elif body is not None:
+        out["body_bytes"] = len(body)
+    elif request.headers.get("content-length"):
+        out["body_bytes"] = int(request.headers["content-length"] or 0)
+        out["content_type"] = ctype
+    text = json.dumps(out, default=str)
+    if len(text) > SUMMARY_MAX:
+        return {"truncated": text[:SUMMARY_MAX]}
+    return out
+
+
+def _target(request: Request, summary: dict[str, Any]) -> str:
+    if request.path_params:
+        return "/".join(str(v) for v in request.path_params.values())
+    for part in ("body", "query"):
+        doc = summary.get(part)
+        if isinstance(doc, dict):
+            for key in ("name", "image", "repository", "container", "tag", "t"):
+                if isinstance(doc.get(key), str):
+                    return str(doc[key])
+    return ""
+
+
+def _record(request: Request, identity: Identity, action: str) -> Record:
+    summary = _summary(request)
+    return Record(
+        actor=identity.name,
+        role=identity.role.name,
+        action=action,
+        target=_target(request, summary),
+        method=request.method,
+        path=request.url.path,
+        summary=summary,
+        source=request.client.host if request.client else None,
+    )
+
+
+async def begin(request: Request, identity: Identity, action: str) -> None:
+    """Write the intent of a change before its route runs (fail closed if configured)."""
+    if request.method in SAFE_METHODS:
+        return
+    store: AuditBackend | None = getattr(request.app.state, "audit", None)
+    if store is None:
+        return
+    rec = _record(request, identity, action)
+    request.state.audit = rec
+    try:
+        rec.id = await store.add(rec)
+    except Exception as exc:
+        if request.app.state.settings.audit_fail_closed:
+            log.error("audit write failed, change refused: %s", exc)
+            raise AuditUnavailable(
+                "The audit log cannot be written, so the change was not made"
+            ) from exc
+        log.error("audit write failed, change allowed (audit_fail_closed=false): %s", exc)
+
+
+def note_denied(request: Request, identity: Identity, action: str) -> None:
+    """A change refused for its role: written (with its status) when the response is done."""
+    if request.method not in SAFE_METHODS:
+        request.state.audit = _record(request, identity, action)
+
+
+class AuditMiddleware:
+    """Writes the outcome (status) of every audited request when its response is done."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        state: dict[str, Any] = scope.setdefault("state", {})
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            rec: Record | None = state.get("audit")
+            app = scope.get("app")
+            store: AuditBackend | None = getattr(getattr(app, "state", None), "audit", None)
+            if rec is not None and store is not None:
+                try:
+                    # Shielded: a client that goes away mid-stream still gets its outcome.
+                    with anyio.CancelScope(shield=True):
+                        if rec.id is not None:
+                            await store.finish(rec.id, status)
+                        else:
+                            rec.status = status
+                            await store.add(rec)
+                except Exception as exc:
+                    log.error("audit outcome write failed (%s %s): %s", rec.action, status, exc)

@@ -1,0 +1,568 @@
+"""Who may do what: tokens, roles, the route → role table, tickets, sessions.
+
+    Identity   from `Authorization: Bearer`, a stream `?ticket=`, or the session cookie
+    ROLES      operationId → the least role that may call it (the ONE table)
+    authorize  the app-wide dependency: authenticates, checks the role, opens the
+               audit record of a change (app/audit.py) before the route runs
+
+Routes are found by their operationId (`route.name`), so a router written anywhere
+gets the check without knowing about it; a route missing from `ROLES` is admin-only
+(fail closed), and tests/test_security_routes.py walks every route of the app.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import logging
+import re
+import secrets
+import time
+import tomllib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import IntEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal, Protocol
+
+from fastapi import Depends, FastAPI, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app import errors
+from app.settings import Settings
+
+log = logging.getLogger("moorage.security")
+
+
+class Role(IntEnum):
+    viewer = 1
+    operator = 2
+    admin = 3
+
+
+V, OP, A = Role.viewer, Role.operator, Role.admin
+
+# operationId → the least role that may call it. viewer: reads and streams;
+# operator: + lifecycle actions, pull, tag, volume and network changes; admin: + exec,
+# create, run, build, push, load, prune, archive (both ways), the audit log.
+ROLES: dict[str, Role] = {
+    # system
+    "system_ping": V,
+    "system_version": V,
+    "system_info": V,
+    "system_df": V,
+    "system_events": V,
+    "events_stream": V,
+    "metrics": V,
+    "hosts_list": V,
+    # containers: reads and streams
+    "containers_list": V,
+    "containers_get": V,
+    "containers_logs": V,
+    "containers_logs_stream": V,
+    "containers_health": V,
+    "containers_health_stream": V,
+    "containers_stats": V,
+    "containers_stats_stream": V,
+    "containers_top": V,
+    "containers_wait": V,  # waits, changes nothing
+    "health_stream": V,
+    "stats_stream": V,
+    "execs_get": V,
+    "_bad_container_ref": V,  # answers 422 to an id with an encoded slash, nothing else
+    # containers: lifecycle
+    "containers_start": OP,
+    "containers_stop": OP,
+    "containers_restart": OP,
+    "containers_kill": OP,
+    "containers_pause": OP,
+    "containers_unpause": OP,
+    "containers_delete": OP,
+    "containers_update": OP,  # rename, limits, restart policy; the policy checks it
+    # containers: what can reach the host or read its files
+    "containers_create": A,
+    "containers_run": A,
+    "containers_exec": A,
+    "containers_archive_get": A,
+    "containers_archive_put": A,
+    "containers_archive_stat": A,
+    "containers_prune": A,
+    # images
+    "images_list": V,
+    "images_get": V,
+    "images_history": V,
+    "images_distribution": V,  # a registry lookup (POST: it may carry credentials)
+    "images_pull": OP,
+    "images_tag": OP,
+    "images_delete": OP,
+    "images_build": A,
+    "images_push": A,
+    "images_load": A,
+    "images_export": A,
+    "images_prune": A,
+    # volumes
+    "volumes_list": V,
+    "volumes_get": V,
+    "volumes_create": OP,
+    "volumes_delete": OP,
+    "volumes_prune": A,
+    # networks
+    "networks_list": V,
+    "networks_get": V,
+    "networks_create": OP,
+    "networks_delete": OP,
+    "networks_connect": OP,
+    "networks_disconnect": OP,
+    "networks_prune": A,
+    # swarm
+    "swarm_get": V,
+    "nodes_list": V,
+    "tasks_list": V,
+    "services_list": V,
+    "services_get": V,
+    "services_logs_stream": V,
+    "services_create": A,
+    "services_update": A,
+    "services_delete": OP,
+    "services_scale": OP,
+    "services_rollback": OP,
+    # auth: any valid identity
+    "auth_session_create": V,
+    "auth_session_delete": V,
+    "auth_tickets_create": V,
+    "audit_list": A,
+}
+
+# Routes anyone may call (probes). The docs and /openapi.json are not API routes.
+PUBLIC: frozenset[str] = frozenset({"healthz", "readyz"})
+
+SESSION_COOKIE = "moorage_session"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOKEN_PREFIX = "mrg_"
+
+
+def required_role(operation_id: str) -> Role:
+    """The least role for an operation; unknown operations are admin-only."""
+    return ROLES.get(operation_id, Role.admin)
+
+
+def is_stream(operation_id: str) -> bool:
+    return operation_id.endswith("_stream") or operation_id == "system_events"
+
+
+# -- identities and tokens -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Identity:
+    name: str
+    role: Role
+    via: Literal["token", "session", "ticket", "loopback", "insecure", "public"]
+    session: str | None = None
+
+
+class TokenEntry(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1)
+    role: Literal["viewer", "operator", "admin"]
+    sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    expires: datetime | None = None
+
+    @property
+    def level(self) -> Role:
+        return Role[self.role]
+
+    def expired(self, now: datetime) -> bool:
+        if self.expires is None:
+            return False
+        exp = self.expires if self.expires.tzinfo else self.expires.replace(tzinfo=UTC)
+        return now >= exp
+
+
+class TokensFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tokens: list[TokenEntry] = Field(default_factory=list)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def load_tokens(path: Path | None) -> list[TokenEntry]:
+    if path is None:
+        return []
+    with path.open("rb") as f:
+        doc = tomllib.load(f)
+    entries = TokensFile.model_validate(doc).tokens
+    names = [e.name for e in entries]
+    if len(names) != len(set(names)):
+        raise ValueError(f"{path}: token names must be unique")
+    return entries
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None or host == "testclient":  # a unix socket; Starlette's TestClient
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0]).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+# -- tickets and sessions ---------------------------------------------------------------
+
+
+@dataclass
+class Session:
+    identity: Identity
+    csrf: str
+    expires: float
+
+
+class StateStore(Protocol):
+    """Where tickets and sessions live: the audit database, shared by every worker
+    process (SQLite) or replica (PostgreSQL); see app/audit.py."""
+
+    async def state_put(self, key: str, payload: dict[str, Any], expires: float) -> None: ...
+    async def state_get(self, key: str) -> dict[str, Any] | None: ...
+    async def state_take(self, key: str) -> dict[str, Any] | None: ...
+    async def state_delete(self, key: str) -> None: ...
+
+
+class _Stored:
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self.store: StateStore | None = None
+
+    def _store(self) -> StateStore:
+        if self.store is None:
+            raise errors.ProblemError("The session store is not open")
+        return self.store
+
+
+class Tickets(_Stored):
+    """Short-lived, single-use stream tickets. Only their hash is stored."""
+
+    async def issue(self, identity: Identity, path: str | None) -> tuple[str, float]:
+        value = "tkt_" + secrets.token_urlsafe(24)
+        expires = time.time() + self.ttl
+        payload = {"name": identity.name, "role": identity.role.name, "path": path}
+        await self._store().state_put("ticket:" + hash_token(value), payload, expires)
+        return value, expires
+
+    async def redeem(self, value: str, path: str) -> Identity | None:
+        """The ticket's identity, once; None if unknown, used, expired or for elsewhere."""
+        doc = await self._store().state_take("ticket:" + hash_token(value))
+        if doc is None or float(doc["expires"]) <= time.time():
+            return None
+        scope = doc.get("path")
+        if scope is not None and not _under(path, str(scope)):
+            return None
+        return Identity(str(doc["name"]), Role[str(doc["role"])], "ticket")
+
+
+class Sessions(_Stored):
+    """Browser sessions behind an HttpOnly cookie. Only the cookie's hash is stored."""
+
+    async def create(self, identity: Identity) -> tuple[str, Session]:
+        value = secrets.token_urlsafe(32)
+        session = Session(identity, secrets.token_urlsafe(24), time.time() + self.ttl)
+        payload = {"name": identity.name, "role": identity.role.name, "csrf": session.csrf}
+        await self._store().state_put("session:" + hash_token(value), payload, session.expires)
+        return value, session
+
+    async def get(self, value: str) -> Session | None:
+        doc = await self._store().state_get("session:" + hash_token(value))
+        if doc is None or float(doc["expires"]) <= time.time():
+            return None
+        identity = Identity(str(doc["name"]), Role[str(doc["role"])], "session", value)
+        return Session(identity, str(doc["csrf"]), float(doc["expires"]))
+
+    async def delete(self, value: str) -> None:
+        await self._store().state_delete("session:" + hash_token(value))
+
+
+def _loopback_name(host: str | None) -> bool:
+    return host is not None and (host.lower() == "localhost" or is_loopback(host.strip("[]")))
+
+
+def _under(path: str, prefix: str) -> bool:
+    base = prefix.rstrip("/")
+    return path == base or path.startswith(base + "/")
+
+
+def normalise_ticket_path(path: str) -> str:
+    """A ticket's scope: an absolute API path with no `.` / `..` / empty segments."""
+    if not path.startswith("/v1/") and path != "/v1":
+        raise errors.ValidationFailed.field(["path"], "must start with /v1/")
+    segments = path.split("?", 1)[0].split("/")[1:]
+    if any(s in (".", "..") for s in segments) or "//" in path:
+        raise errors.ValidationFailed.field(["path"], "must not contain '.', '..' or '//'")
+    return path.rstrip("/") or "/v1"
+
+
+# -- the authenticator ------------------------------------------------------------------
+
+
+class Security:
+    """Everything the authorize dependency needs; one per app (`app.state.security`)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.tokens = load_tokens(settings.tokens_file)
+        self.tickets = Tickets(settings.ticket_ttl)
+        self.sessions = Sessions(settings.session_ttl)
+
+    def attach(self, store: StateStore) -> None:
+        """Keep tickets and sessions in the (shared) audit database."""
+        self.tickets.store = store
+        self.sessions.store = store
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.tokens)
+
+    def check_token(self, token: str) -> Identity | None:
+        """The token's identity; compared in constant time against every entry."""
+        digest = hashlib.sha256(token.encode()).hexdigest().encode()
+        match: TokenEntry | None = None
+        for entry in self.tokens:
+            if hmac.compare_digest(digest, entry.sha256.lower().encode()):
+                match = entry
+        if match is None or match.expired(datetime.now(UTC)):
+            return None
+        return Identity(match.name, match.level, "token")
+
+    def _refuse_foreign_browser(self, request: Request) -> None:
+        """Loopback mode trusts the machine, not every web page its browser opens.
+
+        A page elsewhere can reach 127.0.0.1 through the browser (a cross-site form
+        post, or DNS rebinding: its own name resolving to 127.0.0.1). Browsers mark
+        their requests (`Origin`, `Sec-Fetch-Site`); such a request must name a
+        loopback host and come from a loopback or configured origin.
+        """
+        origin = request.headers.get("origin")
+        if origin is None and "sec-fetch-site" not in request.headers:
+            return  # not a browser: curl, scripts, SDKs
+        if not _loopback_name(request.url.hostname):
+            raise errors.Forbidden("A browser request must address a loopback host name")
+        if origin is not None and origin not in self.settings.cors_origins:
+            from urllib.parse import urlsplit
+
+            if origin == "null" or not _loopback_name(urlsplit(origin).hostname):
+                raise errors.Forbidden(f"Requests from origin {origin!r} are not allowed")
+
+    async def authenticate(self, request: Request, operation_id: str) -> Identity:
+        if not self.enabled:
+            if self.settings.insecure_no_auth:
+                return Identity("anonymous", Role.admin, "insecure")
+            host = request.client.host if request.client else None
+            if not is_loopback(host):
+                raise errors.Forbidden(
+                    "No tokens are configured: this service answers loopback clients only"
+                )
+            self._refuse_foreign_browser(request)
+            return Identity("anonymous-loopback", Role.admin, "loopback")
+        auth = request.headers.get("authorization")
+        if auth is not None:
+            scheme, _, token = auth.partition(" ")
+            if scheme.lower() != "bearer" or not token.strip():
+                raise errors.Unauthorized("Use 'Authorization: Bearer <token>'")
+            identity = self.check_token(token.strip())
+            if identity is None:
+                raise errors.Unauthorized("The token is not valid (unknown or expired)")
+            return identity
+        ticket = request.query_params.get("ticket")
+        if ticket is not None:
+            if request.method != "GET" or not is_stream(operation_id):
+                raise errors.Unauthorized("A ticket opens a stream (GET) only")
+            identity = await self.tickets.redeem(ticket, request.url.path)
+            if identity is None:
+                raise errors.Unauthorized("The ticket is not valid (unknown, used or expired)")
+            return identity
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie is not None:
+            session = await self.sessions.get(cookie)
+            if session is None:
+                raise errors.Unauthorized("The session is not valid (unknown or expired)")
+            if request.method not in SAFE_METHODS:
+                sent = request.headers.get(CSRF_HEADER, "")
+                if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
+                    raise errors.Forbidden(
+                        f"A change made with the session cookie needs the {CSRF_HEADER} header"
+                    )
+            return Identity(session.identity.name, session.identity.role, "session", cookie)
+        raise errors.Unauthorized("No credentials: send 'Authorization: Bearer <token>'")
+
+
+PUBLIC_IDENTITY = Identity("public", Role.viewer, "public")
+
+
+async def authorize(request: Request) -> Identity:
+    """The app-wide dependency: who is calling, may they, and the audit record."""
+    from app import audit
+
+    route = request.scope.get("route")
+    operation_id = str(getattr(route, "name", "") or "")
+    if operation_id in PUBLIC:
+        return PUBLIC_IDENTITY
+    security: Security = request.app.state.security
+    identity = await security.authenticate(request, operation_id)
+    request.state.identity = identity
+    needed = required_role(operation_id)
+    if identity.role < needed:
+        audit.note_denied(request, identity, operation_id)
+        raise errors.Forbidden(
+            f"{operation_id} needs the {needed.name} role; {identity.name} is {identity.role.name}"
+        )
+    await audit.begin(request, identity, operation_id)
+    return identity
+
+
+IdentityDep = Annotated[Identity, Depends(authorize)]
+
+
+# -- redaction --------------------------------------------------------------------------
+
+SECRET_KEY = re.compile(r"pass(word)?|token|secret|auth|credential|api[_-]?key|ticket", re.I)
+_QUERY_SECRET = re.compile(
+    r"(?P<key>(?:^|[?&;\s])(?:ticket|token|access_token|password|secret)=)(?P<value>[^&\s\"']*)",
+    re.I,
+)
+REDACTED = "***"
+
+
+def redact(value: Any, depth: int = 0) -> Any:
+    """A JSON value with every secret-looking key's value (and `K=V` string) hidden."""
+    if depth > 20:
+        return REDACTED
+    if isinstance(value, dict):
+        return {
+            k: REDACTED if SECRET_KEY.search(str(k)) else redact(v, depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [redact(v, depth + 1) for v in value]
+    if isinstance(value, str) and "=" in value:
+        key, _, _rest = value.partition("=")
+        if SECRET_KEY.search(key) and " " not in key:
+            return f"{key}={REDACTED}"
+    return value
+
+
+def redact_query(text: str) -> str:
+    """`?ticket=abc&x=1` → `?ticket=***&x=1` (for access-log lines)."""
+    return _QUERY_SECRET.sub(lambda m: m.group("key") + REDACTED, text)
+
+
+class RedactQueryFilter(logging.Filter):
+    """Hides ticket/token values in uvicorn's access log (it prints the query string)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and record.args:
+            record.args = tuple(
+                redact_query(a) if isinstance(a, str) and "=" in a else a for a in record.args
+            )
+        elif isinstance(record.msg, str) and "=" in record.msg and not record.args:
+            record.msg = redact_query(record.msg)
+        return True
+
+
+def install_log_redaction() -> None:
+    for name in ("uvicorn.access", "uvicorn.error", "uvicorn", "moorage"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactQueryFilter) for f in logger.filters):
+            logger.addFilter(RedactQueryFilter())
+
+
+# -- response headers -------------------------------------------------------------------
+
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+# The API answers data, never pages: nothing may run or be framed. /docs and /ui load
+# their scripts and styles, so they get no CSP here.
+API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+
+
+class SecurityHeaders:
+    """Standard security headers on every response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope.get("path", "")
+        with_csp = not path.startswith(("/docs", "/redoc", "/ui"))
+
+        async def send_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {k.lower() for k, _ in headers}
+                extra = [*SECURITY_HEADERS, API_CSP] if with_csp else list(SECURITY_HEADERS)
+                headers.extend((k, v) for k, v in extra if k not in present)
+                if path.startswith("/v1/auth") and b"cache-control" not in present:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_headers)
+
+
+# -- OpenAPI ----------------------------------------------------------------------------
+
+
+def document_security(app: FastAPI) -> None:
+    """Security schemes in the spec, and each operation's role (`x-moorage-role`)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        spec = build()
+        components = spec.setdefault("components", {})
+        components["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer", "description": "An API token"},
+            "session": {
+                "type": "apiKey",
+                "in": "cookie",
+                "name": SESSION_COOKIE,
+                "description": f"From POST /v1/auth/session; changes also need {CSRF_HEADER}",
+            },
+            "ticket": {
+                "type": "apiKey",
+                "in": "query",
+                "name": "ticket",
+                "description": "From POST /v1/auth/tickets; one stream, once",
+            },
+        }
+        for item in spec.get("paths", {}).values():
+            for op in item.values():
+                op_id = op.get("operationId", "")
+                if op_id in PUBLIC:
+                    op["security"] = []
+                    continue
+                schemes: list[dict[str, list[str]]] = [{"bearer": []}, {"session": []}]
+                if is_stream(op_id):
+                    schemes.append({"ticket": []})
+                op["security"] = schemes
+                op["x-moorage-role"] = required_role(op_id).name
+        app.openapi_schema = spec
+        return spec
+
+    app.openapi = openapi  # type: ignore[method-assign]
