@@ -61,7 +61,8 @@ async def pull_image(engine: Engine, ref: str) -> None:
     try:
         await images.pull_image(engine, PullRequest(image=ref))
     except errors.ProblemError as exc:
-        if ref in exc.detail or isinstance(exc, errors.ValidationFailed):
+        # Policy refusals and bad references keep their own detail (the rule first).
+        if ref in exc.detail or isinstance(exc, errors.Forbidden | errors.ValidationFailed):
             raise
         raise type(exc)(f"Pulling {ref} failed: {exc.detail}", **exc.extra) from exc
 
