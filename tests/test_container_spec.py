@@ -320,6 +320,8 @@ def test_container_from_inspect() -> None:
     assert c.mounts[0].read_only is True
     assert c.networks["net"].aliases == ["db"]
     assert c.attrs is INSPECT or c.attrs == INSPECT
+    quoted = {**INSPECT, "Path": "sh", "Args": ["-c", "echo hi > /tmp/x"]}
+    assert Container.from_inspect(quoted).command == "sh -c 'echo hi > /tmp/x'"
     running = {**INSPECT, "State": {"Status": "running", "ExitCode": 0}}
     r = Container.from_inspect(running)
     assert (r.exit_code, r.health, r.finished_at) == (None, "none", None)

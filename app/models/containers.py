@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -658,7 +659,10 @@ class Container(BaseModel):
             name=str(doc.get("Name") or "").lstrip("/"),
             image=config.get("Image"),
             image_id=doc.get("Image"),
-            command=" ".join([str(doc.get("Path") or ""), *(doc.get("Args") or [])]).strip(),
+            # Quoted as `docker ps` (and ContainerSummary.command) shows it.
+            command=shlex.join([str(doc["Path"]), *(doc.get("Args") or [])])
+            if doc.get("Path")
+            else "",
             status=status,
             health=health_report(doc).status,
             exit_code=state.get("ExitCode") if exited else None,
