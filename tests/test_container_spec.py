@@ -53,6 +53,12 @@ def test_environment_forms() -> None:
         ),
         ({"8000/tcp": None}, ["8000/tcp"], {"8000/tcp": [{"HostIp": "", "HostPort": ""}]}),
         ({"8000": 1}, ["8000/tcp"], {"8000/tcp": [{"HostIp": "", "HostPort": "1"}]}),
+        (  # the object form the spec shows generated clients
+            {"8000/tcp": {"host_ip": "127.0.0.1", "host_port": 8080}},
+            ["8000/tcp"],
+            {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+        ),
+        ({"8000/tcp": {}}, ["8000/tcp"], {"8000/tcp": [{"HostIp": "", "HostPort": ""}]}),
         (
             [{"53/udp": 5353}, {"53/udp": ["::1", None]}],
             ["53/udp"],
@@ -84,6 +90,8 @@ def test_ports(ports: Any, exposed: list[str], bindings: dict[str, Any]) -> None
         {"80": ["not-an-ip", 1]},
         {"80": [1, 2, 3]},
         {"80": True},
+        {"80": {"host_ip": "not-an-ip"}},
+        {"80": {"host_port": 8080, "hostport": 1}},
     ],
 )
 def test_bad_ports(ports: Any) -> None:
