@@ -95,15 +95,27 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port (0-65535)")
+    return port
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="moorage", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service")
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port (default 8000)")
+    serve.add_argument("--port", type=port, help="port (default 8000)")
     serve.add_argument("--docker-host", help="engine address (default: DOCKER_HOST or the socket)")
     serve.add_argument("--workers", type=int, help="worker processes (default 1)")
-    serve.add_argument("--log-level", help="debug, info, warning, error")
+    serve.add_argument(
+        "--log-level",
+        type=str.lower,
+        choices=["critical", "error", "warning", "info", "debug", "trace"],
+        help="debug, info, warning, error (default info)",
+    )
     serve.add_argument(
         "--insecure-no-auth",
         action="store_true",

@@ -77,6 +77,13 @@ async def test_round_trip(client: httpx.AsyncClient, box: str) -> None:
     assert stat["name"] == "dir"
     assert stat["is_dir"] is True
     assert read_tar(r.content) == files
+    r = await client.get(
+        f"/v1/containers/{box}/archive",
+        params={"path": "/tmp/dir"},
+        headers={"accept": "application/octet-stream"},
+    )
+    assert r.headers["content-type"] == "application/octet-stream"
+    assert read_tar(r.content) == files
 
     s = await client.get(
         f"/v1/containers/{box}/archive/stat", params={"path": "/tmp/dir/hello.txt"}

@@ -52,6 +52,12 @@ def test_environment_forms() -> None:
         ),
         ({"8000/tcp": None}, ["8000/tcp"], {"8000/tcp": [{"HostIp": "", "HostPort": ""}]}),
         ({"8000": 1}, ["8000/tcp"], {"8000/tcp": [{"HostIp": "", "HostPort": "1"}]}),
+        (  # the object form the spec shows generated clients
+            {"8000/tcp": {"host_ip": "127.0.0.1", "host_port": 8080}},
+            ["8000/tcp"],
+            {"8000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "8080"}]},
+        ),
+        ({"8000/tcp": {}}, ["8000/tcp"], {"8000/tcp": [{"HostIp": "", "HostPort": ""}]}),
         (
             [{"53/udp": 5353}, {"53/udp": ["::1", None]}],
             ["53/udp"],
@@ -83,6 +89,8 @@ def test_ports(ports: Any, exposed: list[str], bindings: dict[str, Any]) -> None
         {"80": ["not-an-ip", 1]},
         {"80": [1, 2, 3]},
         {"80": True},
+        {"80": {"host_ip": "not-an-ip"}},
+        {"80": {"host_port": 8080, "hostport": 1}},
     ],
 )
 def test_bad_ports(ports: Any) -> None:
@@ -312,6 +320,8 @@ def test_container_from_inspect() -> None:
     assert c.mounts[0].read_only is True
     assert c.networks["net"].aliases == ["db"]
     assert c.attrs is INSPECT or c.attrs == INSPECT
+    quoted = {**INSPECT, "Path": "sh", "Args": ["-c", "echo hi > /tmp/x"]}
+    assert Container.from_inspect(quoted).command == "sh -c 'echo hi > /tmp/x'"
     running = {**INSPECT, "State": {"Status": "running", "ExitCode": 0}}
     r = Container.from_inspect(running)
     assert (r.exit_code, r.health, r.finished_at) == (None, "none", None)

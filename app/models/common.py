@@ -145,7 +145,12 @@ def shell_split(value: Any) -> Any:
     return value
 
 
-KeyValues = Annotated[dict[str, str], BeforeValidator(split_kv_list)]
+# `json_schema_input_type`: the spec shows every form a caller may send (generated
+# clients must be able to send the short forms), not only the parsed one.
+KeyValues = Annotated[
+    dict[str, str],
+    BeforeValidator(split_kv_list, json_schema_input_type=dict[str, str] | list[str]),
+]
 
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmgt]?)(?:i?b)?\s*$", re.I)
 _UNITS = {"": 1, "b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
@@ -167,4 +172,8 @@ def parse_bytes(value: Any) -> Any:
     raise ValueError(f"{value!r} is not a size")
 
 
-Bytes = Annotated[int, BeforeValidator(parse_bytes), Field(ge=0, le=1 << 50)]
+_SIZE = Annotated[int, Field(ge=0, le=1 << 50)]
+_SIZE_TEXT = Annotated[
+    str, Field(pattern=r"^\s*\d+(\.\d+)?\s*[bBkKmMgGtT]?([iI]?[bB])?\s*$", examples=["512m"])
+]
+Bytes = Annotated[_SIZE, BeforeValidator(parse_bytes, json_schema_input_type=_SIZE | _SIZE_TEXT)]

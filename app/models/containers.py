@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import shlex
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -57,7 +58,17 @@ Capability = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-
 # Parsers of the flexible forms docker-py accepts.
 
 
-Command = Annotated[list[Arg], BeforeValidator(shell_split), Field(max_length=4096)]
+# `json_schema_input_type`: the spec shows every form a caller may send (a generated
+# client must be able to send them), not only the parsed one.
+Command = Annotated[
+    list[Arg],
+    Field(max_length=4096),
+    BeforeValidator(
+        shell_split,
+        json_schema_input_type=Annotated[str, Field(max_length=65_536)]
+        | Annotated[list[Arg], Field(max_length=4096)],
+    ),
+]
 
 
 def _port_key(value: str) -> str:
@@ -68,30 +79,49 @@ def _port_key(value: str) -> str:
     return f"{int(m.group(1))}/{m.group(2) or 'tcp'}"
 
 
-class PortBinding(BaseModel):
-    host_ip: str = ""
-    host_port: HostPort | None = None
+class PortBinding(RequestBody):
+    """A host address and port; the long form of `8080` and `["127.0.0.1", 8080]`."""
+
+    host_ip: str = Field(default="", description="Empty: every address")
+    host_port: HostPort | None = Field(default=None, description="None: a random free port")
+
+    @field_validator("host_ip")
+    @classmethod
+    def _ip(cls, value: str) -> str:
+        if value:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError as exc:
+                raise ValueError(f"{value[:80]!r} is not an IP address") from exc
+        return value
+
+
+_BINDING_FORMS = "a host port is a number, null, [host_ip, port] or {host_ip, host_port}"
 
 
 def _binding(value: Any) -> Any:
-    """`8080`, `null`, `["127.0.0.1", 8080]`, `["127.0.0.1", null]` → a PortBinding."""
+    """`8080`, `null`, `["127.0.0.1", 8080]`, `["127.0.0.1", null]`, `{host_ip, host_port}`."""
     if value is None or isinstance(value, PortBinding):
         return value or PortBinding()
     if isinstance(value, bool):
-        raise ValueError("a host port is a number, null, or [host_ip, port]")
+        raise ValueError(_BINDING_FORMS)
     if isinstance(value, int):
         return {"host_port": value}
+    if isinstance(value, dict):
+        return value
     if isinstance(value, list | tuple) and len(value) == 2 and isinstance(value[0], str):
-        try:
-            ipaddress.ip_address(value[0])
-        except ValueError as exc:
-            raise ValueError(f"{value[0][:80]!r} is not an IP address") from exc
         return {"host_ip": value[0], "host_port": value[1]}
-    raise ValueError("a host port is a number, null, or [host_ip, port]")
+    raise ValueError(_BINDING_FORMS)
 
 
 PortKey = Annotated[str, AfterValidator(_port_key)]
-Binding = Annotated[PortBinding, BeforeValidator(_binding)]
+Binding = Annotated[
+    PortBinding,
+    BeforeValidator(
+        _binding,
+        json_schema_input_type=HostPort | tuple[str, HostPort | None] | PortBinding | None,
+    ),
+]
 PortMap = Annotated[dict[PortKey, Binding], Field(max_length=MAX_ITEMS)]
 
 
@@ -147,6 +177,9 @@ def _seconds_to_ns(value: float | None) -> int | None:
 
 # ---------------------------------------------------------------------------------------
 # The spec.
+
+_KVList = Annotated[list[Annotated[str, Field(max_length=65_536)]], Field(max_length=1024)]
+_TmpfsOptions = Annotated[str, Field(max_length=1024, pattern=r"^[^\x00]*$")]
 
 
 class Mount(RequestBody):
@@ -320,7 +353,19 @@ class Security(RequestBody):
         Annotated[str, Field(pattern=rf"^(none|private|shareable|host|{ModeRef})$")] | None
     ) = None
     devices: (
-        Annotated[list[Annotated[Device, BeforeValidator(_device)]], Field(max_length=64)] | None
+        Annotated[
+            list[
+                Annotated[
+                    Device,
+                    BeforeValidator(
+                        _device,
+                        json_schema_input_type=Annotated[str, Field(max_length=8192)] | Device,
+                    ),
+                ]
+            ],
+            Field(max_length=64),
+        ]
+        | None
     ) = None
     sysctls: (
         Annotated[
@@ -377,17 +422,38 @@ class ContainerConfig(RequestBody):
     entrypoint: Command | None = None
     name: ContainerName | None = None
     environment: (
-        Annotated[dict[EnvKey, EnvValue], BeforeValidator(split_kv_list), Field(max_length=1024)]
+        Annotated[
+            dict[EnvKey, EnvValue],
+            Field(max_length=1024),
+            BeforeValidator(
+                split_kv_list,
+                json_schema_input_type=Annotated[dict[EnvKey, EnvValue], Field(max_length=1024)]
+                | _KVList,
+            ),
+        ]
         | None
     ) = Field(default=None, examples=[{"LOG_LEVEL": "debug"}])
     labels: (
         Annotated[
-            dict[LabelKey, LabelValue], BeforeValidator(split_kv_list), Field(max_length=1024)
+            dict[LabelKey, LabelValue],
+            Field(max_length=1024),
+            BeforeValidator(
+                split_kv_list,
+                json_schema_input_type=Annotated[dict[LabelKey, LabelValue], Field(max_length=1024)]
+                | _KVList,
+            ),
         ]
         | None
     ) = None
     ports: (
-        Annotated[list[PortMap], BeforeValidator(_ports_as_list), Field(max_length=MAX_ITEMS)]
+        Annotated[
+            list[PortMap],
+            Field(max_length=MAX_ITEMS),
+            BeforeValidator(
+                _ports_as_list,
+                json_schema_input_type=PortMap | Annotated[list[PortMap], Field(max_length=256)],
+            ),
+        ]
         | None
     ) = Field(default=None, examples=[{"8000/tcp": ["127.0.0.1", 8080]}])
     mounts: Annotated[list[Mount], Field(max_length=MAX_ITEMS)] | None = None
@@ -416,9 +482,13 @@ class ContainerConfig(RequestBody):
     security: Security | None = None
     tmpfs: (
         Annotated[
-            dict[AbsPath, Annotated[str, Field(max_length=1024, pattern=r"^[^\x00]*$")]],
-            BeforeValidator(_tmpfs),
+            dict[AbsPath, _TmpfsOptions],
             Field(max_length=64),
+            BeforeValidator(
+                _tmpfs,
+                json_schema_input_type=Annotated[dict[AbsPath, _TmpfsOptions], Field(max_length=64)]
+                | Annotated[list[Annotated[str, Field(max_length=4096)]], Field(max_length=64)],
+            ),
         ]
         | None
     ) = None
@@ -658,7 +728,10 @@ class Container(BaseModel):
             name=str(doc.get("Name") or "").lstrip("/"),
             image=config.get("Image"),
             image_id=doc.get("Image"),
-            command=" ".join([str(doc.get("Path") or ""), *(doc.get("Args") or [])]).strip(),
+            # Quoted as `docker ps` (and ContainerSummary.command) shows it.
+            command=shlex.join([str(doc["Path"]), *(doc.get("Args") or [])])
+            if doc.get("Path")
+            else "",
             status=status,
             health=health_report(doc).status,
             exit_code=state.get("ExitCode") if exited else None,

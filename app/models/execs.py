@@ -8,7 +8,15 @@ from pydantic import BaseModel, BeforeValidator, Field
 
 from app.models.common import EngineView, KeyValues, RequestBody, shell_split
 
-Command = Annotated[list[str], BeforeValidator(shell_split), Field(min_length=1)]
+Command = Annotated[
+    list[str],
+    Field(min_length=1),
+    BeforeValidator(
+        shell_split,
+        json_schema_input_type=Annotated[str, Field(min_length=1)]
+        | Annotated[list[str], Field(min_length=1)],
+    ),
+]
 
 
 class ExecSpec(RequestBody):
