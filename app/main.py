@@ -87,11 +87,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.security = security
     errors.install_error_handlers(app)
     for router in ROUTERS:
+        for route in router.routes:
+            # A route's one-line docstring is its OpenAPI summary.
+            if isinstance(route, APIRoute) and not route.summary and route.description:
+                route.summary = route.description.strip().splitlines()[0].rstrip(".")
         app.include_router(router)
-    for route in app.routes:
-        # A route's one-line docstring is its OpenAPI summary (the rest, its description).
-        if isinstance(route, APIRoute) and not route.summary and route.description:
-            route.summary = route.description.strip().splitlines()[0].rstrip(".")
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     document_security(app)
