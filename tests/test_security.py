@@ -58,7 +58,13 @@ def add_test_routes(app: FastAPI) -> None:
     async def health_stream(id: str) -> PlainTextResponse:
         return PlainTextResponse(f"stream {id}", media_type="text/event-stream")
 
-    app.add_api_route("/v1/_test/{id}/stream", health_stream, methods=["GET"], name="health_stream")
+    app.add_api_route(
+        "/v1/_test/{id}/stream",
+        health_stream,
+        methods=["GET"],
+        name="health_stream",
+        include_in_schema=False,  # the real health_stream owns the operation id
+    )
 
     async def containers_logs_stream(id: str) -> PlainTextResponse:
         return PlainTextResponse(f"logs {id}", media_type="text/event-stream")
@@ -68,6 +74,7 @@ def add_test_routes(app: FastAPI) -> None:
         containers_logs_stream,
         methods=["GET"],
         name="zz_unclassified_stream",
+        include_in_schema=False,
     )
 
 

@@ -45,7 +45,8 @@ _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 def _tar_body(description: str, json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
-    content: dict[str, Any] = {"application/octet-stream": _BINARY, "application/x-tar": _BINARY}
+    # Documented as octet-stream so that generators handle it; x-tar is accepted too.
+    content: dict[str, Any] = {"application/octet-stream": _BINARY}
     if json_schema is not None:
         content["application/json"] = {"schema": json_schema}
     return {"requestBody": {"required": True, "description": description, "content": content}}
@@ -216,18 +217,24 @@ async def images_history(ref: str, engine: EngineDep) -> list[ImageLayer]:
 @router.get(
     "/{ref:path}/export",
     responses={
-        200: {"content": {"application/x-tar": _BINARY}, "description": "The image tarball"},
+        200: {
+            "content": {"application/octet-stream": _BINARY, "application/x-tar": _BINARY},
+            "description": "The image tarball (`application/x-tar` unless the client accepts "
+            "only `application/octet-stream`)",
+        },
         **errors.problem_responses(errors.ImageNotFound),
     },
     response_class=StreamingResponse,
 )
-async def images_export(ref: str, engine: EngineDep) -> StreamingResponse:
+async def images_export(ref: str, request: Request, engine: EngineDep) -> StreamingResponse:
     """The image as a tarball (`docker save`), streamed."""
     image = await svc.get_image(engine, svc.check_image_ref(ref))
     filename = (image.tags[0] if image.tags else image.short_id).replace("/", "_")
+    accept = request.headers.get("accept", "")
+    octet_only = "application/octet-stream" in accept and "application/x-tar" not in accept
     return StreamingResponse(
         svc.export_chunks(engine, ref),
-        media_type="application/x-tar",
+        media_type="application/octet-stream" if octet_only else "application/x-tar",
         headers={"Content-Disposition": f'attachment; filename="{filename}.tar"'},
     )
 
