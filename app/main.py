@@ -15,6 +15,7 @@ from app.middleware import BodyLimit
 from app.routers import ROUTERS
 from app.services.events import EventBus
 from app.settings import Settings, get_settings
+from app.state import ContainerState
 
 log = logging.getLogger("moorage")
 
@@ -40,11 +41,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus(engine, journal_size=settings.events_journal_size)
         app.state.engine = engine
         app.state.events = bus
+        # None when disabled: routes then always ask the engine.
+        app.state.containers = (
+            ContainerState(engine, bus, resync_interval=settings.state_resync_interval)
+            if settings.state_cache
+            else None
+        )
         log.info("moorage %s: engine at %s", __version__, settings.docker_host)
         await bus.start()
+        if app.state.containers is not None:
+            await app.state.containers.start()
         try:
             yield
         finally:
+            if app.state.containers is not None:
+                await app.state.containers.stop()
             await bus.stop()
             await engine.close()
 
