@@ -18,10 +18,12 @@ RUNNING = 100
 
 
 async def _bench_ids(engine: Engine, kind: str | None = None) -> list[str]:
+    """The bench's containers, running ones first."""
     labels = [f"{LABEL}={BENCH_KEY}"] + ([f"{LABEL}.kind={kind}"] if kind else [])
     docs: list[dict[str, Any]] = await engine.json(
         "GET", "containers/json", params={"all": True, "filters": {"label": labels}}
     )
+    docs.sort(key=lambda d: d.get("State") != "running")
     return [d["Id"] for d in docs]
 
 
@@ -43,7 +45,7 @@ async def _create(engine: Engine, start: bool, kind: str, cmd: list[str]) -> str
 
 
 async def ensure_idle(count: int, concurrency: int = 16) -> list[str]:
-    """At least `count` idle bench containers (reused when present)."""
+    """Exactly `count` idle bench containers (reused when present, surplus removed)."""
     engine = Engine(Settings())
     try:
         have = await _bench_ids(engine, "idle")
@@ -55,6 +57,15 @@ async def ensure_idle(count: int, concurrency: int = 16) -> list[str]:
             )
         )
         sem = asyncio.Semaphore(concurrency)
+
+        async def drop(cid: str) -> None:
+            async with sem:
+                await engine.json("DELETE", f"containers/{cid}", params={"force": True})
+
+        if len(have) > count:
+            await asyncio.gather(*(drop(cid) for cid in have[count:]))
+            have = have[:count]
+            running = min(running, count)
 
         async def one(i: int) -> str:
             async with sem:

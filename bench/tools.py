@@ -105,12 +105,14 @@ def wrk(url: str, *, threads: int, connections: int, seconds: float) -> WrkResul
             f"-c{connections}",
             f"-d{max(1, round(seconds))}s",
             "--latency",
+            "--timeout",
+            "60s",
             url,
         ],
         capture_output=True,
         text=True,
         check=True,
-        timeout=seconds + 60,
+        timeout=seconds + 120,
     ).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
@@ -146,8 +148,14 @@ class Moorage:
 
     def start(self) -> Moorage:
         t0 = time.perf_counter()
+        # MOORAGE_BENCH_APP=module:app serves another ASGI app the same way (experiments).
+        other = os.environ.get("MOORAGE_BENCH_APP")
+        cmd = [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)]
+        if other:
+            cmd = [sys.executable, "-m", "uvicorn", other, "--port", str(self.port)]
+            cmd += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
+            cmd,
             cwd=ROOT,
             env=self.env,
             stdout=subprocess.DEVNULL,
