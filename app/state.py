@@ -30,7 +30,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -163,6 +163,10 @@ class Entry:
     times: StateTimes | None = None
     health: str = "none"
     created: float = 0.0  # with inspect's nanoseconds: the engine orders by them
+    # Rendered responses, made once per version of the documents (see `*_json`).
+    item_json: bytes | None = None
+    item_status: str | None = None  # the Status text item_json was rendered with
+    detail_json: bytes | None = None
 
     def __post_init__(self) -> None:
         self.created = float(self.summary.get("Created") or 0)
@@ -255,6 +259,42 @@ class ContainerState:
         doc: Doc = orjson.loads(entry.inspect)
         return doc
 
+    def summaries_json(
+        self,
+        render: Callable[[Doc], bytes],
+        all: bool = False,
+        filters: Filters | None = None,
+    ) -> bytes | None:
+        """`summaries()` rendered as one JSON array; `render(doc)` runs once per version.
+
+        `render` turns one engine list document into the route's JSON bytes (say
+        `ContainerSummary.from_engine(doc).model_dump_json().encode()`); its result is
+        kept until the container changes or its Status text moves on.
+        """
+        docs = self.summaries(all, filters)
+        if docs is None:
+            return None
+        parts = []
+        for doc in docs:
+            entry = self.entries[doc["Id"]]
+            if entry.item_json is None or entry.item_status != doc.get("Status"):
+                entry.item_json = render(doc)
+                entry.item_status = doc.get("Status")
+            parts.append(entry.item_json)
+        return b"[" + b",".join(parts) + b"]"
+
+    def detail_json(self, ref: str, render: Callable[[Doc], bytes]) -> bytes | None:
+        """`get(ref)` rendered by `render`, kept until the container changes."""
+        if not self.ready.is_set():
+            return None
+        cid = self.resolve(ref)
+        entry = self.entries.get(cid) if cid else None
+        if entry is None or entry.inspect is None:
+            return None
+        if entry.detail_json is None:
+            entry.detail_json = render(orjson.loads(entry.inspect))
+        return entry.detail_json
+
     async def inspect(self, ref: str) -> Doc:
         """Inspect from memory when known, else from the engine (and keep it)."""
         doc = self.get(ref)
@@ -321,6 +361,7 @@ class ContainerState:
                 self._index(Entry(doc))
             else:
                 entry.summary = doc
+                entry.item_json = None
                 entry.created = max(entry.created, float(doc.get("Created") or 0))
         for cid in [c for c in self.entries if c not in seen]:
             if self._applied.get(cid, 0) <= seq:
@@ -384,7 +425,7 @@ class ContainerState:
             return
         entry = self.entries.get(cid)
         if entry is not None:
-            entry.inspect = None  # stale from now on
+            entry.inspect = entry.detail_json = None  # stale from now on
         if event.get("Action") == "destroy":
             self._pending.discard(cid)
             self.note_removed(cid)
@@ -433,6 +474,7 @@ class ContainerState:
 
     def _store_inspect(self, entry: Entry, doc: Doc) -> None:
         entry.inspect = orjson.dumps(doc)
+        entry.item_json = entry.detail_json = None
         entry.times = StateTimes.from_inspect(doc)
         entry.health = entry.times.health or "none"
         entry.created = _epoch(doc.get("Created")) or entry.created

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+import orjson
 import pytest
 
 from app.engine import Engine
@@ -222,3 +223,30 @@ async def test_inspect_served_from_memory(state: ContainerState, name: str, imag
     await until(lambda: bool((state.get(cid) or {}).get("State", {}).get("Running")))
     docker("rm", "-f", cid)
     await until(lambda: state.resolve(cid) is None)
+
+
+async def test_rendered_json_is_kept_per_version(
+    state: ContainerState, name: str, image: str
+) -> None:
+    cid = docker("create", "--name", name, "--label", f"{TEST_LABEL}={RUN_ID}", image).strip()
+    await state.refresh(cid)
+    calls: list[str] = []
+
+    def render(doc: dict[str, Any]) -> bytes:
+        calls.append(doc["Id"])
+        return orjson.dumps({"id": doc["Id"]})
+
+    flt = {"id": [cid]}
+    assert orjson.loads(state.summaries_json(render, all=True, filters=flt) or b"") == [{"id": cid}]
+    assert state.summaries_json(render, all=True, filters=flt) is not None
+    assert calls == [cid]  # rendered once
+
+    assert orjson.loads(state.detail_json(name, render) or b"") == {"id": cid}
+    assert state.detail_json(cid[:12], render) is not None
+    assert calls == [cid, cid]
+
+    docker("start", cid)
+    await state.refresh(cid)  # a change: rendered again
+    assert state.detail_json(cid, render) is not None
+    assert len(calls) == 3
+    docker("rm", "-f", cid)
