@@ -407,6 +407,10 @@ class ContainerState:
                         log.debug("state resync: %s", exc.detail)
                         await asyncio.sleep(0.5)
                         continue
+                    except Exception:  # never let the watcher die
+                        log.exception("state resync failed")
+                        await asyncio.sleep(0.5)
+                        continue
                 try:
                     async with asyncio.timeout(self.resync_interval):
                         event = await sub.get()
@@ -434,11 +438,21 @@ class ContainerState:
         self._wake.set()
 
     async def _refresher(self) -> None:
+        """Re-read the containers events named, a few at a time (bursts coalesce)."""
+        sem = asyncio.Semaphore(self.warm_concurrency * 2)
+
+        async def one(cid: str) -> None:
+            async with sem:
+                try:
+                    await self.refresh(cid)
+                except Exception:  # never let the refresher die
+                    log.exception("state refresh of %s failed", cid)
+
         while True:
             await self._wake.wait()
             self._wake.clear()
             batch, self._pending = self._pending, set()
-            await asyncio.gather(*(self.refresh(cid) for cid in batch))
+            await asyncio.gather(*(one(cid) for cid in batch))
 
     # -- internals -----------------------------------------------------------------
 

@@ -250,3 +250,17 @@ async def test_rendered_json_is_kept_per_version(
     assert state.detail_json(cid, render) is not None
     assert len(calls) == 3
     docker("rm", "-f", cid)
+
+
+async def test_resync_after_reconnect_and_periodically(state: ContainerState) -> None:
+    before = state.resyncs
+    # What the event reader publishes when the engine came back after a disconnect.
+    state.bus._publish({"moorage": "disconnected"})
+    state.bus._publish({"moorage": "connected", "resumed_from": 1})
+    await until(lambda: state.resyncs > before)
+
+    state.resync_interval = 0.1  # read at each wait: the next quiet spell resyncs
+    state.bus._publish({"moorage": "connected", "resumed_from": None})
+    count = state.resyncs
+    await until(lambda: state.resyncs >= count + 2)
+    state.resync_interval = 30
