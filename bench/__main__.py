@@ -37,6 +37,7 @@ from bench.figures import (
 from bench.tools import ENGINE_URL, Moorage, TcpListener, http_get
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+NOTES_MARKER = "<!-- notes: kept by --write -->"
 
 
 def machine() -> str:
@@ -118,11 +119,14 @@ def main(argv: list[str] | None = None) -> int:
     print(out)
     print(f"bench: {time.monotonic() - started:.0f} s", flush=True)
     if args.write:
+        # Hand-written notes below the marker survive a rewrite.
+        old = RESULTS.read_text() if RESULTS.exists() else ""
+        notes = NOTES_MARKER + old.split(NOTES_MARKER, 1)[1] if NOTES_MARKER in old else ""
         RESULTS.write_text(
             "# Benchmark results\n\n"
             f"`make bench` ({'quick' if args.quick else 'full'}), "
             f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.\n\n"
-            f"Machine: {machine()}.\n\n" + out
+            f"Machine: {machine()}.\n\n" + out + ("\n" + notes if notes else "")
         )
     return 0
 
