@@ -487,7 +487,8 @@ class ContainerState:
         self._index(entry)
 
     def _store_inspect(self, entry: Entry, doc: Doc) -> None:
-        entry.inspect = orjson.dumps(doc)
+        # A copy: orjson's own result keeps its 32 KiB working buffer (7x the document).
+        entry.inspect = memoryview(orjson.dumps(doc)).tobytes()
         entry.item_json = entry.detail_json = None
         entry.times = StateTimes.from_inspect(doc)
         entry.health = entry.times.health or "none"
