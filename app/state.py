@@ -326,7 +326,7 @@ class ContainerState:
         full_id = doc["Id"] if doc else cid
         matches = [s for s in summaries or [] if s.get("Id") == full_id]
         if not matches or doc is None:
-            self.note_removed(full_id)
+            self._forget(full_id)
             self._applied[full_id] = seq
             return
         self._applied[full_id] = seq
@@ -335,6 +335,11 @@ class ContainerState:
     def note_removed(self, ref: str) -> None:
         """Forget a container (after a remove made through moorage)."""
         cid = self.resolve(ref) or ref
+        self._seq += 1
+        self._applied[cid] = self._seq  # reads already under way must not bring it back
+        self._forget(cid)
+
+    def _forget(self, cid: str) -> None:
         entry = self.entries.pop(cid, None)
         if entry is not None:
             for name in entry.summary.get("Names") or []:
@@ -360,12 +365,16 @@ class ContainerState:
             if entry is None:
                 self._index(Entry(doc))
             else:
+                if entry.summary.get("State") != doc.get("State"):  # an event was missed
+                    entry.inspect = entry.detail_json = None
+                    entry.times = None
                 entry.summary = doc
                 entry.item_json = None
                 entry.created = max(entry.created, float(doc.get("Created") or 0))
         for cid in [c for c in self.entries if c not in seen]:
             if self._applied.get(cid, 0) <= seq:
-                self.note_removed(cid)
+                self._forget(cid)
+        self._applied = {c: n for c, n in self._applied.items() if c in seen or n > seq}
         self._order = None
         self.resyncs += 1
         self.ready.set()
@@ -481,7 +490,7 @@ class ContainerState:
     def _put(self, summary: Doc, doc: Doc) -> None:
         old = self.entries.get(summary["Id"])
         if old is not None:
-            self.note_removed(summary["Id"])  # names may have changed
+            self._forget(summary["Id"])  # names may have changed
         entry = Entry(summary)
         self._store_inspect(entry, doc)
         self._index(entry)
