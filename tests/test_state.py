@@ -264,3 +264,16 @@ async def test_resync_after_reconnect_and_periodically(state: ContainerState) ->
     count = state.resyncs
     await until(lambda: state.resyncs >= count + 2)
     state.resync_interval = 30
+
+
+async def test_remove_wins_over_a_read_under_way(
+    state: ContainerState, name: str, image: str
+) -> None:
+    cid = docker("create", "--name", name, "--label", f"{TEST_LABEL}={RUN_ID}", image).strip()
+    await state.refresh(cid)
+    late = asyncio.create_task(state.refresh(cid))  # reads the container as it still is
+    await asyncio.sleep(0)
+    state.note_removed(name)  # what a route does once its remove has answered
+    await late
+    assert state.resolve(cid) is None
+    docker("rm", cid)
