@@ -18,8 +18,10 @@ awaits `refresh(id)` (or calls `note_removed(id)`) before it answers, so the nex
 list shows the change without waiting for its event.
 
 Queries answer `None` when they cannot answer (not ready yet, or a filter this
-module does not evaluate): the caller then asks the engine. `?fresh=true` is the
-caller's to honour: it simply does not ask the state.
+module does not evaluate): the caller then asks the engine. Routes need not do that
+dance themselves: `list_containers`, `inspect_container` and their `*_json` forms
+(rendered bytes, cached per container version) fall back to the engine, and honour
+`fresh=True` (`?fresh=true`) by asking the engine directly.
 """
 
 from __future__ import annotations
@@ -570,6 +572,72 @@ def _health_from_status(doc: Doc) -> str:
 def _exit_from_status(doc: Doc) -> int | None:
     m = re.match(r"Exited \((-?\d+)\)", str(doc.get("Status") or ""))
     return int(m.group(1)) if m else None
+
+
+async def list_containers(
+    state: ContainerState | None,
+    engine: Engine,
+    *,
+    all: bool = False,
+    filters: Filters | None = None,
+    fresh: bool = False,
+) -> list[Doc]:
+    """The engine's list documents: from the state when it can answer, else the engine."""
+    if state is not None and not fresh:
+        docs = state.summaries(all, filters)
+        if docs is not None:
+            return docs
+    flt = {k: list(v) for k, v in (filters or {}).items() if v}
+    found: list[Doc] = await engine.json(
+        "GET", "containers/json", params={"all": all, "filters": flt or None}
+    )
+    return found
+
+
+async def list_containers_json(
+    state: ContainerState | None,
+    engine: Engine,
+    render: Callable[[Doc], bytes],
+    *,
+    all: bool = False,
+    filters: Filters | None = None,
+    fresh: bool = False,
+) -> bytes:
+    """`list_containers`, rendered item by item with `render` (cached in the state)."""
+    if state is not None and not fresh:
+        body = state.summaries_json(render, all, filters)
+        if body is not None:
+            return body
+    docs = await list_containers(None, engine, all=all, filters=filters)
+    return b"[" + b",".join(render(doc) for doc in docs) + b"]"
+
+
+async def inspect_container(
+    state: ContainerState | None, engine: Engine, ref: str, *, fresh: bool = False
+) -> Doc:
+    """The inspect document: from the state when it holds it, else the engine (404s too)."""
+    if state is not None and not fresh:
+        doc = state.get(ref)
+        if doc is not None:
+            return doc
+    found: Doc = await engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
+    return found
+
+
+async def inspect_container_json(
+    state: ContainerState | None,
+    engine: Engine,
+    ref: str,
+    render: Callable[[Doc], bytes],
+    *,
+    fresh: bool = False,
+) -> bytes:
+    """`inspect_container`, rendered with `render` (cached in the state per version)."""
+    if state is not None and not fresh:
+        body = state.detail_json(ref, render)
+        if body is not None:
+            return body
+    return render(await inspect_container(None, engine, ref))
 
 
 def get_container_state(request: Request) -> ContainerState | None:

@@ -11,9 +11,20 @@ import orjson
 import pytest
 
 from app.engine import Engine
+from app.errors import ContainerNotFound
 from app.services.events import EventBus
 from app.settings import Settings
-from app.state import ContainerState, Entry, StateTimes, _matches, human_duration
+from app.state import (
+    ContainerState,
+    Entry,
+    StateTimes,
+    _matches,
+    human_duration,
+    inspect_container,
+    inspect_container_json,
+    list_containers,
+    list_containers_json,
+)
 from tests.conftest import RUN_ID, TEST_LABEL, docker
 
 # -- pure: the engine's words ---------------------------------------------------------
@@ -276,4 +287,34 @@ async def test_remove_wins_over_a_read_under_way(
     state.note_removed(name)  # what a route does once its remove has answered
     await late
     assert state.resolve(cid) is None
+    docker("rm", cid)
+
+
+async def test_helpers_answer_alike_from_state_and_engine(
+    state: ContainerState, name: str, image: str
+) -> None:
+    cid = docker("create", "--name", name, "--label", f"{TEST_LABEL}={RUN_ID}", image).strip()
+    await state.refresh(cid)
+    flt = {"label": [f"{TEST_LABEL}={RUN_ID}"], "name": [name]}
+
+    def render(doc: dict[str, Any]) -> bytes:
+        return orjson.dumps({"id": doc["Id"]})
+
+    for fresh in (False, True):
+        docs = await list_containers(state, state.engine, all=True, filters=flt, fresh=fresh)
+        assert [d["Id"] for d in docs] == [cid]
+        body = await list_containers_json(
+            state, state.engine, render, all=True, filters=flt, fresh=fresh
+        )
+        assert orjson.loads(body) == [{"id": cid}]
+        doc = await inspect_container(state, state.engine, name, fresh=fresh)
+        assert doc["Id"] == cid
+        one = await inspect_container_json(state, state.engine, name, render, fresh=fresh)
+        assert orjson.loads(one) == {"id": cid}
+    # Disabled state: the engine answers.
+    assert [d["Id"] for d in await list_containers(None, state.engine, all=True, filters=flt)] == [
+        cid
+    ]
+    with pytest.raises(ContainerNotFound):
+        await inspect_container(state, state.engine, f"{name}-absent")
     docker("rm", cid)
