@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import os
 import platform
+import resource
 import subprocess
 import sys
 import time
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--write", action="store_true", help="rewrite bench/RESULTS.md")
     args = parser.parse_args(argv)
 
+    # Figure 5 holds a thousand connections on both ends (moorage inherits this).
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     only = {int(x) for x in args.only.split(",") if x}
     sizes = [int(x) for x in (args.sizes or ("20" if args.quick else "100,1000")).split(",")]
     cfg = Config(
