@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                     rows += fig3_logs(cfg, server)
                 if 4 in only:
                     rows += fig4_follow(cfg, server)
-                if 5 in only:
-                    rows += fig5_fanout(cfg, server)
+            if 5 in only:
+                rows += fig5_fanout(cfg)
         finally:
             if not args.keep:
                 removed = asyncio.run(containers.remove())

@@ -16,7 +16,7 @@ from typing import Any
 
 from app.state import _epoch
 from bench import containers
-from bench.tools import ENGINE_URL, Moorage, http_get, rss_mb, wrk
+from bench.tools import ENGINE_URL, Moorage, engine_connections, http_get, rss_mb, wrk
 
 # The moorage routes measured (MOORAGE_BENCH_LIST_PATH / _GET_PATH point elsewhere).
 LIST_PATH = os.environ.get("MOORAGE_BENCH_LIST_PATH", "/v1/containers?all=true")
@@ -263,6 +263,7 @@ async def _fanout(url: str, subs: int, seconds: float, pid: int) -> dict[str, An
     lags: list[float] = []
     in_order = True
     peak_rss = rss_mb(pid)
+    conns_before = peak_conns = engine_connections(pid)
     stop = asyncio.Event()
 
     async def client(i: int) -> None:
@@ -314,9 +315,10 @@ async def _fanout(url: str, subs: int, seconds: float, pid: int) -> dict[str, An
             writer.close()
 
     async def watch_memory() -> None:
-        nonlocal peak_rss
+        nonlocal peak_rss, peak_conns
         while not stop.is_set():
             peak_rss = max(peak_rss, rss_mb(pid))
+            peak_conns = max(peak_conns, engine_connections(pid))
             await asyncio.sleep(0.25)
 
     base_rss = rss_mb(pid)
@@ -335,10 +337,19 @@ async def _fanout(url: str, subs: int, seconds: float, pid: int) -> dict[str, An
         "max_count": max(counts),
         "in_order": in_order,
         "rss_growth": peak_rss - base_rss,
+        "conns_before": conns_before,
+        "conns_peak": peak_conns,
     }
 
 
-def fig5_fanout(cfg: Config, server: Moorage) -> list[Row]:
+def fig5_fanout(cfg: Config) -> list[Row]:
+    # Its own moorage, reaching the engine over TCP so its engine connections can be
+    # counted (/proc/<pid>/net/tcp); other figures use the socket.
+    with Moorage(env={"MOORAGE_DOCKER_HOST": ENGINE_URL.replace("http://", "tcp://")}) as server:
+        return _fig5(cfg, server)
+
+
+def _fig5(cfg: Config, server: Moorage) -> list[Row]:
     subs, rate, seconds = (50, 200, 4.0) if cfg.quick else (1000, 1000, 12.0)
     figure = f"5. fan-out, {subs} SSE subscribers at {rate} lines/s"
     cid = asyncio.run(containers.run_ticker(rate, seconds - 3))
@@ -348,6 +359,7 @@ def fig5_fanout(cfg: Config, server: Moorage) -> list[Row]:
             return [
                 _missing(f"{figure}: p99 lag (ms)", "-", "<= 250 ms"),
                 _missing(f"{figure}: memory growth (MB)", "-", "<= 60 MB"),
+                _missing(f"{figure}: engine connections", "-", "1 for the stream"),
             ]
         res = asyncio.run(_fanout(url, subs, seconds, server.pid))
     finally:
@@ -376,6 +388,14 @@ def fig5_fanout(cfg: Config, server: Moorage) -> list[Row]:
             "-",
             "<= 60 MB",
             "met" if res["rss_growth"] <= 60 else "NOT met",
+        ),
+        Row(
+            f"{figure}: engine connections",
+            str(res["conns_before"]),
+            str(res["conns_peak"]),
+            f"+{res['conns_peak'] - res['conns_before']}",
+            "+1 (before -> peak)",
+            "met" if res["conns_peak"] - res["conns_before"] <= 1 else "NOT met",
         ),
     ]
 

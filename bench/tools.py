@@ -136,6 +136,27 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+def engine_connections(pid: int, port: int = 2375) -> int:
+    """TCP connections a process holds to the engine's port (moorage on tcp:// only)."""
+    inodes = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    for table in ("tcp", "tcp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            fields = line.split()
+            remote_port = int(fields[2].rsplit(":", 1)[1], 16)
+            if remote_port == port and fields[3] == "01" and fields[9] in inodes:  # ESTABLISHED
+                count += 1
+    return count
+
+
 class Moorage:
     """moorage under its real server (`moorage serve`: uvicorn, uvloop, httptools)."""
 
