@@ -48,9 +48,10 @@ openapi: $(STAMP)
 openapi-write: $(STAMP)
 	$(BIN)/python -m app.openapi
 
+## bench: moorage against the engine, issue 6's figures (BENCH_ARGS="--quick", "--write", …)
 bench: $(STAMP)
 	scripts/engine-up.sh
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,13 @@ import os
 import sys
 
 
+def _best(module: str, fallback: str) -> str:
+    """uvloop / httptools when installed (uvicorn[standard]), else uvicorn's choice."""
+    import importlib.util
+
+    return module if importlib.util.find_spec(module) is not None else fallback
+
+
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -53,8 +60,9 @@ def _serve(args: argparse.Namespace) -> int:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level.lower(),
-        loop="auto",
-        http="auto",
+        loop=_best("uvloop", "auto"),
+        http=_best("httptools", "auto"),
+        access_log=settings.access_log,
         proxy_headers=False,
         timeout_graceful_shutdown=10,
     )

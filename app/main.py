@@ -26,6 +26,7 @@ from app.security import (
 )
 from app.services.events import EventBus
 from app.settings import Settings, get_settings
+from app.state import ContainerState
 
 log = logging.getLogger("moorage")
 
@@ -53,6 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus(engine, journal_size=settings.events_journal_size)
         app.state.engine = engine
         app.state.events = bus
+        # None when disabled: routes then always ask the engine.
+        app.state.containers = (
+            ContainerState(engine, bus, resync_interval=settings.state_resync_interval)
+            if settings.state_cache
+            else None
+        )
         log.info("moorage %s: engine at %s", __version__, settings.docker_host)
         if not security.enabled and not settings.insecure_no_auth:
             log.warning("no tokens configured (MOORAGE_TOKENS_FILE): serving loopback clients only")
@@ -65,9 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit = audit
         security.attach(audit)
         await bus.start()
+        if app.state.containers is not None:
+            await app.state.containers.start()
         try:
             yield
         finally:
+            if app.state.containers is not None:
+                await app.state.containers.stop()
             await bus.stop()
             await engine.close()
             await audit.close()

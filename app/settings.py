@@ -67,6 +67,14 @@ class Settings(BaseSettings):
         default=False, description="Mark the session cookie Secure (behind TLS)"
     )
 
+    # The container state kept from events (app/state.py): lists and reads served
+    # without asking the engine. Off: every list and read asks the engine.
+    state_cache: bool = True
+    state_resync_interval: float = Field(
+        default=60.0, gt=0, description="Full re-list of containers every this many s"
+    )
+    access_log: bool = Field(default=False, description="uvicorn's per-request access log")
+
 
 @lru_cache
 def get_settings() -> Settings:

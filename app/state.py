@@ -1,0 +1,649 @@
+"""The container state: the engine's containers, kept from its events.
+
+Dashboards list containers constantly and the engine lists slowly, so moorage keeps
+its own copy: one full list at start, then the event stream (`app.state.events`)
+says which container changed and only that one is read again. A periodic full
+resync, and one after every reconnect of the event stream, repairs whatever was
+missed. Lists and reads are then answered in process, without asking the engine.
+
+What is kept, per container:
+- the engine's list document (`GET /containers/json` shape), which the container
+  routes turn into `ContainerSummary`;
+- its inspect document, as JSON bytes (parsed on read; a dict costs ~5x the memory);
+- the few state times from inspect, so that the list's human `Status` ("Up 5
+  minutes") is rendered at read time, as the engine does, instead of going stale.
+
+Read-your-writes: a route that changed a container (create, start, stop, remove, …)
+awaits `refresh(id)` (or calls `note_removed(id)`) before it answers, so the next
+list shows the change without waiting for its event.
+
+Queries answer `None` when they cannot answer (not ready yet, or a filter this
+module does not evaluate): the caller then asks the engine. Routes need not do that
+dance themselves: `list_containers`, `inspect_container` and their `*_json` forms
+(rendered bytes, cached per container version) fall back to the engine, and honour
+`fresh=True` (`?fresh=true`) by asking the engine directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import Depends, Request
+
+from app import errors
+from app.engine import Engine
+from app.services.events import EventBus
+
+log = logging.getLogger("moorage.state")
+
+Doc = dict[str, Any]
+Filters = Mapping[str, Iterable[str]]
+
+# Filters evaluated in process; any other one sends the caller to the engine.
+SUPPORTED_FILTERS = frozenset(
+    {"id", "name", "label", "status", "ancestor", "network", "health", "exited"}
+)
+_RUNNING_STATES = frozenset({"running", "paused", "restarting"})
+_HEX = re.compile(r"[0-9a-f]{1,64}")
+
+
+def human_duration(seconds: float) -> str:
+    """The engine's `units.HumanDuration` (go-units), word for word."""
+    s = int(seconds)
+    if s < 1:
+        return "Less than a second"
+    if s == 1:
+        return "1 second"
+    if s < 60:
+        return f"{s} seconds"
+    minutes = s // 60
+    if minutes == 1:
+        return "About a minute"
+    if minutes < 60:
+        return f"{minutes} minutes"
+    hours = math.floor(seconds / 3600 + 0.5)
+    if hours == 1:
+        return "About an hour"
+    if hours < 48:
+        return f"{hours} hours"
+    if hours < 24 * 7 * 2:
+        return f"{hours // 24} days"
+    if hours < 24 * 30 * 2:
+        return f"{hours // 24 // 7} weeks"
+    if hours < 24 * 365 * 2:
+        return f"{hours // 24 // 30} months"
+    return f"{int(seconds / 3600) // 24 // 365} years"
+
+
+def _epoch(ts: str | None) -> float | None:
+    """An engine RFC 3339 time (nanoseconds allowed) as epoch seconds; None if zero."""
+    if not ts or ts.startswith("0001-"):
+        return None
+    head, _, frac = ts.partition(".")
+    tz = "Z"
+    if frac:
+        digits = re.match(r"\d*", frac)
+        assert digits is not None
+        tz = frac[digits.end() :] or "Z"
+        frac = digits.group()
+    elif len(head) > 19:
+        head, tz = head[:19], head[19:]
+    base = datetime.fromisoformat(head + ("+00:00" if tz == "Z" else tz))
+    if base.tzinfo is None:
+        base = base.replace(tzinfo=UTC)
+    return base.timestamp() + (float("0." + frac) if frac else 0.0)
+
+
+@dataclass(slots=True)
+class StateTimes:
+    """What the human `Status` text needs from inspect's `State`."""
+
+    running: bool
+    paused: bool
+    restarting: bool
+    removing: bool
+    dead: bool
+    exit_code: int
+    started_at: float | None
+    finished_at: float | None
+    health: str | None  # starting | healthy | unhealthy | None (no healthcheck)
+
+    @classmethod
+    def from_inspect(cls, doc: Doc) -> StateTimes:
+        st: Doc = doc.get("State") or {}
+        health = (st.get("Health") or {}).get("Status")
+        return cls(
+            running=bool(st.get("Running")),
+            paused=bool(st.get("Paused")),
+            restarting=bool(st.get("Restarting")),
+            removing=bool(st.get("RemovalInProgress")) or st.get("Status") == "removing",
+            dead=bool(st.get("Dead")),
+            exit_code=int(st.get("ExitCode") or 0),
+            started_at=_epoch(st.get("StartedAt")),
+            finished_at=_epoch(st.get("FinishedAt")),
+            health=health if health and health != "none" else None,
+        )
+
+    def status_text(self, now: float) -> str:
+        """The engine's `State.String()`, as `docker ps` shows it."""
+        if self.running:
+            up = human_duration(now - (self.started_at or now))
+            if self.paused:
+                return f"Up {up} (Paused)"
+            if self.restarting:
+                ago = human_duration(now - (self.finished_at or now))
+                return f"Restarting ({self.exit_code}) {ago} ago"
+            if self.health is not None:
+                word = "health: starting" if self.health == "starting" else self.health
+                return f"Up {up} ({word})"
+            return f"Up {up}"
+        if self.removing:
+            return "Removal In Progress"
+        if self.dead:
+            return "Dead"
+        if self.started_at is None:
+            return "Created"
+        if self.finished_at is None:
+            return ""
+        return f"Exited ({self.exit_code}) {human_duration(now - self.finished_at)} ago"
+
+
+@dataclass(slots=True)
+class Entry:
+    summary: Doc  # the engine's list document
+    inspect: bytes | None = None  # the inspect document, JSON
+    times: StateTimes | None = None
+    health: str = "none"
+    created: float = 0.0  # with inspect's nanoseconds: the engine orders by them
+    # Rendered responses, made once per version of the documents (see `*_json`).
+    item_json: bytes | None = None
+    item_status: str | None = None  # the Status text item_json was rendered with
+    detail_json: bytes | None = None
+
+    def __post_init__(self) -> None:
+        self.created = float(self.summary.get("Created") or 0)
+
+
+@dataclass
+class ContainerState:
+    """The event-fed copy of the engine's containers (see the module docstring)."""
+
+    engine: Engine
+    bus: EventBus
+    resync_interval: float = 60.0
+    warm_concurrency: int = 4
+    entries: dict[str, Entry] = field(default_factory=dict)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
+    resyncs: int = 0
+    _names: dict[str, str] = field(default_factory=dict)  # name (no slash) → id
+    _order: list[Entry] | None = None  # newest first; None when it must be rebuilt
+    _seq: int = 0
+    _applied: dict[str, int] = field(default_factory=dict)  # id → seq of last applied read
+    _pending: set[str] = field(default_factory=set)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._tasks:
+            return
+        self._tasks = [
+            asyncio.create_task(self._watch(), name="moorage-state-watch"),
+            asyncio.create_task(self._refresher(), name="moorage-state-refresh"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    # -- queries (pure, no engine call) -----------------------------------------
+
+    def summaries(self, all: bool = False, filters: Filters | None = None) -> list[Doc] | None:
+        """The engine's `GET /containers/json` answer, from memory; None: ask the engine."""
+        if not self.ready.is_set():
+            return None
+        flt = {k: list(v) for k, v in (filters or {}).items() if v}
+        if not flt.keys() <= SUPPORTED_FILTERS:
+            return None
+        if self._order is None:
+            self._order = sorted(self.entries.values(), key=lambda e: -e.created)
+        now = time.time()
+        out: list[Doc] = []
+        for entry in self._order:
+            doc = entry.summary
+            if not all and doc.get("State") not in _RUNNING_STATES and "status" not in flt:
+                continue
+            if flt and not _matches(entry, flt):
+                continue
+            if entry.times is not None:
+                doc = {**doc, "Status": entry.times.status_text(now)}
+            out.append(doc)
+        return out
+
+    def resolve(self, ref: str) -> str | None:
+        """A container's full id from its id, unique id prefix or name; None if unknown."""
+        if ref in self.entries:
+            return ref
+        by_name = self._names.get(ref.lstrip("/"))
+        if by_name is not None:
+            return by_name
+        if ref and _HEX.fullmatch(ref):
+            hits = [cid for cid in self.entries if cid.startswith(ref)]
+            if len(hits) == 1:
+                return hits[0]
+        return None
+
+    def get(self, ref: str) -> Doc | None:
+        """The engine's inspect document, from memory; None: ask the engine."""
+        if not self.ready.is_set():
+            return None
+        cid = self.resolve(ref)
+        if cid is None:
+            return None
+        entry = self.entries[cid]
+        if entry.inspect is None:
+            return None
+        doc: Doc = orjson.loads(entry.inspect)
+        return doc
+
+    def summaries_json(
+        self,
+        render: Callable[[Doc], bytes],
+        all: bool = False,
+        filters: Filters | None = None,
+    ) -> bytes | None:
+        """`summaries()` rendered as one JSON array; `render(doc)` runs once per version.
+
+        `render` turns one engine list document into the route's JSON bytes (say
+        `ContainerSummary.from_engine(doc).model_dump_json().encode()`); its result is
+        kept until the container changes or its Status text moves on.
+        """
+        docs = self.summaries(all, filters)
+        if docs is None:
+            return None
+        parts = []
+        for doc in docs:
+            entry = self.entries[doc["Id"]]
+            if entry.item_json is None or entry.item_status != doc.get("Status"):
+                entry.item_json = render(doc)
+                entry.item_status = doc.get("Status")
+            parts.append(entry.item_json)
+        return b"[" + b",".join(parts) + b"]"
+
+    def detail_json(self, ref: str, render: Callable[[Doc], bytes]) -> bytes | None:
+        """`get(ref)` rendered by `render`, kept until the container changes."""
+        if not self.ready.is_set():
+            return None
+        cid = self.resolve(ref)
+        entry = self.entries.get(cid) if cid else None
+        if entry is None or entry.inspect is None:
+            return None
+        if entry.detail_json is None:
+            entry.detail_json = render(orjson.loads(entry.inspect))
+        return entry.detail_json
+
+    async def inspect(self, ref: str) -> Doc:
+        """Inspect from memory when known, else from the engine (and keep it)."""
+        doc = self.get(ref)
+        if doc is not None:
+            return doc
+        doc = await self.engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
+        assert isinstance(doc, dict)
+        if self.ready.is_set() and doc.get("Id") in self.entries:
+            self._store_inspect(self.entries[doc["Id"]], doc)
+        return doc
+
+    # -- read-your-writes ----------------------------------------------------------
+
+    async def refresh(self, ref: str) -> None:
+        """Read one container again now (after a change made through moorage)."""
+        cid = self.resolve(ref) or ref
+        self._seq += 1
+        seq = self._seq
+        try:
+            summaries, doc = await asyncio.gather(self._list_one(cid), self._inspect_or_none(cid))
+            if doc is not None and doc["Id"] != cid:  # it was a name or a short id
+                cid = doc["Id"]
+                summaries = await self._list_one(cid)
+        except errors.ProblemError as exc:
+            log.debug("refresh %s: %s", cid, exc.detail)
+            return
+        if self._applied.get(cid, 0) > seq:
+            return  # a newer read already landed
+        full_id = doc["Id"] if doc else cid
+        matches = [s for s in summaries or [] if s.get("Id") == full_id]
+        if not matches or doc is None:
+            self._forget(full_id)
+            self._applied[full_id] = seq
+            return
+        self._applied[full_id] = seq
+        self._put(matches[0], doc)
+
+    def note_removed(self, ref: str) -> None:
+        """Forget a container (after a remove made through moorage)."""
+        cid = self.resolve(ref) or ref
+        self._seq += 1
+        self._applied[cid] = self._seq  # reads already under way must not bring it back
+        self._forget(cid)
+
+    def _forget(self, cid: str) -> None:
+        entry = self.entries.pop(cid, None)
+        if entry is not None:
+            for name in entry.summary.get("Names") or []:
+                if self._names.get(name.lstrip("/")) == cid:
+                    del self._names[name.lstrip("/")]
+            self._order = None
+
+    # -- keeping up ----------------------------------------------------------------
+
+    async def resync(self) -> None:
+        """One full list; entries not listed are dropped, inspect docs re-read lazily."""
+        self._seq += 1
+        seq = self._seq
+        docs: list[Doc] = await self.engine.json("GET", "containers/json", params={"all": True})
+        seen = set()
+        for doc in docs:
+            cid = doc["Id"]
+            seen.add(cid)
+            if self._applied.get(cid, 0) > seq:
+                continue
+            self._applied[cid] = seq
+            entry = self.entries.get(cid)
+            if entry is None:
+                self._index(Entry(doc))
+            else:
+                if entry.summary.get("State") != doc.get("State"):  # an event was missed
+                    entry.inspect = entry.detail_json = None
+                    entry.times = None
+                entry.summary = doc
+                entry.item_json = None
+                entry.created = max(entry.created, float(doc.get("Created") or 0))
+        for cid in [c for c in self.entries if c not in seen]:
+            if self._applied.get(cid, 0) <= seq:
+                self._forget(cid)
+        self._applied = {c: n for c, n in self._applied.items() if c in seen or n > seq}
+        self._order = None
+        self.resyncs += 1
+        self.ready.set()
+        self._tasks.append(asyncio.create_task(self._warm(), name="moorage-state-warm"))
+
+    async def _warm(self) -> None:
+        """Read the inspect documents not held yet, a few at a time."""
+        sem = asyncio.Semaphore(self.warm_concurrency)
+
+        async def one(cid: str) -> None:
+            async with sem:
+                entry = self.entries.get(cid)
+                if entry is None or entry.inspect is not None:
+                    return
+                doc = await self._inspect_or_none(cid)
+                entry = self.entries.get(cid)
+                if doc is not None and entry is not None and entry.inspect is None:
+                    self._store_inspect(entry, doc)
+
+        with contextlib.suppress(errors.ProblemError):
+            await asyncio.gather(*(one(cid) for cid in list(self.entries)))
+        current = asyncio.current_task()
+        self._tasks = [t for t in self._tasks if t is not current]
+
+    async def _watch(self) -> None:
+        """Follow the event bus; resync at start, after reconnects and periodically."""
+        with self.bus.subscribe() as sub:
+            need_resync = True
+            while True:
+                if need_resync or sub.overflowed:
+                    if sub.overflowed:  # fell behind: start over from a full list
+                        while not sub.queue.empty():
+                            sub.queue.get_nowait()
+                        sub.overflowed = False
+                    try:
+                        await self.resync()
+                        need_resync = False
+                    except errors.ProblemError as exc:
+                        log.debug("state resync: %s", exc.detail)
+                        await asyncio.sleep(0.5)
+                        continue
+                    except Exception:  # never let the watcher die
+                        log.exception("state resync failed")
+                        await asyncio.sleep(0.5)
+                        continue
+                try:
+                    async with asyncio.timeout(self.resync_interval):
+                        event = await sub.get()
+                except TimeoutError:
+                    need_resync = True
+                    continue
+                marker = event.get("moorage")
+                if marker == "connected":
+                    need_resync = event.get("resumed_from") is not None or not self.ready.is_set()
+                elif marker is None and event.get("Type") == "container":
+                    self._on_event(event)
+
+    def _on_event(self, event: Doc) -> None:
+        cid = (event.get("Actor") or {}).get("ID") or event.get("id")
+        if not cid:
+            return
+        entry = self.entries.get(cid)
+        if entry is not None:
+            entry.inspect = entry.detail_json = None  # stale from now on
+        if event.get("Action") == "destroy":
+            self._pending.discard(cid)
+            self.note_removed(cid)
+            return
+        self._pending.add(cid)
+        self._wake.set()
+
+    async def _refresher(self) -> None:
+        """Re-read the containers events named, a few at a time (bursts coalesce)."""
+        sem = asyncio.Semaphore(self.warm_concurrency * 2)
+
+        async def one(cid: str) -> None:
+            async with sem:
+                try:
+                    await self.refresh(cid)
+                except Exception:  # never let the refresher die
+                    log.exception("state refresh of %s failed", cid)
+
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            batch, self._pending = self._pending, set()
+            await asyncio.gather(*(one(cid) for cid in batch))
+
+    # -- internals -----------------------------------------------------------------
+
+    async def _list_one(self, cid: str) -> list[Doc]:
+        docs: list[Doc] = await self.engine.json(
+            "GET", "containers/json", params={"all": True, "filters": {"id": [cid]}}
+        )
+        return docs or []
+
+    async def _inspect_or_none(self, cid: str) -> Doc | None:
+        try:
+            doc: Doc | None = await self.engine.json(
+                "GET", f"containers/{cid}/json", kind="container", ref=cid
+            )
+        except errors.NotFound:
+            return None
+        return doc
+
+    def _index(self, entry: Entry) -> None:
+        cid = entry.summary["Id"]
+        self.entries[cid] = entry
+        for name in entry.summary.get("Names") or []:
+            self._names[name.lstrip("/")] = cid
+        self._order = None
+
+    def _put(self, summary: Doc, doc: Doc) -> None:
+        old = self.entries.get(summary["Id"])
+        if old is not None:
+            self._forget(summary["Id"])  # names may have changed
+        entry = Entry(summary)
+        self._store_inspect(entry, doc)
+        self._index(entry)
+
+    def _store_inspect(self, entry: Entry, doc: Doc) -> None:
+        # A copy: orjson's own result keeps its 32 KiB working buffer (7x the document).
+        entry.inspect = memoryview(orjson.dumps(doc)).tobytes()
+        entry.item_json = entry.detail_json = None
+        entry.times = StateTimes.from_inspect(doc)
+        entry.health = entry.times.health or "none"
+        entry.created = _epoch(doc.get("Created")) or entry.created
+        self._order = None
+
+
+def _matches(entry: Entry, flt: dict[str, list[str]]) -> bool:
+    """The engine's list filters (values of one filter OR, filters AND)."""
+    doc = entry.summary
+    for key, values in flt.items():
+        if key == "id":
+            if not any(doc["Id"].startswith(v) for v in values):
+                return False
+        elif key == "name":
+            names = [n.lstrip("/") for n in doc.get("Names") or []]
+            if not any(re.search(v.lstrip("/"), n) for v in values for n in names):
+                return False
+        elif key == "label":
+            labels: dict[str, str] = doc.get("Labels") or {}
+            for v in values:  # every label filter must hold
+                k, eq, val = v.partition("=")
+                if k not in labels or (eq and labels[k] != val):
+                    return False
+        elif key == "status":
+            if doc.get("State") not in values:
+                return False
+        elif key == "ancestor":
+            image, image_id = str(doc.get("Image") or ""), str(doc.get("ImageID") or "")
+            if not any(_ancestor(v, image, image_id) for v in values):
+                return False
+        elif key == "network":
+            nets: dict[str, Doc] = (doc.get("NetworkSettings") or {}).get("Networks") or {}
+            keys = set(nets) | {str(n.get("NetworkID") or "") for n in nets.values()}
+            if not any(v in keys or any(k.startswith(v) for k in keys if k) for v in values):
+                return False
+        elif key == "health":
+            if entry.times is None and doc.get("State") == "running":
+                return _health_from_status(doc) in values
+            if entry.health not in values:
+                return False
+        elif key == "exited":
+            if doc.get("State") != "exited":
+                return False
+            code = entry.times.exit_code if entry.times else _exit_from_status(doc)
+            if str(code) not in values:
+                return False
+    return True
+
+
+def _ancestor(value: str, image: str, image_id: str) -> bool:
+    if value in (image, image_id) or image_id.removeprefix("sha256:").startswith(value):
+        return True
+    if ":" not in value.rsplit("/", 1)[-1]:
+        return image == f"{value}:latest" or image.startswith(f"{value}@")
+    return False
+
+
+def _health_from_status(doc: Doc) -> str:
+    status = str(doc.get("Status") or "")
+    if "(healthy)" in status:
+        return "healthy"
+    if "(unhealthy)" in status:
+        return "unhealthy"
+    if "(health: starting)" in status:
+        return "starting"
+    return "none"
+
+
+def _exit_from_status(doc: Doc) -> int | None:
+    m = re.match(r"Exited \((-?\d+)\)", str(doc.get("Status") or ""))
+    return int(m.group(1)) if m else None
+
+
+async def list_containers(
+    state: ContainerState | None,
+    engine: Engine,
+    *,
+    all: bool = False,
+    filters: Filters | None = None,
+    fresh: bool = False,
+) -> list[Doc]:
+    """The engine's list documents: from the state when it can answer, else the engine."""
+    if state is not None and not fresh:
+        docs = state.summaries(all, filters)
+        if docs is not None:
+            return docs
+    flt = {k: list(v) for k, v in (filters or {}).items() if v}
+    found: list[Doc] = await engine.json(
+        "GET", "containers/json", params={"all": all, "filters": flt or None}
+    )
+    return found
+
+
+async def list_containers_json(
+    state: ContainerState | None,
+    engine: Engine,
+    render: Callable[[Doc], bytes],
+    *,
+    all: bool = False,
+    filters: Filters | None = None,
+    fresh: bool = False,
+) -> bytes:
+    """`list_containers`, rendered item by item with `render` (cached in the state)."""
+    if state is not None and not fresh:
+        body = state.summaries_json(render, all, filters)
+        if body is not None:
+            return body
+    docs = await list_containers(None, engine, all=all, filters=filters)
+    return b"[" + b",".join(render(doc) for doc in docs) + b"]"
+
+
+async def inspect_container(
+    state: ContainerState | None, engine: Engine, ref: str, *, fresh: bool = False
+) -> Doc:
+    """The inspect document: from the state when it holds it, else the engine (404s too)."""
+    if state is not None and not fresh:
+        doc = state.get(ref)
+        if doc is not None:
+            return doc
+    found: Doc = await engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
+    return found
+
+
+async def inspect_container_json(
+    state: ContainerState | None,
+    engine: Engine,
+    ref: str,
+    render: Callable[[Doc], bytes],
+    *,
+    fresh: bool = False,
+) -> bytes:
+    """`inspect_container`, rendered with `render` (cached in the state per version)."""
+    if state is not None and not fresh:
+        body = state.detail_json(ref, render)
+        if body is not None:
+            return body
+    return render(await inspect_container(None, engine, ref))
+
+
+def get_container_state(request: Request) -> ContainerState | None:
+    """The container state of this app; None when `state_cache` is off."""
+    state: ContainerState | None = getattr(request.app.state, "containers", None)
+    return state
+
+
+ContainerStateDep = Annotated[ContainerState | None, Depends(get_container_state)]

@@ -1,0 +1,52 @@
+"""The benchmarks' smoke form: every figure runs (seconds, not minutes) and gives numbers.
+
+Only that it ran is asserted, never a timing: the real figures come from `make bench`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT, RUN_ID, TEST_LABEL, docker
+
+NUMBER = re.compile(r"^[\d,]+(\.\d+)?")
+
+
+@pytest.mark.slow
+def test_bench_quick_runs_every_figure() -> None:
+    key = f"smoke-{RUN_ID}"
+    env = {
+        **os.environ,
+        "MOORAGE_BENCH_KEY": key,
+        "MOORAGE_BENCH_LABELS": f"{TEST_LABEL}={RUN_ID}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--quick", "--sizes", "5"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    # The final table: the rows after the last header.
+    table = proc.stdout.rsplit("| figure | engine |", 1)[1]
+    rows = [
+        [cell.strip() for cell in line.strip("|").split("|")]
+        for line in table.splitlines()
+        if line.startswith("| ") and not line.startswith("|---")
+    ]
+    figures = {row[0].split(".", 1)[0] for row in rows}
+    assert {"1", "2", "3", "4", "5", "6"} <= figures
+    for figure, engine, moorage, *_ in rows:
+        measured = [c for c in (engine, moorage) if NUMBER.match(c)]
+        assert measured or "route missing" in moorage, f"no number for {figure}"
+    assert any(NUMBER.match(row[2]) for row in rows), "moorage gave no number at all"
+    # The bench cleaned up after itself.
+    assert docker("ps", "-aq", "--filter", f"label=moorage.bench={key}").split() == []
