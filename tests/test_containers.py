@@ -619,3 +619,35 @@ async def test_auto_remove_quick_exit(client: httpx.AsyncClient, net: str) -> No
     r = await client.post(f"/v1/containers/{c['id']}/wait", params={"condition": "removed"})
     assert r.status_code in (200, 404)
     assert not exists("container", c["id"])
+
+
+async def test_reads_see_own_writes_and_fresh_asks_the_engine(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    """Lists and reads come from moorage's state; a change shows at once (read-your-writes)."""
+    mark = {"label": f"{TEST_LABEL}={RUN_ID}", "label2": f"mt.ryw={name}"}
+    labels = {TEST_LABEL: RUN_ID, "mt.ryw": name}
+    query = {"all": "true", "label": [mark["label"], mark["label2"]]}
+    r = await client.post(
+        "/v1/containers",
+        json={"image": image, "name": name, "command": ["sleep", "60"], "labels": labels,
+              "network": "none"},
+    )  # fmt: skip
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    for fresh in ("false", "true"):
+        listed = (await client.get("/v1/containers", params={**query, "fresh": fresh})).json()
+        assert [c["id"] for c in listed] == [cid]
+        assert listed[0]["state"] == "running"
+    stopped = await client.post(f"/v1/containers/{cid}/stop", params={"timeout": 0})
+    assert stopped.status_code == 200
+    listed = (await client.get("/v1/containers", params=query)).json()
+    assert listed[0]["state"] == "exited"
+    got = (await client.get(f"/v1/containers/{name}")).json()
+    assert got["status"] == "exited"
+    assert (await client.get(f"/v1/containers/{name}", params={"fresh": "true"})).json()[
+        "status"
+    ] == "exited"
+    assert (await client.delete(f"/v1/containers/{cid}")).status_code == 204
+    assert (await client.get("/v1/containers", params=query)).json() == []
+    assert (await client.get(f"/v1/containers/{cid}")).status_code == 404

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
 from fastapi.routing import APIRoute
@@ -23,6 +23,12 @@ from app.models.containers import (
     WaitResult,
 )
 from app.services import containers as svc
+from app.state import (
+    ContainerState,
+    ContainerStateDep,
+    inspect_container_json,
+    list_containers_json,
+)
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 
@@ -34,11 +40,31 @@ StopTimeout = Annotated[
 ]
 
 _NOT_FOUND = (errors.ContainerNotFound,)
+Fresh = Annotated[bool, Query(description="Ask the engine, not moorage's state of containers")]
+JSON = "application/json"
 
 
-@router.get("", responses=errors.problem_responses(errors.BadRequest))
+def _summary_json(doc: dict[str, Any]) -> bytes:
+    return ContainerSummary.from_list(doc).model_dump_json().encode()
+
+
+def _container_json(doc: dict[str, Any]) -> bytes:
+    return Container.from_inspect(doc).model_dump_json().encode()
+
+
+async def _synced(state: ContainerState | None, container: Container) -> Container:
+    """Read-your-writes: the state shows a change before its answer leaves."""
+    if state is not None:
+        await state.refresh(container.id)
+    return container
+
+
+@router.get(
+    "", response_model=list[ContainerSummary], responses=errors.problem_responses(errors.BadRequest)
+)
 async def containers_list(
     engine: EngineDep,
+    state: ContainerStateDep,
     all: Annotated[bool, Query(description="Include stopped containers")] = False,
     label: Annotated[list[str] | None, Query(max_length=64)] = None,
     status: Annotated[list[Status] | None, Query(max_length=8)] = None,
@@ -46,7 +72,8 @@ async def containers_list(
     ancestor: FilterText | None = None,
     network: FilterText | None = None,
     health: Health | None = None,
-) -> list[ContainerSummary]:
+    fresh: Fresh = False,
+) -> Response:
     """List containers (running ones unless `all`)."""
     filters: dict[str, list[str]] = {}
     if label:
@@ -58,7 +85,10 @@ async def containers_list(
         filters["status"] = list(status)
     if health is not None:
         filters["health"] = [health]
-    return await svc.summaries(engine, all=all, filters=filters)
+    body = await list_containers_json(
+        state, engine, _summary_json, all=all, filters=filters, fresh=fresh
+    )
+    return Response(body, media_type=JSON)
 
 
 @router.post(
@@ -72,9 +102,11 @@ async def containers_list(
         errors.NameInUse,
     ),
 )
-async def containers_create(engine: EngineDep, spec: ContainerSpec) -> Container:
+async def containers_create(
+    engine: EngineDep, state: ContainerStateDep, spec: ContainerSpec
+) -> Container:
     """Create a container and start it (`"start": false` only creates)."""
-    return await svc.create(engine, spec)
+    return await _synced(state, await svc.create(engine, spec))
 
 
 @router.post(
@@ -83,30 +115,47 @@ async def containers_create(engine: EngineDep, spec: ContainerSpec) -> Container
         errors.BadRequest, errors.ImageNotFound, errors.Conflict, errors.ContainerError
     ),
 )
-async def containers_run(engine: EngineDep, spec: RunSpec) -> RunResult:
+async def containers_run(engine: EngineDep, state: ContainerStateDep, spec: RunSpec) -> RunResult:
     """Run a container to completion and give its exit code and output."""
-    return await svc.run(engine, spec)
+    result = await svc.run(engine, spec)
+    if state is not None:
+        if spec.remove:
+            state.note_removed(result.container_id)
+        else:
+            await state.refresh(result.container_id)
+    return result
 
 
 @router.post("/prune", responses=errors.problem_responses(errors.BadRequest))
-async def containers_prune(engine: EngineDep, body: PruneFilters | None = None) -> Deleted:
+async def containers_prune(
+    engine: EngineDep, state: ContainerStateDep, body: PruneFilters | None = None
+) -> Deleted:
     """Remove stopped containers (those matching `filters`)."""
-    return await svc.prune(engine, body.filters if body is not None else None)
+    deleted = await svc.prune(engine, body.filters if body is not None else None)
+    if state is not None:
+        for cid in deleted.deleted:
+            state.note_removed(cid)
+    return deleted
 
 
-@router.get("/{id}", responses=errors.problem_responses(*_NOT_FOUND))
-async def containers_get(engine: EngineDep, id: str) -> Container:
+@router.get("/{id}", response_model=Container, responses=errors.problem_responses(*_NOT_FOUND))
+async def containers_get(
+    engine: EngineDep, state: ContainerStateDep, id: str, fresh: Fresh = False
+) -> Response:
     """A container: typed fields, and the engine's inspect document under `attrs`."""
-    return await svc.get(engine, check_ref(id))
+    body = await inspect_container_json(state, engine, check_ref(id), _container_json, fresh=fresh)
+    return Response(body, media_type=JSON)
 
 
 @router.patch(
     "/{id}",
     responses=errors.problem_responses(*_NOT_FOUND, errors.BadRequest, errors.NameInUse),
 )
-async def containers_update(engine: EngineDep, id: str, change: ContainerUpdate) -> Container:
+async def containers_update(
+    engine: EngineDep, state: ContainerStateDep, id: str, change: ContainerUpdate
+) -> Container:
     """Rename, and update limits or the restart policy while it runs."""
-    return await svc.update(engine, check_ref(id), change)
+    return await _synced(state, await svc.update(engine, check_ref(id), change))
 
 
 @router.delete(
@@ -115,10 +164,12 @@ async def containers_update(engine: EngineDep, id: str, change: ContainerUpdate)
     responses=errors.problem_responses(*_NOT_FOUND, errors.ContainerRunning, errors.Conflict),
 )
 async def containers_delete(
-    engine: EngineDep, id: str, force: bool = False, volumes: bool = False
+    engine: EngineDep, state: ContainerStateDep, id: str, force: bool = False, volumes: bool = False
 ) -> Response:
     """Remove a container (a running one only with `force`)."""
     await svc.remove(engine, check_ref(id), force=force, volumes=volumes)
+    if state is not None:
+        state.note_removed(id)
     return Response(status_code=204)
 
 
@@ -126,29 +177,31 @@ async def containers_delete(
     "/{id}/start",
     responses=errors.problem_responses(*_NOT_FOUND, errors.BadRequest, errors.Conflict),
 )
-async def containers_start(engine: EngineDep, id: str) -> Container:
+async def containers_start(engine: EngineDep, state: ContainerStateDep, id: str) -> Container:
     """Start; a running container is left running."""
-    return await svc.start(engine, check_ref(id))
+    return await _synced(state, await svc.start(engine, check_ref(id)))
 
 
 @router.post("/{id}/stop", responses=errors.problem_responses(*_NOT_FOUND))
 async def containers_stop(
     engine: EngineDep,
+    state: ContainerStateDep,
     id: str,
     timeout: StopTimeout = None,  # noqa: ASYNC109 (the API's query parameter)
 ) -> Container:
     """Stop: SIGTERM, then SIGKILL after `timeout` seconds."""
-    return await svc.stop(engine, check_ref(id), within=timeout)
+    return await _synced(state, await svc.stop(engine, check_ref(id), within=timeout))
 
 
 @router.post("/{id}/restart", responses=errors.problem_responses(*_NOT_FOUND, errors.Conflict))
 async def containers_restart(
     engine: EngineDep,
+    state: ContainerStateDep,
     id: str,
     timeout: StopTimeout = None,  # noqa: ASYNC109 (the API's query parameter)
 ) -> Container:
     """Restart (stop with `timeout`, then start)."""
-    return await svc.restart(engine, check_ref(id), within=timeout)
+    return await _synced(state, await svc.restart(engine, check_ref(id), within=timeout))
 
 
 @router.post(
@@ -157,26 +210,27 @@ async def containers_restart(
 )
 async def containers_kill(
     engine: EngineDep,
+    state: ContainerStateDep,
     id: str,
     signal: Annotated[str, Query(max_length=16, pattern=r"^[A-Za-z0-9+-]+$")] = "SIGKILL",
 ) -> Container:
     """Send a signal (default SIGKILL)."""
-    return await svc.signal(engine, check_ref(id), "kill", signal=signal)
+    return await _synced(state, await svc.signal(engine, check_ref(id), "kill", signal=signal))
 
 
 @router.post(
     "/{id}/pause",
     responses=errors.problem_responses(*_NOT_FOUND, errors.ContainerNotRunning, errors.Conflict),
 )
-async def containers_pause(engine: EngineDep, id: str) -> Container:
+async def containers_pause(engine: EngineDep, state: ContainerStateDep, id: str) -> Container:
     """Freeze every process of the container."""
-    return await svc.signal(engine, check_ref(id), "pause")
+    return await _synced(state, await svc.signal(engine, check_ref(id), "pause"))
 
 
 @router.post("/{id}/unpause", responses=errors.problem_responses(*_NOT_FOUND, errors.Conflict))
-async def containers_unpause(engine: EngineDep, id: str) -> Container:
+async def containers_unpause(engine: EngineDep, state: ContainerStateDep, id: str) -> Container:
     """Thaw a paused container."""
-    return await svc.signal(engine, check_ref(id), "unpause")
+    return await _synced(state, await svc.signal(engine, check_ref(id), "unpause"))
 
 
 @router.post("/{id}/wait", responses=errors.problem_responses(*_NOT_FOUND))

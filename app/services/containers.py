@@ -87,15 +87,6 @@ async def ensure_image(engine: Engine, ref: str, policy: str) -> None:
     await pull_image(engine, ref)
 
 
-async def summaries(
-    engine: Engine, *, all: bool, filters: dict[str, list[str]]
-) -> list[ContainerSummary]:
-    docs: list[dict[str, Any]] = await engine.json(
-        "GET", "containers/json", params={"all": all, "filters": filters or None}
-    )
-    return [ContainerSummary.from_list(doc) for doc in docs]
-
-
 async def prune(engine: Engine, filters: dict[PruneFilterKey, list[str]] | None) -> Deleted:
     doc: dict[str, Any] = await engine.json(
         "POST", "containers/prune", params={"filters": dict(filters or {}) or None}, long=True
