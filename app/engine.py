@@ -322,7 +322,7 @@ def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
     """The engine this request talks to."""
     engine: Engine = request.app.state.engine
     return engine

@@ -640,7 +640,7 @@ async def inspect_container_json(
     return render(await inspect_container(None, engine, ref))
 
 
-def get_container_state(request: Request) -> ContainerState | None:
+async def get_container_state(request: Request) -> ContainerState | None:
     """The container state of this app; None when `state_cache` is off."""
     state: ContainerState | None = getattr(request.app.state, "containers", None)
     return state

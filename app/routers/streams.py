@@ -27,12 +27,12 @@ from app.streams import HubRegistry, resume_point, sse_doc, sse_response
 router = APIRouter(tags=["streams"])
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_hubs(request: Request) -> HubRegistry:
+async def get_hubs(request: Request) -> HubRegistry:
     """The app's stream hubs (made on first use)."""
     hubs: HubRegistry | None = getattr(request.app.state, "hubs", None)
     if hubs is None:
@@ -40,7 +40,7 @@ def get_hubs(request: Request) -> HubRegistry:
     return hubs
 
 
-def get_bus(request: Request) -> EventBus:
+async def get_bus(request: Request) -> EventBus:
     bus: EventBus = request.app.state.events
     return bus
 
