@@ -236,12 +236,20 @@ async def containers_unpause(engine: EngineDep, state: ContainerStateDep, id: st
 @router.post("/{id}/wait", responses=errors.problem_responses(*_NOT_FOUND))
 async def containers_wait(
     engine: EngineDep,
+    state: ContainerStateDep,
     id: str,
     timeout: Annotated[float | None, Query(gt=0, le=86_400, description="Seconds")] = None,  # noqa: ASYNC109
     condition: Literal["not-running", "next-exit", "removed"] = "not-running",
 ) -> WaitResult:
     """Wait for the container to stop; 504 (and it keeps running) past `timeout`."""
-    return await svc.wait(engine, check_ref(id), within=timeout, condition=condition)
+    result = await svc.wait(engine, check_ref(id), within=timeout, condition=condition)
+    if state is not None:
+        # What the caller waited for shows in the next list, before the engine's event.
+        if condition == "removed":
+            state.note_removed(id)
+        else:
+            await state.refresh(id)
+    return result
 
 
 class _EncodedSlashRoute(APIRoute):
