@@ -20,9 +20,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from fastapi import Request
@@ -287,6 +287,64 @@ def sse_response(
         ping=max(settings.sse_ping_interval, 0.05),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def accepts_sse(request: Request) -> bool:
+    """Whether the client asked for the stream form (`Accept: text/event-stream`)."""
+    return SSE_MEDIA_TYPE in request.headers.get("accept", "").lower()
+
+
+_NOTHING: Any = object()
+T = TypeVar("T")
+
+
+async def _first(items: AsyncIterator[T]) -> T:
+    try:
+        return await anext(items)
+    except StopAsyncIteration:
+        result: T = _NOTHING
+        return result
+
+
+async def primed(items: AsyncGenerator[T, None], wait: float) -> AsyncGenerator[T, None]:
+    """Run `items` up to its first item (for at most `wait` seconds) *before* the
+    response starts, and give back a generator that continues from there.
+
+    A refusal the engine reports at once (policy, credentials, a bad option) then
+    raises here, in the handler, and is a plain 4xx/5xx problem instead of an
+    `event: error` after a 200. An engine still silent after `wait` does not hold
+    the headers back: the stream starts and the first item comes when it comes."""
+    first = asyncio.ensure_future(_first(items))
+    try:
+        await asyncio.wait({first}, timeout=wait)
+        if first.done():
+            first.result()  # a failure raises now
+    except BaseException:
+        await _drop(first, items)
+        raise
+    return _resume(first, items)
+
+
+async def _resume(
+    first: asyncio.Future[T], items: AsyncGenerator[T, None]
+) -> AsyncGenerator[T, None]:
+    try:
+        item = await first
+        if item is _NOTHING:
+            return
+        yield item
+        async for item in items:
+            yield item
+    finally:
+        await _drop(first, items)
+
+
+async def _drop(first: asyncio.Future[Any], items: AsyncGenerator[Any, None]) -> None:
+    if not first.done():
+        first.cancel()
+        with contextlib.suppress(BaseException):
+            await first
+    await items.aclose()
 
 
 def sse_doc(description: str, example: str) -> dict[int | str, dict[str, Any]]:
