@@ -10,9 +10,10 @@ registry, so a refusal there arrives in the stream: `event: error`, registry-den
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncGenerator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,10 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app import errors
 from app.main import create_app
 from app.settings import Settings
+from app.streams import primed
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists
 from tests.sse import Event, events
 from tests.test_build import LABELS, OURS, TAR, make_tar
@@ -184,3 +187,59 @@ async def test_policy_refusal_is_a_problem_before_the_stream(tmp_path: Path) -> 
         )
         assert r.status_code == 403, r.text
         assert r.json()["code"] == "policy-violation"
+
+
+# -- primed(): the engine call runs up to its first item before the response ------------
+
+
+async def test_primed_raises_an_early_failure_in_the_handler() -> None:
+    async def refused() -> AsyncGenerator[int, None]:
+        raise errors.RegistryDenied("127.0.0.1:5000: unauthorized")
+        yield 1  # pragma: no cover
+
+    with pytest.raises(errors.RegistryDenied):
+        await primed(refused(), wait=5)
+
+
+async def test_primed_does_not_hold_a_silent_stream_back() -> None:
+    go = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def slow() -> AsyncGenerator[int, None]:
+        try:
+            await go.wait()
+            yield 1
+            yield 2
+            raise errors.BuildFailed("late", log="x\n")
+        finally:
+            closed.set()
+
+    rest = await primed(slow(), wait=0.01)  # returns although nothing came yet
+    go.set()
+    assert [await anext(rest), await anext(rest)] == [1, 2]
+    with pytest.raises(errors.BuildFailed):  # a later failure is the stream's
+        await anext(rest)
+    assert closed.is_set()
+
+    # Closed before the first item came: the upstream is closed too.
+    go.clear()
+    closed.clear()
+    rest = await primed(slow(), wait=0.01)
+    await rest.aclose()
+    assert closed.is_set()
+
+    # Dropped unread (a response that never started its body): the upstream stops.
+    closed.clear()
+    rest = await primed(slow(), wait=0.01)
+    del rest
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert closed.is_set()
+
+
+async def test_primed_empty_stream() -> None:
+    async def empty() -> AsyncGenerator[int, None]:
+        return
+        yield 1  # pragma: no cover
+
+    assert [i async for i in await primed(empty(), wait=5)] == []

@@ -107,8 +107,8 @@ async def _streamed(
 ) -> EventSourceResponse:
     """The SSE form of a pull, push or build: the engine call is under way (and has
     passed its first line, or `sse_ping_interval` s) before the 200 starts."""
-    events = await primed(events, settings.sse_ping_interval)
-    body = audit.stream_outcome(request, svc.sse_events(events))
+    rest = await primed(events, settings.sse_ping_interval)
+    body = audit.stream_outcome(request, svc.sse_events(rest))
     return sse_response(body, settings, request)
 
 

@@ -247,12 +247,16 @@ async def registry_data(engine: Engine, req: DistributionRequest) -> RegistryDat
     )
 
 
-async def sse_events(events: AsyncGenerator[StreamEvent, None]) -> AsyncIterator[bytes]:
-    """A progress generator as SSE: `progress`, `log` and the last `done`, each its own
+async def sse_events(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    """A progress stream as SSE: `progress`, `log` and the last `done`, each its own
     event; a failure raises on (the SSE wrapper sends it as `event: error`)."""
-    async with aclosing(events):
+    try:
         async for ev in events:
             yield encode(ev.event, ev.data)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def pull_image(engine: Engine, req: PullRequest) -> Image:
