@@ -19,6 +19,7 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -510,6 +511,21 @@ def note_denied(request: Request, identity: Identity, action: str) -> None:
         request.state.audit = _record(request, identity, action)
 
 
+async def stream_outcome(request: Request, body: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A streamed change (SSE pull, push, build, exec) answers 200 before it ends: a
+    failure inside the stream becomes the audited outcome (the problem's status)."""
+    try:
+        async for chunk in body:
+            yield chunk
+    except errors.ProblemError as exc:
+        request.state.audit_outcome = exc.status
+        raise
+    finally:
+        aclose = getattr(body, "aclose", None)
+        if aclose is not None:
+            await aclose()
+
+
 class AuditMiddleware:
     """Writes the outcome (status) of every audited request when its response is done."""
 
@@ -533,6 +549,7 @@ class AuditMiddleware:
             await self.app(scope, receive, send_status)
         finally:
             rec: Record | None = state.get("audit")
+            status = state.get("audit_outcome", status)
             app = scope.get("app")
             store: AuditBackend | None = getattr(getattr(app, "state", None), "audit", None)
             if rec is not None and store is not None:

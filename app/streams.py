@@ -20,9 +20,9 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import orjson
 from fastapi import Request
@@ -287,6 +287,79 @@ def sse_response(
         ping=max(settings.sse_ping_interval, 0.05),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
+
+
+def accepts_sse(request: Request) -> bool:
+    """Whether the client asked for the stream form (`Accept: text/event-stream`)."""
+    return SSE_MEDIA_TYPE in request.headers.get("accept", "").lower()
+
+
+_NOTHING: Any = object()
+T = TypeVar("T")
+
+
+async def _first(items: AsyncIterator[T]) -> T:
+    try:
+        return await anext(items)
+    except StopAsyncIteration:
+        result: T = _NOTHING
+        return result
+
+
+async def primed(items: AsyncGenerator[T, None], wait: float) -> Primed[T]:
+    """Run `items` up to its first item (for at most `wait` seconds) *before* the
+    response starts, and give back the stream from there.
+
+    A refusal the engine reports at once (policy, credentials, a bad option) then
+    raises here, in the handler, and is a plain 4xx/5xx problem instead of an
+    `event: error` after a 200. An engine still silent after `wait` does not hold
+    the headers back: the stream starts and the first item comes when it comes."""
+    first = asyncio.ensure_future(_first(items))
+    rest = Primed(first, items)
+    try:
+        await asyncio.wait({first}, timeout=wait)
+        if first.done():
+            first.result()  # a failure raises now
+    except BaseException:
+        await rest.aclose()
+        raise
+    return rest
+
+
+class Primed(Generic[T]):
+    """The rest of a primed stream: its first item (maybe still on its way), then the
+    others. Closing it, or dropping it unread (a response that never started its
+    body), stops the upstream."""
+
+    def __init__(self, first: asyncio.Future[T], items: AsyncGenerator[T, None]) -> None:
+        self._first: asyncio.Future[T] | None = first
+        self._items = items
+        # Marked as retrieved: a failure after the handler gave up is not "never retrieved".
+        first.add_done_callback(lambda f: f.cancelled() or f.exception())
+
+    def __aiter__(self) -> Primed[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._first is None:
+            return await anext(self._items)
+        item = await self._first  # a cancelled reader cancels the first read too
+        self._first = None
+        if item is _NOTHING:
+            raise StopAsyncIteration
+        return item
+
+    async def aclose(self) -> None:
+        first, self._first = self._first, None
+        if first is not None and not first.done():
+            first.cancel()
+            with contextlib.suppress(BaseException):
+                await first
+        await self._items.aclose()
+
+    def __del__(self) -> None:
+        if self._first is not None and not self._first.done():
+            self._first.cancel()
 
 
 def sse_doc(description: str, example: str) -> dict[int | str, dict[str, Any]]:

@@ -15,8 +15,9 @@ from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import TypeAdapter, ValidationError
+from sse_starlette.sse import EventSourceResponse
 
-from app import errors
+from app import audit, errors
 from app.engine import EngineDep
 from app.models.common import label_filters
 from app.models.images import (
@@ -35,8 +36,11 @@ from app.models.images import (
     RegistryData,
     TagRequest,
 )
+from app.routers.streams import SettingsDep
 from app.services import images as svc
 from app.services.registry_auth import parse_reference
+from app.settings import Settings
+from app.streams import accepts_sse, primed, sse_doc, sse_response
 
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
@@ -71,6 +75,44 @@ def _json_options(raw: str | None, name: str) -> dict[str, str]:
         ) from exc
 
 
+_PROGRESS_DOC = """\
+retry: 3000
+
+event: progress
+data: {"id": "a1b2c3d4e5f6", "status": "Downloading", "current": 524288, "total": 2097152}
+
+event: done
+data: {"id": "sha256:…", "tags": ["registry.example/team/app:1"], …}
+"""
+_BUILD_DOC = """\
+retry: 3000
+
+event: log
+data: {"line": "Step 1/2 : FROM busybox"}
+
+event: progress
+data: {"id": "latest", "status": "Pulling from library/busybox", "current": null, "total": null}
+
+event: done
+data: {"image": "sha256:…", "tags": ["app:1"]}
+"""
+_SSE_NOTE = (
+    " A refusal the engine reports before its first line (policy, credentials, a bad "
+    "option) is still a problem response; a later failure is `event: error` with a "
+    "problem document."
+)
+
+
+async def _streamed(
+    request: Request, events: svc.ProgressStream, settings: Settings
+) -> EventSourceResponse:
+    """The SSE form of a pull, push or build: the engine call is under way (and has
+    passed its first line, or `sse_ping_interval` s) before the 200 starts."""
+    rest = await primed(events, settings.sse_ping_interval)
+    body = audit.stream_outcome(request, svc.sse_events(rest))
+    return sse_response(body, settings, request)
+
+
 @router.get("", responses=errors.problem_responses(errors.BadRequest))
 async def images_list(
     engine: EngineDep,
@@ -97,23 +139,43 @@ async def images_list(
 
 @router.post(
     "/pull",
-    responses=errors.problem_responses(
-        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound
-    ),
+    response_model=Image,
+    responses={
+        **sse_doc(
+            "The pulled image; with `Accept: text/event-stream`, `event: progress` "
+            "per layer update, last `event: done` with the image." + _SSE_NOTE,
+            _PROGRESS_DOC,
+        ),
+        **errors.problem_responses(errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound),
+    },
 )
-async def images_pull(body: PullRequest, engine: EngineDep) -> Image:
-    """Pull an image (with credentials for that one call)."""
+async def images_pull(
+    body: PullRequest, request: Request, engine: EngineDep, settings: SettingsDep
+) -> Image | EventSourceResponse:
+    """Pull an image (with credentials for that one call); SSE progress on request."""
+    if accepts_sse(request):
+        return await _streamed(request, svc.pull(engine, body), settings)
     return await svc.pull_image(engine, body)
 
 
 @router.post(
     "/push",
-    responses=errors.problem_responses(
-        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound
-    ),
+    response_model=PushResult,
+    responses={
+        **sse_doc(
+            "The push result; with `Accept: text/event-stream`, `event: progress` per "
+            "layer update, last `event: done` with the result." + _SSE_NOTE,
+            _PROGRESS_DOC.replace("Downloading", "Pushing"),
+        ),
+        **errors.problem_responses(errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound),
+    },
 )
-async def images_push(body: PushRequest, engine: EngineDep) -> PushResult:
-    """Push a repository, one tag or all (with credentials for that one call)."""
+async def images_push(
+    body: PushRequest, request: Request, engine: EngineDep, settings: SettingsDep
+) -> PushResult | EventSourceResponse:
+    """Push a repository, one tag or all (credentials for that one call); SSE on request."""
+    if accepts_sse(request):
+        return await _streamed(request, svc.push(engine, body), settings)
     return await svc.push_image(engine, body)
 
 
@@ -130,9 +192,19 @@ async def images_distribution(body: DistributionRequest, engine: EngineDep) -> R
 
 @router.post(
     "/build",
-    responses=errors.problem_responses(
-        errors.BadRequest, errors.BuildFailed, errors.UnsupportedMediaType
-    ),
+    response_model=BuildResult,
+    responses={
+        **sse_doc(
+            "The image and the build output; with `Accept: text/event-stream`, `event: log` "
+            "per output line, `event: progress` for base image pulls, last `event: done` "
+            "`{image, tags}`; a failed build is `event: error` with `build-failed` and its "
+            "`log`." + _SSE_NOTE,
+            _BUILD_DOC,
+        ),
+        **errors.problem_responses(
+            errors.BadRequest, errors.BuildFailed, errors.UnsupportedMediaType
+        ),
+    },
     openapi_extra=_tar_body(
         "A tar build context (optionally gzip/bzip2/xz), or the JSON form for small builds",
         BuildSpec.model_json_schema(),
@@ -141,6 +213,7 @@ async def images_distribution(body: DistributionRequest, engine: EngineDep) -> R
 async def images_build(
     request: Request,
     engine: EngineDep,
+    settings: SettingsDep,
     tag: Annotated[list[str] | None, Query(description="Tag(s) of the result")] = None,
     dockerfile: Annotated[str | None, Query(description="Dockerfile path in the context")] = None,
     target: str | None = None,
@@ -152,8 +225,9 @@ async def images_build(
     forcerm: bool = False,
     platform: str | None = None,
     network: str | None = None,
-) -> BuildResult:
-    """Build an image from a tar context (streamed to the engine) or from JSON."""
+) -> BuildResult | EventSourceResponse:
+    """Build an image from a tar context (streamed to the engine) or from JSON; SSE on request."""
+    stream = accepts_sse(request)
     ctype = _content_type(request)
     if ctype == "application/json":
         try:
@@ -162,7 +236,10 @@ async def images_build(
             raise RequestValidationError(
                 [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
             ) from None
-        return await svc.build_image(engine, svc.context_tar(spec), spec)
+        tar = svc.context_tar(spec)
+        if stream:
+            return await _streamed(request, svc.build(engine, tar, spec), settings)
+        return await svc.build_image(engine, tar, spec)
     if ctype not in TAR_TYPES:
         raise errors.UnsupportedMediaType(
             f"Send a tar context ({', '.join(TAR_TYPES)}) or application/json, not {ctype!r}"
@@ -180,6 +257,8 @@ async def images_build(
         network=network,
     )
     context = await svc.tar_stream(request.stream(), "build context")
+    if stream:
+        return await _streamed(request, svc.build(engine, context, options, dockerfile), settings)
     return await svc.build_image(engine, context, options, dockerfile)
 
 

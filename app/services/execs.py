@@ -2,19 +2,23 @@
 
 `exec_attached` is the one way an attached exec runs: an async generator of
 `("stdout" | "stderr", bytes)` chunks, then the exit code (an `int`). The JSON
-route collects it (`collect`); a streamed form can relay the same generator.
+route collects it (`collect`); the SSE form relays the same generator
+(`exec_events`).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import codecs
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing
 from typing import Any, Literal
 
 from app import errors
 from app.engine import Engine
 from app.models.execs import ExecDemuxOutput, ExecOutput, ExecSpec, ExecState
 from app.services.logs import FrameParser
+from app.streams import encode
 
 Stream = Literal["stdout", "stderr"]
 ExecItem = tuple[Stream, bytes] | int
@@ -62,7 +66,9 @@ async def exit_code(engine: Engine, exec_id: str) -> int:
         await asyncio.sleep(_EXIT_POLL)
 
 
-async def exec_attached(engine: Engine, exec_id: str, *, tty: bool) -> AsyncIterator[ExecItem]:
+async def exec_attached(
+    engine: Engine, exec_id: str, *, tty: bool
+) -> AsyncGenerator[ExecItem, None]:
     """Start an attached exec: its output chunks as they come, then its exit code.
 
     With a TTY everything is `stdout`. Closing the generator early releases the
@@ -115,3 +121,25 @@ async def collect(
             exit_code=code, stdout=text("stdout"), stderr=text("stderr"), truncated=truncated
         )
     return ExecOutput(exit_code=code, output=text("both"), truncated=truncated)
+
+
+async def exec_events(items: AsyncGenerator[ExecItem, None]) -> AsyncIterator[bytes]:
+    """An attached exec as SSE: `stdout` / `stderr` `{"data": text}` per chunk, then
+    `exit` `{"exit_code": N}`.
+
+    Each stream has its own incremental UTF-8 decoder, so a character split across
+    chunks stays whole and invalid bytes become U+FFFD. Closing this generator (the
+    client went away) closes the engine connection.
+    """
+    decoders = {s: codecs.getincrementaldecoder("utf-8")("replace") for s in ("stdout", "stderr")}
+    async with aclosing(items):
+        async for item in items:
+            if isinstance(item, int):
+                for stream, decoder in decoders.items():
+                    if rest := decoder.decode(b"", final=True):
+                        yield encode(stream, {"data": rest})
+                yield encode("exit", {"exit_code": item})
+                return
+            stream, data = item
+            if text := decoders[stream].decode(data):
+                yield encode(stream, {"data": text})

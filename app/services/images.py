@@ -4,8 +4,8 @@ The engine reports pull, push and build failures *inside* a 200 JSON-lines body,
 each is written as an async generator of `StreamEvent`s — `progress` ({id, status,
 current, total}), `log` (a build output line), and a last `done` carrying the
 result — that raises a `ProblemError` for an in-band failure. The blocking routes
-consume them (`pull_image`, `push_image`, `build_image`); an SSE route can wrap the
-same generators, event for event.
+consume them (`pull_image`, `push_image`, `build_image`); the SSE routes relay the
+same generators, event for event (`sse_events`).
 
 Build contexts and image tarballs are streamed to the engine chunk by chunk, never
 read whole; only the JSON build form makes its (small, bounded) tar in memory.
@@ -51,6 +51,7 @@ from app.services.registry_auth import (
     registry_of,
     scrub,
 )
+from app.streams import encode
 
 log = logging.getLogger("moorage.images")
 
@@ -64,6 +65,9 @@ class StreamEvent(NamedTuple):
 
     event: str
     data: dict[str, Any]
+
+
+ProgressStream = AsyncGenerator[StreamEvent, None]
 
 
 # --- references -----------------------------------------------------------------
@@ -241,6 +245,18 @@ async def registry_data(engine: Engine, req: DistributionRequest) -> RegistryDat
         size=descriptor.get("size"),
         platforms=[Platform.model_validate(p) for p in doc.get("Platforms") or []],
     )
+
+
+async def sse_events(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]:
+    """A progress stream as SSE: `progress`, `log` and the last `done`, each its own
+    event; a failure raises on (the SSE wrapper sends it as `event: error`)."""
+    try:
+        async for ev in events:
+            yield encode(ev.event, ev.data)
+    finally:
+        aclose = getattr(events, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 async def pull_image(engine: Engine, req: PullRequest) -> Image:
