@@ -17,7 +17,6 @@ from app.models.containers import (
     Container,
     ContainerConfig,
     ContainerSpec,
-    ContainerSummary,
     ContainerUpdate,
     PruneFilterKey,
     RunResult,

@@ -48,9 +48,25 @@ class Reference:
 def parse_reference(ref: str, loc: tuple[str, ...] = ("body", "image")) -> Reference:
     """Split `host:port/team/app:1.0@sha256:…` into repository, tag and digest."""
     m = _REFERENCE_RE.match(ref)
-    if not m or "//" in ref or ref.endswith("/") or ".." in ref:
+    if not m or "//" in ref or ref.endswith("/") or ".." in ref or not _valid_name(m["name"]):
         raise errors.ValidationFailed.field(list(loc), f"{ref[:200]!r} is not an image reference")
     return Reference(m.group("name"), m.group("tag"), m.group("digest"))
+
+
+_HOST_RE = re.compile(
+    r"^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9-]+)*(?::\d{1,5})?$"
+)
+_COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
+
+
+def _valid_name(name: str) -> bool:
+    """The distribution spec's name: an optional `host[:port]/`, then lowercase components."""
+    first, sep, rest = name.partition("/")
+    if sep and ("." in first or ":" in first or first == "localhost"):
+        if not _HOST_RE.match(first):
+            return False
+        name = rest
+    return all(_COMPONENT_RE.match(part) for part in name.split("/"))
 
 
 def registry_of(repository: str) -> str:
