@@ -214,27 +214,32 @@ class Engine:
         versioned: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """An engine call whose response body the caller reads (or streams)."""
-        if versioned:
-            await self.negotiate()
-        if json is not None:
-            import orjson
+        try:
+            if versioned:
+                await self.negotiate()
+            if json is not None:
+                import orjson
 
-            data = orjson.dumps(json)
-            headers = {"Content-Type": "application/json", **(headers or {})}
-        with engine_errors(kind, ref):
-            async with self.docker._query(
-                path,
-                method,
-                params=_clean_params(params),
-                data=data,
-                headers=headers,
-                timeout=self.long_timeout if long else self.short_timeout,
-                versioned_api=versioned,
-            ) as response:
-                try:
-                    yield response
-                finally:
-                    response.release()
+                data = orjson.dumps(json)
+                headers = {"Content-Type": "application/json", **(headers or {})}
+            with engine_errors(kind, ref):
+                async with self.docker._query(
+                    path,
+                    method,
+                    params=_clean_params(params),
+                    data=data,
+                    headers=headers,
+                    timeout=self.long_timeout if long else self.short_timeout,
+                    versioned_api=versioned,
+                ) as response:
+                    try:
+                        yield response
+                    finally:
+                        response.release()
+        except errors.EngineUnavailable as exc:
+            # The configured hint, not the class default.
+            exc.headers["Retry-After"] = str(self.settings.engine_retry_after)
+            raise
 
     async def json(
         self,
