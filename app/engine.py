@@ -190,8 +190,12 @@ class Engine:
             return self.api_version
         async with self._version_lock:
             if self.api_version is None:
-                with engine_errors():
-                    ver = await self.docker._query_json("version", versioned_api=False)
+                try:
+                    with engine_errors():
+                        ver = await self.docker._query_json("version", versioned_api=False)
+                except errors.EngineUnavailable as exc:
+                    exc.headers["Retry-After"] = str(self.settings.engine_retry_after)
+                    raise
                 major, minor = (int(p) for p in str(ver["ApiVersion"]).split(".")[:2])
                 chosen = min((major, minor), MAX_API_VERSION)
                 self.api_version = f"{chosen[0]}.{chosen[1]}"
