@@ -36,7 +36,7 @@ def _serve(args: argparse.Namespace) -> int:
         loop="auto",
         http="auto",
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace,
     )
     return 0
 

@@ -124,10 +124,45 @@ def count_unix_connections(path: Path) -> int:
         next(f)
         for line in f:
             parts = line.split()
-            # Num RefCount Protocol Flags Type St Inode Path; St 03 = connected.
-            if len(parts) >= 8 and parts[7] == str(path) and parts[5] == "03":
+            # Num RefCount Protocol Flags Type St Inode Path; St 03 = accepted,
+            # 02 = still in the listen queue (a stopped dockerd accepts nothing).
+            if len(parts) >= 8 and parts[7] == str(path) and parts[5] in ("02", "03"):
                 count += 1
     return count
+
+
+def process_unix_sockets(pid: int) -> int:
+    """Unix sockets open in process `pid` (its engine connections, plus a constant few)."""
+    inodes: set[str] = set()
+    fd_dir = Path(f"/proc/{pid}/fd")
+    for fd in fd_dir.iterdir():
+        try:
+            target = os.readlink(fd)
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    count = 0
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 7 and parts[6] in inodes:
+                count += 1
+    return count
+
+
+def process_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def process_rss(pid: int) -> int:
+    """Resident set size of `pid` in bytes."""
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for {pid}")
 
 
 _SHARED: dict[str, PrivateEngine] = {}
@@ -170,9 +205,7 @@ def private_engine(request: pytest.FixtureRequest) -> Iterator[PrivateEngine]:
         engine.resume()
 
 
-def wait_for(
-    predicate: Callable[[], bool], timeout: float = 15, interval: float = 0.05
-) -> bool:
+def wait_for(predicate: Callable[[], bool], timeout: float = 15, interval: float = 0.05) -> bool:
     """Poll `predicate` until it holds (True) or `timeout` passes (False)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter
@@ -36,7 +37,14 @@ async def healthz() -> Health:
 async def readyz(engine: EngineDep) -> Ready:
     """The engine answers."""
     try:
-        doc: dict[str, Any] = await engine.json("GET", "version", versioned=False)
+        # A probe must answer quickly: a stalled engine is "not ready", not a hang.
+        async with asyncio.timeout(engine.settings.ready_timeout):
+            doc: dict[str, Any] = await engine.json("GET", "version", versioned=False)
+    except TimeoutError as exc:
+        raise errors.EngineUnavailable(
+            f"Not ready: the engine did not answer within {engine.settings.ready_timeout:g} s",
+            retry_after=engine.settings.engine_retry_after,
+        ) from exc
     except errors.ProblemError as exc:
         raise errors.EngineUnavailable(
             f"Not ready: {exc.detail}", retry_after=engine.settings.engine_retry_after
