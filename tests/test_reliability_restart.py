@@ -33,8 +33,8 @@ ENGINE_PROBLEMS = {502: "engine-error", 503: "engine-unavailable", 504: "timeout
 PATHS = ["/v1/system/ping", "/v1/system/version", "/v1/system/info", "/readyz"]
 
 
-async def next_matching(sub: Subscription, predicate: Any, timeout: float) -> Event:
-    async with asyncio.timeout(timeout):
+async def next_matching(sub: Subscription, predicate: Any, within: float) -> Event:
+    async with asyncio.timeout(within):
         while True:
             event = await sub.get()
             if predicate(event):
@@ -97,7 +97,7 @@ async def test_restart_in_flight_resyncs_events(
                     )
                 ).strip()
                 await next_matching(
-                    sub, lambda e: e.get("Actor", {}).get("ID") == before, timeout=10
+                    sub, lambda e: e.get("Actor", {}).get("ID") == before, within=10
                 )
                 seen_before = bus.last_time_nano
                 assert seen_before is not None
@@ -118,18 +118,18 @@ async def test_restart_in_flight_resyncs_events(
                 ).strip()
 
                 connected = await next_matching(
-                    sub, lambda e: e.get("moorage") == "connected", timeout=5
+                    sub, lambda e: e.get("moorage") == "connected", within=5
                 )
                 resync_s = time.monotonic() - returned
                 assert connected["resumed_from"] == seen_before
                 # The engine restarted: it cannot replay back to what we saw last.
-                gap = await next_matching(sub, lambda e: e.get("moorage") == "gap", timeout=10)
+                gap = await next_matching(sub, lambda e: e.get("moorage") == "gap", within=10)
                 assert gap["after"] == seen_before
                 assert gap["before"] > seen_before
                 created = await next_matching(
                     sub,
                     lambda e: e.get("Action") == "create" and e["Actor"]["ID"] == after,
-                    timeout=10,
+                    within=10,
                 )
                 assert int(created["timeNano"]) >= gap["before"]
                 assert bus.connected.is_set()
@@ -186,14 +186,13 @@ async def test_no_gap_when_the_engine_kept_its_events(
 
 
 def _stream_route_exists(http: httpx.Client, path: str) -> bool:
-    with contextlib.suppress(httpx.HTTPError):
-        with http.stream("GET", path, timeout=5) as r:
-            if r.status_code == 404 and r.headers.get("content-type", "").startswith(
-                "application/problem+json"
-            ):
-                r.read()
-                return r.json().get("code") != "not-found"
-            return True
+    with contextlib.suppress(httpx.HTTPError), http.stream("GET", path, timeout=5) as r:
+        if r.status_code == 404 and r.headers.get("content-type", "").startswith(
+            "application/problem+json"
+        ):
+            r.read()
+            return bool(r.json().get("code") != "not-found")
+        return True
     return True
 
 
