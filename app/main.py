@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        separate_input_output_schemas=False,
+        separate_input_output_schemas=True,
     )
     app.state.settings = settings
     errors.install_error_handlers(app)
