@@ -26,6 +26,7 @@
     ├── BuildFailed              422 build-failed (log)
     ├── EngineError              502 engine-error
     ├── EngineUnavailable        503 engine-unavailable (Retry-After)
+    ├── ShuttingDown             503 shutting-down (Retry-After): cut by the end of a shutdown
     └── Timeout                  504 timeout
 
 One renderer (`problem_response`) turns them into `application/problem+json`, and
@@ -218,6 +219,13 @@ class EngineError(ProblemError):
 
 class EngineUnavailable(ProblemError):
     status, code, title = 503, "engine-unavailable", "The engine cannot be reached"
+
+    def __init__(self, detail: str = "", retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+
+
+class ShuttingDown(ProblemError):
+    status, code, title = 503, "shutting-down", "The service is shutting down"
 
     def __init__(self, detail: str = "", retry_after: int = 5, **extra: Any) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)

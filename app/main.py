@@ -11,7 +11,7 @@ from fastapi.routing import APIRoute
 
 from app import __version__, errors
 from app.engine import Engine
-from app.middleware import BodyLimit
+from app.middleware import BodyLimit, ShutdownCut
 from app.routers import ROUTERS
 from app.services.events import EventBus
 from app.settings import Settings, get_settings
@@ -63,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes
     )
+    app.add_middleware(ShutdownCut, retry_after=settings.engine_retry_after)
     return app
 
 
