@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from tests.conftest import ROOT, TEST_IMAGE
@@ -213,3 +214,15 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 15, interval: float
             return True
         time.sleep(interval)
     return predicate()
+
+
+def route_exists(base_url: str, method: str, path: str) -> bool:
+    """False when moorage has no such route (404 `not-found`), as before a merge.
+
+    Reads only the headers, so that it works on endless streams too.
+    """
+    with httpx.stream(method, base_url + path, timeout=10) as r:
+        if r.status_code != 404:
+            return True
+        r.read()
+        return bool(r.json().get("code") != "not-found")
