@@ -19,8 +19,8 @@ import contextlib
 import logging
 import re
 import ssl
-from collections.abc import AsyncIterator, Mapping
-from typing import Annotated, Any, Literal
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Annotated, Any, Literal, TypeVar
 
 import aiodocker
 import aiohttp
@@ -30,6 +30,8 @@ from app import errors
 from app.settings import Settings
 
 log = logging.getLogger("moorage.engine")
+
+T = TypeVar("T")
 
 Kind = Literal["container", "image", "volume", "network", "exec", "node", "service", "task"]
 
@@ -159,6 +161,7 @@ class Engine:
         self.docker = self._client()
         self._version_lock = asyncio.Lock()
         self.api_version: str | None = None
+        self._in_flight: dict[str, asyncio.Future[Any]] = {}
 
     def _client(self) -> aiodocker.Docker:
         url, limit = self.url, self.settings.engine_pool_size
@@ -178,6 +181,27 @@ class Engine:
         if url.startswith("ssh://"):
             return aiodocker.Docker(url=url, timeout=self.short_timeout)
         raise ValueError(f"DOCKER_HOST {url!r}: use unix://, tcp://, https:// or ssh://")
+
+    async def shared(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One engine call for every concurrent caller asking the same thing.
+
+        For calls the engine refuses to run twice at once (`system/df`: "a disk usage
+        operation is already running"). A caller going away does not cancel the call
+        for the others.
+        """
+        future = self._in_flight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(call())
+            self._in_flight[key] = future
+
+            def done(f: asyncio.Future[Any]) -> None:
+                self._in_flight.pop(key, None)
+                if not f.cancelled():
+                    f.exception()  # retrieved, even when every caller went away
+
+            future.add_done_callback(done)
+        result: T = await asyncio.shield(future)
+        return result
 
     async def close(self) -> None:
         await self.docker.close()

@@ -84,5 +84,7 @@ async def system_info(engine: EngineDep) -> Info:
 @router.get("/df", responses=errors.problem_responses())
 async def system_df(engine: EngineDep) -> DiskUsage:
     """Disk usage by images, containers, volumes and build cache."""
-    doc: dict[str, Any] = await engine.json("GET", "system/df", long=True)
+    doc: dict[str, Any] = await engine.shared(
+        "system/df", lambda: engine.json("GET", "system/df", long=True)
+    )
     return disk_usage(doc)
