@@ -123,25 +123,26 @@ class LiveServer:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, wait_ready: bool = False) -> LiveServer:
-        with self.log.open("wb") as logf:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "uvicorn",
-                    "app.main:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(self.port),
-                    "--log-level",
-                    "warning",
-                ],
-                cwd=ROOT,
-                env=self._env,
-                stdout=logf,
-                stderr=subprocess.STDOUT,
-            )
+        logf = self.log.open("wb")
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=self._env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
+        logf.close()  # the child has its own copy; an open one here is a ResourceWarning
         deadline = time.monotonic() + 30
         path = "/readyz" if wait_ready else "/healthz"
         while time.monotonic() < deadline:
