@@ -66,6 +66,22 @@ _CONFLICT_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.Conflict]]] = [
     (re.compile(r"in use|being used|active endpoints|has dependent", re.I), errors.InUse),
 ]
 
+# Races the engine reports as 500 although they are conflicts with its state (two
+# callers stopping, restarting or removing one container at once). Narrow on purpose:
+# a real engine failure stays a 502.
+_STATE_RACES_500: list[tuple[re.Pattern[str], type[errors.ProblemError]]] = [
+    (re.compile(r"no such container", re.I), errors.ContainerNotFound),
+    (re.compile(r"container \S+ is not running", re.I), errors.ContainerNotRunning),
+    (
+        re.compile(
+            r"removal of container \S+ is already in progress|marked for removal"
+            r"|container \S+ is (restarting|paused|dead)|is already (stopping|starting)",
+            re.I,
+        ),
+        errors.Conflict,
+    ),
+]
+
 
 def translate_docker_error(
     exc: BaseException, kind: Kind | None = None, ref: str | None = None
@@ -101,6 +117,10 @@ def translate_docker_error(
             return errors.RegistryDenied(message)
         if 400 <= status < 500:
             return errors.BadRequest(message)
+        if status == 500:
+            for pattern, race in _STATE_RACES_500:
+                if pattern.search(message):
+                    return race(message)
         return errors.EngineError(message or f"The engine answered {status}")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return errors.EngineError(f"The engine closed the connection: {exc}")

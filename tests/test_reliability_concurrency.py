@@ -13,9 +13,11 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import aiodocker
 import httpx
 import pytest
 
+from app.engine import translate_docker_error
 from tests.conftest import LiveServer
 from tests.conftest import test_labels as labels_of_this_run
 from tests.engine_harness import PrivateEngine, private_engine, route_exists
@@ -152,3 +154,19 @@ async def test_five_hundred_concurrent_mixed_requests(
     failed = [(p, r.status_code, r.text[:200]) for p, r in answers if r.status_code >= 300]
     assert failed == [], failed[:5]
     print(f"\n500 concurrent over {len(paths)} routes: all 2xx")
+
+
+@pytest.mark.parametrize(
+    ("message", "status", "code"),
+    [
+        ("cannot stop container: abc: Container abc is not running", 409, "container-not-running"),
+        ("removal of container abc is already in progress", 409, "conflict"),
+        ("Container abc is restarting, wait until the container is running", 409, "conflict"),
+        ("No such container: abc", 404, "container-not-found"),
+        ("error while creating mount source path: permission denied", 502, "engine-error"),
+    ],
+)
+def test_engine_500_races_are_conflicts(message: str, status: int, code: str) -> None:
+    """The engine answers some races on one container with 500: they are 409/404."""
+    err = translate_docker_error(aiodocker.DockerError(500, message))
+    assert (err.status, err.code) == (status, code)
