@@ -74,7 +74,12 @@ start() {
     mkdir -p "$dir/data" "$dir/exec"
     # A stale pid file (no dockerd of ours runs) would make dockerd refuse to start.
     rm -f "$pidfile" "$sock"
-    nohup dockerd --host "unix://$sock" \
+    # Its own network namespace: a dockerd started with `--bridge none` deletes the
+    # host's default bridge interface (docker0) at start, which breaks the shared engine.
+    netns="moorage-pe-$(printf %s "$dir" | md5sum | cut -c1-8)"
+    ip netns add "$netns" 2>/dev/null || true
+    ip netns exec "$netns" ip link set lo up 2>/dev/null || true
+    nohup ip netns exec "$netns" dockerd --host "unix://$sock" \
       --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
       --bridge none --iptables=false --ip-masq=false --ip-forward=false \
       --shutdown-timeout 2 --log-level warn \

