@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # A private Docker engine for reliability tests: a second dockerd with its own socket,
-# data root, exec root (hence its own managed containerd), pid file, and no bridge or
-# iptables, so that it can be stopped, restarted and SIGSTOPped without touching the
-# shared engine at /var/run/docker.sock.
+# data root, exec root (hence its own managed containerd), pid file, network namespace,
+# and no bridge or iptables, so that it can be stopped, restarted and SIGSTOPped without
+# touching the shared engine at /var/run/docker.sock (nor its docker0 bridge).
 #
 #   scripts/private-engine.sh start  DIR   # start (idempotent); loads the test image
 #   scripts/private-engine.sh stop   DIR   # stop and wait until it has exited (idempotent)
@@ -26,6 +26,9 @@ sock="$dir/docker.sock"
 pidfile="$dir/docker.pid"
 logfile="$dir/dockerd.log"
 image=${MOORAGE_TEST_IMAGE:-moorage-test/busybox:latest}
+
+# Its own network namespace (see start).
+netns="moorage-pe-$(printf %s "$dir" | md5sum | cut -c1-8)"
 
 say() { printf 'private-engine: %s\n' "$*" >&2; }
 
@@ -76,10 +79,9 @@ start() {
     rm -f "$pidfile" "$sock"
     # Its own network namespace: a dockerd started with `--bridge none` deletes the
     # host's default bridge interface (docker0) at start, which breaks the shared engine.
-    netns="moorage-pe-$(printf %s "$dir" | md5sum | cut -c1-8)"
     ip netns add "$netns" 2>/dev/null || true
     ip netns exec "$netns" ip link set lo up 2>/dev/null || true
-    nohup ip netns exec "$netns" dockerd --host "unix://$sock" \
+    nohup nsenter --net="/var/run/netns/$netns" dockerd --host "unix://$sock" \
       --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
       --bridge none --iptables=false --ip-masq=false --ip-forward=false \
       --shutdown-timeout 2 --log-level warn \
@@ -131,6 +133,7 @@ wipe() {
     umount -l "$m" 2>/dev/null || true
   done
   rm -rf "$dir"
+  ip netns del "$netns" 2>/dev/null || true
 }
 
 case "$cmd" in
