@@ -264,12 +264,14 @@ def problem_response(request: Request, exc: ProblemError) -> JSONResponse:
 def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route, from the error classes it can raise.
 
-    Every route also gets 422 (validation), 502, 503 and 504, since any of them can
-    happen on any engine call.
+    Every route also gets 400 (malformed JSON), 413 (body over the limit), 422
+    (validation), 502, 503 and 504, since any of them can happen on any call.
     """
     by_status: dict[int, list[type[ProblemError]]] = {}
     every: list[type[ProblemError]] = [
         *classes,
+        BadRequest,
+        PayloadTooLarge,
         ValidationFailed,
         EngineError,
         EngineUnavailable,
