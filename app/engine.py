@@ -82,6 +82,13 @@ _STATE_RACES_500: list[tuple[re.Pattern[str], type[errors.ProblemError]]] = [
     ),
 ]
 
+# Input errors the engine (20.10) answers with 500: the request was bad, not the engine.
+_BAD_INPUT_500 = re.compile(
+    r"invalid reference format|repository name must|invalid tag format|invalid filter"
+    r"|syntax error in pattern",
+    re.I,
+)
+
 
 def translate_docker_error(
     exc: BaseException, kind: Kind | None = None, ref: str | None = None
@@ -98,6 +105,9 @@ def translate_docker_error(
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream
             return errors.EngineError(message)
         if status == 404:
+            if re.search(r"address pool", message, re.I):
+                # No free subnet for a new network: the engine's state, not a missing thing.
+                return errors.Conflict(message)
             for pattern, cls in _NOT_FOUND_BY_MESSAGE:
                 if pattern.search(message):
                     return cls(message)
@@ -118,6 +128,8 @@ def translate_docker_error(
         if 400 <= status < 500:
             return errors.BadRequest(message)
         if status == 500:
+            if _BAD_INPUT_500.search(message):
+                return errors.BadRequest(message)
             for pattern, race in _STATE_RACES_500:
                 if pattern.search(message):
                     return race(message)

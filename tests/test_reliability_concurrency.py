@@ -164,6 +164,9 @@ async def test_five_hundred_concurrent_mixed_requests(
         ("Container abc is restarting, wait until the container is running", 409, "conflict"),
         ("No such container: abc", 404, "container-not-found"),
         ("error while creating mount source path: permission denied", 502, "engine-error"),
+        ("docker.io: repository name must not be more than 255 characters", 400, "bad-request"),
+        ("syntax error in pattern", 400, "bad-request"),
+        ("invalid filter: 'type'='null'", 400, "bad-request"),
     ],
 )
 def test_engine_500_races_are_conflicts(message: str, status: int, code: str) -> None:
