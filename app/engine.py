@@ -103,6 +103,8 @@ def translate_docker_error(
         if status == 900:
             return errors.EngineUnavailable(f"Cannot reach the Docker engine: {message}")
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream
+            if _BAD_INPUT_500.search(message):
+                return errors.BadRequest(message)
             return errors.EngineError(message)
         if status == 404:
             if re.search(r"address pool", message, re.I):
@@ -134,6 +136,9 @@ def translate_docker_error(
                 if pattern.search(message):
                     return race(message)
         return errors.EngineError(message or f"The engine answered {status}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        # A reference that makes the engine redirect (`..`, `//` in a path): bad input.
+        return errors.BadRequest(f"The engine cannot address that reference: {exc}")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return errors.EngineError(f"The engine closed the connection: {exc}")
     if isinstance(exc, aiohttp.ClientError | ConnectionError):

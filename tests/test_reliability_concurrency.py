@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import aiodocker
+import aiohttp
 import httpx
 import pytest
 
@@ -173,3 +174,8 @@ def test_engine_500_races_are_conflicts(message: str, status: int, code: str) ->
     """The engine answers some races on one container with 500: they are 409/404."""
     err = translate_docker_error(aiodocker.DockerError(500, message))
     assert (err.status, err.code) == (status, code)
+
+
+def test_a_redirecting_reference_is_a_bad_request() -> None:
+    exc = aiohttp.InvalidUrlRedirectClientError("/v1.41/images/0/json", "Invalid redirect URL")
+    assert translate_docker_error(exc).code == "bad-request"
