@@ -132,7 +132,9 @@ def check_lines(items: list[dict[str, Any]]) -> None:
     assert lines[-1] == "END"
     assert any(i["stream"] == "stderr" and i["line"] == "err" for i in items)
     assert any(line.startswith("bad ") and line.endswith(" end") for line in lines)
-    assert sum(len(line) for line in lines if line and set(line) == {"x"}) == BIG
+    # The several-MB line may be cut (memory stays bounded), but at least 1 MB of it
+    # arrives, and what follows it too (the checks above).
+    assert sum(len(line) for line in lines if line and set(line) == {"x"}) >= 1_000_000
 
 
 @pytest.mark.engine
