@@ -81,8 +81,10 @@ class Target:
 def with_engine(request: pytest.FixtureRequest) -> Iterator[Target]:
     engine = shared_private_engine(request.config)
     engine.ensure_running()
+    # A short read timeout: some inputs keep the engine busy for seconds (looking for a
+    # volume or network plugin that does not exist); those answer 504 sooner.
     target = Target(
-        LiveServer(env={"MOORAGE_DOCKER_HOST": engine.url, "MOORAGE_ENGINE_TIMEOUT": "10"}).start(
+        LiveServer(env={"MOORAGE_DOCKER_HOST": engine.url, "MOORAGE_ENGINE_TIMEOUT": "3"}).start(
             wait_ready=True
         )
     )
