@@ -64,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
         http=_best("httptools", "auto"),
         access_log=settings.access_log,
         proxy_headers=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=settings.shutdown_grace,
     )
     return 0
 

@@ -20,7 +20,7 @@ import logging
 import re
 import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import aiodocker
 import aiohttp
@@ -32,6 +32,9 @@ from app.settings import Settings
 log = logging.getLogger("moorage.engine")
 
 Guard = Callable[[str, str, Mapping[str, Any] | None, Any], Awaitable[None]]
+
+T = TypeVar("T")
+
 Kind = Literal["container", "image", "volume", "network", "exec", "node", "service", "task"]
 
 # Newest API version whose response shapes moorage reads; older engines are used at
@@ -65,6 +68,29 @@ _CONFLICT_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.Conflict]]] = [
     (re.compile(r"in use|being used|active endpoints|has dependent", re.I), errors.InUse),
 ]
 
+# Races the engine reports as 500 although they are conflicts with its state (two
+# callers stopping, restarting or removing one container at once). Narrow on purpose:
+# a real engine failure stays a 502.
+_STATE_RACES_500: list[tuple[re.Pattern[str], type[errors.ProblemError]]] = [
+    (re.compile(r"no such container", re.I), errors.ContainerNotFound),
+    (re.compile(r"container \S+ is not running", re.I), errors.ContainerNotRunning),
+    (
+        re.compile(
+            r"removal of container \S+ is already in progress|marked for removal"
+            r"|container \S+ is (restarting|paused|dead)|is already (stopping|starting)",
+            re.I,
+        ),
+        errors.Conflict,
+    ),
+]
+
+# Input errors the engine (20.10) answers with 500: the request was bad, not the engine.
+_BAD_INPUT_500 = re.compile(
+    r"invalid reference format|repository name must|invalid tag format|invalid filter"
+    r"|syntax error in pattern",
+    re.I,
+)
+
 
 def translate_docker_error(
     exc: BaseException, kind: Kind | None = None, ref: str | None = None
@@ -79,8 +105,13 @@ def translate_docker_error(
         if status == 900:
             return errors.EngineUnavailable(f"Cannot reach the Docker engine: {message}")
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream
+            if _BAD_INPUT_500.search(message):
+                return errors.BadRequest(message)
             return errors.EngineError(message)
         if status == 404:
+            if re.search(r"address pool", message, re.I):
+                # No free subnet for a new network: the engine's state, not a missing thing.
+                return errors.Conflict(message)
             for pattern, cls in _NOT_FOUND_BY_MESSAGE:
                 if pattern.search(message):
                     return cls(message)
@@ -100,7 +131,16 @@ def translate_docker_error(
             return errors.RegistryDenied(message)
         if 400 <= status < 500:
             return errors.BadRequest(message)
+        if status == 500:
+            if _BAD_INPUT_500.search(message):
+                return errors.BadRequest(message)
+            for pattern, race in _STATE_RACES_500:
+                if pattern.search(message):
+                    return race(message)
         return errors.EngineError(message or f"The engine answered {status}")
+    if isinstance(exc, aiohttp.InvalidURL):
+        # A reference that makes the engine redirect (`..`, `//` in a path): bad input.
+        return errors.BadRequest(f"The engine cannot address that reference: {exc}")
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return errors.EngineError(f"The engine closed the connection: {exc}")
     if isinstance(exc, aiohttp.ClientError | ConnectionError):
@@ -164,6 +204,7 @@ class Engine:
         self._install_guard()
         self._version_lock = asyncio.Lock()
         self.api_version: str | None = None
+        self._in_flight: dict[str, asyncio.Future[Any]] = {}
 
     def _client(self) -> aiodocker.Docker:
         url, limit = self.url, self.settings.engine_pool_size
@@ -203,6 +244,27 @@ class Engine:
 
         self.docker._do_query = do_query  # type: ignore[method-assign]
 
+    async def shared(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
+        """One engine call for every concurrent caller asking the same thing.
+
+        For calls the engine refuses to run twice at once (`system/df`: "a disk usage
+        operation is already running"). A caller going away does not cancel the call
+        for the others.
+        """
+        future = self._in_flight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(call())
+            self._in_flight[key] = future
+
+            def done(f: asyncio.Future[Any]) -> None:
+                self._in_flight.pop(key, None)
+                if not f.cancelled():
+                    f.exception()  # retrieved, even when every caller went away
+
+            future.add_done_callback(done)
+        result: T = await asyncio.shield(future)
+        return result
+
     async def close(self) -> None:
         await self.docker.close()
         # aiodocker leaves a caller-supplied connector open.
@@ -214,8 +276,12 @@ class Engine:
             return self.api_version
         async with self._version_lock:
             if self.api_version is None:
-                with engine_errors():
-                    ver = await self.docker._query_json("version", versioned_api=False)
+                try:
+                    with engine_errors():
+                        ver = await self.docker._query_json("version", versioned_api=False)
+                except errors.EngineUnavailable as exc:
+                    exc.headers["Retry-After"] = str(self.settings.engine_retry_after)
+                    raise
                 major, minor = (int(p) for p in str(ver["ApiVersion"]).split(".")[:2])
                 chosen = min((major, minor), MAX_API_VERSION)
                 self.api_version = f"{chosen[0]}.{chosen[1]}"
@@ -238,27 +304,32 @@ class Engine:
         versioned: bool = True,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """An engine call whose response body the caller reads (or streams)."""
-        if versioned:
-            await self.negotiate()
-        if json is not None:
-            import orjson
+        try:
+            if versioned:
+                await self.negotiate()
+            if json is not None:
+                import orjson
 
-            data = orjson.dumps(json)
-            headers = {"Content-Type": "application/json", **(headers or {})}
-        with engine_errors(kind, ref):
-            async with self.docker._query(
-                path,
-                method,
-                params=_clean_params(params),
-                data=data,
-                headers=headers,
-                timeout=self.long_timeout if long else self.short_timeout,
-                versioned_api=versioned,
-            ) as response:
-                try:
-                    yield response
-                finally:
-                    response.release()
+                data = orjson.dumps(json)
+                headers = {"Content-Type": "application/json", **(headers or {})}
+            with engine_errors(kind, ref):
+                async with self.docker._query(
+                    path,
+                    method,
+                    params=_clean_params(params),
+                    data=data,
+                    headers=headers,
+                    timeout=self.long_timeout if long else self.short_timeout,
+                    versioned_api=versioned,
+                ) as response:
+                    try:
+                        yield response
+                    finally:
+                        response.release()
+        except errors.EngineUnavailable as exc:
+            # The configured hint, not the class default.
+            exc.headers["Retry-After"] = str(self.settings.engine_retry_after)
+            raise
 
     async def json(
         self,

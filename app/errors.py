@@ -26,6 +26,7 @@
     ├── BuildFailed              422 build-failed (log)
     ├── EngineError              502 engine-error
     ├── EngineUnavailable        503 engine-unavailable (Retry-After)
+    ├── ShuttingDown             503 shutting-down (Retry-After): cut by the end of a shutdown
     └── Timeout                  504 timeout
 
 One renderer (`problem_response`) turns them into `application/problem+json`, and
@@ -223,6 +224,13 @@ class EngineUnavailable(ProblemError):
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
 
 
+class ShuttingDown(ProblemError):
+    status, code, title = 503, "shutting-down", "The service is shutting down"
+
+    def __init__(self, detail: str = "", retry_after: int = 5, **extra: Any) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+
+
 class Timeout(ProblemError):
     status, code, title = 504, "timeout", "Timed out"
 
@@ -256,12 +264,14 @@ def problem_response(request: Request, exc: ProblemError) -> JSONResponse:
 def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route, from the error classes it can raise.
 
-    Every route also gets 422 (validation), 502, 503 and 504, since any of them can
-    happen on any engine call.
+    Every route also gets 400 (malformed JSON), 413 (body over the limit), 422
+    (validation), 502, 503 and 504, since any of them can happen on any call.
     """
     by_status: dict[int, list[type[ProblemError]]] = {}
     every: list[type[ProblemError]] = [
         *classes,
+        BadRequest,
+        PayloadTooLarge,
         ValidationFailed,
         EngineError,
         EngineUnavailable,

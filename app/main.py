@@ -14,7 +14,7 @@ from app import __version__, errors
 from app.audit import AuditMiddleware, open_store
 from app.engine import Engine
 from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import BodyLimit
+from app.middleware import BodyLimit, ShutdownCut
 from app.routers import ROUTERS
 from app.security import (
     CSRF_HEADER,
@@ -89,7 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description=DESCRIPTION,
         lifespan=lifespan,
         generate_unique_id_function=operation_id,
-        separate_input_output_schemas=False,
+        separate_input_output_schemas=True,
         # Every route gets authentication, its role check and its audit record here,
         # by its operationId (app/security.py ROLES), without its router knowing.
         dependencies=[Depends(authorize)],
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Link", "Retry-After", "Location"],
         )
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(ShutdownCut, retry_after=settings.engine_retry_after)
     return app
 
 

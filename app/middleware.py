@@ -1,6 +1,8 @@
-"""ASGI middleware: request body limits."""
+"""ASGI middleware: request body limits, requests cut short by a shutdown."""
 
 from __future__ import annotations
+
+import asyncio
 
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -49,3 +51,40 @@ class BodyLimit:
             request, errors.PayloadTooLarge(f"The body is over {limit} bytes")
         )
         await response(scope, receive, send)
+
+
+class ShutdownCut:
+    """A request still running when the shutdown grace period ends is cancelled by
+    uvicorn, which then answers a bare text/plain 500. Answer a problem instead:
+    503 shutting-down with Retry-After, so clients retry against the next instance.
+    """
+
+    def __init__(self, app: ASGIApp, retry_after: int) -> None:
+        self.app = app
+        self.retry_after = retry_after
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except asyncio.CancelledError:
+            if started:
+                raise  # a response (or stream) under way: the connection just closes
+            err = errors.ShuttingDown(
+                "The service stopped before this request finished; it may or may not "
+                "have taken effect on the engine",
+                retry_after=self.retry_after,
+            )
+            response = errors.problem_response(Request(scope, receive), err)
+            response.headers["Connection"] = "close"
+            await response(scope, receive, send)

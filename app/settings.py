@@ -35,6 +35,12 @@ class Settings(BaseSettings):
     engine_connect_timeout: float = Field(default=5.0, gt=0)
     engine_timeout: float = Field(default=30.0, gt=0, description="Read timeout of short calls (s)")
     engine_retry_after: int = Field(default=5, ge=1, description="Retry-After on 503 (s)")
+    ready_timeout: float = Field(
+        default=2.0, gt=0, description="/readyz answers 503 when the engine is slower (s)"
+    )
+    shutdown_grace: int = Field(
+        default=10, ge=0, description="On SIGTERM, how long in-flight requests may finish (s)"
+    )
 
     # Requests
     max_body_bytes: int = Field(default=1 << 30, ge=1024, description="Largest request body")

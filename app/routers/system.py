@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -37,7 +38,14 @@ async def healthz() -> Health:
 async def readyz(engine: EngineDep) -> Ready:
     """The engine answers."""
     try:
-        doc: dict[str, Any] = await engine.json("GET", "version", versioned=False)
+        # A probe must answer quickly: a stalled engine is "not ready", not a hang.
+        async with asyncio.timeout(engine.settings.ready_timeout):
+            doc: dict[str, Any] = await engine.json("GET", "version", versioned=False)
+    except TimeoutError as exc:
+        raise errors.EngineUnavailable(
+            f"Not ready: the engine did not answer within {engine.settings.ready_timeout:g} s",
+            retry_after=engine.settings.engine_retry_after,
+        ) from exc
     except errors.ProblemError as exc:
         raise errors.EngineUnavailable(
             f"Not ready: {exc.detail}", retry_after=engine.settings.engine_retry_after
@@ -102,5 +110,7 @@ async def system_info(engine: EngineDep) -> Info:
 @router.get("/df", responses=errors.problem_responses())
 async def system_df(engine: EngineDep) -> DiskUsage:
     """Disk usage by images, containers, volumes and build cache."""
-    doc: dict[str, Any] = await engine.json("GET", "system/df", long=True)
+    doc: dict[str, Any] = await engine.shared(
+        "system/df", lambda: engine.json("GET", "system/df", long=True)
+    )
     return disk_usage(doc)

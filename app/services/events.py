@@ -6,9 +6,12 @@ aiodocker's `events.subscribe()` is not used: it starts its reader with the firs
 caller's filters, never restarts, and gives each subscriber an unbounded queue.
 
 When the engine goes away the reader retries with back-off and, on return, asks the
-engine to replay from the last event it saw (`since`). Subscribers see two markers
-as well as engine events: `{"moorage": "disconnected"}` and `{"moorage": "connected",
-"resumed_from": <time_nano or None>}`.
+engine to replay from the last event it saw (`since`). Subscribers see markers as well
+as engine events: `{"moorage": "disconnected"}`, `{"moorage": "connected",
+"resumed_from": <time_nano or None>}`, and, when the replay cannot reach back to the
+last event seen (the engine restarted, or more than its 256 remembered events went
+by), `{"moorage": "gap", "after": <last time_nano seen>, "before": <first time_nano
+after the gap>}`: events in between may be lost and nothing can bring them back.
 """
 
 from __future__ import annotations
@@ -117,6 +120,9 @@ class EventBus:
                 self.journal_from = connecting_at
             self.connected.set()
             self._publish({"moorage": "connected", "resumed_from": resumed_from})
+            # The replay starts at the last event seen when the engine still has it;
+            # when its first event is newer, what lay between is gone.
+            checking_gap = resumed_from is not None
             async for line in response.content:
                 if not line.strip():
                     continue
@@ -128,7 +134,14 @@ class EventBus:
                 time_nano = int(event.get("timeNano") or 0)
                 # Replay from `since` includes the boundary event: drop what we had.
                 if resumed_from is not None and time_nano <= resumed_from:
+                    checking_gap = False
                     continue
+                if checking_gap:
+                    checking_gap = False
+                    log.warning(
+                        "event stream: events between %s and %s lost", resumed_from, time_nano
+                    )
+                    self._publish({"moorage": "gap", "after": resumed_from, "before": time_nano})
                 self.last_time_nano = max(time_nano, self.last_time_nano or 0)
                 if len(self.journal) == self.journal.maxlen:
                     self.journal_from = int(self.journal[0].get("timeNano") or 0)

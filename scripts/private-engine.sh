@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# A private Docker engine for reliability tests: a second dockerd with its own socket,
+# data root, exec root (hence its own managed containerd), pid file, network namespace,
+# and no bridge or iptables, so that it can be stopped, restarted and SIGSTOPped without
+# touching the shared engine at /var/run/docker.sock (nor its docker0 bridge).
+#
+#   scripts/private-engine.sh start  DIR   # start (idempotent); loads the test image
+#   scripts/private-engine.sh stop   DIR   # stop and wait until it has exited (idempotent)
+#   scripts/private-engine.sh pause  DIR   # SIGSTOP the private dockerd (stall)
+#   scripts/private-engine.sh resume DIR   # SIGCONT it
+#   scripts/private-engine.sh status DIR   # prints running | paused | stopped
+#   scripts/private-engine.sh wipe   DIR   # stop, unmount and delete DIR
+#
+# The socket is DIR/docker.sock. Only a process whose command line names DIR is ever
+# signalled: the shared engine is never touched.
+set -euo pipefail
+
+cmd=${1:-}
+dir=${2:-}
+[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|pause|resume|status|wipe DIR" >&2; exit 2; }
+case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
+dir=${dir%/}
+[ "$dir" != /var/run ] && [ "$dir" != /var/lib/docker ] && [ "$dir" != / ] || { echo "refusing DIR=$dir" >&2; exit 2; }
+
+sock="$dir/docker.sock"
+pidfile="$dir/docker.pid"
+logfile="$dir/dockerd.log"
+image=${MOORAGE_TEST_IMAGE:-moorage-test/busybox:latest}
+
+# Its own network namespace (see start).
+netns="moorage-pe-$(printf %s "$dir" | md5sum | cut -c1-8)"
+
+say() { printf 'private-engine: %s\n' "$*" >&2; }
+
+# The pid of OUR dockerd, or nothing: the pid file must name a live dockerd whose
+# command line carries our socket.
+our_pid() {
+  [ -f "$pidfile" ] || return 0
+  local pid
+  pid=$(cat "$pidfile" 2>/dev/null || true)
+  [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || return 0
+  if tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- "unix://$sock"; then
+    echo "$pid"
+  fi
+}
+
+# Our dockerd when the pid file is gone (e.g. removed while it ran).
+find_pid() {
+  local pid
+  pid=$(our_pid)
+  if [ -z "$pid" ]; then
+    pid=$(pgrep -f -- "dockerd --host unix://$sock " | head -1 || true)
+  fi
+  echo "$pid"
+}
+
+proc_state() { awk '{print $3}' "/proc/$1/stat" 2>/dev/null || true; }
+
+answers() { timeout 3 docker -H "unix://$sock" version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+status() {
+  local pid
+  pid=$(find_pid)
+  if [ -z "$pid" ]; then echo stopped; return; fi
+  case "$(proc_state "$pid")" in
+    T|t) echo paused ;;
+    *) echo running ;;
+  esac
+}
+
+start() {
+  local pid
+  pid=$(find_pid)
+  if [ -n "$pid" ]; then
+    [ "$(proc_state "$pid")" = T ] && kill -CONT "$pid"
+  else
+    mkdir -p "$dir/data" "$dir/exec"
+    # A stale pid file (no dockerd of ours runs) would make dockerd refuse to start.
+    rm -f "$pidfile" "$sock"
+    # Its own network namespace: a dockerd started with `--bridge none` deletes the
+    # host's default bridge interface (docker0) at start, which breaks the shared engine.
+    ip netns add "$netns" 2>/dev/null || true
+    ip netns exec "$netns" ip link set lo up 2>/dev/null || true
+    nohup nsenter --net="/var/run/netns/$netns" dockerd --host "unix://$sock" \
+      --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
+      --bridge none --iptables=false --ip-masq=false --ip-forward=false \
+      --shutdown-timeout 2 --log-level warn \
+      >>"$logfile" 2>&1 </dev/null &
+  fi
+  for _ in $(seq 1 150); do
+    answers && break
+    sleep 0.2
+  done
+  answers || { say "dockerd did not answer on $sock; see $logfile:"; tail -20 "$logfile" >&2; exit 1; }
+  if [ "${PRIVATE_ENGINE_NO_IMAGE:-}" != 1 ] \
+    && ! docker -H "unix://$sock" image inspect "$image" >/dev/null 2>&1; then
+    docker save "$image" | docker -H "unix://$sock" load -q >/dev/null
+  fi
+  echo "unix://$sock"
+}
+
+stop() {
+  local pid
+  pid=$(find_pid)
+  if [ -n "$pid" ]; then
+    kill -CONT "$pid" 2>/dev/null || true
+    kill -TERM "$pid" 2>/dev/null || true
+    # It keeps its pid file until it has fully exited: wait for the process itself.
+    for _ in $(seq 1 300); do
+      [ -d "/proc/$pid" ] || break
+      sleep 0.1
+    done
+    if [ -d "/proc/$pid" ]; then
+      say "dockerd $pid did not exit in 30 s: killing it"
+      kill -KILL "$pid" 2>/dev/null || true
+      while [ -d "/proc/$pid" ]; do sleep 0.1; done
+    fi
+  fi
+  # Its managed containerd normally goes with it.
+  local cpid
+  cpid=$(pgrep -f -- "containerd --config $dir/exec/containerd/containerd.toml" || true)
+  for p in $cpid; do kill -TERM "$p" 2>/dev/null || true; done
+  rm -f "$pidfile"
+}
+
+wipe() {
+  stop
+  # Kill leftover shims of our containerd, then unmount anything under DIR.
+  local spids
+  spids=$(pgrep -f -- "-address $dir/exec/containerd/containerd.sock" || true)
+  for p in $spids; do kill -KILL "$p" 2>/dev/null || true; done
+  awk -v d="$dir/" '$2 ~ "^"d {print $2}' /proc/mounts | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+  done
+  rm -rf "$dir"
+  ip netns del "$netns" 2>/dev/null || true
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  pause)
+    pid=$(find_pid)
+    [ -n "$pid" ] || { say "not running"; exit 1; }
+    kill -STOP "$pid"
+    ;;
+  resume)
+    pid=$(find_pid)
+    [ -n "$pid" ] || { say "not running"; exit 1; }
+    kill -CONT "$pid"
+    ;;
+  status) status ;;
+  wipe) wipe ;;
+  *) echo "usage: $0 start|stop|pause|resume|status|wipe DIR" >&2; exit 2 ;;
+esac
