@@ -440,7 +440,7 @@ async def test_suffix_words_inside_references(
 async def test_pull_refuses_malformed_references_before_the_engine(
     client: httpx.AsyncClient,
 ) -> None:
-    for ref in ("Bad::Ref", "UPPER/x", "a:b:c", "x/Y:1", "host:99999999/x"):
+    for ref in ("Bad::Ref", "UPPER/x", "a:b:c", "x/Y:1", "host:99999999/x", "a/" + "b" * 260):
         r = await client.post("/v1/images/pull", json={"image": ref})
         assert r.status_code == 422, (ref, r.text)
         assert r.json()["code"] == "validation-error"

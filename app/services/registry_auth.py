@@ -60,7 +60,10 @@ _COMPONENT_RE = re.compile(r"^[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*$")
 
 
 def _valid_name(name: str) -> bool:
-    """The distribution spec's name: an optional `host[:port]/`, then lowercase components."""
+    """The distribution spec's name: an optional `host[:port]/`, then lowercase components,
+    255 characters at most."""
+    if len(name) > 255:
+        return False
     first, sep, rest = name.partition("/")
     if sep and ("." in first or ":" in first or first == "localhost"):
         if not _HOST_RE.match(first):
