@@ -13,6 +13,7 @@ from tests.conftest import RUN_ID, TEST_LABEL, docker
 
 NDJSON = {"Accept": "application/x-ndjson"}
 TS = b"2024-05-01T12:00:00.123456789Z"
+TS2 = b"2024-05-01T12:00:00.123456790Z"
 
 
 def frame(kind: int, payload: bytes) -> bytes:
@@ -51,13 +52,65 @@ async def test_partial_frames_are_one_line_without_inner_timestamps(size: int) -
         + frame(1, TS + b" one\n")
         + frame(1, TS + b" " + b"a" * 10)
         + frame(2, TS + b" err\n")
-        + frame(1, TS + b" " + b"b" * 10 + b"\n")
+        + frame(1, TS2 + b" " + b"b" * 10 + b"\n")
+        + frame(2, TS2 + b" last without newline")
     )
     got = [x async for x in iter_log_lines(chunked(body, size), tty=False)]
     assert [(x.stream, x.ts, x.line) for x in got] == [
-        ("stdout", TS.decode(), b"one"),
-        ("stderr", TS.decode(), b"err"),
-        ("stdout", TS.decode(), b"a" * 10 + b"b" * 10),
+        ("stdout", TS.decode(), "one"),
+        ("stderr", TS.decode(), "err"),
+        ("stdout", TS.decode(), "a" * 10 + "b" * 10),
+        ("stderr", TS2.decode(), "last without newline"),
+    ]
+    ns = 1714564800_123456789
+    assert [x.id for x in got] == [(ns, 0), (ns, 1), (ns, 2), (ns + 1, 0)]
+
+
+def engine_long_line(stream: int, ts: bytes, line: bytes, piece: int = 16 << 10) -> bytes:
+    """A line as the engine sends it: 16 KiB messages, each its own stamped frame."""
+    pieces = [line[i : i + piece] for i in range(0, len(line), piece)]
+    pieces[-1] += b"\n"
+    return b"".join(frame(stream, ts + b" " + p) for p in pieces)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_parser_long_lines_utf8_and_cut_at_any_chunking(size: int) -> None:
+    snowman = "☃".encode()
+    long = b"x" * 16383 + snowman + b"y" * 20000  # the snowman straddles two pieces
+    body = (
+        engine_long_line(1, TS, long)
+        + frame(2, TS2 + b" bad \xff\xfe end\n")
+        + engine_long_line(1, TS2, b"z" * 40000)
+    )
+    got = [x async for x in iter_log_lines(chunked(body, size), tty=False, max_line=30000)]
+    assert [(x.stream, x.ts) for x in got] == [
+        ("stdout", TS.decode()),
+        ("stdout", TS.decode()),  # the cut rest of the first line keeps its stamp
+        ("stderr", TS2.decode()),
+        ("stdout", TS2.decode()),
+        ("stdout", TS2.decode()),
+    ]
+    first = got[0].line + got[1].line
+    assert first == long.decode()
+    assert "Z " not in first
+    assert len(got[0].line.encode()) == 30000
+    assert got[2].line == "bad \ufffd\ufffd end"
+    assert got[3].line + got[4].line == "z" * 40000
+    assert len({x.id for x in got}) == len(got)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_parser_tty_body(size: int) -> None:
+    body = TS + b" one\r\n" + TS2 + b" t\xc3\xa9st\r\n" + TS2 + b" " + b"w" * 50 + b"\r\n"
+    body += TS2 + b" no newline"
+    got = [x async for x in iter_log_lines(chunked(body, size), tty=True, max_line=20)]
+    assert [(x.stream, x.ts, x.line) for x in got] == [
+        ("stdout", TS.decode(), "one"),
+        ("stdout", TS2.decode(), "tést"),
+        ("stdout", TS2.decode(), "w" * 20),
+        ("stdout", TS2.decode(), "w" * 20),
+        ("stdout", TS2.decode(), "w" * 10),
+        ("stdout", TS2.decode(), "no newline"),
     ]
 
 
