@@ -8,7 +8,15 @@ import httpx
 import pytest
 
 from app.models.common import engine_time
-from app.services.logs import FrameParser, LogText, iter_log_lines
+from app.services.logs import (
+    FrameParser,
+    LogLines,
+    LogText,
+    iter_log_lines,
+    ndjson_records,
+    sse_events,
+    sse_records,
+)
 from tests.conftest import RUN_ID, TEST_LABEL, docker
 
 NDJSON = {"Accept": "application/x-ndjson"}
@@ -225,3 +233,59 @@ async def test_logs_of_a_driver_that_keeps_none(
     r = await client.get(f"/v1/containers/{name}/logs")
     assert r.status_code == 409
     assert r.json()["code"] == "conflict"
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_parser_odd_frames_take_the_slow_path(size: int) -> None:
+    # Two lines in one frame, a NUL in a line, a frame without a stamp, a short stamp.
+    body = (
+        frame(1, TS + b" a\nb\n")
+        + frame(1, TS + b" nul\x00byte\n")
+        + frame(2, b"no stamp\n")
+        + frame(1, b"2024-05-01T12:00:01Z short\n")
+        + frame(1, TS2 + b' quote " and \\ and \t\n')
+    )
+    got = [x async for x in iter_log_lines(chunked(body, size), tty=False)]
+    assert [(x.stream, x.ts, x.line) for x in got] == [
+        ("stdout", TS.decode(), "a"),
+        ("stdout", TS.decode(), "b"),
+        ("stdout", TS.decode(), "nul\x00byte"),
+        ("stderr", None, "no stamp"),
+        ("stdout", "2024-05-01T12:00:01Z", "short"),
+        ("stdout", TS2.decode(), 'quote " and \\ and \t'),
+    ]
+    ns = 1714564800_123456789
+    assert [x.id for x in got] == [
+        (ns, 0),
+        (ns, 1),
+        (ns, 2),
+        (ns, 3),
+        (ns + 876543211, 0),
+        (ns + 1, 0),
+    ]
+
+
+async def test_encoders_agree_with_json() -> None:
+    body = (
+        frame(1, TS + b' one "q" \\ \xff\n') + frame(2, TS + b" two\n") + frame(2, b"unstamped\n")
+    )
+    parser = LogLines(tty=False)
+    batch = parser.feed(body)
+    records = sse_records(batch)
+    assert b"".join(records[:2]) == sse_events(
+        LogLines(tty=False).feed(body[: -len(frame(2, b"unstamped\n"))])
+    )
+    events = [r.split(b"\n") for r in records]
+    assert [e[0] for e in events] == [
+        b"id: 1714564800123456789-0",
+        b"id: 1714564800123456789-1",
+        b"id: 1714564800123456789-2",
+    ]
+    assert [json.loads(e[2].removeprefix(b"data: ")) for e in events] == [
+        {"stream": "stdout", "ts": TS.decode(), "line": 'one "q" \\ \ufffd'},
+        {"stream": "stderr", "ts": TS.decode(), "line": "two"},
+        {"stream": "stderr", "ts": None, "line": "unstamped"},
+    ]
+    assert [json.loads(x) for x in ndjson_records(batch).splitlines()] == [
+        json.loads(e[2].removeprefix(b"data: ")) for e in events
+    ]

@@ -21,7 +21,14 @@ from app.engine import Engine
 from app.models.common import _parse_time, rfc3339
 from app.services.events import EventBus
 from app.services.health import HealthReport, health_report
-from app.services.logs import LineBatch, LineId, iter_log_batches, ns_to_engine, sse_records
+from app.services.logs import (
+    LineBatch,
+    LineId,
+    iter_log_batches,
+    ns_to_engine,
+    sse_events,
+    sse_records,
+)
 from app.services.stats import compute_sample
 from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode
 
@@ -41,18 +48,16 @@ class LogQuery:
 
 @dataclass(slots=True)
 class LogChunk:
-    """Encoded lines of one piece of the engine's body, as the hub publishes them:
-    the batch (ids, streams), one SSE record per line, all records joined."""
+    """Lines of one piece of the engine's body, as the hub publishes them: the batch
+    (ids, streams) and its SSE records, joined."""
 
     batch: LineBatch
-    records: list[bytes]
     data: bytes
     lowest_ns: int
 
     @classmethod
     def of(cls, batch: LineBatch) -> LogChunk:
-        records = sse_records(batch)
-        return cls(batch, records, b"".join(records), min(batch.ns))
+        return cls(batch, sse_events(batch), min(batch.ns))
 
     def select(
         self, out: list[bytes], floor: LineId | None, wanted: set[str], since_ns: int | None
@@ -66,7 +71,7 @@ class LogChunk:
             out.append(self.data)  # the common case: every line, already joined
             return
         b = self.batch
-        for ns, seq, stream, record in zip(b.ns, b.seq, b.stream, self.records, strict=True):
+        for ns, seq, stream, record in zip(b.ns, b.seq, b.stream, sse_records(b), strict=True):
             if floor is not None and (ns, seq) <= floor:
                 continue
             if stream in wanted and (since_ns is None or ns >= since_ns):

@@ -9,9 +9,13 @@ stream type, so moorage parses frames itself.
 from __future__ import annotations
 
 import codecs
+import operator
+import re
 import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
+from typing import cast
 
 import orjson
 
@@ -19,6 +23,16 @@ from app import errors
 
 STREAMS = {0: "stdin", 1: "stdout", 2: "stderr"}
 _HEADER = struct.Struct(">BxxxL")
+# A frame as the engine sends almost every one (`timestamps=1`): stdout or stderr, a
+# fixed-width stamp, one whole line (no NUL inside: a frame header always has some,
+# so a match can never run into the next frame).
+_WHOLE_LINE_FRAME = (
+    rb"([\x01\x02])\x00\x00\x00(....)"
+    rb"((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{9})Z) ([^\x00\n]*)\n"
+)
+_WHOLE_LINE = re.compile(_WHOLE_LINE_FRAME, re.DOTALL)
+_WHOLE_LINES = re.compile(rb"(?:" + _WHOLE_LINE_FRAME + rb")*+", re.DOTALL)
+_KIND_STREAM = {b"\x01": "stdout", b"\x02": "stderr"}
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -159,53 +173,68 @@ class LineBatch:
         ]
 
 
-_SSE_LOG = {
-    stream: b"id: %d-%d\nevent: log\ndata: {"
-    + f'"stream":"{stream}",'.encode()
-    + b'"ts":"%s","line":"%s"}\n\n'
-    for stream in ("stdout", "stderr")
-}
-_NDJSON_LOG = {
-    stream: b'{"stream":"' + stream.encode() + b'","ts":"%s","line":"%s"}\n'
-    for stream in ("stdout", "stderr")
-}
+_STREAM_JSON = {"stdout": b"stdout", "stderr": b"stderr", "stdin": b"stdin"}
+_SSE_HEAD = b'id: %d-%d\nevent: log\ndata: {"stream":"%s","ts":"%s","line":"'
+_SSE_TAIL = b'"}\n\n'
+_NDJSON_HEAD = b'{"stream":"%s","ts":"%s","line":"'
+_NDJSON_TAIL = b'"}\n'
+
+
+def _records(heads: list[bytes], texts: list[bytes], tail: bytes) -> bytes:
+    """`head + text + tail` for every line, joined (no per-line Python code)."""
+    parts = [tail] * (3 * len(texts))
+    parts[0::3] = heads
+    parts[1::3] = texts
+    return b"".join(parts)
+
+
+def _sse_record(ns: int, seq: int, stream: str, ts: bytes | None, text: bytes) -> bytes:
+    stamp = b'"%s"' % ts if ts is not None else b"null"
+    return b'id: %d-%d\nevent: log\ndata: {"stream":"%s","ts":%s,"line":"%s"}\n\n' % (
+        ns, seq, _STREAM_JSON[stream], stamp, text
+    )  # fmt: skip
+
+
+def sse_events(batch: LineBatch) -> bytes:
+    """The lines as `event: log` SSE records (id `<ts_ns>-<seq>`, data `{stream, ts,
+    line}`), joined."""
+    if None in batch.ts:
+        return b"".join(sse_records(batch))
+    heads = list(
+        map(
+            _SSE_HEAD.__mod__,
+            zip(
+                batch.ns,
+                batch.seq,
+                map(_STREAM_JSON.__getitem__, batch.stream),
+                batch.ts,
+                strict=True,
+            ),
+        )
+    )
+    return _records(heads, batch.json_texts(), _SSE_TAIL)
 
 
 def sse_records(batch: LineBatch) -> list[bytes]:
-    """One `event: log` SSE record per line (id `<ts_ns>-<seq>`, data `{stream, ts, line}`)."""
-    return [
-        (
-            _SSE_LOG[stream] % (ns, seq, ts, text)
-            if ts is not None
-            else encode_log_record(ns, seq, stream, None, text)
-        )
-        for ns, seq, stream, ts, text in zip(
-            batch.ns, batch.seq, batch.stream, batch.ts, batch.json_texts(), strict=True
-        )
-    ]
-
-
-def encode_log_record(ns: int, seq: int, stream: str, ts: bytes | None, text: bytes) -> bytes:
-    body = b'{"stream":"%s","ts":%s,"line":"%s"}' % (
-        stream.encode(),
-        b'"%s"' % ts if ts is not None else b"null",
-        text,
-    )
-    return b"id: %d-%d\nevent: log\ndata: %s\n\n" % (ns, seq, body)
+    """The same records, one per line (to pick some of them)."""
+    return list(map(_sse_record, batch.ns, batch.seq, batch.stream, batch.ts, batch.json_texts()))
 
 
 def ndjson_records(batch: LineBatch) -> bytes:
     """The lines as NDJSON, one `{stream, ts, line}` a line."""
-    return b"".join(
-        [
-            (
-                _NDJSON_LOG[stream] % (ts, text)
-                if ts is not None
-                else b'{"stream":"%s","ts":null,"line":"%s"}\n' % (stream.encode(), text)
-            )
+    if None in batch.ts:
+        return b"".join(
+            b'{"stream":"%s","ts":%s,"line":"%s"}\n'
+            % (_STREAM_JSON[stream], b'"%s"' % ts if ts is not None else b"null", text)
             for stream, ts, text in zip(batch.stream, batch.ts, batch.json_texts(), strict=True)
-        ]
+        )
+    heads = list(
+        map(
+            _NDJSON_HEAD.__mod__,
+            zip(map(_STREAM_JSON.__getitem__, batch.stream), batch.ts, strict=True),
+        )
     )
+    return _records(heads, batch.json_texts(), _NDJSON_TAIL)
 
 
 def text_records(batch: LineBatch, *, timestamps: bool) -> bytes:
@@ -328,41 +357,62 @@ class LogLines:
             self._feed_tty(out, data)
             return out
         pos, end = 0, len(data)
-        pending = self._pending
-        cache = _EPOCH_CACHE
-        while end - pos >= 8:
-            size = int.from_bytes(data[pos + 4 : pos + 8])
+        fast = True
+        while True:
+            if fast and not self._pending:
+                stop = _WHOLE_LINES.match(data, pos).end()  # type: ignore[union-attr]
+                if stop > pos:
+                    fast = self._whole_lines(out, data, pos, stop)
+                    if fast:
+                        pos = stop
+            if end - pos < 8:
+                break
             start = pos + 8
-            stop = start + size
+            stop = start + int.from_bytes(data[pos + 4 : start])
             if stop > end:
                 break
-            stream = "stderr" if data[pos] == 2 else "stdout"
+            self._pieces(out, "stderr" if data[pos] == 2 else "stdout", data, start, stop)
             pos = stop
-            # The common case: a stamp, then one whole line.
-            if (
-                size > 31
-                and data[stop - 1] == 10
-                and data[start + 30] == 32
-                and data[start + 29] == 90
-                and stream not in pending
-                and data.find(b"\n", start + 31, stop - 1) < 0
-            ):
-                secs = cache.get(data[start : start + 19])
-                if secs is not None:
-                    ns = secs * 1_000_000_000 + int(data[start + 20 : start + 29])
-                    if ns == self._last_ns:
-                        self._seq += 1
-                    else:
-                        self._last_ns, self._seq = ns, 0
-                    out.ns.append(ns)
-                    out.seq.append(self._seq)
-                    out.stream.append(stream)
-                    out.ts.append(data[start : start + 30])
-                    out.raw.append(data[start + 31 : stop - 1])
-                    continue
-            self._pieces(out, stream, data, start, stop)
         self._buf += data[pos:]
         return out
+
+    def _whole_lines(self, out: LineBatch, data: bytes, pos: int, stop: int) -> bool:
+        """Frames of one whole line each, from `pos` to `stop`: every step a C loop
+        over the lines. False (nothing done) if a frame's length does not match."""
+        kinds, sizes, stamps, heads, fracs, raws = zip(
+            *_WHOLE_LINE.findall(data, pos, stop), strict=True
+        )
+        if list(map(int.from_bytes, sizes)) != list(map((32).__add__, map(len, raws))):
+            return False
+        cached = list(map(_EPOCH_CACHE.get, heads))
+        if None in cached:
+            try:
+                cached = [
+                    c if c is not None else ts_ns(h + b"Z") // 1_000_000_000
+                    for c, h in zip(cached, heads, strict=True)
+                ]
+            except ValueError:
+                return False  # not a date: the slow path keeps such lines unstamped
+        secs = cast(list[int], cached)
+        ns = list(map(operator.add, map((10**9).__mul__, secs), map(int, fracs)))
+        if ns[0] != self._last_ns and not any(map(operator.eq, ns, islice(ns, 1, None))):
+            seqs = [0] * len(ns)
+            self._seq = 0
+        else:
+            seqs = []
+            last, seq = self._last_ns, self._seq
+            for n in ns:
+                seq = seq + 1 if n == last else 0
+                last = n
+                seqs.append(seq)
+            self._seq = seq
+        self._last_ns = ns[-1]
+        out.ns += ns
+        out.seq += seqs
+        out.stream += map(_KIND_STREAM.__getitem__, kinds)
+        out.ts += stamps
+        out.raw += raws
+        return True
 
     def _feed_tty(self, out: LineBatch, data: bytes) -> None:
         pos, end = 0, len(data)
