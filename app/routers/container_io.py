@@ -70,7 +70,9 @@ async def _open_logs(
     engine: Engine, id: str, params: dict[str, Any]
 ) -> tuple[aiohttp.ClientResponse, contextlib.AsyncExitStack]:
     try:
-        return await _open(engine, "GET", f"containers/{id}/logs", params=params, long=True)
+        return await _open(
+            engine, "GET", f"containers/{id}/logs", params=params, long=True, unchunked=True
+        )
     except errors.EngineError as exc:
         if "does not support reading" in exc.detail:
             # The engine's 501: the container's log driver (none, syslog, …) keeps nothing.

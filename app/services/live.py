@@ -113,7 +113,13 @@ def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
         }
         try:
             async with engine.request(
-                "GET", f"containers/{cid}/logs", params=params, long=True, kind="container", ref=cid
+                "GET",
+                f"containers/{cid}/logs",
+                params=params,
+                long=True,
+                kind="container",
+                ref=cid,
+                unchunked=True,
             ) as resp:
                 hub.ready.set()
                 # One item per piece of body read (many lines, each with its own id):
@@ -135,7 +141,13 @@ async def _history(
 ) -> AsyncIterator[LineBatch]:
     params = {"follow": False, "stdout": True, "stderr": True, "timestamps": True, **params}
     async with engine.request(
-        "GET", f"containers/{cid}/logs", params=params, long=True, kind="container", ref=cid
+        "GET",
+        f"containers/{cid}/logs",
+        params=params,
+        long=True,
+        kind="container",
+        ref=cid,
+        unchunked=True,
     ) as resp:
         async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
             yield batch
