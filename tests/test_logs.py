@@ -9,10 +9,9 @@ import pytest
 
 from app.models.common import engine_time
 from app.services.logs import (
-    FrameParser,
     LogLines,
-    LogText,
     iter_log_lines,
+    iter_log_text,
     ndjson_records,
     sse_events,
     sse_records,
@@ -122,13 +121,29 @@ async def test_parser_tty_body(size: int) -> None:
     ]
 
 
-def test_text_keeps_split_utf8_and_replaces_invalid_bytes() -> None:
-    text = LogText(tty=False, timestamps=True)
-    frames = FrameParser()
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_text_keeps_split_utf8_and_replaces_invalid_bytes(size: int) -> None:
     snowman = "☃".encode()
-    body = frame(1, TS + b" x" + snowman[:1]) + frame(1, TS + b" " + snowman[1:] + b"\xff\n")
-    out = "".join(text.feed(body[i : i + 3], frames) for i in range(0, len(body), 3))
-    assert out == f"{TS.decode()} x☃\ufffd\n"
+    body = frame(1, TS + b" x" + snowman[:1]) + frame(1, TS2 + b" " + snowman[1:] + b"\xff\n")
+    body += frame(2, TS2 + b" err\n")
+    for stamps, want in (
+        (True, f"{TS.decode()} x☃\ufffd\n{TS2.decode()} err\n"),
+        (False, "x☃\ufffd\nerr\n"),
+    ):
+        out = b"".join(
+            [x async for x in iter_log_text(chunked(body, size), tty=False, timestamps=stamps)]
+        )
+        assert out.decode() == want
+    tty = b"a" + snowman[:2]
+    out = b"".join(
+        [
+            x
+            async for x in iter_log_text(
+                chunked(tty + snowman[2:] + b"\r\n", size), tty=True, timestamps=False
+            )
+        ]
+    )
+    assert out.decode() == "a☃\r\n"
 
 
 def test_engine_time_is_exact_to_the_nanosecond() -> None:

@@ -61,17 +61,6 @@ class FrameParser:
         del buf[:pos]
 
 
-def split_timestamp(line: bytes) -> tuple[str | None, bytes]:
-    """Split the engine's `timestamps=1` prefix (`2024-01-01T00:00:00.123456789Z `)."""
-    # Fast path: the engine's fixed-width RFC3339Nano (30 characters).
-    if len(line) > 30 and line[30] == 0x20 and line[29] == 0x5A and line[10] == 0x54:
-        return line[:30].decode("ascii", "replace"), line[31:]
-    space = line.find(b" ")
-    if 20 <= space <= 40 and line[:4].isdigit() and line[space - 1 : space] == b"Z":
-        return line[:space].decode("ascii", "replace"), line[space + 1 :]
-    return None, line
-
-
 # ---------------------------------------------------------------------------
 # Following a container's logs as Server-Sent Events (GET …/logs/stream).
 #
@@ -484,56 +473,26 @@ async def iter_log_lines(
             yield line
 
 
-@dataclass(slots=True)
-class LogText:
-    """A logs body as text, as `docker logs` prints it, with nothing buffered.
-
-    Non-TTY bodies must be read with `timestamps=1`: each frame's timestamp is
-    dropped, or kept only where a line starts when `timestamps` is asked for (the
-    engine's own output repeats it inside lines longer than 16 KiB). TTY bodies pass
-    through as they are (ask the engine for timestamps only when they are wanted).
-    Invalid UTF-8 becomes U+FFFD; a character split across frames stays whole.
-    """
-
-    tty: bool
-    timestamps: bool = False
-    _decoders: dict[str, codecs.IncrementalDecoder] = field(default_factory=dict)
-    _at_line_start: dict[str, bool] = field(default_factory=dict)
-
-    def _decode(self, stream: str, data: bytes, final: bool = False) -> str:
-        decoder = self._decoders.get(stream)
-        if decoder is None:
-            decoder = self._decoders[stream] = _utf8_decoder(errors="replace")
-        return decoder.decode(data, final)
-
-    def feed(self, chunk: bytes, frames: FrameParser) -> str:
-        if self.tty:
-            return self._decode("stdout", chunk)
-        out: list[str] = []
-        for stream, payload in frames.feed(chunk):
-            ts, rest = split_timestamp(payload)
-            if self.timestamps and ts is not None and self._at_line_start.get(stream, True):
-                out.append(ts + " ")
-            if rest:
-                self._at_line_start[stream] = rest.endswith(b"\n")
-            out.append(self._decode(stream, rest))
-        return "".join(out)
-
-    def flush(self) -> str:
-        return "".join(self._decode(s, b"", final=True) for s in list(self._decoders))
-
-
 async def iter_log_text(
     chunks: AsyncIterator[bytes], *, tty: bool, timestamps: bool
 ) -> AsyncIterator[bytes]:
-    """UTF-8 text from a raw logs body (see `LogText`), one piece per engine chunk."""
-    text = LogText(tty=tty, timestamps=timestamps)
-    frames = FrameParser(tty=tty)
+    """A logs body as `docker logs` prints it, in UTF-8 (invalid bytes become U+FFFD).
+
+    Without a TTY the body must be read with `timestamps=1`: lines are parsed
+    (`LogLines`: a line over 16 KiB is whole, its stamp shown once when `timestamps`),
+    one piece of text per piece of body. A TTY body passes through as it is: ask the
+    engine for stamps only when they are to be shown.
+    """
+    if not tty:
+        async for batch in iter_log_batches(chunks, tty=False):
+            yield text_records(batch, timestamps=timestamps)
+        return
+    decoder = _utf8_decoder(errors="replace")
     async for chunk in chunks:
-        piece = text.feed(chunk, frames)
-        if piece:
-            yield piece.encode()
-    tail = text.flush()
+        text = decoder.decode(chunk)
+        if text:
+            yield text.encode()
+    tail = decoder.decode(b"", True)
     if tail:
         yield tail.encode()
 
