@@ -1,9 +1,16 @@
-"""The engine's log framing.
+"""The engine's log and attach bodies.
 
 Without a TTY the engine multiplexes stdout and stderr: each frame is an 8-byte
 header (stream type: 1 stdout, 2 stderr; 3 bytes padding; big-endian uint32 length)
 then the payload. With a TTY the body is raw text. aiodocker's `log()` drops the
 stream type, so moorage parses frames itself.
+
+    FrameParser      frames of any body (exec and run output)
+    LogLines         THE logs parser: a `timestamps=1` body → `LineBatch`es of lines
+                     with ids `(ts_ns, seq)`, long lines whole (history and live)
+    sse_events, ndjson_records, text_records
+                     a batch encoded for the live stream and the history route
+    iter_log_text    the plain-text history (`docker logs`)
 """
 
 from __future__ import annotations
@@ -62,13 +69,8 @@ class FrameParser:
 
 
 # ---------------------------------------------------------------------------
-# Following a container's logs as Server-Sent Events (GET …/logs/stream).
-#
-# One engine `follow` connection per container (a hub), shared by every subscriber.
-# Each subscriber first joins the hub (its live lines queue up), then reads its own
-# history (tail / since / resume point) with a short non-following read, then
-# drains the live queue, skipping what the history already gave: lines are ordered
-# by their id `<ts_ns>-<seq>`, so the seam neither repeats nor loses a line.
+# Line ids: `<ts_ns>-<seq>`, the engine's stamp in ns and a sequence among equal
+# stamps. The live stream (app/services/live.py) orders and resumes by them.
 
 LineId = tuple[int, int]
 _EPOCH_CACHE: dict[bytes, int] = {}
@@ -96,8 +98,6 @@ def parse_line_id(value: str) -> LineId:
     try:
         return int(head), (int(seq) if seq else 1 << 62)
     except ValueError:
-        from app import errors
-
         raise errors.ValidationFailed.field(
             ["query", "last_event_id"], f"{value[:80]!r} is not a log event id"
         ) from None
