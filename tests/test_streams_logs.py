@@ -268,3 +268,13 @@ async def test_a_line_over_16k_is_one_event_without_inner_stamps(live_server, na
     assert [e.event for e in got] == ["log"] * 3
     assert [e.json["line"] for e in got] == ["before", "a" * size, "after"]
     assert len({e.id for e in got}) == 3
+
+
+async def test_tty_container_lines(live_server, name):
+    run_container(name, "echo one; echo two >&2; exit 0", "-t")
+    url = f"{live_server.url}/v1/containers/{name}/logs/stream"
+    got = await collect(url)
+    logs = [e.json for e in got if e.event == "log"]
+    assert [(x["stream"], x["line"]) for x in logs] == [("stdout", "one"), ("stdout", "two")]
+    assert all(x["ts"].endswith("Z") for x in logs)
+    assert got[-1].event == "end"
