@@ -8,11 +8,19 @@ import httpx
 import pytest
 
 from app.models.common import engine_time
-from app.services.logs import FrameParser, LogText, iter_log_lines
+from app.services.logs import (
+    LogLines,
+    iter_log_lines,
+    iter_log_text,
+    ndjson_records,
+    sse_events,
+    sse_records,
+)
 from tests.conftest import RUN_ID, TEST_LABEL, docker
 
 NDJSON = {"Accept": "application/x-ndjson"}
 TS = b"2024-05-01T12:00:00.123456789Z"
+TS2 = b"2024-05-01T12:00:00.123456790Z"
 
 
 def frame(kind: int, payload: bytes) -> bytes:
@@ -51,23 +59,91 @@ async def test_partial_frames_are_one_line_without_inner_timestamps(size: int) -
         + frame(1, TS + b" one\n")
         + frame(1, TS + b" " + b"a" * 10)
         + frame(2, TS + b" err\n")
-        + frame(1, TS + b" " + b"b" * 10 + b"\n")
+        + frame(1, TS2 + b" " + b"b" * 10 + b"\n")
+        + frame(2, TS2 + b" last without newline")
     )
     got = [x async for x in iter_log_lines(chunked(body, size), tty=False)]
     assert [(x.stream, x.ts, x.line) for x in got] == [
-        ("stdout", TS.decode(), b"one"),
-        ("stderr", TS.decode(), b"err"),
-        ("stdout", TS.decode(), b"a" * 10 + b"b" * 10),
+        ("stdout", TS.decode(), "one"),
+        ("stderr", TS.decode(), "err"),
+        ("stdout", TS.decode(), "a" * 10 + "b" * 10),
+        ("stderr", TS2.decode(), "last without newline"),
+    ]
+    ns = 1714564800_123456789
+    assert [x.id for x in got] == [(ns, 0), (ns, 1), (ns, 2), (ns + 1, 0)]
+
+
+def engine_long_line(stream: int, ts: bytes, line: bytes, piece: int = 16 << 10) -> bytes:
+    """A line as the engine sends it: 16 KiB messages, each its own stamped frame."""
+    pieces = [line[i : i + piece] for i in range(0, len(line), piece)]
+    pieces[-1] += b"\n"
+    return b"".join(frame(stream, ts + b" " + p) for p in pieces)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_parser_long_lines_utf8_and_cut_at_any_chunking(size: int) -> None:
+    snowman = "☃".encode()
+    long = b"x" * 16383 + snowman + b"y" * 20000  # the snowman straddles two pieces
+    body = (
+        engine_long_line(1, TS, long)
+        + frame(2, TS2 + b" bad \xff\xfe end\n")
+        + engine_long_line(1, TS2, b"z" * 40000)
+    )
+    got = [x async for x in iter_log_lines(chunked(body, size), tty=False, max_line=30000)]
+    assert [(x.stream, x.ts) for x in got] == [
+        ("stdout", TS.decode()),
+        ("stdout", TS.decode()),  # the cut rest of the first line keeps its stamp
+        ("stderr", TS2.decode()),
+        ("stdout", TS2.decode()),
+        ("stdout", TS2.decode()),
+    ]
+    first = got[0].line + got[1].line
+    assert first == long.decode()
+    assert "Z " not in first
+    assert len(got[0].line.encode()) == 30000
+    assert got[2].line == "bad \ufffd\ufffd end"
+    assert got[3].line + got[4].line == "z" * 40000
+    assert len({x.id for x in got}) == len(got)
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_parser_tty_body(size: int) -> None:
+    body = TS + b" one\r\n" + TS2 + b" t\xc3\xa9st\r\n" + TS2 + b" " + b"w" * 50 + b"\r\n"
+    body += TS2 + b" no newline"
+    got = [x async for x in iter_log_lines(chunked(body, size), tty=True, max_line=20)]
+    assert [(x.stream, x.ts, x.line) for x in got] == [
+        ("stdout", TS.decode(), "one"),
+        ("stdout", TS2.decode(), "tést"),
+        ("stdout", TS2.decode(), "w" * 20),
+        ("stdout", TS2.decode(), "w" * 20),
+        ("stdout", TS2.decode(), "w" * 10),
+        ("stdout", TS2.decode(), "no newline"),
     ]
 
 
-def test_text_keeps_split_utf8_and_replaces_invalid_bytes() -> None:
-    text = LogText(tty=False, timestamps=True)
-    frames = FrameParser()
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_text_keeps_split_utf8_and_replaces_invalid_bytes(size: int) -> None:
     snowman = "☃".encode()
-    body = frame(1, TS + b" x" + snowman[:1]) + frame(1, TS + b" " + snowman[1:] + b"\xff\n")
-    out = "".join(text.feed(body[i : i + 3], frames) for i in range(0, len(body), 3))
-    assert out == f"{TS.decode()} x☃\ufffd\n"
+    body = frame(1, TS + b" x" + snowman[:1]) + frame(1, TS2 + b" " + snowman[1:] + b"\xff\n")
+    body += frame(2, TS2 + b" err\n")
+    for stamps, want in (
+        (True, f"{TS.decode()} x☃\ufffd\n{TS2.decode()} err\n"),
+        (False, "x☃\ufffd\nerr\n"),
+    ):
+        out = b"".join(
+            [x async for x in iter_log_text(chunked(body, size), tty=False, timestamps=stamps)]
+        )
+        assert out.decode() == want
+    tty = b"a" + snowman[:2]
+    out = b"".join(
+        [
+            x
+            async for x in iter_log_text(
+                chunked(tty + snowman[2:] + b"\r\n", size), tty=True, timestamps=False
+            )
+        ]
+    )
+    assert out.decode() == "a☃\r\n"
 
 
 def test_engine_time_is_exact_to_the_nanosecond() -> None:
@@ -172,3 +248,59 @@ async def test_logs_of_a_driver_that_keeps_none(
     r = await client.get(f"/v1/containers/{name}/logs")
     assert r.status_code == 409
     assert r.json()["code"] == "conflict"
+
+
+@pytest.mark.parametrize("size", [1, 7, 4096])
+async def test_parser_odd_frames_take_the_slow_path(size: int) -> None:
+    # Two lines in one frame, a NUL in a line, a frame without a stamp, a short stamp.
+    body = (
+        frame(1, TS + b" a\nb\n")
+        + frame(1, TS + b" nul\x00byte\n")
+        + frame(2, b"no stamp\n")
+        + frame(1, b"2024-05-01T12:00:01Z short\n")
+        + frame(1, TS2 + b' quote " and \\ and \t\n')
+    )
+    got = [x async for x in iter_log_lines(chunked(body, size), tty=False)]
+    assert [(x.stream, x.ts, x.line) for x in got] == [
+        ("stdout", TS.decode(), "a"),
+        ("stdout", TS.decode(), "b"),
+        ("stdout", TS.decode(), "nul\x00byte"),
+        ("stderr", None, "no stamp"),
+        ("stdout", "2024-05-01T12:00:01Z", "short"),
+        ("stdout", TS2.decode(), 'quote " and \\ and \t'),
+    ]
+    ns = 1714564800_123456789
+    assert [x.id for x in got] == [
+        (ns, 0),
+        (ns, 1),
+        (ns, 2),
+        (ns, 3),
+        (ns + 876543211, 0),
+        (ns + 1, 0),
+    ]
+
+
+async def test_encoders_agree_with_json() -> None:
+    body = (
+        frame(1, TS + b' one "q" \\ \xff\n') + frame(2, TS + b" two\n") + frame(2, b"unstamped\n")
+    )
+    parser = LogLines(tty=False)
+    batch = parser.feed(body)
+    records = sse_records(batch)
+    assert b"".join(records[:2]) == sse_events(
+        LogLines(tty=False).feed(body[: -len(frame(2, b"unstamped\n"))])
+    )
+    events = [r.split(b"\n") for r in records]
+    assert [e[0] for e in events] == [
+        b"id: 1714564800123456789-0",
+        b"id: 1714564800123456789-1",
+        b"id: 1714564800123456789-2",
+    ]
+    assert [json.loads(e[2].removeprefix(b"data: ")) for e in events] == [
+        {"stream": "stdout", "ts": TS.decode(), "line": 'one "q" \\ \ufffd'},
+        {"stream": "stderr", "ts": TS.decode(), "line": "two"},
+        {"stream": "stderr", "ts": None, "line": "unstamped"},
+    ]
+    assert [json.loads(x) for x in ndjson_records(batch).splitlines()] == [
+        json.loads(e[2].removeprefix(b"data: ")) for e in events
+    ]

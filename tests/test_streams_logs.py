@@ -245,3 +245,36 @@ async def test_removed_container_ends_the_stream(live_server, name):
                 break
     assert [e.event for e in got] == ["log", "end"]
     assert got[-1].json["reason"] in ("removed", "exited")  # rm -f kills, then removes
+
+
+async def test_a_line_over_16k_is_one_event_without_inner_stamps(live_server, name):
+    # The engine stores this line as three partial messages, each with its stamp.
+    size = 40_000
+    cid = run_container(
+        name,
+        "while [ ! -f /tmp/go ]; do sleep 0.05; done; echo before; "
+        f"head -c {size} /dev/zero | tr '\\0' a; echo; echo after; "
+        "while [ ! -f /tmp/stop ]; do sleep 0.05; done",
+    )
+    url = f"{live_server.url}/v1/containers/{name}/logs/stream"
+    got: list[Event] = []
+    async with httpx.AsyncClient(timeout=60) as c, c.stream("GET", url) as resp:
+        await asyncio.to_thread(docker, "exec", cid, "touch", "/tmp/go")
+        async for ev in events(resp):
+            got.append(ev)
+            if ev.json.get("line") == "after":
+                break
+    docker("exec", cid, "touch", "/tmp/stop")
+    assert [e.event for e in got] == ["log"] * 3
+    assert [e.json["line"] for e in got] == ["before", "a" * size, "after"]
+    assert len({e.id for e in got}) == 3
+
+
+async def test_tty_container_lines(live_server, name):
+    run_container(name, "echo one; echo two >&2; exit 0", "-t")
+    url = f"{live_server.url}/v1/containers/{name}/logs/stream"
+    got = await collect(url)
+    logs = [e.json for e in got if e.event == "log"]
+    assert [(x["stream"], x["line"]) for x in logs] == [("stdout", "one"), ("stdout", "two")]
+    assert all(x["ts"].endswith("Z") for x in logs)
+    assert got[-1].event == "end"

@@ -9,7 +9,7 @@ import pytest
 
 from app import errors
 from app.services.events import EventBus, EventFilter, event_view
-from app.services.logs import LineIds, iter_line_batches, parse_line_id, ts_ns
+from app.services.logs import iter_log_lines, parse_line_id, ts_ns
 from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode, framed
 
 
@@ -22,15 +22,6 @@ def test_ts_ns_and_ids() -> None:
     assert ts_ns(b"1970-01-01T00:00:01.000000002Z") == 1_000_000_002
     assert ts_ns(b"2024-01-01T00:00:00.5Z") == 1704067200_500_000_000
     assert ts_ns(b"2024-01-01T00:00:00Z") == 1704067200_000_000_000
-    ids = LineIds()
-    assert [ids.next(n) for n in (5, 5, 5, 6, 6, 7)] == [
-        (5, 0),
-        (5, 1),
-        (5, 2),
-        (6, 0),
-        (6, 1),
-        (7, 0),
-    ]
     assert parse_line_id("123-4") == (123, 4)
     assert parse_line_id("123")[0] == 123
     with pytest.raises(errors.ValidationFailed):
@@ -41,15 +32,17 @@ async def test_iter_log_lines_frames() -> None:
     def frame(kind: int, text: bytes) -> bytes:
         return bytes([kind, 0, 0, 0]) + len(text).to_bytes(4, "big") + text
 
-    body = frame(
-        1, b"2024-01-01T00:00:00.000000001Z out1\n2024-01-01T00:00:00.000000001Z out2\n"
-    ) + frame(2, b"2024-01-01T00:00:00.000000002Z err1\n")
+    body = (
+        frame(1, b"2024-01-01T00:00:00.000000001Z out1\n")
+        + frame(1, b"2024-01-01T00:00:00.000000001Z out2\n")
+        + frame(2, b"2024-01-01T00:00:00.000000002Z err1\n")
+    )
 
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(body), 7):  # any chunking
             yield body[i : i + 7]
 
-    lines = [x async for batch in iter_line_batches(chunks(), tty=False) for x in batch]
+    lines = [x async for x in iter_log_lines(chunks(), tty=False)]
     assert [(x.id, x.stream, x.line) for x in lines] == [
         ((1704067200_000_000_001, 0), "stdout", "out1"),
         ((1704067200_000_000_001, 1), "stdout", "out2"),

@@ -7,7 +7,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 import aiohttp
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
@@ -18,7 +17,13 @@ from app.models.common import check_ref, engine_time
 from app.models.container_io import LogEntry, PathStat, Processes, check_container_path
 from app.services import archive
 from app.services.health import HealthReport, health_report
-from app.services.logs import LogLine, iter_log_lines, iter_log_text, logs_params
+from app.services.logs import (
+    LineBatch,
+    iter_log_batches,
+    iter_log_text,
+    logs_params,
+    ndjson_records,
+)
 from app.services.stats import StatsSample, compute_sample
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
@@ -65,7 +70,9 @@ async def _open_logs(
     engine: Engine, id: str, params: dict[str, Any]
 ) -> tuple[aiohttp.ClientResponse, contextlib.AsyncExitStack]:
     try:
-        return await _open(engine, "GET", f"containers/{id}/logs", params=params, long=True)
+        return await _open(
+            engine, "GET", f"containers/{id}/logs", params=params, long=True, unchunked=True
+        )
     except errors.EngineError as exc:
         if "does not support reading" in exc.detail:
             # The engine's 501: the container's log driver (none, syslog, …) keeps nothing.
@@ -84,18 +91,10 @@ async def _container(engine: Engine, id: str) -> dict[str, Any]:
     return doc
 
 
-async def _ndjson(lines: AsyncIterator[LogLine], batch: int = 64 << 10) -> AsyncIterator[bytes]:
-    # History ends on its own: send lines in batches rather than one write per line.
-    out = bytearray()
-    async for item in lines:
-        line = item.line.decode("utf-8", "replace")
-        out += orjson.dumps({"stream": item.stream, "ts": item.ts, "line": line})
-        out += b"\n"
-        if len(out) >= batch:
-            yield bytes(out)
-            out.clear()
-    if out:
-        yield bytes(out)
+async def _ndjson(batches: AsyncIterator[LineBatch]) -> AsyncIterator[bytes]:
+    # One write per piece of body read from the engine, not one per line.
+    async for batch in batches:
+        yield ndjson_records(batch)
 
 
 @router.get(
@@ -142,7 +141,7 @@ async def containers_logs(
     response, stack = await _open_logs(engine, id, params)
     chunks = response.content.iter_any()
     if ndjson:
-        body = _ndjson(iter_log_lines(chunks, tty=tty))
+        body = _ndjson(iter_log_batches(chunks, tty=tty))
         return EngineBodyResponse(body, close=stack.aclose, media_type=NDJSON)
     text = iter_log_text(chunks, tty=tty, timestamps=timestamps)
     return EngineBodyResponse(text, close=stack.aclose, media_type="text/plain; charset=utf-8")

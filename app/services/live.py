@@ -22,10 +22,12 @@ from app.models.common import _parse_time, rfc3339
 from app.services.events import EventBus
 from app.services.health import HealthReport, health_report
 from app.services.logs import (
+    LineBatch,
     LineId,
-    StreamLine,
-    iter_line_batches,
+    iter_log_batches,
     ns_to_engine,
+    sse_events,
+    sse_records,
 )
 from app.services.stats import compute_sample
 from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode
@@ -44,13 +46,36 @@ class LogQuery:
     stderr: bool = True
 
 
-def encode_line(line: StreamLine) -> bytes:
-    ns, seq = line.id
-    return b"id: %d-%d\nevent: log\ndata: %s\n\n" % (
-        ns,
-        seq,
-        orjson.dumps({"stream": line.stream, "ts": line.ts, "line": line.line}),
-    )
+@dataclass(slots=True)
+class LogChunk:
+    """Lines of one piece of the engine's body, as the hub publishes them: the batch
+    (ids, streams) and its SSE records, joined."""
+
+    batch: LineBatch
+    data: bytes
+    lowest_ns: int
+
+    @classmethod
+    def of(cls, batch: LineBatch) -> LogChunk:
+        return cls(batch, sse_events(batch), min(batch.ns))
+
+    def select(
+        self, out: list[bytes], floor: LineId | None, wanted: set[str], since_ns: int | None
+    ) -> None:
+        """Append the records after `floor`, of the `wanted` streams, from `since_ns`."""
+        if (
+            (floor is None or self.lowest_ns > floor[0])
+            and len(wanted) == 2
+            and (since_ns is None or self.lowest_ns >= since_ns)
+        ):
+            out.append(self.data)  # the common case: every line, already joined
+            return
+        b = self.batch
+        for ns, seq, stream, record in zip(b.ns, b.seq, b.stream, sse_records(b), strict=True):
+            if floor is not None and (ns, seq) <= floor:
+                continue
+            if stream in wanted and (since_ns is None or ns >= since_ns):
+                out.append(record)
 
 
 def time_ns(value: str) -> int:
@@ -88,14 +113,20 @@ def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
         }
         try:
             async with engine.request(
-                "GET", f"containers/{cid}/logs", params=params, long=True, kind="container", ref=cid
+                "GET",
+                f"containers/{cid}/logs",
+                params=params,
+                long=True,
+                kind="container",
+                ref=cid,
+                unchunked=True,
             ) as resp:
                 hub.ready.set()
-                # One item per engine chunk (many lines, each with its own id): the
-                # queue bound counts chunks, and a burst costs one wake-up per chunk.
-                async for batch in iter_line_batches(resp.content.iter_any(), tty=tty):
-                    entries = [(x.id, x.stream, encode_line(x)) for x in batch]
-                    hub.publish(Item(batch[-1].id, b"", entries))
+                # One item per piece of body read (many lines, each with its own id):
+                # the queue bound counts pieces, and a burst costs one wake-up each.
+                async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
+                    chunk = LogChunk.of(batch)
+                    hub.publish(Item((max(batch.ns), 0), chunk.data, chunk))
         except errors.NotFound:
             pass
         except errors.EngineError:
@@ -107,12 +138,18 @@ def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
 
 async def _history(
     engine: Engine, cid: str, tty: bool, params: dict[str, Any]
-) -> AsyncIterator[list[StreamLine]]:
+) -> AsyncIterator[LineBatch]:
     params = {"follow": False, "stdout": True, "stderr": True, "timestamps": True, **params}
     async with engine.request(
-        "GET", f"containers/{cid}/logs", params=params, long=True, kind="container", ref=cid
+        "GET",
+        f"containers/{cid}/logs",
+        params=params,
+        long=True,
+        kind="container",
+        ref=cid,
+        unchunked=True,
     ) as resp:
-        async for batch in iter_line_batches(resp.content.iter_any(), tty=tty):
+        async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
             yield batch
 
 
@@ -158,16 +195,13 @@ async def logs_events(
     async def history() -> AsyncIterator[bytes]:
         nonlocal floor
         async for batch in _history(engine, cid, tty, params):
-            chunk = b"".join(
-                encode_line(x)
-                for x in batch
-                if x.stream in wanted and (resume_floor is None or x.id > resume_floor)
-            )
-            newest = max(x.id for x in batch)
+            out: list[bytes] = []
+            LogChunk.of(batch).select(out, resume_floor, wanted, None)
+            newest = max(batch.ids())
             if floor is None or newest > floor:
                 floor = newest
-            if chunk:
-                yield chunk
+            if out:
+                yield b"".join(out)
 
     if not running or until_ns is not None:
         async for chunk in history():
@@ -190,11 +224,8 @@ async def logs_events(
                 if it.last:
                     out.append(it.data)
                     continue
-                for line_id, stream, data in it.meta:
-                    if floor is not None and line_id <= floor:
-                        continue
-                    if stream in wanted and (since_ns is None or line_id[0] >= since_ns):
-                        out.append(data)
+                lines: LogChunk = it.meta
+                lines.select(out, floor, wanted, since_ns)
             if out:
                 yield b"".join(out)
         if hub.failure is not None:
