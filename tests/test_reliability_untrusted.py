@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from app.services.logs import FrameParser, LineSplitter, iter_lines, split_timestamp
+from app.services.logs import FrameParser, LogLine, iter_log_lines
 from tests.conftest import LiveServer
 from tests.engine_harness import PrivateEngine, private_engine, route_exists
 
@@ -26,7 +26,12 @@ BIG = 3_000_000
 INVALID = b"bad \xff\xfe utf8 \xc3\x28 end"
 
 
-def frame(kind: int, payload: bytes) -> bytes:
+TS = b"2024-01-01T00:00:00.000000001Z "
+
+
+def frame(kind: int, payload: bytes, ts: bytes = TS) -> bytes:
+    """One engine log message as the engine frames it with `timestamps=1`."""
+    payload = ts + payload
     return struct.pack(">BxxxL", kind, len(payload)) + payload
 
 
@@ -39,14 +44,16 @@ async def chunked(data: bytes, seed: int) -> AsyncIterator[bytes]:
         pos += n
 
 
-async def collect(data: bytes, *, tty: bool, seed: int = 1) -> list[tuple[str, bytes]]:
-    return [item async for item in iter_lines(chunked(data, seed), tty=tty)]
+async def collect(
+    data: bytes, *, tty: bool, seed: int = 1, max_line: int = 8 << 20
+) -> list[LogLine]:
+    return [line async for line in iter_log_lines(chunked(data, seed), tty=tty, max_line=max_line)]
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
 async def test_parser_keeps_invalid_utf8_binary_and_huge_lines(seed: int) -> None:
     binary = random.Random(seed).randbytes(65_536)
-    # The json-file driver cuts long lines into 16 KiB entries: frames of that size.
+    # The json-file driver cuts long lines into 16 KiB messages, each with its stamp.
     big = b"x" * BIG + b"\n"
     body = (
         frame(1, INVALID + b"\n")
@@ -56,48 +63,49 @@ async def test_parser_keeps_invalid_utf8_binary_and_huge_lines(seed: int) -> Non
         + frame(1, b"\nEND\n")
     )
     lines = await collect(body, tty=False, seed=seed)
-    stdout = b"\n".join(line for s, line in lines if s == "stdout")
-    assert INVALID in stdout
-    assert binary in stdout  # every byte kept, whatever it is
-    assert ("stderr", b"err") in lines
-    assert lines[-1] == ("stdout", b"END")
-    # The several-MB line arrives whole in bounded pieces (1 MiB each by default).
-    pieces = [line for s, line in lines if s == "stdout" and line and set(line) == {ord("x")}]
-    assert sum(len(p) for p in pieces) == BIG
-    assert max(len(p) for p in pieces) <= 1 << 20
+    assert lines[0].stream == "stdout"
+    assert "\ufffd" in lines[0].line  # invalid UTF-8 replaced, the line kept
+    assert lines[0].line.startswith("bad ")
+    assert lines[0].line.endswith(" end")
+    # The several-MB line arrives whole, with no engine stamp inside it.
+    assert lines[1].line == "x" * BIG
+    assert lines[1].ts == TS.decode().strip()
+    assert ("stderr", "err") in [(x.stream, x.line) for x in lines]
+    assert lines[-1].line == "END"
+    ids = [x.id for x in lines]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+
+
+async def test_parser_cuts_an_endless_line_in_bounded_pieces() -> None:
+    body = b"".join(frame(1, b"y" * 16_384) for _ in range(64)) + frame(1, b"\n")
+    lines = await collect(body, tty=False, max_line=100_000)
+    assert all(len(x.line) <= 100_000 for x in lines)
+    assert sum(len(x.line) for x in lines) == 64 * 16_384
 
 
 async def test_parser_with_a_tty_takes_raw_bytes() -> None:
-    body = INVALID + b"\n" + bytes(range(256)) + b"\nEND"
+    body = TS + INVALID + b"\r\n" + TS + bytes(range(1, 256)) + b"\n" + TS + b"END"
     lines = await collect(body, tty=True)
-    assert lines[0] == ("stdout", INVALID)
-    assert lines[-1] == ("stdout", b"END")
+    assert lines[0].stream == "stdout"
+    assert lines[0].line.startswith("bad ")
+    assert lines[-1].line == "END"
+
+
+async def test_parser_survives_frames_without_a_stamp() -> None:
+    body = frame(1, b"\xff\xfe not a timestamp\n", ts=b"") + frame(1, b"ok\n")
+    lines = await collect(body, tty=False)
+    assert [x.line for x in lines][-1] == "ok"
+    assert lines[0].line.endswith("not a timestamp")
 
 
 def test_frame_parser_waits_for_whole_frames_and_ignores_unknown_streams() -> None:
     parser = FrameParser()
-    data = frame(9, b"odd stream\n") + frame(1, b"ok\n")
+    data = frame(9, b"odd stream\n", ts=b"") + frame(1, b"ok\n", ts=b"")
     out: list[tuple[str, bytes]] = []
     for i in range(len(data)):
         out.extend(parser.feed(data[i : i + 1]))
     assert out == [("stdout", b"odd stream\n"), ("stdout", b"ok\n")]
-
-
-def test_line_splitter_bounds_an_endless_line() -> None:
-    splitter = LineSplitter(max_line=1000)
-    out: list[tuple[str, bytes]] = []
-    for _ in range(100):
-        out.extend(splitter.feed("stdout", b"y" * 999))
-    assert all(len(line) <= 1000 for _, line in out)
-    out.extend(splitter.flush())
-    assert sum(len(line) for _, line in out) == 99_900
-
-
-def test_split_timestamp_with_garbage() -> None:
-    assert split_timestamp(b"\xff\xfe not a timestamp") == (None, b"\xff\xfe not a timestamp")
-    ts, rest = split_timestamp(b"2024-01-01T00:00:00.123456789Z \xff payload")
-    assert ts == "2024-01-01T00:00:00.123456789Z"
-    assert rest == b"\xff payload"
 
 
 # --- the routes, against a container that prints all of it --------------------------
