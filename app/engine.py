@@ -205,6 +205,9 @@ class Engine:
         self._version_lock = asyncio.Lock()
         self.api_version: str | None = None
         self._in_flight: dict[str, asyncio.Future[Any]] = {}
+        # Catch-up reads of stream subscribers (log history before joining a hub): a
+        # burst of subscribers must not open an engine connection each.
+        self.catch_up_slots = asyncio.Semaphore(settings.stream_catch_up_reads)
         self._http10: aiohttp.ClientSession | None = None
 
     def _client(self) -> aiodocker.Docker:

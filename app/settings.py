@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     sse_max_lifetime: float = Field(default=3600.0, gt=0)
     sse_queue_size: int = Field(default=10_000, ge=10)
     events_journal_size: int = Field(default=10_000, ge=256)
+    stream_catch_up_reads: int = Field(
+        default=8, ge=1, le=1000, description="Engine reads at once for subscribers catching up"
+    )
 
     # Security (API.md "Security"; app/security.py, app/policy.py, app/audit.py)
     tokens_file: Path | None = Field(default=None, description="TOML file of [[tokens]]")

@@ -22,6 +22,7 @@ from app.services import live
 from app.services.events import EventBus, EventFilter, event_stream
 from app.services.logs import parse_line_id
 from app.settings import Settings
+from app.state import ContainerState, ContainerStateDep
 from app.streams import HubRegistry, resume_point, sse_doc, sse_response
 
 router = APIRouter(tags=["streams"])
@@ -88,12 +89,22 @@ data: {"container_id": "4f1c…", "name": "web", "cpu_percent": 0.5, "memory_usa
 """
 
 
-async def _container(engine: EngineDep, id: str) -> dict[str, Any]:
+async def _container(
+    engine: EngineDep, id: str, state: ContainerState | None = None
+) -> dict[str, Any]:
+    """The container's inspect document: from the state, else one engine call shared by
+    every subscriber asking at once (a burst of subscribers is one call, not N)."""
     check_ref(id)
-    doc: dict[str, Any] = await engine.json(
-        "GET", f"containers/{id}/json", kind="container", ref=id
-    )
-    return doc
+    if state is not None and (doc := state.get(id)) is not None:
+        return doc
+
+    async def read() -> dict[str, Any]:
+        found: dict[str, Any] = await engine.json(
+            "GET", f"containers/{id}/json", kind="container", ref=id
+        )
+        return found
+
+    return await engine.shared(f"inspect:{id}", read)
 
 
 @router.get(
@@ -112,6 +123,7 @@ async def containers_logs_stream(
     id: str,
     request: Request,
     engine: EngineDep,
+    state: ContainerStateDep,
     hubs: HubsDep,
     settings: SettingsDep,
     tail: Annotated[str, Query(pattern=r"^(all|\d+)$")] = "all",
@@ -134,7 +146,7 @@ async def containers_logs_stream(
     if not stdout and not stderr:
         raise errors.ValidationFailed.field(["query", "stdout"], "ask for stdout or stderr")
     resume = resume_point(request, last_event_id)
-    doc = await _container(engine, id)
+    doc = await _container(engine, id, state)
     query = live.LogQuery(tail, since, until, timestamps, stdout, stderr)
     body = live.logs_events(
         engine,
@@ -163,12 +175,13 @@ async def containers_health_stream(
     id: str,
     request: Request,
     engine: EngineDep,
+    state: ContainerStateDep,
     bus: BusDep,
     hubs: HubsDep,
     settings: SettingsDep,
 ) -> EventSourceResponse:
     """Follow a container's health (SSE): one event per change of status."""
-    doc = await _container(engine, id)
+    doc = await _container(engine, id, state)
     body = live.health_events(engine, bus, hubs, doc["Id"], [], settings.sse_queue_size)
     return sse_response(body, settings, request)
 
@@ -211,11 +224,12 @@ async def containers_stats_stream(
     id: str,
     request: Request,
     engine: EngineDep,
+    state: ContainerStateDep,
     hubs: HubsDep,
     settings: SettingsDep,
 ) -> EventSourceResponse:
     """Follow a container's resource usage (SSE), about one sample a second."""
-    doc = await _container(engine, id)
+    doc = await _container(engine, id, state)
     body = live.stats_events(engine, hubs, doc["Id"], settings.sse_queue_size)
     return sse_response(body, settings, request)
 

@@ -140,15 +140,18 @@ async def _history(
     engine: Engine, cid: str, tty: bool, params: dict[str, Any]
 ) -> AsyncIterator[LineBatch]:
     params = {"follow": False, "stdout": True, "stderr": True, "timestamps": True, **params}
-    async with engine.request(
-        "GET",
-        f"containers/{cid}/logs",
-        params=params,
-        long=True,
-        kind="container",
-        ref=cid,
-        unchunked=True,
-    ) as resp:
+    async with (
+        engine.catch_up_slots,
+        engine.request(
+            "GET",
+            f"containers/{cid}/logs",
+            params=params,
+            long=True,
+            kind="container",
+            ref=cid,
+            unchunked=True,
+        ) as resp,
+    ):
         async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
             yield batch
 
