@@ -24,7 +24,7 @@ import logging
 import time
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -287,7 +287,7 @@ def _gap(after: int, before: int) -> bytes:
 
 async def event_stream(
     bus: EventBus, match: EventFilter, after: int | None, queue_size: int
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Replay after `after` (ns) from the journal, else from the engine, then follow
     the bus. Wherever events were lost (an engine restart while the bus was away, a
     resume older than both the engine's memory and the journal) an `event: gap`
