@@ -295,7 +295,8 @@ async def framed(
                 return
             except TimeoutError:
                 if current is None or not current.expired():  # the body's own
-                    yield encode_error(errors.Timeout("The engine did not answer in time"))
+                    timeout = errors.Timeout("The engine did not answer in time")
+                    yield encode_error(timeout, instance)
                     return
                 yield stop[0] if stop else encode("end", {"reason": "max-lifetime"})
                 return
