@@ -146,3 +146,14 @@ async def test_watch_disconnect_fires_on_the_next_loss_only() -> None:
     assert not bus.watch_disconnect().is_set()  # a new stream waits for the next loss
     del ev
     assert len(bus._disconnect_watchers) == 0  # held weakly: gone with its stream
+
+
+async def test_a_body_timeout_is_a_problem_not_the_lifetime_end() -> None:
+    async def slow_engine() -> AsyncIterator[bytes]:
+        yield b"first"
+        raise TimeoutError
+
+    out = [c async for c in framed(slow_engine(), retry_ms=1, max_lifetime=60, instance="/x")]
+    assert out[-1].startswith(b"event: error\ndata: ")
+    problem = orjson.loads(out[-1].split(b"data: ", 1)[1])
+    assert (problem["code"], problem["instance"]) == ("timeout", "/x")
