@@ -24,6 +24,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
+import anyio
 import orjson
 from fastapi import Request
 from sse_starlette.sse import EventSourceResponse
@@ -233,6 +234,9 @@ class HubRegistry:
 # The response
 
 
+SHUTDOWN = {"reason": "shutdown"}
+
+
 async def framed(
     body: AsyncIterator[bytes],
     *,
@@ -240,52 +244,104 @@ async def framed(
     max_lifetime: float,
     instance: str = "",
     clock: Callable[[], float] = time.monotonic,
+    shutdown: anyio.Event | None = None,
+    engine_lost: asyncio.Event | None = None,
+    retry_after: int = 5,
 ) -> AsyncIterator[bytes]:
     """Wrap a body of encoded events: a `retry:` hint first, `event: error` with a
     problem document on failure, and `event: end` {"reason": "max-lifetime"} once
     the connection has lived `max_lifetime` seconds (the client reconnects and
-    resumes from its last id). The body is always closed (engine streams freed)."""
+    resumes from its last id). The body is always closed (engine streams freed).
+
+    When `shutdown` is set (the server is stopping) the stream ends at once with
+    `event: end` {"reason": "shutdown"}; when `engine_lost` is set (the engine went
+    away) with `event: error` engine-unavailable and a fresh `retry:` hint."""
     deadline = clock() + max_lifetime
     yield encode_retry(retry_ms)
     it = aiter(body)
+    stop: list[bytes] = []  # the closing frame, once a watcher fired
+    current: asyncio.Timeout | None = None
+
+    async def watch(wait: Callable[[], Awaitable[Any]], frame: bytes) -> None:
+        await wait()
+        if not stop:
+            stop.append(frame)
+        if current is not None and not current.expired():
+            current.reschedule(asyncio.get_running_loop().time())
+
+    watchers: list[asyncio.Task[None]] = []
+    if shutdown is not None:
+        watchers.append(asyncio.create_task(watch(shutdown.wait, encode("end", SHUTDOWN))))
+    if engine_lost is not None:
+        lost = errors.EngineUnavailable(
+            "The engine went away; reconnect (with Last-Event-ID) to resume once it is back",
+            retry_after=retry_after,
+        )
+        frame = encode_retry(retry_ms) + encode_error(lost, instance)
+        watchers.append(asyncio.create_task(watch(engine_lost.wait, frame)))
     try:
         while True:
+            if stop:
+                yield stop[0]
+                return
             remaining = deadline - clock()
             if remaining <= 0:
                 yield encode("end", {"reason": "max-lifetime"})
                 return
             try:
-                async with asyncio.timeout(remaining):
+                async with asyncio.timeout(remaining) as current:
                     chunk = await anext(it)
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                yield encode("end", {"reason": "max-lifetime"})
+                if current is None or not current.expired():  # the body's own
+                    timeout = errors.Timeout("The engine did not answer in time")
+                    yield encode_error(timeout, instance)
+                    return
+                yield stop[0] if stop else encode("end", {"reason": "max-lifetime"})
                 return
             except errors.ProblemError as exc:
-                yield encode_error(exc, instance)
+                yield stop[0] if stop else encode_error(exc, instance)
                 return
+            finally:
+                current = None
             yield chunk
     finally:
+        for task in watchers:
+            task.cancel()
         aclose = getattr(it, "aclose", None)
         if aclose is not None:
             await aclose()
 
 
 def sse_response(
-    body: AsyncIterator[bytes], settings: Settings, request: Request | None = None
+    body: AsyncIterator[bytes],
+    settings: Settings,
+    request: Request | None = None,
+    *,
+    engine_lost: asyncio.Event | None = None,
 ) -> EventSourceResponse:
-    """The SSE response: headers at once, keep-alive comments, retry hint, lifetime."""
+    """The SSE response: headers at once, keep-alive comments, retry hint, lifetime;
+    `end` {"reason": "shutdown"} when the server stops (sse-starlette sees uvicorn's
+    exit and sets the shutdown event; the stream then has a moment to say goodbye),
+    `error` engine-unavailable when `engine_lost` is set."""
     instance = request.url.path if request is not None else ""
+    shutdown = anyio.Event()
     return EventSourceResponse(
         framed(
             body,
             retry_ms=settings.sse_retry_ms,
             max_lifetime=settings.sse_max_lifetime,
             instance=instance,
+            shutdown=shutdown,
+            engine_lost=engine_lost,
+            retry_after=settings.engine_retry_after,
         ),
         ping=max(settings.sse_ping_interval, 0.05),
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+        shutdown_event=shutdown,
+        # Time to send the goodbye; well inside uvicorn's own grace period.
+        shutdown_grace_period=max(0.2, min(2.0, settings.shutdown_grace / 2)),
     )
 
 

@@ -236,3 +236,54 @@ async def _fifty_streams(server: LiveServer, engine: PrivateEngine) -> None:
         assert outcome.get(i) in ("ended", "gap-then-events"), (i, outcome.get(i), text[-300:])
         if outcome[i] == "ended":
             assert "retry:" in text, text[-300:]
+
+
+def test_engine_loss_ends_health_and_stats_streams(private_engine: PrivateEngine) -> None:
+    """Streams that need the engine end with `error` engine-unavailable and a retry hint
+    when it goes away (never hang), while /v1/events stays open and reports the gap."""
+    server = LiveServer(env={"MOORAGE_DOCKER_HOST": private_engine.url}).start(wait_ready=True)
+    try:
+        asyncio.run(_engine_loss(server, private_engine))
+    finally:
+        server.stop()
+        private_engine.clear()
+
+
+async def _engine_loss(server: LiveServer, engine: PrivateEngine) -> None:
+    texts: dict[str, str] = {}
+
+    async def read(path: str, opened: asyncio.Event, until: str) -> None:
+        async with http.stream("GET", path) as r:
+            assert r.status_code == 200
+            opened.set()
+            texts[path] = ""
+            async for chunk in r.aiter_text():
+                texts[path] += chunk
+                if until in texts[path]:
+                    return
+
+    paths = {
+        "/v1/health/stream": "event: error",
+        "/v1/stats/stream?interval=1": "event: error",
+        "/v1/events": "event: container",
+    }
+    async with httpx.AsyncClient(base_url=server.url, timeout=60) as http:
+        opened = {p: asyncio.Event() for p in paths}
+        tasks = [asyncio.create_task(read(p, opened[p], u)) for p, u in paths.items()]
+        async with asyncio.timeout(30):
+            for ev in opened.values():
+                await ev.wait()
+        await asyncio.to_thread(engine.stop)
+        await asyncio.to_thread(engine.start)
+        await asyncio.to_thread(engine.docker, "create", TEST_IMAGE, "true")
+        async with asyncio.timeout(30):
+            await asyncio.gather(*tasks)
+    for path in ("/v1/health/stream", "/v1/stats/stream?interval=1"):
+        text = texts[path]
+        tail = text.rsplit("event: error", 1)
+        assert len(tail) == 2, text[-300:]
+        assert '"code":"engine-unavailable"' in tail[1], text[-300:]
+        assert "retry:" in text, text[-300:]
+    events = texts["/v1/events"]
+    assert "event: gap" in events
+    assert events.index("event: gap") < events.index("event: container")

@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ROOT, free_port
+from tests.conftest import ROOT, TEST_IMAGE, free_port
 from tests.engine_harness import PrivateEngine, private_engine, route_exists, wait_for
 
 __all__ = ["private_engine"]
@@ -139,31 +139,43 @@ def test_sigterm_exits_within_the_grace_period(serve: Serve, private_engine: Pri
     assert "retry-after" in r.headers
 
 
-def test_sigterm_ends_streams_with_shutdown(serve: Serve) -> None:
+def test_sigterm_ends_streams_with_shutdown(serve: Serve, private_engine: PrivateEngine) -> None:
     if not route_exists(serve.url, "GET", "/v1/events"):
         pytest.skip("no /v1/events route on this branch yet (streams land later)")
     streams: list[tuple[threading.Thread, dict[str, Any]]] = []
     opened = threading.Barrier(6)
 
-    def read_stream() -> str:
+    def read_stream(path: str) -> str:
         text = ""
-        with httpx.stream("GET", serve.url + "/v1/events", timeout=30) as resp:
+        with httpx.stream("GET", serve.url + path, timeout=30) as resp:
             assert resp.status_code == 200
             opened.wait(10)
             for chunk in resp.iter_text():
                 text += chunk
         return text
 
-    for _ in range(5):
-        streams.append(in_background(read_stream))
-    opened.wait(10)
-    sent = serve.terminate()
-    code = serve.proc.wait(GRACE + 10)
-    took = time.monotonic() - sent
-    assert took < GRACE + 5
-    assert code in (0, -signal.SIGTERM)
-    for thread, result in streams:
-        thread.join(10)
-        text = result.get("response", "")
-        assert "event: end" in text, (text[-300:], result.get("error"))
-        assert "shutdown" in text.split("event: end", 1)[1]
+    cid = private_engine.docker("run", "-d", TEST_IMAGE, "sh", "-c", "echo up; sleep 60").strip()
+    try:
+        # Every kind of stream.
+        paths = [
+            "/v1/events",
+            "/v1/health/stream",
+            "/v1/stats/stream",
+            f"/v1/containers/{cid}/logs/stream",
+            f"/v1/containers/{cid}/stats/stream",
+        ]
+        for path in paths:
+            streams.append(in_background(lambda path=path: read_stream(path)))
+        opened.wait(10)
+        sent = serve.terminate()
+        code = serve.proc.wait(GRACE + 10)
+        took = time.monotonic() - sent
+        assert took < GRACE + 5
+        assert code in (0, -signal.SIGTERM)
+        for path, (thread, result) in zip(paths, streams, strict=True):
+            thread.join(10)
+            text = result.get("response", "")
+            assert "event: end" in text, (path, text[-300:], result.get("error"))
+            assert "shutdown" in text.split("event: end", 1)[1], (path, text[-300:])
+    finally:
+        private_engine.docker("rm", "-f", cid, check=False)

@@ -6,6 +6,15 @@ every `MOORAGE_SSE_PING_INTERVAL` s, and ends with `event: end` after
 with `Last-Event-ID`). A failure is `event: error` with a problem document; a client
 that does not keep up (more than `MOORAGE_SSE_QUEUE_SIZE` events behind) gets
 `event: error` with code `slow-consumer` and is closed.
+
+When the server shuts down (SIGTERM) every open stream ends with `event: end`
+`{"reason": "shutdown"}` and closes: reconnect (to the next instance) and resume.
+
+When the engine goes away, the logs, health and stats streams end with `event: error`
+(problem `engine-unavailable`) after a fresh `retry:` hint: reconnect with
+`Last-Event-ID` once the engine is back. `/v1/events` instead stays open: moorage's
+event reader reconnects by itself (within about 2 s of the engine's return), replays
+what the engine still has, and sends `event: gap` where events were lost.
 """
 
 from __future__ import annotations
@@ -124,6 +133,7 @@ async def containers_logs_stream(
     request: Request,
     engine: EngineDep,
     state: ContainerStateDep,
+    bus: BusDep,
     hubs: HubsDep,
     settings: SettingsDep,
     tail: Annotated[str, Query(pattern=r"^(all|\d+)$")] = "all",
@@ -156,7 +166,7 @@ async def containers_logs_stream(
         parse_line_id(resume) if resume else None,
         settings.sse_queue_size,
     )
-    return sse_response(body, settings, request)
+    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect())
 
 
 @router.get(
@@ -183,7 +193,7 @@ async def containers_health_stream(
     """Follow a container's health (SSE): one event per change of status."""
     doc = await _container(engine, id, state)
     body = live.health_events(engine, bus, hubs, doc["Id"], [], settings.sse_queue_size)
-    return sse_response(body, settings, request)
+    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect())
 
 
 @router.get(
@@ -209,7 +219,7 @@ async def health_stream(
     """Follow the health of every container (SSE), optionally by label."""
     labels = label_filters(label)
     body = live.health_events(engine, bus, hubs, None, labels, settings.sse_queue_size)
-    return sse_response(body, settings, request)
+    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect())
 
 
 @router.get(
@@ -225,13 +235,14 @@ async def containers_stats_stream(
     request: Request,
     engine: EngineDep,
     state: ContainerStateDep,
+    bus: BusDep,
     hubs: HubsDep,
     settings: SettingsDep,
 ) -> EventSourceResponse:
     """Follow a container's resource usage (SSE), about one sample a second."""
     doc = await _container(engine, id, state)
     body = live.stats_events(engine, hubs, doc["Id"], settings.sse_queue_size)
-    return sse_response(body, settings, request)
+    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect())
 
 
 @router.get(
@@ -248,6 +259,7 @@ async def containers_stats_stream(
 async def stats_stream(
     request: Request,
     engine: EngineDep,
+    bus: BusDep,
     hubs: HubsDep,
     settings: SettingsDep,
     label: Labels = None,
@@ -256,7 +268,7 @@ async def stats_stream(
     """Follow the resource usage of every running container (SSE)."""
     labels = label_filters(label)
     body = live.all_stats_events(engine, hubs, labels, interval, settings.sse_queue_size)
-    return sse_response(body, settings, request)
+    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect())
 
 
 @router.get(
@@ -264,9 +276,12 @@ async def stats_stream(
     response_class=EventSourceResponse,
     responses={
         **sse_doc(
-            "`event: <type>` per engine event, id `time_nano`. A resume from an id "
-            "older than both the engine's memory (256 events) and moorage's journal "
-            "(`MOORAGE_EVENTS_JOURNAL_SIZE`) first sends `event: gap`.",
+            "`event: <type>` per engine event, id `time_nano`. `event: gap` "
+            '`{"after", "first_available", "detail"}` wherever events were lost: a '
+            "resume from an id older than both the engine's memory (256 events) and "
+            "moorage's journal (`MOORAGE_EVENTS_JOURNAL_SIZE`), or an engine restart "
+            "(the stream stays open across it; a later resume from before it repeats "
+            'the gap). `event: end` `{"reason": "shutdown"}` when moorage stops.',
             _EVENTS_DOC,
         ),
         **errors.problem_responses(),
@@ -285,7 +300,15 @@ async def system_events(
     since: Annotated[str | None, Query(description="unix seconds or RFC 3339")] = None,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
-    """Follow the engine's events (SSE), filtered, resumable by id."""
+    """Follow the engine's events (SSE), filtered, resumable by id.
+
+    The stream outlives an engine restart: moorage's one event reader reconnects,
+    asks the engine to replay from the last event it saw, and when the engine cannot
+    (it restarted, or forgot) the stream sends `event: gap` with `after` (the last
+    id before the loss) and `first_available` (the first id after it), then carries
+    on. No event from after the engine's return is missed. A resume with
+    `Last-Event-ID` from before a gap is told about it again, in order.
+    """
     match = EventFilter(
         types=frozenset(type or ()),
         actions=frozenset(action or ()),

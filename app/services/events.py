@@ -12,6 +12,8 @@ as engine events: `{"moorage": "disconnected"}`, `{"moorage": "connected",
 last event seen (the engine restarted, or more than its 256 remembered events went
 by), `{"moorage": "gap", "after": <last time_nano seen>, "before": <first time_nano
 after the gap>}`: events in between may be lost and nothing can bring them back.
+The bus remembers its recent gaps (`gaps`), so a client resuming from before one is
+told about it too, and `watch_disconnect()` wakes a stream when the engine goes away.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -57,6 +60,9 @@ class EventBus:
     # Events after this time (ns) are all in the journal: set when the reader first
     # connects, moved forward when the journal drops its oldest event.
     journal_from: int | None = None
+    # (after, before) of the gaps seen (time_nano): events in between are lost.
+    gaps: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=100))
+    _disconnect_watchers: weakref.WeakSet[asyncio.Event] = field(default_factory=weakref.WeakSet)
     _task: asyncio.Task[None] | None = None
 
     def __post_init__(self) -> None:
@@ -82,6 +88,20 @@ class EventBus:
         finally:
             self.subscribers.discard(sub)
 
+    def watch_disconnect(self) -> asyncio.Event:
+        """An event set when the reader next loses the engine (not if it is already
+        lost: a stream opened during an outage is not ended by it). Held weakly:
+        it is forgotten with the stream that holds it."""
+        ev = asyncio.Event()
+        self._disconnect_watchers.add(ev)
+        return ev
+
+    def _disconnected(self) -> None:
+        self.connected.clear()
+        self._publish({"moorage": "disconnected"})
+        for ev in list(self._disconnect_watchers):
+            ev.set()
+
     def _publish(self, event: Event) -> None:
         for sub in list(self.subscribers):
             if sub.overflowed:
@@ -104,13 +124,15 @@ class EventBus:
             except Exception:  # never let the reader die
                 log.exception("event reader failed")
             if self.connected.is_set():
-                self.connected.clear()
-                self._publish({"moorage": "disconnected"})
+                self._disconnected()
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, 2.0)
 
     async def _read_once(self) -> None:
-        resumed_from = self.last_time_nano
+        # Resume from the last event seen; when none was, from when the reader
+        # first connected (nothing came between then and the loss). Both are compared
+        # with the engine's clock: moorage and the engine share a host's time.
+        resumed_from = self.last_time_nano if self.last_time_nano is not None else self.journal_from
         params: dict[str, Any] = {}
         if resumed_from is not None:
             params["since"] = f"{resumed_from // 1_000_000_000}.{resumed_from % 1_000_000_000:09d}"
@@ -136,11 +158,12 @@ class EventBus:
                 if resumed_from is not None and time_nano <= resumed_from:
                     checking_gap = False
                     continue
-                if checking_gap:
+                if checking_gap and resumed_from is not None:
                     checking_gap = False
                     log.warning(
                         "event stream: events between %s and %s lost", resumed_from, time_nano
                     )
+                    self.gaps.append((resumed_from, time_nano))
                     self._publish({"moorage": "gap", "after": resumed_from, "before": time_nano})
                 self.last_time_nano = max(time_nano, self.last_time_nano or 0)
                 if len(self.journal) == self.journal.maxlen:
@@ -248,41 +271,60 @@ def _encode(event: Event) -> bytes:
     )
 
 
+def _gap(after: int, before: int) -> bytes:
+    from app.streams import encode
+
+    return encode(
+        "gap",
+        {
+            "after": str(after),
+            "first_available": str(before),
+            "detail": "Events after this id were lost: the engine restarted or the "
+            "events were older than its memory and moorage's journal",
+        },
+    )
+
+
 async def event_stream(
     bus: EventBus, match: EventFilter, after: int | None, queue_size: int
-) -> AsyncIterator[bytes]:
-    """Replay after `after` (ns) from the journal, else from the engine (reporting a
-    gap when neither reaches back), then follow the bus."""
-    from app.streams import SlowConsumer, encode
+) -> AsyncGenerator[bytes, None]:
+    """Replay after `after` (ns) from the journal, else from the engine, then follow
+    the bus. Wherever events were lost (an engine restart while the bus was away, a
+    resume older than both the engine's memory and the journal) an `event: gap`
+    says so, in order with the events around it; the stream stays open across an
+    engine restart."""
+    from app.streams import SlowConsumer
 
     last = after if after is not None else -1
+    told: set[tuple[int, int]] = set()
     with bus.subscribe(maxsize=queue_size) as sub:
         if after is not None:
+            out: list[bytes] = []
             replay = bus.replay(after)
             if replay is None:
                 replay = await bus.engine_replay(after, max(time.time_ns(), after + 1))
                 known = [e for e in bus.journal if int(e.get("timeNano") or 0) > after]
                 first = int(replay[0].get("timeNano") or 0) if replay else None
                 if len(replay) >= ENGINE_MEMORY or (not replay and known):
-                    yield encode(
-                        "gap",
-                        {
-                            "after": str(after),
-                            "first_available": str(first or known[0].get("timeNano")),
-                            "detail": "Events after this id were lost: older than the "
-                            "engine's memory and moorage's journal",
-                        },
-                    )
+                    out.append(_gap(after, first or int(known[0].get("timeNano") or 0)))
                 seen = {int(e.get("timeNano") or 0) for e in replay}
                 replay += [e for e in known if int(e.get("timeNano") or 0) not in seen]
                 replay.sort(key=lambda e: int(e.get("timeNano") or 0))
-            out = []
+            # The bus's own gaps (engine restarts) after the resume point.
+            pending = sorted(g for g in bus.gaps if g[1] > after)
             for event in replay:
                 tn = int(event.get("timeNano") or 0)
+                while pending and pending[0][1] <= tn:
+                    gap = pending.pop(0)
+                    told.add(gap)
+                    out.append(_gap(*gap))
                 if tn > last:
                     last = tn
                     if match(event):
                         out.append(_encode(event))
+            for gap in pending:
+                told.add(gap)
+                out.append(_gap(*gap))
             if out:
                 yield b"".join(out)
         while True:
@@ -294,6 +336,11 @@ async def event_stream(
             out = []
             for event in batch:
                 if "moorage" in event:
+                    if event["moorage"] == "gap":
+                        gap = (int(event["after"]), int(event["before"]))
+                        if gap not in told and last < gap[1]:
+                            told.add(gap)
+                            out.append(_gap(*gap))
                     continue
                 tn = int(event.get("timeNano") or 0)
                 if tn <= last:
