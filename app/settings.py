@@ -55,11 +55,6 @@ class Settings(BaseSettings):
     stream_catch_up_reads: int = Field(
         default=8, ge=1, le=1000, description="Engine reads at once for subscribers catching up"
     )
-    logs_buffer_bytes: int = Field(
-        default=16 << 20,
-        ge=0,
-        description="Lines a container's log hub keeps for subscribers catching up (bytes)",
-    )
 
     # Security (API.md "Security"; app/security.py, app/policy.py, app/audit.py)
     tokens_file: Path | None = Field(default=None, description="TOML file of [[tokens]]")

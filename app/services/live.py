@@ -10,9 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from collections.abc import AsyncIterator, Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,6 +27,7 @@ from app.services.logs import (
     iter_log_batches,
     ns_to_engine,
     sse_events,
+    sse_records,
 )
 from app.services.stats import compute_sample
 from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode
@@ -46,139 +46,36 @@ class LogQuery:
     stderr: bool = True
 
 
-_RECORD_END = b"\n\n"
-_ABOVE_ALL = 1 << 62  # a seq above every real one: (ns, _ABOVE_ALL) is after every line of ns
-
-
 @dataclass(slots=True)
 class LogChunk:
-    """Lines of one piece of the engine's body, as the hub publishes them: their ids
-    and streams (columns), and their SSE records, joined. The line texts are not kept:
-    a record is cut out of `data` when only some lines are wanted."""
+    """Lines of one piece of the engine's body, as the hub publishes them: the batch
+    (ids, streams) and its SSE records, joined."""
 
-    ns: list[int]
-    seq: list[int]
-    stream: list[str]
+    batch: LineBatch
     data: bytes
     lowest_ns: int
-    highest: LineId
-    number: int = 0  # its place among the hub's chunks (1, 2, …), 0 outside a hub
 
     @classmethod
     def of(cls, batch: LineBatch) -> LogChunk:
-        return cls(
-            batch.ns,
-            batch.seq,
-            batch.stream,
-            sse_events(batch),
-            min(batch.ns),
-            max(zip(batch.ns, batch.seq, strict=True)),
-        )
-
-    def __len__(self) -> int:
-        return len(self.ns)
-
-    def records(self) -> list[bytes]:
-        """One record per line (a JSON-escaped line never holds a raw newline: the
-        only blank lines are the ends of records)."""
-        return [part + _RECORD_END for part in self.data.split(_RECORD_END)[:-1]]
+        return cls(batch, sse_events(batch), min(batch.ns))
 
     def select(
-        self,
-        out: list[bytes],
-        floor: LineId | None,
-        wanted: set[str],
-        since_ns: int | None,
-        start: int = 0,
+        self, out: list[bytes], floor: LineId | None, wanted: set[str], since_ns: int | None
     ) -> None:
-        """Append the records after `floor`, of the `wanted` streams, from `since_ns`
-        (of the lines from index `start` on)."""
-        if floor is not None and self.highest <= floor:
-            return  # every line is at or before the floor
+        """Append the records after `floor`, of the `wanted` streams, from `since_ns`."""
         if (
-            start == 0
-            and (floor is None or self.lowest_ns > floor[0])
+            (floor is None or self.lowest_ns > floor[0])
             and len(wanted) == 2
             and (since_ns is None or self.lowest_ns >= since_ns)
         ):
             out.append(self.data)  # the common case: every line, already joined
             return
-        records = self.records()
-        for i in range(start, len(records)):
-            ns = self.ns[i]
-            if floor is not None and (ns, self.seq[i]) <= floor:
+        b = self.batch
+        for ns, seq, stream, record in zip(b.ns, b.seq, b.stream, sse_records(b), strict=True):
+            if floor is not None and (ns, seq) <= floor:
                 continue
-            if self.stream[i] in wanted and (since_ns is None or ns >= since_ns):
-                out.append(records[i])
-
-
-@dataclass(slots=True)
-class LogBuffer:
-    """The newest lines a logs hub has read, bounded by bytes: catch-up for the
-    subscribers that join later, with no engine read and no re-encoding.
-
-    It holds a contiguous run of the container's log: every line after
-    `covered_after` (None: every line since the container started), as the chunks
-    the hub published (the same objects the subscribers' queues hold)."""
-
-    limit: int
-    covered_after: LineId | None
-    chunks: deque[LogChunk] = field(default_factory=deque)
-    size: int = 0
-    lines: int = 0
-    number: int = 0  # the number of the newest chunk
-
-    @staticmethod
-    def cost(chunk: LogChunk) -> int:
-        return len(chunk.data) + 64 * len(chunk)  # the records, and the id columns
-
-    def add(self, chunk: LogChunk) -> None:
-        self.number += 1
-        chunk.number = self.number
-        self.chunks.append(chunk)
-        self.size += self.cost(chunk)
-        self.lines += len(chunk)
-        while self.size > self.limit and self.chunks:
-            old = self.chunks.popleft()
-            self.size -= self.cost(old)
-            self.lines -= len(old)
-            if self.covered_after is None or old.highest > self.covered_after:
-                self.covered_after = old.highest
-
-    def catch_up(
-        self, resume: LineId | None, tail: str, since_ns: int | None
-    ) -> list[tuple[LogChunk, int]] | None:
-        """The chunks (and the index of their first line wanted) that hold a new
-        subscriber's history, or None when the buffer does not reach back that far."""
-        chunks = self.chunks
-        after = self.covered_after
-        if resume is not None:
-            if after is not None and resume < after:
-                return None
-            return [(c, 0) for c in chunks if c.highest > resume]
-        if tail == "all" or tail == "":
-            if since_ns is None:
-                return [(c, 0) for c in chunks] if after is None else None
-            if after is not None and after[0] >= since_ns:
-                return None
-            return [(c, 0) for c in chunks if c.highest[0] >= since_ns]
-        try:
-            want = int(tail)
-        except ValueError:
-            return None  # not a number: the engine says what it means
-        if want < 0:
-            return None
-        if after is not None and self.lines < want:
-            return None
-        picked: list[tuple[LogChunk, int]] = []
-        for c in reversed(chunks):
-            if want <= 0:
-                break
-            start = max(len(c) - want, 0)
-            picked.append((c, start))
-            want -= len(c) - start
-        picked.reverse()
-        return picked
+            if stream in wanted and (since_ns is None or ns >= since_ns):
+                out.append(record)
 
 
 def time_ns(value: str) -> int:
@@ -203,47 +100,16 @@ async def container_end(engine: Engine, cid: str) -> dict[str, Any]:
     return {"reason": "exited", "exit_code": int(state.get("ExitCode") or 0)}
 
 
-@dataclass(frozen=True)
-class LogStart:
-    """Where the hub's engine follow starts (what its first subscriber asked for),
-    and what its buffer then holds."""
-
-    params: dict[str, Any]
-    covered_after: LineId | None  # None: from the container's first line
-    exact: bool = True  # the read gives the first subscriber's history, no more, no less
-    from_first_line: bool = False  # a tail: the buffer holds what follows its first line
-
-    @classmethod
-    def of(cls, resume: LineId | None, query: LogQuery, since_ns: int | None) -> LogStart:
-        if resume is not None:
-            return cls({"since": ns_to_engine(resume[0])}, (resume[0] - 1, _ABOVE_ALL))
-        if query.tail == "0":
-            # Only new lines: a little history (2 s) so lines written while the
-            # follow is being set up are not lost (subscribers drop them by id).
-            start = time.time_ns() - 2_000_000_000
-            return cls({"since": ns_to_engine(start)}, (start - 1, _ABOVE_ALL), exact=False)
-        if query.tail not in ("all", ""):
-            params: dict[str, Any] = {"tail": query.tail}
-            if since_ns is not None:
-                params["since"] = ns_to_engine(since_ns)
-            return cls(params, (_ABOVE_ALL, _ABOVE_ALL), from_first_line=True)
-        if since_ns is not None:
-            return cls({"since": ns_to_engine(since_ns)}, (since_ns - 1, _ABOVE_ALL))
-        return cls({}, None)  # every line
-
-
-def _logs_producer(
-    engine: Engine, cid: str, tty: bool, start: LogStart, buffer_bytes: int
-) -> Callable[[Hub], Any]:
+def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
     async def run(hub: Hub) -> None:
-        buffer = LogBuffer(buffer_bytes, start.covered_after)
-        hub.state["buffer"] = buffer
+        # A little history (2 s) so lines written while the follow is being set up
+        # are not lost; each subscriber drops what it already has, by id.
         params = {
             "follow": True,
             "stdout": True,
             "stderr": True,
             "timestamps": True,
-            **start.params,
+            "since": ns_to_engine(time.time_ns() - 2_000_000_000),
         }
         try:
             async with engine.request(
@@ -260,11 +126,7 @@ def _logs_producer(
                 # the queue bound counts pieces, and a burst costs one wake-up each.
                 async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
                     chunk = LogChunk.of(batch)
-                    if start.from_first_line and buffer.number == 0:
-                        # Lines of that stamp before the tail's first may be missing.
-                        buffer.covered_after = (chunk.lowest_ns, _ABOVE_ALL)
-                    buffer.add(chunk)
-                    hub.publish(Item(chunk.highest, chunk.data, chunk))
+                    hub.publish(Item((max(batch.ns), 0), chunk.data, chunk))
         except errors.NotFound:
             pass
         except errors.EngineError:
@@ -294,24 +156,6 @@ async def _history(
             yield batch
 
 
-_PIECE = 64 << 10  # catch-up is written in pieces of about this size (flow control)
-
-
-def _pieces(parts: list[bytes]) -> Iterator[bytes]:
-    """`parts` joined into pieces of about `_PIECE` bytes (a part of that size or more
-    goes as it is: the shared object, not a copy)."""
-    group: list[bytes] = []
-    size = 0
-    for part in parts:
-        group.append(part)
-        size += len(part)
-        if size >= _PIECE:
-            yield b"".join(group)
-            group, size = [], 0
-    if group:
-        yield b"".join(group)
-
-
 async def logs_events(
     engine: Engine,
     hubs: HubRegistry,
@@ -319,21 +163,15 @@ async def logs_events(
     query: LogQuery,
     resume: LineId | None,
     queue_size: int,
-    buffer_bytes: int | None = None,
 ) -> AsyncIterator[bytes]:
     """A subscriber's log events: history (tail / since / resume), then live lines
-    from the container's shared hub, then `end`.
-
-    The history comes from the hub's buffer when it reaches back far enough (no
-    engine read), else from the engine."""
+    from the container's shared hub, then `end`."""
     cid: str = inspect["Id"]
     tty = bool((inspect.get("Config") or {}).get("Tty"))
     running = bool((inspect.get("State") or {}).get("Running"))
     wanted = {s for s, on in (("stdout", query.stdout), ("stderr", query.stderr)) if on}
     since_ns = time_ns(query.since) if query.since is not None else None
     until_ns = time_ns(query.until) if query.until is not None else None
-    if buffer_bytes is None:
-        buffer_bytes = engine.settings.logs_buffer_bytes
 
     floor: LineId | None = resume
     params: dict[str, Any] = {}
@@ -345,7 +183,7 @@ async def logs_events(
             params["since"] = ns_to_engine(since_ns or 0)
         if query.tail != "all":
             params["tail"] = query.tail
-        if query.tail == "0":
+        if query.tail == "0" and query.since is None:
             read_history = False
             floor = (time.time_ns(), 1 << 62)  # only lines from now on
     if until_ns is not None:
@@ -361,57 +199,36 @@ async def logs_events(
         nonlocal floor
         async for batch in _history(engine, cid, tty, params):
             out: list[bytes] = []
-            chunk = LogChunk.of(batch)
-            chunk.select(out, resume_floor, wanted, None)
-            if floor is None or chunk.highest > floor:
-                floor = chunk.highest
+            LogChunk.of(batch).select(out, resume_floor, wanted, None)
+            newest = max(batch.ids())
+            if floor is None or newest > floor:
+                floor = newest
             if out:
                 yield b"".join(out)
 
     if not running or until_ns is not None:
-        async for piece in history():
-            yield piece
+        async for chunk in history():
+            yield chunk
         end = await container_end(engine, cid) if until_ns is None else {"reason": "until"}
         yield encode("end", end)
         return
 
     sub = Subscriber(maxsize=queue_size)
-    start = LogStart.of(resume, query, since_ns)
-    producer = _logs_producer(engine, cid, tty, start, buffer_bytes)
-    async with hubs.subscribe("logs", cid, producer, sub) as hub:
+    async with hubs.subscribe("logs", cid, _logs_producer(engine, cid, tty), sub) as hub:
         await hub.ready.wait()
         if hub.failure is not None:
             raise hub.failure
-        # Live chunks numbered up to `seen` are in the history already (the buffer's):
-        # the seam is cut by chunk, exactly, whatever the order of the stamps.
-        seen = 0
-        buffer: LogBuffer | None = hub.state.get("buffer")
-        held = None
-        if hub.producer is producer and start.exact:
-            # This subscriber opened the hub, which reads what it asked for: every
-            # chunk is in its queue, the history first.
-            read_history = False
-        elif buffer is not None and read_history:
-            held = buffer.catch_up(resume, query.tail, since_ns)
-        if held is not None and buffer is not None:
-            seen = buffer.number  # taken with the chunks, before any await
-            out: list[bytes] = []
-            for chunk, first_line in held:
-                chunk.select(out, resume_floor, wanted, since_ns, first_line)
-            for piece in _pieces(out):
-                yield piece
-        elif read_history:
-            async for piece in history():
-                yield piece
+        if read_history:
+            async for chunk in history():
+                yield chunk
         async for items in sub.batches():
-            out = []
+            out: list[bytes] = []
             for it in items:
                 if it.last:
                     out.append(it.data)
                     continue
                 lines: LogChunk = it.meta
-                if lines.number > seen:
-                    lines.select(out, floor, wanted, since_ns)
+                lines.select(out, floor, wanted, since_ns)
             if out:
                 yield b"".join(out)
         if hub.failure is not None:
