@@ -287,3 +287,50 @@ async def _engine_loss(server: LiveServer, engine: PrivateEngine) -> None:
     events = texts["/v1/events"]
     assert "event: gap" in events
     assert events.index("event: gap") < events.index("event: container")
+
+
+async def test_state_resyncs_after_an_engine_restart(
+    private_engine: PrivateEngine, name: str, image: str
+) -> None:
+    """A container running before the engine stopped is listed as exited within 5 s of
+    the engine's return: the container state re-lists after a reconnect, whatever
+    events the restart lost."""
+    settings = Settings(MOORAGE_DOCKER_HOST=private_engine.url, MOORAGE_ENGINE_TIMEOUT=5)
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://moorage.test") as c:
+            r = await c.post(
+                "/v1/containers",
+                json={"image": image, "name": name, "command": ["sleep", "600"],
+                      "network": "none"},
+            )  # fmt: skip
+            assert r.status_code == 201, r.text
+            cid = r.json()["id"]
+            try:
+                listed = (await c.get("/v1/containers", params={"name": name})).json()
+                assert [x["state"] for x in listed] == ["running"]
+                state = app.state.containers
+                assert state is not None
+                assert state.ready.is_set()
+                resyncs = state.resyncs
+                await asyncio.to_thread(private_engine.stop)  # its containers die with it
+                await asyncio.to_thread(private_engine.start)
+                returned = time.monotonic()
+
+                async def state_of() -> str | None:
+                    r = await c.get("/v1/containers", params={"all": "true", "name": name})
+                    found = r.json() if r.status_code == 200 else []
+                    return found[0]["state"] if found else None
+
+                while await state_of() != "exited":
+                    assert time.monotonic() - returned < 5, "state not resynced within 5 s"
+                    await asyncio.sleep(0.05)
+                assert state.resyncs > resyncs  # a full re-list after the reconnect
+                # The list came from moorage's state, and it agrees with the engine.
+                fresh = await c.get(
+                    "/v1/containers", params={"all": "true", "name": name, "fresh": "true"}
+                )
+                assert [x["state"] for x in fresh.json()] == ["exited"]
+            finally:
+                await asyncio.to_thread(private_engine.docker, "rm", "-f", cid, check=False)
