@@ -12,6 +12,7 @@ gets the check without knowing about it; a route missing from `ROLES` is admin-o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -209,6 +210,7 @@ def load_tokens(path: Path | None) -> list[TokenEntry]:
     return entries
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every request, for a few client hosts
 def is_loopback(host: str | None) -> bool:
     if host is None or host == "testclient":  # a unix socket; Starlette's TestClient
         return True
