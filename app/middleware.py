@@ -25,10 +25,16 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope["headers"])
-        ctype = headers.get(b"content-type", b"").decode("latin-1")
+        # One pass over the headers, no dict (the last of a repeated header wins, as in one).
+        raw_ctype = b""
+        length: bytes | None = None
+        for key, value in scope["headers"]:
+            if key == b"content-type":
+                raw_ctype = value
+            elif key == b"content-length":
+                length = value
+        ctype = raw_ctype.decode("latin-1")
         limit = self.max_json_bytes if "json" in ctype or not ctype else self.max_bytes
-        length = headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
             await self._refuse(scope, receive, send, limit)
             return

@@ -12,6 +12,7 @@ gets the check without knowing about it; a route missing from `ROLES` is admin-o
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -209,6 +210,7 @@ def load_tokens(path: Path | None) -> list[TokenEntry]:
     return entries
 
 
+@functools.lru_cache(maxsize=1024)  # asked on every request, for a few client hosts
 def is_loopback(host: str | None) -> bool:
     if host is None or host == "testclient":  # a unix socket; Starlette's TestClient
         return True
@@ -495,6 +497,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
 # The API answers data, never pages: nothing may run or be framed. /docs and /ui load
 # their scripts and styles, so they get no CSP here.
 API_CSP = (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'")
+_WITH_CSP: tuple[tuple[bytes, bytes], ...] = (*SECURITY_HEADERS, API_CSP)
 
 
 class SecurityHeaders:
@@ -514,7 +517,7 @@ class SecurityHeaders:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {k.lower() for k, _ in headers}
-                extra = [*SECURITY_HEADERS, API_CSP] if with_csp else list(SECURITY_HEADERS)
+                extra = _WITH_CSP if with_csp else SECURITY_HEADERS
                 headers.extend((k, v) for k, v in extra if k not in present)
                 if path.startswith("/v1/auth") and b"cache-control" not in present:
                     headers.append((b"cache-control", b"no-store"))

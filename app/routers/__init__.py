@@ -16,10 +16,12 @@ from app.routers import (
     volumes,
 )
 
+# Matched in this order, the hottest first (no path of one router is a path of
+# another before it: system's are /healthz, /readyz, /metrics, /v1/system/*).
 ROUTERS: list[APIRouter] = [
+    containers.router,
     system.probes,
     system.router,
-    containers.router,
     container_io.router,
     execs.router,
     images.router,
