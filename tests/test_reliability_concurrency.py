@@ -32,7 +32,10 @@ CONFLICTS = {"conflict", "container-running", "container-not-running", "in-use"}
 
 @pytest.fixture
 def server(private_engine: PrivateEngine) -> Iterator[LiveServer]:
-    live = LiveServer(env={"MOORAGE_DOCKER_HOST": private_engine.url}).start(wait_ready=True)
+    # 500 requests at once on 2 cores slow the engine's own answers: /readyz here checks
+    # that nothing fails, not how fast the engine is, so it may wait longer than 2 s.
+    env = {"MOORAGE_DOCKER_HOST": private_engine.url, "MOORAGE_READY_TIMEOUT": "15"}
+    live = LiveServer(env=env).start(wait_ready=True)
     try:
         yield live
     finally:
