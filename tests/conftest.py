@@ -57,6 +57,15 @@ def exists(kind: str, ref: str) -> bool:
     )
 
 
+def run_sleeper(image: str, name: str, *extra: str) -> str:
+    """`docker run -d` a container of this run that sleeps (no network); gives its name."""
+    docker(
+        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}", *extra,
+        "--name", name, image, "sleep", "600",
+    )  # fmt: skip
+    return name
+
+
 def test_labels(**extra: str) -> dict[str, str]:
     return {TEST_LABEL: RUN_ID, **extra}
 

@@ -12,7 +12,7 @@ import pytest
 
 from app import errors
 from app.services.archive import check_tar_head
-from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker
+from tests.conftest import RUN_ID, LiveServer, docker, run_sleeper
 
 TAR = {"Content-Type": "application/x-tar"}
 
@@ -41,10 +41,7 @@ def read_tar(data: bytes) -> dict[str, bytes]:
 @pytest.fixture(scope="module")
 def box(image: str) -> Iterator[str]:
     name = f"mt-archive-{RUN_ID}"
-    docker(
-        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
-        "--name", name, image, "sleep", "600",
-    )  # fmt: skip
+    run_sleeper(image, name)
     yield name
     docker("rm", "-f", name, check=False)
 
@@ -154,10 +151,7 @@ async def test_archive_errors(client: httpx.AsyncClient, box: str, name: str, im
         assert r.status_code == 404, r.text
         assert r.json()["code"] == "container-not-found"
 
-    docker(
-        "run", "-d", "--network", "none", "--read-only", "--label", f"{TEST_LABEL}={RUN_ID}",
-        "--name", name, image, "sleep", "600",
-    )  # fmt: skip
+    run_sleeper(image, name, "--read-only")
     r = await client.put(
         f"/v1/containers/{name}/archive",
         params={"path": "/"},

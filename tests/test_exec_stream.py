@@ -13,7 +13,7 @@ import orjson
 import pytest
 
 from app.services.execs import ExecItem, exec_events
-from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker
+from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, run_sleeper
 from tests.sse import Event, events, unix_sockets
 
 SSE = {"Accept": "text/event-stream"}
@@ -22,10 +22,7 @@ SSE = {"Accept": "text/event-stream"}
 @pytest.fixture(scope="module")
 def box(image: str) -> Iterator[str]:
     name = f"mt-exec-sse-{RUN_ID}"
-    docker(
-        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
-        "--name", name, image, "sleep", "600",
-    )  # fmt: skip
+    run_sleeper(image, name)
     yield name
     docker("rm", "-f", name, check=False)
 

@@ -10,17 +10,14 @@ from app.engine import Engine
 from app.models.execs import ExecDemuxOutput, ExecOutput, ExecSpec
 from app.services.execs import ExecItem, collect, exec_attached, exec_create
 from app.settings import Settings
-from tests.conftest import RUN_ID, TEST_LABEL, docker
+from tests.conftest import RUN_ID, TEST_LABEL, docker, run_sleeper
 
 
 @pytest.fixture(scope="module")
 def box(image: str) -> Iterator[str]:
     """One running container shared by the exec tests."""
     name = f"mt-exec-{RUN_ID}"
-    docker(
-        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
-        "--name", name, image, "sleep", "600",
-    )  # fmt: skip
+    run_sleeper(image, name)
     yield name
     docker("rm", "-f", name, check=False)
 
@@ -138,10 +135,7 @@ async def test_exec_errors(client: httpx.AsyncClient, box: str, name: str, image
 
 
 async def test_exec_in_paused_container(client: httpx.AsyncClient, name: str, image: str) -> None:
-    docker(
-        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
-        "--name", name, image, "sleep", "600",
-    )  # fmt: skip
+    run_sleeper(image, name)
     docker("pause", name)
     try:
         r = await client.post(f"/v1/containers/{name}/exec", json={"cmd": "true"})

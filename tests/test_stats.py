@@ -2,14 +2,11 @@ from __future__ import annotations
 
 import httpx
 
-from tests.conftest import RUN_ID, TEST_LABEL, docker
+from tests.conftest import docker, run_sleeper
 
 
 async def test_stats_sample(client: httpx.AsyncClient, name: str, image: str) -> None:
-    docker(
-        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
-        "--memory", "64m", "--name", name, image, "sleep", "600",
-    )  # fmt: skip
+    run_sleeper(image, name, "--memory", "64m")
     cid = docker("inspect", "-f", "{{.Id}}", name).strip()
     r = await client.get(f"/v1/containers/{name}/stats")
     assert r.status_code == 200, r.text
