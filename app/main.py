@@ -14,8 +14,8 @@ from app import __version__, errors
 from app.audit import AuditMiddleware, open_store
 from app.engine import Engine
 from app.metrics import Metrics, MetricsMiddleware
-from app.middleware import BodyLimit, ShutdownCut
-from app.routers import ROUTERS
+from app.middleware import BodyLimit, HotReads, ShutdownCut
+from app.routers import HOT_READS, ROUTERS
 from app.security import (
     CSRF_HEADER,
     Security,
@@ -103,6 +103,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(route, APIRoute) and not route.summary and route.description:
                 route.summary = route.description.strip().splitlines()[0].rstrip(".")
         app.include_router(router)
+    # Innermost: a hot read is counted, audited, limited and given headers like any other.
+    app.add_middleware(HotReads, reads=HOT_READS, authorize=authorize)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     document_security(app)

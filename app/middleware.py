@@ -1,13 +1,20 @@
-"""ASGI middleware: request body limits, requests cut short by a shutdown."""
+"""ASGI middleware: request body limits, requests cut short by a shutdown, hot reads."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
 
+from fastapi import APIRouter
+from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
+
+Authorize = Callable[[Request], Awaitable[object]]
 
 
 class BodyLimit:
@@ -94,3 +101,107 @@ class ShutdownCut:
             response = errors.problem_response(Request(scope, receive), err)
             response.headers["Connection"] = "close"
             await response(scope, receive, send)
+
+
+# -- hot reads --------------------------------------------------------------------------
+
+# pydantic's words for a bool (lower case, as sent by every client we know); anything
+# else (`?fresh=TRUE`, a repeated flag, an unknown parameter) takes the routed path.
+_BOOL_WORDS: dict[bytes, bool] = {
+    **dict.fromkeys((b"1", b"true", b"t", b"yes", b"y", b"on"), True),
+    **dict.fromkeys((b"0", b"false", b"f", b"no", b"n", b"off"), False),
+}
+
+Answer = Callable[[Any, str, bool], Awaitable[bytes]]
+
+
+@dataclass(frozen=True)
+class HotRead:
+    """A `GET {prefix}/{id}[?flag=bool]` route that `HotReads` answers itself.
+
+    `answer(app_state, id, flag)` is the route's own body, shared with its handler, so
+    the two cannot drift; `route` is the registered route (OpenAPI, every request the
+    hot path leaves alone, and the operationId that metrics and roles go by).
+    """
+
+    route: APIRoute
+    flag: str
+    answer: Answer
+
+    @classmethod
+    def of(cls, router: APIRouter, name: str, flag: str, answer: Answer) -> HotRead:
+        route = next(r for r in router.routes if isinstance(r, APIRoute) and r.name == name)
+        # What the routed path would add and this one would not: refuse to start.
+        if route.methods != {"GET"} or not route.path.endswith("/{id}") or route.dependencies:
+            raise ValueError(f"{name}: a hot read is a plain GET .../{{id}}, no dependencies")
+        if router.dependencies or "{" in route.path.removesuffix("/{id}"):
+            raise ValueError(f"{name}: a hot read's router has no dependencies or parameters")
+        return cls(route, flag, answer)
+
+    @property
+    def prefix(self) -> str:
+        return self.route.path.removesuffix("{id}")
+
+
+class HotReads:
+    """The hottest reads without FastAPI's routing and dependency solving.
+
+    FastAPI spends most of a cached read's time choosing the route (nested routers)
+    and solving its parameters and the app-wide `authorize`. Here a plain
+    `GET /v1/containers/{id}` (no query, or only its bool flag) is recognised by its
+    path, runs the same `authorize` (authentication, role by operationId), and answers
+    with the route's own function. It sits inside every other middleware (metrics,
+    audit, CORS, security headers, shutdown), and sets `scope["route"]` as routing
+    would, so they see the same request. Anything else goes to the router unchanged.
+    """
+
+    def __init__(self, app: ASGIApp, reads: Sequence[HotRead], authorize: Authorize) -> None:
+        self.app = app
+        self.authorize = authorize
+        self.reads = {read.prefix: read for read in reads}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
+            path: str = scope["path"]
+            prefix, _, id = path.rpartition("/")
+            read = self.reads.get(prefix + "/")
+            if read is not None and id:
+                flag = self._flag(scope["query_string"], read.flag)
+                if flag is not None:
+                    await self._answer(read, id, flag, scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+    @staticmethod
+    def _flag(query: bytes, name: str) -> bool | None:
+        """The flag's value: False when absent, None for a query the router should read."""
+        if not query:
+            return False
+        key, eq, value = query.partition(b"=")
+        if eq and key == name.encode():
+            return _BOOL_WORDS.get(value)
+        return None
+
+    async def _answer(
+        self, read: HotRead, id: str, flag: bool, scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        scope["route"] = read.route
+        scope["path_params"] = {"id": id}
+        request = Request(scope, receive)
+        try:
+            await self.authorize(request)
+            body = await read.answer(scope["app"].state, id, flag)
+        except errors.ProblemError as exc:
+            await errors.problem_response(request, exc)(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-length", str(len(body)).encode()),
+                    (b"content-type", b"application/json"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})

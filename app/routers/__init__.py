@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from app.middleware import HotRead
 from app.routers import (
     auth,
     container_io,
@@ -30,3 +31,6 @@ ROUTERS: list[APIRouter] = [
     streams.router,
     auth.router,
 ]
+
+# GET routes answered before routing (app/middleware.py HotReads); each is also routed.
+HOT_READS: list[HotRead] = [*containers.HOT_READS]
