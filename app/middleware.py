@@ -117,7 +117,8 @@ Answer = Callable[[Any, str, bool], Awaitable[bytes]]
 
 @dataclass(frozen=True)
 class HotRead:
-    """A `GET {prefix}/{id}[?flag=bool]` route that `HotReads` answers itself.
+    """A `GET {prefix}/{id}[?flag=bool]` route (flag False by default) that `HotReads`
+    answers itself.
 
     `answer(app_state, id, flag)` is the route's own body, shared with its handler, so
     the two cannot drift; `route` is the registered route (OpenAPI, every request the
@@ -131,11 +132,23 @@ class HotRead:
     @classmethod
     def of(cls, router: APIRouter, name: str, flag: str, answer: Answer) -> HotRead:
         route = next(r for r in router.routes if isinstance(r, APIRoute) and r.name == name)
-        # What the routed path would add and this one would not: refuse to start.
-        if route.methods != {"GET"} or not route.path.endswith("/{id}") or route.dependencies:
-            raise ValueError(f"{name}: a hot read is a plain GET .../{{id}}, no dependencies")
-        if router.dependencies or "{" in route.path.removesuffix("/{id}"):
-            raise ValueError(f"{name}: a hot read's router has no dependencies or parameters")
+        # Whatever the routed path would read or run that this one would not: refuse.
+        dep = route.dependant
+        query = dep.query_params[0] if len(dep.query_params) == 1 else None
+        plain = (
+            route.methods == {"GET"}
+            and route.path.endswith("/{id}")
+            and "{" not in route.path.removesuffix("/{id}")
+            and [p.name for p in dep.path_params] == ["id"]
+            and query is not None
+            and (query.alias, query.field_info.annotation, query.default) == (flag, bool, False)
+            and not (dep.header_params or dep.cookie_params or dep.body_params)
+            and not (dep.dependencies or route.dependencies or router.dependencies)
+        )
+        if not plain:
+            raise ValueError(
+                f"{name}: a hot read is a plain GET .../{{id}}?{flag}=, no dependencies"
+            )
         return cls(route, flag, answer)
 
     @property

@@ -10,15 +10,16 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Header
 from fastapi.routing import APIRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from app.engine import EngineDep
 from app.main import create_app
 from app.middleware import HotRead, HotReads
 from app.routers import HOT_READS
@@ -247,31 +248,38 @@ def test_no_route_is_shadowed() -> None:
 
 
 def test_hot_read_refuses_what_it_would_skip() -> None:
+    """A route whose routed path reads or runs more than `answer(state, id, flag)`."""
+
     async def answer(state: Any, id: str, flag: bool) -> bytes:
         return b"{}"
 
     async def dep() -> None:
         return None
 
-    router = APIRouter(prefix="/v1/things")
+    async def plain(id: str, fresh: bool = False) -> None: ...
+    async def more(id: str, fresh: bool = False, limit: int = 0) -> None: ...
+    async def engine(id: str, engine: EngineDep, fresh: bool = False) -> None: ...
+    async def header(id: str, x_flag: Annotated[str, Header()], fresh: bool = False) -> None: ...
+    async def default_true(id: str, fresh: bool = True) -> None: ...
+    async def text_flag(id: str, fresh: str = "") -> None: ...
 
-    @router.get("/{id}", dependencies=[Depends(dep)])
-    async def things_get(id: str) -> None: ...
-
-    @router.post("/{id}")
-    async def things_post(id: str) -> None: ...
-
-    @router.get("/{id}/x")
-    async def things_x(id: str) -> None: ...
-
-    for name in ("things_get", "things_post", "things_x"):
+    cases: list[tuple[str, Any, dict[str, Any], list[Any]]] = [
+        ("/{id}", more, {}, []),
+        ("/{id}", engine, {}, []),
+        ("/{id}", header, {}, []),
+        ("/{id}", default_true, {}, []),
+        ("/{id}", text_flag, {}, []),
+        ("/{id}", plain, {"dependencies": [Depends(dep)]}, []),
+        ("/{id}", plain, {"methods": ["POST"]}, []),
+        ("/{id}/x", plain, {}, []),
+        ("/{id}", plain, {}, [Depends(dep)]),  # on the router
+    ]
+    for path, endpoint, kw, router_deps in cases:
+        router = APIRouter(prefix="/v1/things", dependencies=router_deps)
+        router.add_api_route(path, endpoint, name="things_get", **{"methods": ["GET"], **kw})
         with pytest.raises(ValueError, match="hot read"):
-            HotRead.of(router, name, "fresh", answer)
-    guarded = APIRouter(prefix="/v1/guarded", dependencies=[Depends(dep)])
-
-    @guarded.get("/{id}")
-    async def guarded_get(id: str) -> None: ...
-
-    with pytest.raises(ValueError, match="hot read"):
-        HotRead.of(guarded, "guarded_get", "fresh", answer)
+            HotRead.of(router, "things_get", "fresh", answer)
+    router = APIRouter(prefix="/v1/things")
+    router.add_api_route("/{id}", plain, name="things_get", methods=["GET"])
+    assert HotRead.of(router, "things_get", "fresh", answer).prefix == "/v1/things/"
     assert [read.route.name for read in HOT_READS] == ["containers_get"]
