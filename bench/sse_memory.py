@@ -9,7 +9,7 @@ quiet running container (`sleep`), then opens N raw-socket SSE clients on its
 (a few streams opened and closed) first, so one-time costs (imports, first-request
 caches, the hub itself) are not counted.
 
-`--trace` serves the same app under tracemalloc (PYTHONTRACEMALLOC) and diffs
+`--trace` serves the same app under tracemalloc (started after the imports) and diffs
 snapshots taken before and after the N connections: which lines hold the memory.
 """
 
@@ -54,7 +54,9 @@ def __getattr__(name: str) -> Any:
     from app.main import create_app
 
     signal.signal(signal.SIGUSR1, _dump_snapshot)
-    return create_app()
+    app = create_app()
+    tracemalloc.start(int(os.environ.get("MOORAGE_BENCH_TRACE_FRAMES", "8")))  # after imports
+    return app
 
 
 # ---------------------------------------------------------------------------
@@ -174,9 +176,13 @@ def _snapshot(pid: int) -> tracemalloc.Snapshot:
         time.sleep(0.1)
     path = Path(marker.read_text())
     snap = tracemalloc.Snapshot.load(str(path))
-    path.unlink()
     marker.unlink()
+    path.replace(SNAPSHOT_DIR / f"sse-memory-{'after' if _snapshot.taken else 'before'}.snap")
+    _snapshot.taken = not _snapshot.taken  # type: ignore[attr-defined]
     return snap
+
+
+_snapshot.taken = False  # type: ignore[attr-defined]
 
 
 def _report_trace(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> None:
@@ -189,9 +195,12 @@ def _report_trace(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: 
         print(f"  {s.size_diff / n:8,.0f} B/conn  {s.count_diff / n:6.1f} blocks/conn")
         for line in s.traceback.format(limit=6, most_recent_first=True)[:12]:
             print("      " + line.strip())
+    print("\nby file:")
+    for s in after.compare_to(before, "filename")[:20]:
+        print(f"  {s.size_diff / n:8,.0f} B/conn  {s.count_diff / n:6.1f}  {s.traceback[0].filename}")
     by_line = after.compare_to(before, "lineno")
     print("\nby line:")
-    for s in by_line[:25]:
+    for s in by_line[:60]:
         print(f"  {s.size_diff / n:8,.0f} B/conn  {s.count_diff / n:6.1f}  {s.traceback[0]}")
 
 
@@ -208,7 +217,6 @@ def main(argv: list[str] | None = None) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
     env: dict[str, str] = {}
     if args.trace:
-        env = {"PYTHONTRACEMALLOC": "8"}
         os.environ["MOORAGE_BENCH_APP"] = "bench.sse_memory:traced_app"
     cid = asyncio.run(_container())
     growths: list[float] = []
