@@ -147,14 +147,14 @@ def measure(server: Moorage, cid: str, n: int, trace: bool) -> dict[str, float]:
         warm = await _open_many(server.url, path, 5)  # the hub stays open across the run
         base = _settled_rss(server.pid)
         if trace:
-            before = _snapshot(server.pid)
+            before = _snapshot(server.pid, "before")
         t0 = time.perf_counter()
         writers = await _open_many(server.url, path, n)
         opened = time.perf_counter() - t0
         peak = _settled_rss(server.pid)
         result = {"base_mb": base, "peak_mb": peak, "open_s": opened}
         if trace:
-            after = _snapshot(server.pid)
+            after = _snapshot(server.pid, "after")
             _report_trace(before, after, n)
         await _close_all(writers)
         await asyncio.sleep(1.0)
@@ -165,7 +165,7 @@ def measure(server: Moorage, cid: str, n: int, trace: bool) -> dict[str, float]:
     return asyncio.run(run())
 
 
-def _snapshot(pid: int) -> tracemalloc.Snapshot:
+def _snapshot(pid: int, label: str) -> tracemalloc.Snapshot:
     marker = SNAPSHOT_DIR / f"sse-memory-{pid}.last"
     marker.unlink(missing_ok=True)
     os.kill(pid, signal.SIGUSR1)
@@ -177,12 +177,8 @@ def _snapshot(pid: int) -> tracemalloc.Snapshot:
     path = Path(marker.read_text())
     snap = tracemalloc.Snapshot.load(str(path))
     marker.unlink()
-    path.replace(SNAPSHOT_DIR / f"sse-memory-{'after' if _snapshot.taken else 'before'}.snap")
-    _snapshot.taken = not _snapshot.taken  # type: ignore[attr-defined]
+    path.replace(SNAPSHOT_DIR / f"sse-memory-{label}.snap")  # kept for a closer look
     return snap
-
-
-_snapshot.taken = False  # type: ignore[attr-defined]
 
 
 def _report_trace(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: int) -> None:
@@ -197,7 +193,8 @@ def _report_trace(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot, n: 
             print("      " + line.strip())
     print("\nby file:")
     for s in after.compare_to(before, "filename")[:20]:
-        print(f"  {s.size_diff / n:8,.0f} B/conn  {s.count_diff / n:6.1f}  {s.traceback[0].filename}")
+        where = s.traceback[0].filename
+        print(f"  {s.size_diff / n:8,.0f} B/conn  {s.count_diff / n:6.1f}  {where}")
     by_line = after.compare_to(before, "lineno")
     print("\nby line:")
     for s in by_line[:60]:
