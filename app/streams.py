@@ -468,7 +468,7 @@ def _loop_streams() -> _LoopStreams:
 
 
 class SSEStream(EventSourceResponse):
-    """sse-starlette's response, streamed with one task per connection instead of six.
+    """sse-starlette's response, streamed with one task of its own instead of six.
 
     EventSourceResponse runs four tasks in a task group for each response (the body,
     the pings, a shutdown listener, a disconnect listener) and `framed` two more
@@ -535,11 +535,14 @@ class SSEStream(EventSourceResponse):
             await self._send({**message, "more_body": True})
 
     async def _listen_for_client(self, receive: Receive) -> None:
-        while self.active:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                self.cut()
-                return
+        try:
+            while self.active:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+        except Exception as exc:  # a receive that fails: the client is as good as gone
+            log.debug("stream receive failed: %s", exc)
+        self.cut()
 
     # -- ASGI ---------------------------------------------------------------------
 
