@@ -35,15 +35,22 @@ class BodyLimit:
         # One pass over the headers, no dict (the last of a repeated header wins, as in one).
         raw_ctype = b""
         length: bytes | None = None
+        chunked = False
         for key, value in scope["headers"]:
             if key == b"content-type":
                 raw_ctype = value
             elif key == b"content-length":
                 length = value
+            elif key == b"transfer-encoding":
+                chunked = True
         ctype = raw_ctype.decode("latin-1")
         limit = self.max_json_bytes if "json" in ctype or not ctype else self.max_bytes
         if length is not None and length.isdigit() and int(length) > limit:
             await self._refuse(scope, receive, send, limit)
+            return
+        if scope["method"] in ("GET", "HEAD") and length in (None, b"0") and not chunked:
+            # No body: nothing to count, and no wrapper for a long-lived stream to hold.
+            await self.app(scope, receive, send)
             return
         seen = 0
 

@@ -19,15 +19,19 @@ import asyncio
 import contextlib
 import logging
 import time
+import weakref
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Generic, Protocol, TypeVar
 
 import anyio
 import orjson
 from fastapi import Request
+from sse_starlette.event import ServerSentEvent, ensure_bytes
 from sse_starlette.sse import EventSourceResponse
+from starlette.types import Receive, Scope, Send
 
 from app import errors
 from app.settings import Settings
@@ -92,7 +96,14 @@ class Subscriber:
     queue: deque[Item] = field(default_factory=deque)
     cut_off: bool = False
     closed: bool = False
-    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+    # The reader's wake-up, only while it waits (an asyncio.Event costs ~800 bytes each
+    # of a thousand idle subscribers).
+    _waiter: asyncio.Future[None] | None = None
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def put(self, item: Item) -> None:
         if self.cut_off or self.closed:
@@ -104,11 +115,11 @@ class Subscriber:
             self.queue.append(item)
             if item.last:
                 self.closed = True  # nothing comes after the hub's last event
-        self._wake.set()
+        self._wake()
 
     def close(self) -> None:
         self.closed = True
-        self._wake.set()
+        self._wake()
 
     async def batches(self, max_batch: int = 4096) -> AsyncIterator[list[Item]]:
         """Yield everything queued at once (up to `max_batch`) until closed.
@@ -126,8 +137,11 @@ class Subscriber:
                 continue
             if self.closed:
                 return
-            self._wake.clear()
-            await self._wake.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
 
 
 Producer = Callable[["Hub"], Awaitable[None]]
@@ -237,6 +251,32 @@ class HubRegistry:
 SHUTDOWN = {"reason": "shutdown"}
 
 
+class StreamControl:
+    """How a stream is asked to stop from outside (shutdown, engine lost): the closing
+    frame, and the body wait under way, cut short so that the frame goes out now."""
+
+    __slots__ = ("frame", "wait")
+
+    def __init__(self) -> None:
+        self.frame: bytes | None = None
+        self.wait: asyncio.Timeout | None = None
+
+    def stop(self, frame: bytes) -> None:
+        if self.frame is None:
+            self.frame = frame
+        wait = self.wait
+        if wait is not None and not wait.expired():
+            wait.reschedule(asyncio.get_running_loop().time())
+
+
+def engine_lost_frame(retry_ms: int, retry_after: int, instance: str) -> bytes:
+    lost = errors.EngineUnavailable(
+        "The engine went away; reconnect (with Last-Event-ID) to resume once it is back",
+        retry_after=retry_after,
+    )
+    return encode_retry(retry_ms) + encode_error(lost, instance)
+
+
 async def framed(
     body: AsyncIterator[bytes],
     *,
@@ -247,49 +287,45 @@ async def framed(
     shutdown: anyio.Event | None = None,
     engine_lost: asyncio.Event | None = None,
     retry_after: int = 5,
+    control: StreamControl | None = None,
 ) -> AsyncIterator[bytes]:
     """Wrap a body of encoded events: a `retry:` hint first, `event: error` with a
     problem document on failure, and `event: end` {"reason": "max-lifetime"} once
     the connection has lived `max_lifetime` seconds (the client reconnects and
     resumes from its last id). The body is always closed (engine streams freed).
 
-    When `shutdown` is set (the server is stopping) the stream ends at once with
-    `event: end` {"reason": "shutdown"}; when `engine_lost` is set (the engine went
-    away) with `event: error` engine-unavailable and a fresh `retry:` hint."""
+    `control.stop(frame)` ends the stream with that frame, at once. `shutdown` and
+    `engine_lost` (events; the response uses shared watchers instead, see `SSEStream`)
+    do so with `event: end` {"reason": "shutdown"} and with `event: error`
+    engine-unavailable after a fresh `retry:` hint."""
     deadline = clock() + max_lifetime
     yield encode_retry(retry_ms)
     it = aiter(body)
-    stop: list[bytes] = []  # the closing frame, once a watcher fired
-    current: asyncio.Timeout | None = None
+    ctl = control if control is not None else StreamControl()
 
     async def watch(wait: Callable[[], Awaitable[Any]], frame: bytes) -> None:
         await wait()
-        if not stop:
-            stop.append(frame)
-        if current is not None and not current.expired():
-            current.reschedule(asyncio.get_running_loop().time())
+        ctl.stop(frame)
 
     watchers: list[asyncio.Task[None]] = []
     if shutdown is not None:
         watchers.append(asyncio.create_task(watch(shutdown.wait, encode("end", SHUTDOWN))))
     if engine_lost is not None:
-        lost = errors.EngineUnavailable(
-            "The engine went away; reconnect (with Last-Event-ID) to resume once it is back",
-            retry_after=retry_after,
-        )
-        frame = encode_retry(retry_ms) + encode_error(lost, instance)
+        frame = engine_lost_frame(retry_ms, retry_after, instance)
         watchers.append(asyncio.create_task(watch(engine_lost.wait, frame)))
     try:
         while True:
-            if stop:
-                yield stop[0]
+            if ctl.frame is not None:
+                yield ctl.frame
                 return
             remaining = deadline - clock()
             if remaining <= 0:
                 yield encode("end", {"reason": "max-lifetime"})
                 return
+            current: asyncio.Timeout | None = None
             try:
                 async with asyncio.timeout(remaining) as current:
+                    ctl.wait = current
                     chunk = await anext(it)
             except StopAsyncIteration:
                 return
@@ -298,13 +334,13 @@ async def framed(
                     timeout = errors.Timeout("The engine did not answer in time")
                     yield encode_error(timeout, instance)
                     return
-                yield stop[0] if stop else encode("end", {"reason": "max-lifetime"})
+                yield ctl.frame or encode("end", {"reason": "max-lifetime"})
                 return
             except errors.ProblemError as exc:
-                yield stop[0] if stop else encode_error(exc, instance)
+                yield ctl.frame or encode_error(exc, instance)
                 return
             finally:
-                current = None
+                ctl.wait = None
             yield chunk
     finally:
         for task in watchers:
@@ -314,34 +350,280 @@ async def framed(
             await aclose()
 
 
+# ---------------------------------------------------------------------------
+# Shared watchers: one task per signal for every open stream, not one per stream
+
+
+class _Members(Protocol):
+    def __hash__(self) -> int: ...
+
+
+M = TypeVar("M", bound=_Members)
+
+
+class Watch(Generic[M]):
+    """One task waiting for a signal on behalf of many streams.
+
+    The signal is an event made by `arm()` when the watch starts (so nothing that
+    happens after a stream joined is missed), or the coroutine `wait()`. When it
+    fires, `fire(member)` runs for every member that joined before; one that joined
+    after (the event set, its task not yet woken) waits for the next signal. The task
+    exists only while there are members."""
+
+    def __init__(
+        self,
+        fire: Callable[[M], None],
+        name: str,
+        *,
+        arm: Callable[[], asyncio.Event] | None = None,
+        wait: Callable[[], Coroutine[Any, Any, Any]] | None = None,
+    ) -> None:
+        self._arm = arm
+        self._wait = wait
+        self._fire = fire
+        self._name = name
+        self.members: set[M] = set()
+        self._next: set[M] = set()  # joined after the signal, before the task woke
+        self._event: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def idle(self) -> bool:
+        return not self.members and not self._next
+
+    def join(self, member: M) -> None:
+        if self._event is not None and self._event.is_set():
+            self._next.add(member)
+            return
+        self.members.add(member)
+        if self._task is None:
+            self._start()
+
+    def leave(self, member: M) -> None:
+        self.members.discard(member)
+        self._next.discard(member)
+        if self.idle and self._task is not None:
+            self._task.cancel()
+            self._task = self._event = None
+
+    def _start(self) -> None:
+        self._event = self._arm() if self._arm is not None else None
+        self._task = asyncio.create_task(self._run(self._event), name=self._name)
+
+    async def _run(self, event: asyncio.Event | None) -> None:
+        if event is not None:
+            await event.wait()
+        elif self._wait is not None:
+            await self._wait()
+        fired, self.members, self._next = self.members, self._next, set()
+        self._task = self._event = None
+        for member in fired:
+            self._fire(member)
+        if self.members:
+            self._start()
+
+
+class _LoopStreams:
+    """The shared watchers of one event loop."""
+
+    def __init__(self) -> None:
+        self.shutdown: Watch[SSEStream] = Watch(
+            lambda stream: stream.on_shutdown(),
+            "sse-shutdown",
+            wait=EventSourceResponse._listen_for_exit_signal,  # sse-starlette's signal
+        )
+        self.engine: dict[Callable[[], asyncio.Event], Watch[SSEStream]] = {}
+
+    def engine_watch(self, arm: Callable[[], asyncio.Event]) -> Watch[SSEStream]:
+        found = self.engine.get(arm)
+        if found is None:
+            found = self.engine[arm] = Watch(
+                lambda stream: stream.on_engine_lost(), "sse-engine-lost", arm=arm
+            )
+        return found
+
+    def engine_leave(self, arm: Callable[[], asyncio.Event], stream: SSEStream) -> None:
+        watch = self.engine.get(arm)
+        if watch is not None:
+            watch.leave(stream)
+            if watch.idle:
+                del self.engine[arm]
+
+
+_loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopStreams] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _loop_streams() -> _LoopStreams:
+    loop = asyncio.get_running_loop()
+    found = _loops.get(loop)
+    if found is None:
+        found = _loops[loop] = _LoopStreams()
+    return found
+
+
+# ---------------------------------------------------------------------------
+# The response
+
+
+class SSEStream(EventSourceResponse):
+    """sse-starlette's response, streamed with one task of its own instead of six.
+
+    EventSourceResponse runs four tasks in a task group for each response (the body,
+    the pings, a shutdown listener, a disconnect listener) and `framed` two more
+    watchers; held by a thousand idle subscribers they were most of a stream's
+    memory. Here the body is sent from the request's own task; one task listens for
+    the client's disconnect; pings are a timer; shutdown (sse-starlette's signal) and
+    engine loss are watched by one task per event loop for every stream.
+
+    Behaviour is EventSourceResponse's: headers at once, `: ping` comments every
+    `ping` seconds, on shutdown the goodbye frame then a cut after `grace` seconds, on
+    disconnect the body closed at once. HEAD answers headers only (sse-starlette)."""
+
+    def __init__(
+        self,
+        content: AsyncIterator[bytes],
+        control: StreamControl,
+        *,
+        ping: float,
+        grace: float,
+        engine_lost: Callable[[], asyncio.Event] | None,
+        lost_frame: Callable[[], bytes],
+        headers: dict[str, str],
+    ) -> None:
+        super().__init__(content, ping=ping, headers=headers)
+        del self._send_lock  # for its task group's sends; ours are ordered without it
+        self.control = control
+        self._grace = grace
+        self._engine_lost = engine_lost
+        self._lost_frame = lost_frame
+        self._cut: asyncio.Timeout | None = None
+        self._ping_timer: asyncio.TimerHandle | None = None
+        self._ping_task: asyncio.Task[None] | None = None
+        self._send: Send | None = None
+
+    # -- called by the shared watchers and timers --------------------------------
+
+    def on_shutdown(self) -> None:
+        self.control.stop(encode("end", SHUTDOWN))
+        # The goodbye has `grace` seconds to go out (a client that does not read).
+        asyncio.get_running_loop().call_later(self._grace, self.cut)
+
+    def on_engine_lost(self) -> None:
+        self.control.stop(self._lost_frame())
+
+    def cut(self) -> None:
+        """End the response now (the client went away; the grace period is over)."""
+        self.active = False
+        cut = self._cut
+        if cut is not None and not cut.expired():
+            cut.reschedule(asyncio.get_running_loop().time())
+
+    def _ping_due(self) -> None:
+        if not self.active:
+            return
+        loop = asyncio.get_running_loop()
+        self._ping_timer = loop.call_later(self.ping_interval, self._ping_due)
+        if self._ping_task is None or self._ping_task.done():
+            self._ping_task = loop.create_task(self._ping_once())
+
+    async def _ping_once(self) -> None:
+        ping = ServerSentEvent(comment=f"ping - {datetime.now(UTC)}", sep=self.sep)
+        if self.active and self._send is not None:
+            message = {"type": "http.response.body", "body": ensure_bytes(ping, self.sep)}
+            await self._send({**message, "more_body": True})
+
+    async def _listen_for_client(self, receive: Receive) -> None:
+        try:
+            while self.active:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    break
+        except Exception as exc:  # a receive that fails: the client is as good as gone
+            log.debug("stream receive failed: %s", exc)
+        self.cut()
+
+    # -- ASGI ---------------------------------------------------------------------
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"].upper() == "HEAD":
+            await super().__call__(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        watchers = _loop_streams()
+        engine = watchers.engine_watch(self._engine_lost) if self._engine_lost else None
+        body = self.body_iterator
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        self._send = send
+        listener = loop.create_task(self._listen_for_client(receive))
+        self._ping_timer = loop.call_later(self.ping_interval, self._ping_due)
+        watchers.shutdown.join(self)
+        if engine is not None:
+            engine.join(self)
+        try:
+            async with asyncio.timeout(None) as self._cut:
+                async for chunk in body:
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                self.active = False
+                if self._ping_task is not None and not self._ping_task.done():
+                    await self._ping_task  # a ping under way goes out before the end
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+        except TimeoutError:
+            if self._cut is None or not self._cut.expired():
+                raise
+        finally:
+            self.active = False
+            self._cut = None
+            watchers.shutdown.leave(self)
+            if self._engine_lost is not None:
+                watchers.engine_leave(self._engine_lost, self)
+            self._ping_timer.cancel()
+            listener.cancel()
+            if self._ping_task is not None:
+                self._ping_task.cancel()
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        if self.background is not None:
+            await self.background()
+
+
 def sse_response(
     body: AsyncIterator[bytes],
     settings: Settings,
     request: Request | None = None,
     *,
-    engine_lost: asyncio.Event | None = None,
-) -> EventSourceResponse:
+    engine_lost: Callable[[], asyncio.Event] | asyncio.Event | None = None,
+) -> SSEStream:
     """The SSE response: headers at once, keep-alive comments, retry hint, lifetime;
-    `end` {"reason": "shutdown"} when the server stops (sse-starlette sees uvicorn's
-    exit and sets the shutdown event; the stream then has a moment to say goodbye),
-    `error` engine-unavailable when `engine_lost` is set."""
+    `end` {"reason": "shutdown"} when the server stops (sse-starlette's signal; the
+    stream then has a moment to say goodbye), `error` engine-unavailable when the
+    engine goes away: `engine_lost` arms the signal (`EventBus.watch_disconnect`),
+    shared by every stream that passes the same one (an event: this stream's own)."""
     instance = request.url.path if request is not None else ""
-    shutdown = anyio.Event()
-    return EventSourceResponse(
+    control = StreamControl()
+    retry_ms, retry_after = settings.sse_retry_ms, settings.engine_retry_after
+    own_event = engine_lost if isinstance(engine_lost, asyncio.Event) else None
+    return SSEStream(
         framed(
             body,
-            retry_ms=settings.sse_retry_ms,
+            retry_ms=retry_ms,
             max_lifetime=settings.sse_max_lifetime,
             instance=instance,
-            shutdown=shutdown,
-            engine_lost=engine_lost,
-            retry_after=settings.engine_retry_after,
+            engine_lost=own_event,
+            retry_after=retry_after,
+            control=control,
         ),
+        control,
         ping=max(settings.sse_ping_interval, 0.05),
-        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
-        shutdown_event=shutdown,
         # Time to send the goodbye; well inside uvicorn's own grace period.
-        shutdown_grace_period=max(0.2, min(2.0, settings.shutdown_grace / 2)),
+        grace=max(0.2, min(2.0, settings.shutdown_grace / 2)),
+        engine_lost=None if own_event is not None else engine_lost,  # type: ignore[arg-type]
+        lost_frame=lambda: engine_lost_frame(retry_ms, retry_after, instance),
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )
 
 
