@@ -165,6 +165,8 @@ async def containers_logs_stream(
         query,
         parse_line_id(resume) if resume else None,
         settings.sse_queue_size,
+        settings.stream_logs_buffer_bytes,
+        settings.stream_logs_look_back,
     )
     return sse_response(body, settings, request, engine_lost=bus.watch_disconnect())
 
