@@ -113,3 +113,12 @@ def test_start_points() -> None:
     assert LogStart.of(None, LogQuery(), None, young, 2.0).params == {}  # the whole log
     resumed = LogStart.of((now, 3), LogQuery(tail="10"), None, old, 2.0)
     assert not resumed.tail_only  # a resume is not a tail
+
+
+def test_after_finds_a_line_by_its_place_whatever_the_stamps_order() -> None:
+    buf = LogBuffer(1 << 20, None)
+    buf.add(chunk((10, "stdout", "a"), (30, "stdout", "b")))
+    buf.add(chunk((20, "stderr", "c"), (40, "stdout", "d")))  # c: stamped before b
+    assert texts(buf.after((30, 0))) == ["c", "d"]  # by id, c would be lost
+    assert texts(buf.after((40, 0))) == []
+    assert buf.after((35, 0)) is None  # not a line it holds

@@ -72,6 +72,15 @@ class LogChunk:
     def __len__(self) -> int:
         return len(self.ns)
 
+    def find(self, line: LineId) -> int:
+        """The index of the line with this id, or -1."""
+        ns, seq = line
+        if self.lowest_ns <= ns <= self.highest[0]:
+            for i, (n, q) in enumerate(zip(self.ns, self.seq, strict=True)):
+                if n == ns and q == seq:
+                    return i
+        return -1
+
     def records(self) -> list[bytes]:
         """One record per line (JSON never holds a raw newline: the only blank lines
         are the ends of records)."""
@@ -141,6 +150,16 @@ class LogBuffer:
             if self.covered_after is None or old.highest > self.covered_after:
                 self.covered_after = old.highest
 
+    def after(self, line: LineId) -> list[tuple[LogChunk, int]] | None:
+        """The lines after `line` by their place in the log (exact, whatever the order
+        of the stamps), or None when the buffer does not hold it."""
+        chunks = list(self.chunks)
+        for k in range(len(chunks) - 1, -1, -1):
+            i = chunks[k].find(line)
+            if i >= 0:
+                return [(chunks[k], i + 1), *((later, 0) for later in chunks[k + 1 :])]
+        return None
+
     def history(
         self, resume: LineId | None, tail: str, since_ns: int | None
     ) -> list[tuple[LogChunk, int]] | None:
@@ -174,6 +193,8 @@ class LogBuffer:
 # now (so that lines written while the follow is being set up are not lost), and
 # subscribers read older history from the engine, unless the container is younger.
 TAIL_FROM_HUB = 10_000
+# A resume from the engine reads from this long before its line (ns), to find it.
+RESUME_MARGIN_NS = 1_000_000_000
 
 
 @dataclass(frozen=True)
@@ -332,10 +353,11 @@ async def logs_events(
         since_ns = None  # a resume continues after its id, whatever else was asked
 
     floor: LineId | None = resume  # skip lines up to it
+    seen = 0  # the hub's chunks numbered up to this are in the history already
     params: dict[str, Any] = {}
     new_only = resume is None and query.tail == "0"
     if resume is not None:
-        params["since"] = ns_to_engine(resume[0])
+        params["since"] = ns_to_engine(max(resume[0] - RESUME_MARGIN_NS, 0))
     else:
         if since_ns is not None:
             params["since"] = ns_to_engine(since_ns)
@@ -345,17 +367,47 @@ async def logs_events(
         params["until"] = ns_to_engine(until_ns)
     resume_floor = floor
 
+    last_line: LineId | None = None  # the engine history's last line, by place
+
     async def engine_history() -> AsyncIterator[bytes]:
-        # The seam: live lines up to the newest line of the history are dropped.
-        nonlocal floor
+        # A resume reads from a little before its line and continues right after it,
+        # by place: stdout and stderr lines are stamped as the engine reads each pipe,
+        # so near the resume point the stamps' order need not be the log's. When the
+        # line is not found, the lines after it by id are sent instead.
+        nonlocal floor, last_line
+        searching = resume
+        cut = resume_floor  # lines up to it are dropped (None once found by place)
+        held: list[bytes] = []  # while searching: the lines after it by id
         async for batch in _history(engine, cid, tty, params):
             out: list[bytes] = []
             chunk = LogChunk.of(batch)
-            chunk.select(out, resume_floor, wanted, None)  # the engine applied `since`
+            if searching is None:
+                chunk.select(out, cut, wanted, None)  # the engine applied `since`
+            elif (found := chunk.find(searching)) >= 0:
+                searching = cut = None
+                held.clear()
+                chunk.select(out, None, wanted, None, found + 1)
+            else:
+                chunk.select(held, cut, wanted, None)
+                if chunk.lowest_ns > searching[0] + RESUME_MARGIN_NS:
+                    searching = None  # well past it: it is not in the log
+                    out, held = held, []
             if floor is None or chunk.highest > floor:
                 floor = chunk.highest
+            last_line = (batch.ns[-1], batch.seq[-1])
             if out:
                 yield b"".join(out)
+        if held:
+            yield b"".join(held)
+
+    def from_buffer(held: list[tuple[LogChunk, int]], buffer: LogBuffer) -> Iterator[bytes]:
+        # The seam by place: live chunks from the next one on follow these lines.
+        nonlocal seen
+        seen = buffer.number  # taken with the chunks, with no await between
+        out: list[bytes] = []
+        for chunk, first in held:
+            chunk.select(out, floor, wanted, since_ns, first)
+        yield from _pieces(out)
 
     if not running or until_ns is not None:
         hubs.histories["logs-engine"] += 1
@@ -372,26 +424,29 @@ async def logs_events(
         await hub.ready.wait()
         if hub.failure is not None:
             raise hub.failure
-        seen = 0  # live chunks numbered up to this are in the history already
+        buffer: LogBuffer = hub.state["buffer"]
         if new_only:
             floor = (time.time_ns(), _AFTER_ALL)  # lines stamped from now on
             hubs.histories["logs-none"] += 1
         elif hub.producer is producer and start.tail_only:
             # This subscriber opened the hub, whose follow reads its tail first.
             hubs.histories["logs-follow"] += 1
+        elif resume is not None and (held := buffer.after(resume)) is not None:
+            hubs.histories["logs-buffer"] += 1
+            floor = None  # resumed right after that line, whatever the stamps' order
+            for piece in from_buffer(held, buffer):
+                yield piece
+        elif (held := buffer.history(resume, query.tail, since_ns)) is not None:
+            hubs.histories["logs-buffer"] += 1
+            for piece in from_buffer(held, buffer):
+                yield piece
         else:
-            buffer: LogBuffer = hub.state["buffer"]
-            held = buffer.history(resume, query.tail, since_ns)
-            hubs.histories["logs-buffer" if held is not None else "logs-engine"] += 1
-            if held is not None:
-                seen = buffer.number  # taken with the chunks, with no await between
-                out: list[bytes] = []
-                for chunk, first in held:
-                    chunk.select(out, resume_floor, wanted, since_ns, first)
-                for piece in _pieces(out):
-                    yield piece
-            else:
-                async for piece in engine_history():
+            hubs.histories["logs-engine"] += 1
+            async for piece in engine_history():
+                yield piece
+            if last_line is not None and (held := buffer.after(last_line)) is not None:
+                floor = None  # the live lines that follow the history's last one
+                for piece in from_buffer(held, buffer):
                     yield piece
         async for items in sub.batches():
             out = []
