@@ -122,3 +122,12 @@ def test_after_finds_a_line_by_its_place_whatever_the_stamps_order() -> None:
     assert texts(buf.after((30, 0))) == ["c", "d"]  # by id, c would be lost
     assert texts(buf.after((40, 0))) == []
     assert buf.after((35, 0)) is None  # not a line it holds
+
+
+def test_the_newest_chunk_stays_even_over_the_limit() -> None:
+    buf = LogBuffer(10, None)
+    buf.add(chunk((1, "stdout", "a")))
+    buf.add(chunk((2, "stdout", "b"), (3, "stdout", "c")))
+    assert buf.lines == 2
+    assert buf.covered_after == (1, 0)
+    assert texts(buf.history(None, "2", None)) == ["b", "c"]

@@ -142,7 +142,7 @@ class LogBuffer:
         self.chunks.append(chunk)
         self.size += self.cost(chunk)
         self.lines += len(chunk)
-        while self.size > self.limit and self.chunks:
+        while self.size > self.limit and len(self.chunks) > 1:  # the newest stays
             old = self.chunks.popleft()
             self.size -= self.cost(old)
             self.lines -= len(old)
