@@ -20,6 +20,7 @@ from tests.sse import Event, events, run_container
 pytestmark = pytest.mark.engine
 
 HISTORY = 3_000  # stdout n1..n3000; every 100th line also e<i> on stderr
+ALL = HISTORY + HISTORY // 100  # lines before /tmp/go
 LIVE = 50  # then, on /tmp/go, m1..m50 on stdout, and the container exits
 SCRIPT = (
     f"i=1; while [ $i -le {HISTORY} ]; do echo n$i; "
@@ -58,9 +59,11 @@ def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]
 
 
 async def collect(
-    url: str, ready: asyncio.Event, ready_line: str, headers: dict[str, str] | None = None
+    url: str, ready: asyncio.Event, expect: int, headers: dict[str, str] | None = None
 ) -> list[Event]:
-    """Every event to the stream's end; `ready` is set once `ready_line` arrived."""
+    """Every event to the stream's end; `ready` is set once `expect` lines arrived
+    (its whole history: by count, since stdout and stderr lines interleave in the log
+    as the engine happened to read the two pipes)."""
     out: list[Event] = []
     try:
         async with (
@@ -70,7 +73,7 @@ async def collect(
             assert resp.status_code == 200, await resp.aread()
             async for ev in events(resp):
                 out.append(ev)
-                if ev.event == "log" and ev.json["line"] == ready_line:
+                if ev.event == "log" and len(out) >= expect:
                     ready.set()
                 if ev.event in ("end", "error"):
                     break
@@ -90,7 +93,7 @@ async def wait_all(readies: list[asyncio.Event], server: LiveServer) -> None:
         waiting = [i for i, r in enumerate(readies) if not r.is_set()]
         streams = metric_lines(server)
         raise AssertionError(
-            f"subscribers {waiting} never got their last history line; "
+            f"subscribers {waiting} never got their whole history; "
             f"{streams}; {server.log.read_text()[-3000:]}"
         ) from None
 
@@ -98,17 +101,16 @@ async def wait_all(readies: list[asyncio.Event], server: LiveServer) -> None:
 async def test_late_subscribers_take_history_from_the_buffer(server, name):
     cid = run_container(name, SCRIPT)
     url = f"{server.url}/v1/containers/{name}/logs/stream"
-    last = f"n{HISTORY}"
     first_ready = asyncio.Event()
-    holder = asyncio.create_task(collect(url, first_ready, last))
+    holder = asyncio.create_task(collect(url, first_ready, ALL))
     await asyncio.wait_for(first_ready.wait(), 120)
     before = counters(server)
 
     n_late = 20
     readies = [asyncio.Event() for _ in range(n_late + 3)]
-    late = [asyncio.create_task(collect(url, readies[i], last)) for i in range(n_late)]
-    tail = asyncio.create_task(collect(url + "?tail=10", readies[n_late], last))
-    only_out = asyncio.create_task(collect(url + "?stderr=false", readies[n_late + 1], last))
+    late = [asyncio.create_task(collect(url, readies[i], ALL)) for i in range(n_late)]
+    tail = asyncio.create_task(collect(url + "?tail=10", readies[n_late], 10))
+    only_out = asyncio.create_task(collect(url + "?stderr=false", readies[n_late + 1], HISTORY))
     # A resume after the 1,500th event of another subscriber, by header.
     prefix: list[Event] = []
     async with httpx.AsyncClient(timeout=120) as c, c.stream("GET", url) as resp:
@@ -117,7 +119,7 @@ async def test_late_subscribers_take_history_from_the_buffer(server, name):
             if len(prefix) == 1_500:
                 break
     resumed = asyncio.create_task(
-        collect(url, readies[n_late + 2], last, {"Last-Event-ID": prefix[-1].id or ""})
+        collect(url, readies[n_late + 2], ALL - 1_500, {"Last-Event-ID": prefix[-1].id or ""})
     )
     await wait_all(readies, server)
     # Every one of them (and the prefix's subscriber) was served from memory.
@@ -151,14 +153,13 @@ async def test_late_subscribers_take_history_from_the_buffer(server, name):
 async def test_a_tail_opens_the_follow_and_serves_smaller_tails(server, name):
     cid = run_container(name, SCRIPT)
     url = f"{server.url}/v1/containers/{name}/logs/stream"
-    last = f"n{HISTORY}"
     before = counters(server)
     readies = [asyncio.Event() for _ in range(4)]
-    opener = asyncio.create_task(collect(url + "?tail=100", readies[0], last))
+    opener = asyncio.create_task(collect(url + "?tail=100", readies[0], 100))
     await readies[0].wait()
-    smaller = asyncio.create_task(collect(url + "?tail=30", readies[1], last))
-    larger = asyncio.create_task(collect(url + "?tail=200", readies[2], last))
-    whole = asyncio.create_task(collect(url + "?tail=all", readies[3], last))
+    smaller = asyncio.create_task(collect(url + "?tail=30", readies[1], 30))
+    larger = asyncio.create_task(collect(url + "?tail=200", readies[2], 200))
+    whole = asyncio.create_task(collect(url + "?tail=all", readies[3], ALL))
     await wait_all(readies, server)
     # The follow starts at the opener's tail; a smaller tail is in the buffer, a
     # larger one and the whole log are not.
@@ -187,13 +188,12 @@ async def test_a_buffer_that_forgot_the_start_sends_subscribers_to_the_engine(na
     small = LiveServer(env).start(wait_ready=True)
     try:
         url = f"{small.url}/v1/containers/{name}/logs/stream"
-        last = f"n{HISTORY}"
         readies = [asyncio.Event() for _ in range(5)]
-        opener = asyncio.create_task(collect(url, readies[0], last))
+        opener = asyncio.create_task(collect(url, readies[0], ALL))
         await readies[0].wait()
         before = counters(small)
-        early = asyncio.create_task(collect(url, readies[1], last))  # the whole log
-        tail = asyncio.create_task(collect(url + "?tail=10", readies[2], last))
+        early = asyncio.create_task(collect(url, readies[1], ALL))  # the whole log
+        tail = asyncio.create_task(collect(url + "?tail=10", readies[2], 10))
         opened: list[Event] = []
         async with httpx.AsyncClient(timeout=120) as c, c.stream("GET", url) as resp:
             async for ev in events(resp):
@@ -201,10 +201,10 @@ async def test_a_buffer_that_forgot_the_start_sends_subscribers_to_the_engine(na
                 if len(opened) == HISTORY:  # near the end: in what the buffer holds
                     break
         recent = asyncio.create_task(
-            collect(url, readies[3], last, {"Last-Event-ID": opened[-1].id or ""})
+            collect(url, readies[3], ALL - HISTORY, {"Last-Event-ID": opened[-1].id or ""})
         )
         old = asyncio.create_task(  # from the 5th line: long gone from the buffer
-            collect(url, readies[4], last, {"Last-Event-ID": opened[4].id or ""})
+            collect(url, readies[4], ALL - 5, {"Last-Event-ID": opened[4].id or ""})
         )
         await wait_all(readies, small)
         assert delta(before, counters(small)) == {
