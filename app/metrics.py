@@ -36,7 +36,9 @@ class Metrics:
             if seconds <= bound:
                 buckets[i] += 1
 
-    def render(self, gauges: dict[str, float]) -> str:
+    def render(self, gauges: dict[str, float], counters: dict[str, float] | None = None) -> str:
+        """The text format; `gauges`/`counters` are extra series by name (labels
+        included: `name{label="v"}`)."""
         lines = [
             "# HELP moorage_requests_total Requests answered, by method, operation and status.",
             "# TYPE moorage_requests_total counter",
@@ -67,8 +69,14 @@ class Metrics:
             "# TYPE moorage_requests_in_flight gauge",
             f"moorage_requests_in_flight {self.in_flight}",
         ]
-        for name, value in sorted(gauges.items()):
-            lines += [f"# TYPE {name} gauge", f"{name} {value:g}"]
+        typed: set[str] = set()
+        for kind, series in (("gauge", gauges), ("counter", counters or {})):
+            for name, value in sorted(series.items()):
+                base = name.partition("{")[0]
+                if base not in typed:
+                    typed.add(base)
+                    lines.append(f"# TYPE {base} {kind}")
+                lines.append(f"{name} {value:g}")
         return "\n".join(lines) + "\n"
 
 

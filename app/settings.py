@@ -55,6 +55,18 @@ class Settings(BaseSettings):
     stream_catch_up_reads: int = Field(
         default=8, ge=1, le=1000, description="Engine reads at once for subscribers catching up"
     )
+    stream_logs_buffer_bytes: int = Field(
+        default=4 << 20,
+        ge=0,
+        description="Newest log lines a followed container's hub keeps for new subscribers (bytes)",
+    )
+    stream_logs_look_back: float = Field(
+        default=2.0,
+        ge=0.5,
+        le=3600,
+        description="How far back (s) a container's log follow starts; younger containers "
+        "are followed from their first line",
+    )
 
     # Security (API.md "Security"; app/security.py, app/policy.py, app/audit.py)
     tokens_file: Path | None = Field(default=None, description="TOML file of [[tokens]]")

@@ -20,7 +20,7 @@ import contextlib
 import logging
 import time
 import weakref
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -201,6 +201,10 @@ class HubRegistry:
     def __init__(self) -> None:
         self.hubs: dict[tuple[str, str], Hub] = {}
         self._closing: set[asyncio.Task[None]] = set()
+        # For /metrics: hubs opened (one upstream each) by kind, and where subscribers'
+        # histories came from (e.g. `logs-engine`, `logs-buffer`).
+        self.opened: Counter[str] = Counter()
+        self.histories: Counter[str] = Counter()
 
     def _forget(self, hub: Hub) -> None:
         if self.hubs.get((hub.kind, hub.key)) is hub:
@@ -216,6 +220,7 @@ class HubRegistry:
         if hub is None or hub.done:
             hub = Hub(kind, key, producer, self)
             self.hubs[(kind, key)] = hub
+            self.opened[kind] += 1
             hub.subscribers.add(sub)
             hub.start()
         else:
@@ -235,6 +240,27 @@ class HubRegistry:
 
     def count(self, kind: str | None = None) -> int:
         return sum(1 for k in self.hubs if kind is None or k[0] == kind)
+
+    def gauges(self) -> dict[str, float]:
+        """Open hubs and their subscribers, by kind (for /metrics)."""
+        out: dict[str, float] = {}
+        for (kind, _), hub in self.hubs.items():
+            hubs = f'moorage_stream_hubs_open{{kind="{kind}"}}'
+            subs = f'moorage_stream_subscribers{{kind="{kind}"}}'
+            out[hubs] = out.get(hubs, 0.0) + 1
+            out[subs] = out.get(subs, 0.0) + len(hub.subscribers)
+        return out
+
+    def counters(self) -> dict[str, float]:
+        """Hubs opened and histories served, since start (for /metrics)."""
+        out = {
+            f'moorage_stream_hubs_opened_total{{kind="{k}"}}': float(n)
+            for k, n in self.opened.items()
+        }
+        for what, n in self.histories.items():
+            kind, _, source = what.partition("-")
+            out[f'moorage_stream_histories_total{{kind="{kind}",source="{source}"}}'] = float(n)
+        return out
 
     async def close(self) -> None:
         for hub in list(self.hubs.values()):

@@ -124,6 +124,7 @@ def _log_view(doc: dict[str, Any]) -> dict[str, Any]:
     return {
         "Id": doc["Id"],
         "Name": doc.get("Name"),
+        "Created": doc.get("Created"),
         "Config": {"Tty": config.get("Tty"), "Labels": config.get("Labels")},
         "State": {k: state.get(k) for k in ("Status", "Running", "ExitCode")},
     }
@@ -178,6 +179,8 @@ async def containers_logs_stream(
         query,
         parse_line_id(resume) if resume else None,
         settings.sse_queue_size,
+        settings.stream_logs_buffer_bytes,
+        settings.stream_logs_look_back,
     )
     return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
 

@@ -80,8 +80,13 @@ async def metrics(request: Request) -> PlainTextResponse:
         "moorage_event_subscribers": float(len(bus.subscribers)),
         "moorage_events_journal_size": float(len(bus.journal)),
     }
+    hubs = getattr(app.state, "hubs", None)
+    counters: dict[str, float] = {}
+    if hubs is not None:
+        gauges.update(hubs.gauges())
+        counters = hubs.counters()
     return PlainTextResponse(
-        app.state.metrics.render(gauges), media_type="text/plain; version=0.0.4"
+        app.state.metrics.render(gauges, counters), media_type="text/plain; version=0.0.4"
     )
 
 

@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
-from typing import Any
+from collections import deque
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 
@@ -27,7 +28,6 @@ from app.services.logs import (
     iter_log_batches,
     ns_to_engine,
     sse_events,
-    sse_records,
 )
 from app.services.stats import compute_sample
 from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode
@@ -46,36 +46,183 @@ class LogQuery:
     stderr: bool = True
 
 
+_RECORD_END = b"\n\n"
+_AFTER_ALL = 1 << 62  # a seq above every real one: (ns, _AFTER_ALL) is after every line of ns
+
+
 @dataclass(slots=True)
 class LogChunk:
-    """Lines of one piece of the engine's body, as the hub publishes them: the batch
-    (ids, streams) and its SSE records, joined."""
+    """Lines of one piece of the engine's body, as the hub publishes them: their ids
+    and streams (columns) and their SSE records, joined. The line texts are not kept:
+    a record is cut out of `data` when only some lines are wanted."""
 
-    batch: LineBatch
+    ns: list[int]
+    seq: list[int]
+    stream: list[str]
     data: bytes
     lowest_ns: int
+    highest: LineId
+    number: int = 0  # its place among its hub's chunks (1, 2, …); 0 outside a hub
 
     @classmethod
     def of(cls, batch: LineBatch) -> LogChunk:
-        return cls(batch, sse_events(batch), min(batch.ns))
+        highest = max(zip(batch.ns, batch.seq, strict=True))
+        return cls(batch.ns, batch.seq, batch.stream, sse_events(batch), min(batch.ns), highest)
+
+    def __len__(self) -> int:
+        return len(self.ns)
+
+    def find(self, line: LineId) -> int:
+        """The index of the line with this id, or -1."""
+        ns, seq = line
+        if self.lowest_ns <= ns <= self.highest[0]:
+            for i, (n, q) in enumerate(zip(self.ns, self.seq, strict=True)):
+                if n == ns and q == seq:
+                    return i
+        return -1
+
+    def records(self) -> list[bytes]:
+        """One record per line (JSON never holds a raw newline: the only blank lines
+        are the ends of records)."""
+        return [part + _RECORD_END for part in self.data.split(_RECORD_END)[:-1]]
 
     def select(
-        self, out: list[bytes], floor: LineId | None, wanted: set[str], since_ns: int | None
+        self,
+        out: list[bytes],
+        floor: LineId | None,
+        wanted: set[str],
+        since_ns: int | None,
+        start: int = 0,
     ) -> None:
-        """Append the records after `floor`, of the `wanted` streams, from `since_ns`."""
+        """Append the records after `floor`, of the `wanted` streams, from `since_ns`,
+        of the lines from index `start` on."""
+        if floor is not None and self.highest <= floor:
+            return
         if (
-            (floor is None or self.lowest_ns > floor[0])
+            start == 0
+            and (floor is None or self.lowest_ns > floor[0])
             and len(wanted) == 2
             and (since_ns is None or self.lowest_ns >= since_ns)
         ):
             out.append(self.data)  # the common case: every line, already joined
             return
-        b = self.batch
-        for ns, seq, stream, record in zip(b.ns, b.seq, b.stream, sse_records(b), strict=True):
-            if floor is not None and (ns, seq) <= floor:
+        records = self.records()
+        for i in range(start, len(records)):
+            ns = self.ns[i]
+            if floor is not None and (ns, self.seq[i]) <= floor:
                 continue
-            if stream in wanted and (since_ns is None or ns >= since_ns):
-                out.append(record)
+            if self.stream[i] in wanted and (since_ns is None or ns >= since_ns):
+                out.append(records[i])
+
+
+@dataclass(slots=True)
+class LogBuffer:
+    """The newest chunks a logs hub has read, bounded by bytes: the history of the
+    subscribers that join later, with no engine read and no re-encoding.
+
+    It holds an unbroken run of the container's log, in the engine's order: every
+    line after `covered_after` (None: every line since the container started; with
+    `tail_only`, a tail's lines, not a run by time)."""
+
+    limit: int
+    covered_after: LineId | None
+    tail_only: bool = False
+    chunks: deque[LogChunk] = field(default_factory=deque)
+    size: int = 0
+    lines: int = 0
+    number: int = 0  # the number of the newest chunk
+
+    @staticmethod
+    def cost(chunk: LogChunk) -> int:
+        return len(chunk.data) + 64 * len(chunk)  # the records, and the id columns
+
+    def add(self, chunk: LogChunk) -> None:
+        self.number += 1
+        chunk.number = self.number
+        self.chunks.append(chunk)
+        self.size += self.cost(chunk)
+        self.lines += len(chunk)
+        while self.size > self.limit and len(self.chunks) > 1:  # the newest stays
+            old = self.chunks.popleft()
+            self.size -= self.cost(old)
+            self.lines -= len(old)
+            self.tail_only = False
+            if self.covered_after is None or old.highest > self.covered_after:
+                self.covered_after = old.highest
+
+    def after(self, line: LineId) -> list[tuple[LogChunk, int]] | None:
+        """The lines after `line` by their place in the log (exact, whatever the order
+        of the stamps), or None when the buffer does not hold it."""
+        chunks = list(self.chunks)
+        for k in range(len(chunks) - 1, -1, -1):
+            i = chunks[k].find(line)
+            if i >= 0:
+                return [(chunks[k], i + 1), *((later, 0) for later in chunks[k + 1 :])]
+        return None
+
+    def history(
+        self, resume: LineId | None, tail: str, since_ns: int | None
+    ) -> list[tuple[LogChunk, int]] | None:
+        """The chunks (each with the index of its first line wanted) that hold a
+        subscriber's history, or None when the buffer does not reach back that far."""
+        after = self.covered_after
+        if resume is not None or (tail == "all" and since_ns is not None):
+            point = resume if resume is not None else (cast(int, since_ns) - 1, _AFTER_ALL)
+            if self.tail_only or (after is not None and point < after):
+                return None
+            return [(c, 0) for c in self.chunks if c.highest > point]
+        if tail == "all":
+            return None if after is not None else [(c, 0) for c in self.chunks]
+        want = int(tail)  # the route allows `all` or digits only
+        if after is not None and self.lines < want:
+            return None
+        # The engine takes the last `want` lines, then drops those before `since`.
+        picked: list[tuple[LogChunk, int]] = []
+        for c in reversed(self.chunks):
+            if want <= 0:
+                break
+            first = max(len(c) - want, 0)
+            picked.append((c, first))
+            want -= len(c) - first
+        picked.reverse()
+        return picked
+
+
+# A hub's follow starts at its first subscriber's tail when that is at most this many
+# lines (the history pushed through the hub stays small); otherwise `look_back` before
+# now (so that lines written while the follow is being set up are not lost), and
+# subscribers read older history from the engine, unless the container is younger.
+TAIL_FROM_HUB = 10_000
+# A resume from the engine reads from this long before its line (ns), to find it.
+RESUME_MARGIN_NS = 1_000_000_000
+
+
+@dataclass(frozen=True)
+class LogStart:
+    """Where a hub's engine follow starts, and what its buffer then holds."""
+
+    params: dict[str, Any]
+    covered_after: LineId | None  # None: from the container's first line
+    tail_only: bool = False  # the follow reads its first subscriber's tail, then lives
+
+    @classmethod
+    def of(
+        cls,
+        resume: LineId | None,
+        query: LogQuery,
+        since_ns: int | None,
+        created_ns: int,
+        look_back: float,
+    ) -> LogStart:
+        if resume is None and query.tail not in ("all", "0") and int(query.tail) <= TAIL_FROM_HUB:
+            params: dict[str, Any] = {"tail": query.tail}
+            if since_ns is not None:
+                params["since"] = ns_to_engine(since_ns)
+            return cls(params, (_AFTER_ALL, _AFTER_ALL), tail_only=True)
+        start = time.time_ns() - int(look_back * 1e9)
+        if created_ns > start:
+            return cls({}, None)  # the container is younger: its whole log
+        return cls({"since": ns_to_engine(start)}, (start - 1, _AFTER_ALL))
 
 
 def time_ns(value: str) -> int:
@@ -100,22 +247,26 @@ async def container_end(engine: Engine, cid: str) -> dict[str, Any]:
     return {"reason": "exited", "exit_code": int(state.get("ExitCode") or 0)}
 
 
-def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
+def _created_ns(inspect: dict[str, Any]) -> int:
+    """When the container was created (ns), or 0 when the document does not say."""
+    try:
+        return int(_parse_time(str(inspect.get("Created") or "")) * 1_000_000_000)
+    except ValueError:
+        return 0
+
+
+def _logs_producer(
+    engine: Engine, cid: str, tty: bool, start: LogStart, buffer_bytes: int
+) -> Callable[[Hub], Any]:
     async def run(hub: Hub) -> None:
-        # A little history (2 s) so lines written while the follow is being set up
-        # are not lost; each subscriber drops what it already has, by id.
-        params = {
-            "follow": True,
-            "stdout": True,
-            "stderr": True,
-            "timestamps": True,
-            "since": ns_to_engine(time.time_ns() - 2_000_000_000),
-        }
+        buffer = LogBuffer(buffer_bytes, start.covered_after, start.tail_only)
+        hub.state["buffer"] = buffer
+        params = {"follow": True, "stdout": True, "stderr": True, "timestamps": True}
         try:
             async with engine.request(
                 "GET",
                 f"containers/{cid}/logs",
-                params=params,
+                params={**params, **start.params},
                 long=True,
                 kind="container",
                 ref=cid,
@@ -126,7 +277,8 @@ def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
                 # the queue bound counts pieces, and a burst costs one wake-up each.
                 async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
                     chunk = LogChunk.of(batch)
-                    hub.publish(Item((max(batch.ns), 0), chunk.data, chunk))
+                    buffer.add(chunk)
+                    hub.publish(Item(chunk.highest, chunk.data, chunk))
         except errors.NotFound:
             pass
         except errors.EngineError:
@@ -156,6 +308,23 @@ async def _history(
             yield batch
 
 
+_PIECE = 64 << 10  # history from a buffer is written in pieces of about this size
+
+
+def _pieces(parts: list[bytes]) -> Iterator[bytes]:
+    """`parts` joined into pieces of about `_PIECE` bytes."""
+    group: list[bytes] = []
+    size = 0
+    for part in parts:
+        group.append(part)
+        size += len(part)
+        if size >= _PIECE:
+            yield b"".join(group)
+            group, size = [], 0
+    if group:
+        yield b"".join(group)
+
+
 async def logs_events(
     engine: Engine,
     hubs: HubRegistry,
@@ -163,72 +332,131 @@ async def logs_events(
     query: LogQuery,
     resume: LineId | None,
     queue_size: int,
+    buffer_bytes: int,
+    look_back: float,
 ) -> AsyncIterator[bytes]:
     """A subscriber's log events: history (tail / since / resume), then live lines
-    from the container's shared hub, then `end`."""
+    from the container's shared hub, then `end`.
+
+    The hub keeps the newest chunks its engine follow read (`buffer_bytes`). A
+    subscriber whose history the buffer holds takes it from there: no engine read,
+    and the seam between history and live lines is exact (cut by chunk number,
+    whatever the order of the stamps). Otherwise its history is one engine read
+    (at most `Engine.catch_up_slots` at once), and the seam is cut by line id."""
     cid: str = inspect["Id"]
     tty = bool((inspect.get("Config") or {}).get("Tty"))
     running = bool((inspect.get("State") or {}).get("Running"))
     wanted = {s for s, on in (("stdout", query.stdout), ("stderr", query.stderr)) if on}
     since_ns = time_ns(query.since) if query.since is not None else None
     until_ns = time_ns(query.until) if query.until is not None else None
-
-    floor: LineId | None = resume
-    params: dict[str, Any] = {}
-    read_history = True
     if resume is not None:
-        params["since"] = ns_to_engine(resume[0])
+        since_ns = None  # a resume continues after its id, whatever else was asked
+
+    floor: LineId | None = resume  # skip lines up to it
+    seen = 0  # the hub's chunks numbered up to this are in the history already
+    params: dict[str, Any] = {}
+    new_only = resume is None and query.tail == "0"
+    if resume is not None:
+        params["since"] = ns_to_engine(max(resume[0] - RESUME_MARGIN_NS, 0))
     else:
-        if query.since is not None:
-            params["since"] = ns_to_engine(since_ns or 0)
+        if since_ns is not None:
+            params["since"] = ns_to_engine(since_ns)
         if query.tail != "all":
             params["tail"] = query.tail
-        if query.tail == "0" and query.since is None:
-            read_history = False
-            floor = (time.time_ns(), 1 << 62)  # only lines from now on
     if until_ns is not None:
         params["until"] = ns_to_engine(until_ns)
-
-    # `floor`: skip lines up to it (the resume point; after the history, the
-    # newest line the history gave). Live lines are deduplicated against that seam
-    # only: the hub delivers each line once, even when stdout and stderr stamps
-    # arrive slightly out of order.
     resume_floor = floor
 
-    async def history() -> AsyncIterator[bytes]:
-        nonlocal floor
+    last_line: LineId | None = None  # the engine history's last line, by place
+
+    async def engine_history() -> AsyncIterator[bytes]:
+        # A resume reads from a little before its line and continues right after it,
+        # by place: stdout and stderr lines are stamped as the engine reads each pipe,
+        # so near the resume point the stamps' order need not be the log's. When the
+        # line is not found, the lines after it by id are sent instead.
+        nonlocal floor, last_line
+        searching = resume
+        cut = resume_floor  # lines up to it are dropped (None once found by place)
+        held: list[bytes] = []  # while searching: the lines after it by id
         async for batch in _history(engine, cid, tty, params):
             out: list[bytes] = []
-            LogChunk.of(batch).select(out, resume_floor, wanted, None)
-            newest = max(batch.ids())
-            if floor is None or newest > floor:
-                floor = newest
+            chunk = LogChunk.of(batch)
+            if searching is None:
+                chunk.select(out, cut, wanted, None)  # the engine applied `since`
+            elif (found := chunk.find(searching)) >= 0:
+                searching = cut = None
+                held.clear()
+                chunk.select(out, None, wanted, None, found + 1)
+            else:
+                chunk.select(held, cut, wanted, None)
+                if chunk.lowest_ns > searching[0] + RESUME_MARGIN_NS:
+                    searching = None  # well past it: it is not in the log
+                    out, held = held, []
+            if floor is None or chunk.highest > floor:
+                floor = chunk.highest
+            last_line = (batch.ns[-1], batch.seq[-1])
             if out:
                 yield b"".join(out)
+        if held:
+            yield b"".join(held)
+
+    def from_buffer(held: list[tuple[LogChunk, int]], buffer: LogBuffer) -> Iterator[bytes]:
+        # The seam by place: live chunks from the next one on follow these lines.
+        nonlocal seen
+        seen = buffer.number  # taken with the chunks, with no await between
+        out: list[bytes] = []
+        for chunk, first in held:
+            chunk.select(out, floor, wanted, since_ns, first)
+        yield from _pieces(out)
 
     if not running or until_ns is not None:
-        async for chunk in history():
-            yield chunk
+        hubs.histories["logs-engine"] += 1
+        async for piece in engine_history():
+            yield piece
         end = await container_end(engine, cid) if until_ns is None else {"reason": "until"}
         yield encode("end", end)
         return
 
     sub = Subscriber(maxsize=queue_size)
-    async with hubs.subscribe("logs", cid, _logs_producer(engine, cid, tty), sub) as hub:
+    start = LogStart.of(resume, query, since_ns, _created_ns(inspect), look_back)
+    producer = _logs_producer(engine, cid, tty, start, buffer_bytes)
+    async with hubs.subscribe("logs", cid, producer, sub) as hub:
         await hub.ready.wait()
         if hub.failure is not None:
             raise hub.failure
-        if read_history:
-            async for chunk in history():
-                yield chunk
+        buffer: LogBuffer = hub.state["buffer"]
+        if new_only:
+            floor = (time.time_ns(), _AFTER_ALL)  # lines stamped from now on
+            hubs.histories["logs-none"] += 1
+        elif hub.producer is producer and start.tail_only:
+            # This subscriber opened the hub, whose follow reads its tail first.
+            hubs.histories["logs-follow"] += 1
+        elif resume is not None and (held := buffer.after(resume)) is not None:
+            hubs.histories["logs-buffer"] += 1
+            floor = None  # resumed right after that line, whatever the stamps' order
+            for piece in from_buffer(held, buffer):
+                yield piece
+        elif (held := buffer.history(resume, query.tail, since_ns)) is not None:
+            hubs.histories["logs-buffer"] += 1
+            for piece in from_buffer(held, buffer):
+                yield piece
+        else:
+            hubs.histories["logs-engine"] += 1
+            async for piece in engine_history():
+                yield piece
+            if last_line is not None and (held := buffer.after(last_line)) is not None:
+                floor = None  # the live lines that follow the history's last one
+                for piece in from_buffer(held, buffer):
+                    yield piece
         async for items in sub.batches():
-            out: list[bytes] = []
+            out = []
             for it in items:
                 if it.last:
                     out.append(it.data)
                     continue
                 lines: LogChunk = it.meta
-                lines.select(out, floor, wanted, since_ns)
+                if lines.number > seen:
+                    lines.select(out, floor, wanted, since_ns)
             if out:
                 yield b"".join(out)
         if hub.failure is not None:
