@@ -61,7 +61,7 @@ class Settings(BaseSettings):
         description="Newest log lines a followed container's hub keeps for new subscribers (bytes)",
     )
     stream_logs_look_back: float = Field(
-        default=2.0,
+        default=10.0,
         ge=0.5,
         le=3600,
         description="How far back (s) a container's log follow starts; younger containers "
