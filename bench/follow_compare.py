@@ -30,7 +30,7 @@ PAD = "x" * 65
 
 def printer(lines: int) -> str:
     awk = f"awk 'BEGIN {{ for (i = 0; i < {lines}; i++) printf \"%08d {PAD}\\n\", i }}'"
-    script = f"k=0; while true; do while [ ! -f /tmp/go$k ]; do usleep 20000; done; {awk}; k=$((k+1)); done"
+    script = f"while [ ! -f /tmp/go0 ]; do usleep 20000; done; {awk}; sleep 600"
     return docker(
         "run", "-d", "--network", "none", "--log-driver", "json-file", "--label", LABEL,
         IMAGE, "sh", "-c", script,
@@ -43,7 +43,7 @@ def dockerd_pid() -> int | None:
 
 
 def read_burst(
-    s: socket.socket, request: bytes, marker: bytes, lines: int, go: Callable[[], None]
+    s: socket.socket, request: bytes, marker: bytes, lines: int, go: Callable[[], object]
 ) -> float:
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
     s.sendall(request)
@@ -78,6 +78,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--only", choices=["engine", "moorage", "both"], default="both")
+    parser.add_argument(
+        "--other", type=int, default=0, help="also follow through a moorage on this port"
+    )
+    parser.add_argument("--other-pid", type=int, default=0, help="that moorage's pid (its CPU)")
     args = parser.parse_args()
     server = Server() if not args.port else None
     port = server.port if server else args.port
@@ -90,13 +94,17 @@ def main() -> None:
         "Accept: text/event-stream\r\n\r\n"
     )
     # The engine's frames each carry one stamp ("…Z "); the awk lines hold no "Z ".
+    log = b"event: log\n"
     kinds: dict[str, tuple[Callable[[], socket.socket], str, bytes]] = {
-        "engine tcp ": (lambda: socket.create_connection(("127.0.0.1", 2375)), engine_req, b"Z "),
+        "engine tcp ": (lambda: _tcp(2375), engine_req, b"Z "),
         "engine unix": (lambda: _unix("/var/run/docker.sock"), engine_req, b"Z "),
-        "moorage SSE": (lambda: socket.create_connection(("127.0.0.1", port)), sse_req, b"event: log\n"),
-    }  # fmt: skip
+        "moorage SSE": (lambda: _tcp(port), sse_req, log),
+    }
+    if args.other:
+        other = args.other
+        kinds[f"moorage :{other}"] = (lambda: _tcp(other), sse_req, log)
     if args.only == "engine":
-        kinds.pop("moorage SSE")
+        kinds = {k: v for k, v in kinds.items() if not k.startswith("moorage")}
     elif args.only == "moorage":
         kinds.pop("engine tcp ")
         kinds.pop("engine unix")
@@ -104,7 +112,8 @@ def main() -> None:
     try:
         for r in range(args.rounds):
             for name, (connect, req, marker) in kinds.items():
-                mc = cpu_seconds(mpid) if mpid else 0.0
+                pid = args.other_pid if name.startswith("moorage :") else mpid
+                mc = cpu_seconds(pid) if pid else 0.0
                 dc = cpu_seconds(dpid) if dpid else 0.0
                 cid = printer(args.lines)
                 try:
@@ -117,22 +126,28 @@ def main() -> None:
                     )
                 finally:
                     docker("rm", "-f", cid)
-                mc = (cpu_seconds(mpid) - mc) if mpid else 0.0
+                mc = (cpu_seconds(pid) - mc) if pid else 0.0
                 dc = (cpu_seconds(dpid) - dc) if dpid else 0.0
                 rate = args.lines / secs
                 rates[name].append(rate)
-                extra = f"moorage CPU {mc:5.2f} s, " if name.startswith("moorage") and mpid else ""
+                extra = f"moorage CPU {mc:5.2f} s, " if name.startswith("moorage") and pid else ""
                 print(
-                    f"round {r} {name}: {rate:9,.0f} lines/s ({secs:.2f} s; {extra}dockerd CPU {dc:5.2f} s)",
+                    f"round {r} {name}: {rate:9,.0f} lines/s ({secs:.2f} s;"
+                    f" {extra}dockerd CPU {dc:5.2f} s)",
                     flush=True,
                 )
                 time.sleep(0.5)
         for name, rs in rates.items():
             rs.sort()
-            print(f"{name}: median {rs[len(rs) // 2]:9,.0f}  all {', '.join(f'{x:,.0f}' for x in rs)}")
+            runs = ", ".join(f"{x:,.0f}" for x in rs)
+            print(f"{name}: median {rs[len(rs) // 2]:9,.0f}  all {runs}")
     finally:
         if server:
             server.stop()
+
+
+def _tcp(port: int) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", port))
 
 
 def _unix(path: str) -> socket.socket:

@@ -57,7 +57,7 @@ class LogChunk:
 
     @classmethod
     def of(cls, batch: LineBatch) -> LogChunk:
-        return cls(batch, sse_events(batch), min(batch.ns))
+        return cls(batch, sse_events(batch), batch.min_ns())
 
     def select(
         self, out: list[bytes], floor: LineId | None, wanted: set[str], since_ns: int | None
@@ -126,7 +126,7 @@ def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
                 # the queue bound counts pieces, and a burst costs one wake-up each.
                 async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
                     chunk = LogChunk.of(batch)
-                    hub.publish(Item((max(batch.ns), 0), chunk.data, chunk))
+                    hub.publish(Item((batch.max_ns(), 0), chunk.data, chunk))
         except errors.NotFound:
             pass
         except errors.EngineError:
