@@ -79,9 +79,11 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--only", choices=["engine", "moorage", "both"], default="both")
     parser.add_argument(
-        "--other", type=int, default=0, help="also follow through a moorage on this port"
+        "--other",
+        action="append",
+        default=[],
+        help="PORT[:PID]: also follow through the moorage on this port (PID: show its CPU)",
     )
-    parser.add_argument("--other-pid", type=int, default=0, help="that moorage's pid (its CPU)")
     args = parser.parse_args()
     server = Server() if not args.port else None
     port = server.port if server else args.port
@@ -100,9 +102,12 @@ def main() -> None:
         "engine unix": (lambda: _unix("/var/run/docker.sock"), engine_req, b"Z "),
         "moorage SSE": (lambda: _tcp(port), sse_req, log),
     }
-    if args.other:
-        other = args.other
-        kinds[f"moorage :{other}"] = (lambda: _tcp(other), sse_req, log)
+    pids: dict[str, int | None] = {"moorage SSE": mpid}
+    for other in args.other:
+        oport, _, opid = other.partition(":")
+        name = f"moorage :{oport}"
+        kinds[name] = (lambda p=int(oport): _tcp(p), sse_req, log)  # type: ignore[misc]
+        pids[name] = int(opid) if opid else None
     if args.only == "engine":
         kinds = {k: v for k, v in kinds.items() if not k.startswith("moorage")}
     elif args.only == "moorage":
@@ -112,7 +117,7 @@ def main() -> None:
     try:
         for r in range(args.rounds):
             for name, (connect, req, marker) in kinds.items():
-                pid = args.other_pid if name.startswith("moorage :") else mpid
+                pid = pids.get(name)
                 mc = cpu_seconds(pid) if pid else 0.0
                 dc = cpu_seconds(dpid) if dpid else 0.0
                 cid = printer(args.lines)

@@ -24,6 +24,7 @@ from app.services.health import HealthReport, health_report
 from app.services.logs import (
     LineBatch,
     LineId,
+    body_pieces,
     iter_log_batches,
     ns_to_engine,
     sse_events,
@@ -123,8 +124,9 @@ def _logs_producer(engine: Engine, cid: str, tty: bool) -> Callable[[Hub], Any]:
             ) as resp:
                 hub.ready.set()
                 # One item per piece of body read (many lines, each with its own id):
-                # the queue bound counts pieces, and a burst costs one wake-up each.
-                async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
+                # the queue bound counts pieces, and a burst costs one wake-up each
+                # (body_pieces: larger pieces while a burst goes on).
+                async for batch in iter_log_batches(body_pieces(resp.content), tty=tty):
                     chunk = LogChunk.of(batch)
                     hub.publish(Item((batch.max_ns(), 0), chunk.data, chunk))
         except errors.NotFound:

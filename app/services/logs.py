@@ -15,6 +15,7 @@ stream type, so moorage parses frames itself.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import operator
 import struct
@@ -23,6 +24,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import cast
 
+import aiohttp
 import orjson
 
 from app import errors
@@ -657,6 +659,26 @@ class LogLines:
                 self._emit(out, ns, stream, ts, bytes(buf))
         self._pending.clear()
         return out
+
+
+async def body_pieces(
+    content: aiohttp.StreamReader, *, linger: float = 0.005, burst: int = 8192
+) -> AsyncIterator[bytes]:
+    """A streamed body's pieces as they come, but fewer and larger while a burst goes
+    on: after a piece of `burst` bytes or more, wait `linger` seconds before the next
+    read, and take all that came meanwhile. Each piece costs a wake-up all the way to
+    the client (hub, subscriber, SSE response, socket write): a follow of a container
+    printing as fast as it can then costs far less per line, for a few ms of delay.
+    A quiet stream (small pieces) is read at once."""
+    busy = False
+    while True:
+        if busy:
+            await asyncio.sleep(linger)
+        chunk = await content.readany()
+        if not chunk:
+            return
+        busy = len(chunk) >= burst
+        yield chunk
 
 
 async def iter_log_batches(
