@@ -98,13 +98,13 @@ _FRAC = operator.itemgetter(slice(20, 29))
 _STAMP_DIGITS = 23  # 30 characters, 7 of them `--T::.Z`
 
 
-def _fixed_stamps(ts: list[bytes]) -> bool:
-    """Whether every item is a fixed-width stamp of a real date
-    (`dddd-dd-ddTdd:dd:dd.dddddddddZ`)."""
+def _fixed_stamps(ts: list[bytes]) -> tuple[bytes, bytes] | None:
+    """If every item is a fixed-width stamp of a real date
+    (`dddd-dd-ddTdd:dd:dd.dddddddddZ`): the oldest and the newest; else None."""
     n = len(ts)
     joined = b"".join(ts)
     if len(joined) != 30 * n:
-        return False
+        return None
     dashes, colons = b"-" * n, b":" * n
     if not (
         joined[29::30] == b"Z" * n
@@ -115,17 +115,17 @@ def _fixed_stamps(ts: list[bytes]) -> bool:
         and joined[13::30] == colons
         and joined[16::30] == colons
     ):
-        return False
+        return None
     digits = joined.translate(None, b"-T:.Z")
     if len(digits) != _STAMP_DIGITS * n or not digits.isdigit():
-        return False
+        return None
     lo, hi = min(ts), max(ts)  # fixed width: text order is time order
     try:
         for head in (lo[:19],) if lo[:19] == hi[:19] else set(map(_HEAD, ts)):
             _secs(head)
     except ValueError:
-        return False
-    return True
+        return None
+    return lo, hi
 
 
 def _stamp_ns(ts: bytes) -> int:
@@ -179,7 +179,7 @@ class LineBatch:
     `ts` when first read (the live stream seldom needs it: `min_ns`, `max_ns`).
     """
 
-    __slots__ = ("_fixed", "_lazy", "_ns", "raw", "seq", "stream", "ts")
+    __slots__ = ("_fixed", "_lazy", "_ns", "_span", "raw", "seq", "stream", "ts")
 
     def __init__(
         self,
@@ -195,7 +195,10 @@ class LineBatch:
         self.ts: list[bytes | None] = ts if ts is not None else []
         self.raw: list[bytes] = raw if raw is not None else []
         self._lazy: list[tuple[int, int]] = []  # ranges of `_ns` still to compute from `ts`
-        self._fixed = ns is None  # every `ts` a checked fixed-width stamp (nothing else)
+        # Every `ts` a checked fixed-width stamp (the parser's fast path, nothing else),
+        # and then the oldest and newest of them.
+        self._fixed = ns is None and ts is None
+        self._span: tuple[bytes, bytes] | None = None
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -212,19 +215,16 @@ class LineBatch:
             self._lazy.clear()
         return self._ns
 
-    def _all_lazy(self) -> bool:
-        return len(self._lazy) == 1 and self._lazy[0] == (0, len(self.raw))
-
     def min_ns(self) -> int:
         """The oldest line's stamp in ns (without computing every line's)."""
-        if self._all_lazy():
-            return _stamp_ns(min(cast(list[bytes], self.ts)))
+        if self._fixed and self._span is not None:
+            return _stamp_ns(self._span[0])
         return min(self.ns)
 
     def max_ns(self) -> int:
         """The newest line's stamp in ns."""
-        if self._all_lazy():
-            return _stamp_ns(max(cast(list[bytes], self.ts)))
+        if self._fixed and self._span is not None:
+            return _stamp_ns(self._span[1])
         return max(self.ns)
 
     def texts(self) -> list[str]:
@@ -304,7 +304,8 @@ def sse_events(batch: LineBatch) -> bytes:
         # Every stamp the engine's fixed width: the id is the stamp's seconds since the
         # epoch followed by its nine digits, so no number is formatted per line.
         ts = cast(list[bytes], batch.ts)
-        lo, hi = min(ts)[:19], max(ts)[:19]
+        span = batch._span or (min(ts), max(ts))
+        lo, hi = span[0][:19], span[1][:19]
         parts = [b"", b"", b"", b"", _SSE_LINE, b"", _SSE_TAIL] * n
         if lo == hi:
             parts[0::7] = [b"id: %d" % _secs(lo)] * n
@@ -590,8 +591,12 @@ class LogLines:
         stamp and a space; else False and nothing done."""
         ts = list(map(_FRAME_STAMP, run))
         n = len(run)
-        if not _fixed_stamps(ts) or bytes(map(_FRAME_SPACE, run)) != b" " * n:
+        span = _fixed_stamps(ts)
+        if span is None or bytes(map(_FRAME_SPACE, run)) != b" " * n:
             return False
+        if out._span is not None:
+            span = min(span[0], out._span[0]), max(span[1], out._span[1])
+        out._span = span
         first = _stamp_ns(ts[0])
         start = len(out._ns)
         if first != self._last_ns and not any(map(operator.eq, ts, islice(ts, 1, None))):
@@ -669,7 +674,9 @@ async def body_pieces(
     read, and take all that came meanwhile. Each piece costs a wake-up all the way to
     the client (hub, subscriber, SSE response, socket write): a follow of a container
     printing as fast as it can then costs far less per line, for a few ms of delay.
-    A quiet stream (small pieces) is read at once."""
+    A quiet stream (small pieces) is read at once. The socket itself is still read
+    meanwhile (into aiohttp's buffer): pausing it stalls the engine, whose one small
+    write per line soon fills the socket's buffer."""
     busy = False
     while True:
         if busy:
