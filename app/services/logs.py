@@ -195,10 +195,10 @@ class LineBatch:
         self.ts: list[bytes | None] = ts if ts is not None else []
         self.raw: list[bytes] = raw if raw is not None else []
         self._lazy: list[tuple[int, int]] = []  # ranges of `_ns` still to compute from `ts`
-        # Every `ts` a checked fixed-width stamp (the parser's fast path, nothing else),
-        # and then the oldest and newest of them.
-        self._fixed = ns is None and ts is None
+        # The oldest and newest `ts`, when every one is a checked fixed-width stamp:
+        # set by the parser's fast path, and `_fixed` turned off by any other line.
         self._span: tuple[bytes, bytes] | None = None
+        self._fixed = True
 
     def __len__(self) -> int:
         return len(self.raw)
@@ -300,12 +300,12 @@ def sse_events(batch: LineBatch) -> bytes:
     n = len(batch.raw)
     if not n:
         return b""
-    if batch._fixed:
-        # Every stamp the engine's fixed width: the id is the stamp's seconds since the
-        # epoch followed by its nine digits, so no number is formatted per line.
+    if batch._fixed and batch._span is not None:
+        # Every stamp checked to be the engine's fixed width (the parser's fast path):
+        # the id is the stamp's seconds since the epoch followed by its nine digits, so
+        # no number is formatted per line.
         ts = cast(list[bytes], batch.ts)
-        span = batch._span or (min(ts), max(ts))
-        lo, hi = span[0][:19], span[1][:19]
+        lo, hi = batch._span[0][:19], batch._span[1][:19]
         parts = [b"", b"", b"", b"", _SSE_LINE, b"", _SSE_TAIL] * n
         if lo == hi:
             parts[0::7] = [b"id: %d" % _secs(lo)] * n
