@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     sse_ping_interval: float = Field(default=15.0, gt=0)
     sse_retry_ms: int = Field(default=3000, ge=0)
     sse_max_lifetime: float = Field(default=3600.0, gt=0)
-    sse_queue_size: int = Field(default=10_000, ge=10)
+    sse_queue_size: int = Field(default=100_000, ge=10)
     events_journal_size: int = Field(default=10_000, ge=256)
     stream_catch_up_reads: int = Field(
         default=8, ge=1, le=1000, description="Engine reads at once for subscribers catching up"

@@ -86,14 +86,18 @@ class Item:
     data: bytes
     meta: Any = None
     last: bool = False  # the hub's final event (end): the subscriber closes after it
+    events: int = 1  # how many events `data` holds (a piece of a log: its lines)
 
 
 @dataclass(eq=False)
 class Subscriber:
-    """A bounded queue. When it would overflow, it is cut off: emptied, marked, woken."""
+    """A queue bounded by the events it holds (`maxsize`; an item is always taken
+    into an empty queue). When it would overflow, it is cut off: emptied, marked,
+    woken."""
 
     maxsize: int
     queue: deque[Item] = field(default_factory=deque)
+    pending: int = 0  # events queued
     cut_off: bool = False
     closed: bool = False
     # The reader's wake-up, only while it waits (an asyncio.Event costs ~800 bytes each
@@ -108,11 +112,13 @@ class Subscriber:
     def put(self, item: Item) -> None:
         if self.cut_off or self.closed:
             return
-        if len(self.queue) >= self.maxsize:
+        if self.queue and self.pending + item.events > self.maxsize:
             self.cut_off = True
             self.queue.clear()  # memory never grows: the backlog goes with it
+            self.pending = 0
         else:
             self.queue.append(item)
+            self.pending += item.events
             if item.last:
                 self.closed = True  # nothing comes after the hub's last event
         self._wake()
@@ -131,6 +137,7 @@ class Subscriber:
             if self.queue:
                 n = min(len(self.queue), max_batch)
                 batch = [self.queue.popleft() for _ in range(n)]
+                self.pending -= sum(it.events for it in batch)
                 yield batch
                 if batch[-1].last:
                     return

@@ -304,3 +304,71 @@ async def test_encoders_agree_with_json() -> None:
     assert [json.loads(x) for x in ndjson_records(batch).splitlines()] == [
         json.loads(e[2].removeprefix(b"data: ")) for e in events
     ]
+
+
+def _stamp(ns: int) -> bytes:
+    import datetime
+
+    secs, frac = divmod(ns, 1_000_000_000)
+    day = datetime.datetime.fromtimestamp(secs, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{day}.{frac:09d}Z".encode()
+
+
+@pytest.mark.parametrize("size", [1, 113, 4096, 1 << 20])
+async def test_batches_match_a_line_by_line_encoding(size: int) -> None:
+    # Runs of one-line frames (the fast path) around frames that are not: a line over
+    # 16 KiB in two frames, a frame without a stamp, two lines in one frame, a header
+    # whose length holds a newline byte (266 = 0x10a), equal stamps, a second boundary,
+    # stderr among stdout, and lines JSON must escape or that are not UTF-8.
+    base = 1714564799_999999990
+    lines: list[tuple[int, int | None, bytes]] = []  # (stream, ns, line)
+    for i in range(40):
+        lines.append((1 + (i % 7 == 3), base + i // 3, b"line %d" % i))
+    lines[5:5] = [(1, base + 1, b"x" * 235), (2, base + 1, b'q"b\\t\tn\x00 \xc3\xa9 \xff')]
+    lines[20:20] = [(1, None, b"unstamped"), (2, base + 50, b"\x1b[31mred\x1b[0m \xe2\x98\x83")]
+    body = b""
+    for stream, ns, line in lines:
+        body += frame(stream, (_stamp(ns) + b" " if ns is not None else b"") + line + b"\n")
+    long_ns = base + 60
+    body += engine_long_line(1, _stamp(long_ns), b"L" * 20000)
+    body += frame(2, _stamp(long_ns) + b" two\nin one\n")
+    body += b"".join(frame(1, _stamp(long_ns + 1 + i) + b" after %d\n" % i) for i in range(30))
+    lines += [(1, long_ns, b"L" * 20000), (2, long_ns, b"two"), (2, long_ns, b"in one")]
+    lines += [(1, long_ns + 1 + i, b"after %d" % i) for i in range(30)]
+
+    parser = LogLines(tty=False)
+    batches = [parser.feed(body[i : i + size]) for i in range(0, len(body), size)]
+    batches.append(parser.flush())
+    got = [line for batch in batches for line in batch.lines()]
+    want_ns, last, seq = [], 0, -1
+    for _, ns, _ in lines:
+        ns = last if ns is None else ns
+        seq = seq + 1 if ns == last else 0
+        last = ns
+        want_ns.append((ns, seq))
+    assert [(x.stream, x.id, x.line.encode("utf-8", "surrogateescape")) for x in got] == [
+        ("stderr" if stream == 2 else "stdout", id_, line.decode("utf-8", "replace").encode())
+        for (stream, _, line), id_ in zip(lines, want_ns, strict=True)
+    ]
+    assert [x.ts for x in got] == [
+        _stamp(ns).decode() if ns is not None else None for _, ns, _ in lines
+    ]
+    naive = b"".join(
+        b"id: %d-%d\nevent: log\ndata: %s\n\n"
+        % (*x.id, json.dumps({"stream": x.stream, "ts": x.ts, "line": x.line}).encode())
+        for x in got
+    )
+    # Same JSON values (json.dumps escapes non-ASCII, orjson does not): compare parsed.
+    ours = b"".join(sse_events(batch) for batch in batches)
+    assert ours.count(b"\n\n") == naive.count(b"\n\n") == len(lines)
+
+    def parsed(stream: bytes) -> list[tuple[bytes, bytes, object]]:
+        events = [e.split(b"\n") for e in stream.split(b"\n\n")[:-1]]
+        return [(e[0], e[1], json.loads(e[2].removeprefix(b"data: "))) for e in events]
+
+    assert parsed(ours) == parsed(naive)
+    assert ours == b"".join(b"".join(sse_records(batch)) for batch in batches)
+    for batch in batches:
+        if len(batch):
+            lo, hi = batch.min_ns(), batch.max_ns()  # before `ns` is computed
+            assert (lo, hi) == (min(batch.ns), max(batch.ns))

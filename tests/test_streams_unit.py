@@ -199,3 +199,15 @@ def test_journal_replay_bounds() -> None:
     tail = bus.replay(390)
     assert tail is not None
     assert [e["timeNano"] for e in tail] == list(range(391, 401))
+
+
+def test_subscriber_bound_counts_events_not_pieces() -> None:
+    from app.streams import Item, Subscriber
+
+    sub = Subscriber(maxsize=10)
+    sub.put(Item(1, b"x", events=25))  # an empty queue takes any piece
+    assert not sub.cut_off
+    assert sub.pending == 25
+    sub.put(Item(2, b"y", events=1))  # 26 events behind: over the bound
+    assert sub.cut_off
+    assert not sub.queue

@@ -25,6 +25,7 @@ from app.services.health import HealthReport, health_report
 from app.services.logs import (
     LineBatch,
     LineId,
+    body_pieces,
     iter_log_batches,
     ns_to_engine,
     sse_events,
@@ -52,25 +53,37 @@ _AFTER_ALL = 1 << 62  # a seq above every real one: (ns, _AFTER_ALL) is after ev
 
 @dataclass(slots=True)
 class LogChunk:
-    """Lines of one piece of the engine's body, as the hub publishes them: their ids
-    and streams (columns) and their SSE records, joined. The line texts are not kept:
-    a record is cut out of `data` when only some lines are wanted."""
+    """Lines of one piece of the engine's body, as the hub publishes them: the batch
+    (ids, streams, by column) and its SSE records, joined. A record is cut out of
+    `data` when only some lines are wanted."""
 
-    ns: list[int]
-    seq: list[int]
-    stream: list[str]
+    batch: LineBatch
     data: bytes
     lowest_ns: int
-    highest: LineId
+    highest: LineId  # at least the newest line's id
     number: int = 0  # its place among its hub's chunks (1, 2, …); 0 outside a hub
 
     @classmethod
     def of(cls, batch: LineBatch) -> LogChunk:
-        highest = max(zip(batch.ns, batch.seq, strict=True))
-        return cls(batch.ns, batch.seq, batch.stream, sse_events(batch), min(batch.ns), highest)
+        # An upper bound of the lines' ids: the newest stamp, after any seq (the
+        # stamps are not turned into numbers for every line unless a filter needs them).
+        highest = (batch.max_ns(), _AFTER_ALL)
+        return cls(batch, sse_events(batch), batch.min_ns(), highest)
+
+    @property
+    def ns(self) -> list[int]:
+        return self.batch.ns
+
+    @property
+    def seq(self) -> list[int]:
+        return self.batch.seq
+
+    @property
+    def stream(self) -> list[str]:
+        return self.batch.stream
 
     def __len__(self) -> int:
-        return len(self.ns)
+        return len(self.batch)
 
     def find(self, line: LineId) -> int:
         """The index of the line with this id, or -1."""
@@ -134,7 +147,8 @@ class LogBuffer:
 
     @staticmethod
     def cost(chunk: LogChunk) -> int:
-        return len(chunk.data) + 64 * len(chunk)  # the records, and the id columns
+        # The records, and the batch (its lines and stamps, about as much again).
+        return 2 * len(chunk.data) + 64 * len(chunk)
 
     def add(self, chunk: LogChunk) -> None:
         self.number += 1
@@ -274,11 +288,12 @@ def _logs_producer(
             ) as resp:
                 hub.ready.set()
                 # One item per piece of body read (many lines, each with its own id):
-                # the queue bound counts pieces, and a burst costs one wake-up each.
-                async for batch in iter_log_batches(resp.content.iter_any(), tty=tty):
+                # the queue bound counts pieces, and a burst costs one wake-up each
+                # (body_pieces: larger pieces while a burst goes on).
+                async for batch in iter_log_batches(body_pieces(resp.content), tty=tty):
                     chunk = LogChunk.of(batch)
                     buffer.add(chunk)
-                    hub.publish(Item(chunk.highest, chunk.data, chunk))
+                    hub.publish(Item(chunk.highest, chunk.data, chunk, events=len(chunk)))
         except errors.NotFound:
             pass
         except errors.EngineError:
@@ -392,8 +407,9 @@ async def logs_events(
                 if chunk.lowest_ns > searching[0] + RESUME_MARGIN_NS:
                     searching = None  # well past it: it is not in the log
                     out, held = held, []
-            if floor is None or chunk.highest > floor:
-                floor = chunk.highest
+            newest = max(zip(batch.ns, batch.seq, strict=True))
+            if floor is None or newest > floor:
+                floor = newest
             last_line = (batch.ns[-1], batch.seq[-1])
             if out:
                 yield b"".join(out)
@@ -671,6 +687,7 @@ async def all_stats_events(
                     raise SlowConsumer("The client did not keep up with the stream")
                 samples = [it.data for it in sub.queue if not it.last]
                 sub.queue.clear()
+                sub.pending = 0
                 if samples:
                     out.append(samples[-1])
             if out:

@@ -15,31 +15,23 @@ stream type, so moorage parses frames itself.
 
 from __future__ import annotations
 
+import asyncio
 import codecs
 import operator
-import re
 import struct
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from typing import cast
 
+import aiohttp
 import orjson
 
 from app import errors
 
 STREAMS = {0: "stdin", 1: "stdout", 2: "stderr"}
 _HEADER = struct.Struct(">BxxxL")
-# A frame as the engine sends almost every one (`timestamps=1`): stdout or stderr, a
-# fixed-width stamp, one whole line (no NUL inside: a frame header always has some,
-# so a match can never run into the next frame).
-_WHOLE_LINE_FRAME = (
-    rb"([\x01\x02])\x00\x00\x00(....)"
-    rb"((\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)\.(\d{9})Z) ([^\x00\n]*)\n"
-)
-_WHOLE_LINE = re.compile(_WHOLE_LINE_FRAME, re.DOTALL)
-_WHOLE_LINES = re.compile(rb"(?:" + _WHOLE_LINE_FRAME + rb")*+", re.DOTALL)
-_KIND_STREAM = {b"\x01": "stdout", b"\x02": "stderr"}
+_STDOUT, _STDERR = "stdout", "stderr"
 _utf8_decoder = codecs.getincrementaldecoder("utf-8")
 
 
@@ -74,11 +66,11 @@ class FrameParser:
 
 LineId = tuple[int, int]
 _EPOCH_CACHE: dict[bytes, int] = {}
+_GIGA = 1_000_000_000
 
 
-def ts_ns(ts: bytes) -> int:
-    """`2024-01-01T00:00:00.123456789Z` → ns since the epoch (seconds cached)."""
-    head = ts[:19]
+def _secs(head: bytes) -> int:
+    """`2024-01-01T00:00:00` → seconds since the epoch (cached; ValueError if not a date)."""
     secs = _EPOCH_CACHE.get(head)
     if secs is None:
         import calendar
@@ -88,8 +80,64 @@ def ts_ns(ts: bytes) -> int:
         if len(_EPOCH_CACHE) > 4096:
             _EPOCH_CACHE.clear()
         _EPOCH_CACHE[head] = secs
+    return secs
+
+
+def ts_ns(ts: bytes) -> int:
+    """`2024-01-01T00:00:00.123456789Z` → ns since the epoch (seconds cached)."""
+    secs = _secs(ts[:19])
     frac = ts[20:-1] if len(ts) > 20 and ts[19:20] == b"." else b""
-    return secs * 1_000_000_000 + (int(frac.ljust(9, b"0")[:9]) if frac else 0)
+    return secs * _GIGA + (int(frac.ljust(9, b"0")[:9]) if frac else 0)
+
+
+# The engine's own stamps (`timestamps=1`) have a fixed width: RFC 3339 in UTC with
+# nine digits, 30 characters. Cut from a frame's payload by position (C loops over
+# a list of lines), and checked all at once.
+_HEAD = operator.itemgetter(slice(0, 19))
+_FRAC = operator.itemgetter(slice(20, 29))
+_STAMP_DIGITS = 23  # 30 characters, 7 of them `--T::.Z`
+
+
+def _fixed_stamps(ts: list[bytes]) -> tuple[bytes, bytes] | None:
+    """If every item is a fixed-width stamp of a real date
+    (`dddd-dd-ddTdd:dd:dd.dddddddddZ`): the oldest and the newest; else None."""
+    n = len(ts)
+    joined = b"".join(ts)
+    if len(joined) != 30 * n:
+        return None
+    dashes, colons = b"-" * n, b":" * n
+    if not (
+        joined[29::30] == b"Z" * n
+        and joined[19::30] == b"." * n
+        and joined[4::30] == dashes
+        and joined[7::30] == dashes
+        and joined[10::30] == b"T" * n
+        and joined[13::30] == colons
+        and joined[16::30] == colons
+    ):
+        return None
+    digits = joined.translate(None, b"-T:.Z")
+    if len(digits) != _STAMP_DIGITS * n or not digits.isdigit():
+        return None
+    lo, hi = min(ts), max(ts)  # fixed width: text order is time order
+    try:
+        for head in (lo[:19],) if lo[:19] == hi[:19] else set(map(_HEAD, ts)):
+            _secs(head)
+    except ValueError:
+        return None
+    return lo, hi
+
+
+def _stamp_ns(ts: bytes) -> int:
+    """A fixed-width stamp in ns."""
+    return _secs(ts[:19]) * _GIGA + int(ts[20:29])
+
+
+def _stamps_ns(ts: list[bytes]) -> list[int]:
+    """Fixed-width stamps in ns (one C loop per step)."""
+    cached = list(map(_EPOCH_CACHE.get, map(_HEAD, ts)))
+    secs = cast(list[int], cached) if None not in cached else list(map(_secs, map(_HEAD, ts)))
+    return list(map(operator.add, map(_GIGA.__mul__, secs), map(int, map(_FRAC, ts))))
 
 
 def parse_line_id(value: str) -> LineId:
@@ -117,23 +165,67 @@ class LogLine:
     line: str
 
 
-@dataclass(slots=True)
+# What orjson escapes in a string: control characters, `"` and `\`. A line without
+# them, in valid UTF-8, is its own JSON text.
+_JSON_ESCAPED = bytes(range(0x20)).replace(b"\n", b"") + b'"\\'
+
+
 class LineBatch:
     """Lines parsed from one piece of a logs body, held by column (no object per line).
 
     `ns`/`seq` make each line's id, `ts` is the engine's stamp as it was sent
     (ASCII, or None when a frame had none), `raw` the line's bytes without the
-    newline or the stamp.
+    newline or the stamp. The parser's fast path leaves `ns` to be computed from
+    `ts` when first read (the live stream seldom needs it: `min_ns`, `max_ns`).
     """
 
-    ns: list[int] = field(default_factory=list)
-    seq: list[int] = field(default_factory=list)
-    stream: list[str] = field(default_factory=list)
-    ts: list[bytes | None] = field(default_factory=list)
-    raw: list[bytes] = field(default_factory=list)
+    __slots__ = ("_fixed", "_lazy", "_ns", "_span", "raw", "seq", "stream", "ts")
+
+    def __init__(
+        self,
+        ns: list[int] | None = None,
+        seq: list[int] | None = None,
+        stream: list[str] | None = None,
+        ts: list[bytes | None] | None = None,
+        raw: list[bytes] | None = None,
+    ) -> None:
+        self._ns: list[int] = ns if ns is not None else []
+        self.seq: list[int] = seq if seq is not None else []
+        self.stream: list[str] = stream if stream is not None else []
+        self.ts: list[bytes | None] = ts if ts is not None else []
+        self.raw: list[bytes] = raw if raw is not None else []
+        self._lazy: list[tuple[int, int]] = []  # ranges of `_ns` still to compute from `ts`
+        # The oldest and newest `ts`, when every one is a checked fixed-width stamp:
+        # set by the parser's fast path, and `_fixed` turned off by any other line.
+        self._span: tuple[bytes, bytes] | None = None
+        self._fixed = True
 
     def __len__(self) -> int:
         return len(self.raw)
+
+    def __repr__(self) -> str:
+        return f"LineBatch({len(self.raw)} lines)"
+
+    @property
+    def ns(self) -> list[int]:
+        if self._lazy:
+            ts = cast(list[bytes], self.ts)
+            for start, stop in self._lazy:
+                self._ns[start:stop] = _stamps_ns(ts[start:stop])
+            self._lazy.clear()
+        return self._ns
+
+    def min_ns(self) -> int:
+        """The oldest line's stamp in ns (without computing every line's)."""
+        if self._fixed and self._span is not None:
+            return _stamp_ns(self._span[0])
+        return min(self.ns)
+
+    def max_ns(self) -> int:
+        """The newest line's stamp in ns."""
+        if self._fixed and self._span is not None:
+            return _stamp_ns(self._span[1])
+        return max(self.ns)
 
     def texts(self) -> list[str]:
         """The lines as text; invalid UTF-8 becomes U+FFFD (one decode for the batch)."""
@@ -145,8 +237,19 @@ class LineBatch:
 
     def json_texts(self) -> list[bytes]:
         """Each line as the inside of a JSON string (escaped, without the quotes)."""
-        if not self.raw:
+        raw = self.raw
+        if not raw:
             return []
+        joined = b"\n".join(raw)
+        if len(joined.translate(None, _JSON_ESCAPED)) == len(joined):
+            if joined.isascii():
+                return raw  # nothing to escape: the bytes are the JSON text
+            try:
+                joined.decode()
+            except UnicodeDecodeError:
+                pass
+            else:
+                return raw
         # An unescaped `","` only ever separates two items of a JSON list of strings.
         return orjson.dumps(self.texts())[2:-2].split(b'","')
 
@@ -165,6 +268,9 @@ class LineBatch:
 _STREAM_JSON = {"stdout": b"stdout", "stderr": b"stderr", "stdin": b"stdin"}
 _SSE_HEAD = b'id: %d-%d\nevent: log\ndata: {"stream":"%s","ts":"%s","line":"'
 _SSE_TAIL = b'"}\n\n'
+_SSE_LINE = b'","line":"'
+# After `id: <ts_ns>`: the sequence 0, the stream, up to the stamp.
+_SSE_MID0 = {s: b'-0\nevent: log\ndata: {"stream":"%s","ts":"' % j for s, j in _STREAM_JSON.items()}
 _NDJSON_HEAD = b'{"stream":"%s","ts":"%s","line":"'
 _NDJSON_TAIL = b'"}\n'
 
@@ -184,9 +290,37 @@ def _sse_record(ns: int, seq: int, stream: str, ts: bytes | None, text: bytes) -
     )  # fmt: skip
 
 
+def _sse_mid(seq: int, stream: str) -> bytes:
+    return b'-%d\nevent: log\ndata: {"stream":"%s","ts":"' % (seq, _STREAM_JSON[stream])
+
+
 def sse_events(batch: LineBatch) -> bytes:
     """The lines as `event: log` SSE records (id `<ts_ns>-<seq>`, data `{stream, ts,
     line}`), joined."""
+    n = len(batch.raw)
+    if not n:
+        return b""
+    if batch._fixed and batch._span is not None:
+        # Every stamp checked to be the engine's fixed width (the parser's fast path):
+        # the id is the stamp's seconds since the epoch followed by its nine digits, so
+        # no number is formatted per line.
+        ts = cast(list[bytes], batch.ts)
+        lo, hi = batch._span[0][:19], batch._span[1][:19]
+        parts = [b"", b"", b"", b"", _SSE_LINE, b"", _SSE_TAIL] * n
+        if lo == hi:
+            parts[0::7] = [b"id: %d" % _secs(lo)] * n
+        else:
+            heads = list(map(_HEAD, ts))
+            ids = {head: b"id: %d" % _secs(head) for head in set(heads)}
+            parts[0::7] = map(ids.__getitem__, heads)
+        parts[1::7] = map(_FRAC, ts)
+        if any(batch.seq):
+            parts[2::7] = map(_sse_mid, batch.seq, batch.stream)
+        else:
+            parts[2::7] = map(_SSE_MID0.__getitem__, batch.stream)
+        parts[3::7] = ts
+        parts[5::7] = batch.json_texts()
+        return b"".join(parts)
     if None in batch.ts:
         return b"".join(sse_records(batch))
     heads = list(
@@ -242,6 +376,32 @@ def text_records(batch: LineBatch, *, timestamps: bool) -> bytes:
     return raw.decode("utf-8", "replace").encode() + b"\n"
 
 
+class _Headers(dict[int, bytes]):
+    """Length of a frame without its newline → the header of a one-line stamped frame
+    of that length on one stream (b"" when no such frame is that long or short)."""
+
+    def __init__(self, kind: int) -> None:
+        super().__init__()
+        self.kind = kind
+
+    def __missing__(self, length: int) -> bytes:
+        if length < 39 or length > _FAST_MAX_PIECE:  # header, stamp, space / one message
+            return b""
+        if len(self) > 4 * _FAST_MAX_PIECE:
+            self.clear()
+        header = self[length] = _HEADER.pack(self.kind, length - 7)
+        return header
+
+
+_FAST_MAX_PIECE = 64 << 10  # the engine's messages are up to 16 KiB
+_STDOUT_HEADERS, _STDERR_HEADERS = _Headers(1), _Headers(2)
+_FRAME_HEADER = operator.itemgetter(slice(0, 8))
+_FRAME_STAMP = operator.itemgetter(slice(8, 38))
+_FRAME_SPACE = operator.itemgetter(38)
+_FRAME_LINE = operator.itemgetter(slice(39, None))
+_STREAM_OF = {True: _STDOUT, False: _STDERR}
+
+
 class LogLines:
     """A `timestamps=1` logs body → timestamped lines with ids, in any chunking.
 
@@ -258,7 +418,11 @@ class LogLines:
 
     A line over `max_line` bytes is cut (its pieces keep its stamp). Each line gets the
     id `(ts_ns, seq)`: its stamp in ns and a sequence among equal stamps, in order.
-    The common case, one whole line per frame, takes a short path.
+
+    The common case, one whole line per frame, takes a fast path that works on all the
+    frames of a piece of body at once: the body is split at newlines, and each part
+    that is exactly one frame (its header matches its length, a fixed-width stamp, a
+    space) is a line. Every step is a C loop over the list (`map`, joins, slices).
     """
 
     __slots__ = ("_buf", "_last_ns", "_pending", "_seq", "max_line", "tty")
@@ -277,7 +441,8 @@ class LogLines:
             self._seq += 1
         else:
             self._last_ns, self._seq = ns, 0
-        out.ns.append(ns)
+        out._ns.append(ns)
+        out._fixed = False
         out.seq.append(self._seq)
         out.stream.append(stream)
         out.ts.append(ts)
@@ -327,6 +492,16 @@ class LogLines:
         if pending is not None:
             self._pending[stream] = pending
 
+    def _frame(self, out: LineBatch, data: bytes, pos: int) -> int:
+        """One frame at `pos` the general way: where the next starts (`pos` if this
+        one is not whole yet)."""
+        start = pos + 8
+        stop = start + int.from_bytes(data[pos + 4 : start])
+        if len(data) < start or stop > len(data):
+            return pos
+        self._pieces(out, _STDERR if data[pos] == 2 else _STDOUT, data, start, stop)
+        return stop
+
     def feed(self, chunk: bytes) -> LineBatch:
         out = LineBatch()
         buf = self._buf
@@ -345,62 +520,105 @@ class LogLines:
         if self.tty:
             self._feed_tty(out, data)
             return out
-        pos, end = 0, len(data)
-        fast = True
+        pos = self._whole_lines(out, data)
         while True:
-            if fast and not self._pending:
-                stop = _WHOLE_LINES.match(data, pos).end()  # type: ignore[union-attr]
-                if stop > pos:
-                    fast = self._whole_lines(out, data, pos, stop)
-                    if fast:
-                        pos = stop
-            if end - pos < 8:
+            stop = self._frame(out, data, pos)
+            if stop == pos:
                 break
-            start = pos + 8
-            stop = start + int.from_bytes(data[pos + 4 : start])
-            if stop > end:
-                break
-            self._pieces(out, "stderr" if data[pos] == 2 else "stdout", data, start, stop)
             pos = stop
         self._buf += data[pos:]
         return out
 
-    def _whole_lines(self, out: LineBatch, data: bytes, pos: int, stop: int) -> bool:
-        """Frames of one whole line each, from `pos` to `stop`: every step a C loop
-        over the lines. False (nothing done) if a frame's length does not match."""
-        kinds, sizes, stamps, heads, fracs, raws = zip(
-            *_WHOLE_LINE.findall(data, pos, stop), strict=True
-        )
-        if list(map(int.from_bytes, sizes)) != list(map((32).__add__, map(len, raws))):
-            return False
-        cached = list(map(_EPOCH_CACHE.get, heads))
-        if None in cached:
-            try:
-                cached = [
-                    c if c is not None else ts_ns(h + b"Z") // 1_000_000_000
-                    for c, h in zip(cached, heads, strict=True)
-                ]
-            except ValueError:
-                return False  # not a date: the slow path keeps such lines unstamped
-        secs = cast(list[int], cached)
-        ns = list(map(operator.add, map((10**9).__mul__, secs), map(int, fracs)))
-        if ns[0] != self._last_ns and not any(map(operator.eq, ns, islice(ns, 1, None))):
-            seqs = [0] * len(ns)
-            self._seq = 0
+    def _whole_lines(self, out: LineBatch, data: bytes) -> int:
+        """The fast path, from the start of `data`: runs of one-line frames at once, and
+        what lies between them frame by frame. Where it stopped (what is left is for
+        the general path: an incomplete frame, or stamps that are not the engine's)."""
+        parts = data.split(b"\n")
+        parts.pop()  # after the last newline: not one whole line
+        if not parts:
+            return 0
+        lengths = list(map(len, parts))
+        headers = list(map(_FRAME_HEADER, parts))
+        stdout = list(map(_STDOUT_HEADERS.__getitem__, lengths))
+        if headers == stdout:
+            whole, on_stdout = None, None  # every part one stdout frame
         else:
+            on_stdout = list(map(operator.eq, headers, stdout))
+            on_stderr = map(operator.eq, headers, map(_STDERR_HEADERS.__getitem__, lengths))
+            whole = list(map(operator.or_, on_stdout, on_stderr))
+        if self.max_line + 39 < _FAST_MAX_PIECE and max(lengths) > self.max_line + 39:
+            return 0  # lines to cut: the general path
+        n = len(parts)
+        i = at = pos = 0  # part i starts at `at`; parsed up to `pos`
+        while True:  # here pos == at, i < n
+            if whole is None:
+                stop = n
+            else:
+                try:
+                    stop = whole.index(False, i)
+                except ValueError:
+                    stop = n
+            if stop > i:
+                streams = (
+                    [_STDOUT] * (stop - i)
+                    if on_stdout is None
+                    else list(map(_STREAM_OF.__getitem__, on_stdout[i:stop]))
+                )
+                # A line still to finish on one of these streams: the general way.
+                if not self._pending or self._pending.keys().isdisjoint(streams):
+                    if not self._run(out, parts if stop - i == n else parts[i:stop], streams):
+                        return pos
+                    pos = at = at + sum(lengths[i:stop]) + stop - i
+                    i = stop
+                    if i == n:
+                        return pos
+            # Frames the general way, until one ends where a part starts.
+            while True:
+                end = self._frame(out, data, pos)
+                if end == pos:
+                    return pos
+                pos = end
+                while at < pos and i < n:
+                    at += lengths[i] + 1
+                    i += 1
+                if i == n:
+                    return pos
+                if at == pos:
+                    break
+
+    def _run(self, out: LineBatch, run: list[bytes], streams: list[str]) -> bool:
+        """One-line frames (headers checked): their lines, if each has a fixed-width
+        stamp and a space; else False and nothing done."""
+        ts = list(map(_FRAME_STAMP, run))
+        n = len(run)
+        span = _fixed_stamps(ts)
+        if span is None or bytes(map(_FRAME_SPACE, run)) != b" " * n:
+            return False
+        if out._span is not None:
+            span = min(span[0], out._span[0]), max(span[1], out._span[1])
+        out._span = span
+        first = _stamp_ns(ts[0])
+        start = len(out._ns)
+        if first != self._last_ns and not any(map(operator.eq, ts, islice(ts, 1, None))):
+            out._ns += [0] * n
+            out._lazy.append((start, start + n))
+            out.seq += [0] * n
+            self._seq = 0
+            self._last_ns = _stamp_ns(ts[-1])
+        else:
+            ns = _stamps_ns(ts)
             seqs = []
             last, seq = self._last_ns, self._seq
-            for n in ns:
-                seq = seq + 1 if n == last else 0
-                last = n
+            for x in ns:
+                seq = seq + 1 if x == last else 0
+                last = x
                 seqs.append(seq)
-            self._seq = seq
-        self._last_ns = ns[-1]
-        out.ns += ns
-        out.seq += seqs
-        out.stream += map(_KIND_STREAM.__getitem__, kinds)
-        out.ts += stamps
-        out.raw += raws
+            self._last_ns, self._seq = last, seq
+            out._ns += ns
+            out.seq += seqs
+        out.stream += streams
+        out.ts += ts
+        out.raw += map(_FRAME_LINE, run)
         return True
 
     def _feed_tty(self, out: LineBatch, data: bytes) -> None:
@@ -446,6 +664,28 @@ class LogLines:
                 self._emit(out, ns, stream, ts, bytes(buf))
         self._pending.clear()
         return out
+
+
+async def body_pieces(
+    content: aiohttp.StreamReader, *, linger: float = 0.005, burst: int = 8192
+) -> AsyncIterator[bytes]:
+    """A streamed body's pieces as they come, but fewer and larger while a burst goes
+    on: after a piece of `burst` bytes or more, wait `linger` seconds before the next
+    read, and take all that came meanwhile. Each piece costs a wake-up all the way to
+    the client (hub, subscriber, SSE response, socket write): a follow of a container
+    printing as fast as it can then costs far less per line, for a few ms of delay.
+    A quiet stream (small pieces) is read at once. The socket itself is still read
+    meanwhile (into aiohttp's buffer): pausing it stalls the engine, whose one small
+    write per line soon fills the socket's buffer."""
+    busy = False
+    while True:
+        if busy:
+            await asyncio.sleep(linger)
+        chunk = await content.readany()
+        if not chunk:
+            return
+        busy = len(chunk) >= burst
+        yield chunk
 
 
 async def iter_log_batches(
