@@ -17,7 +17,6 @@ import argparse
 import asyncio
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -35,7 +34,7 @@ from bench.figures import (
     fig5_fanout,
     fig6_start,
 )
-from bench.tools import ENGINE_URL, Moorage, TcpListener, http_get
+from bench.tools import ENGINE_URL, Moorage, TcpListener, http_get, raise_open_files
 
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NOTES_MARKER = "<!-- notes: kept by --write -->"
@@ -80,10 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     # Figure 5 holds a thousand connections on both ends (moorage inherits this).
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 65536 if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    raise_open_files()
     only = {int(x) for x in args.only.split(",") if x}
     sizes = [int(x) for x in (args.sizes or ("20" if args.quick else "100,1000")).split(",")]
     cfg = Config(

@@ -19,7 +19,6 @@ import argparse
 import asyncio
 import gc
 import os
-import resource
 import signal
 import sys
 import time
@@ -30,7 +29,7 @@ from typing import Any
 
 from app.engine import Engine
 from app.settings import Settings
-from bench.tools import IMAGE, Moorage, rss_mb
+from bench.tools import IMAGE, Moorage, raise_open_files, rss_mb
 
 RUN_ID = os.environ.get("MOORAGE_TEST_RUN", f"ssemem-{uuid.uuid4().hex[:8]}")
 SNAPSHOT_DIR = Path(os.environ.get("MOORAGE_BENCH_SNAPSHOTS", "/tmp"))
@@ -208,10 +207,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trace", action="store_true", help="tracemalloc diff in the server")
     args = parser.parse_args(argv)
 
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    want = 65536 if hard == resource.RLIM_INFINITY else hard
-    if soft != resource.RLIM_INFINITY and soft < want:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    raise_open_files()
     env: dict[str, str] = {}
     if args.trace:
         os.environ["MOORAGE_BENCH_APP"] = "bench.sse_memory:traced_app"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -212,3 +213,13 @@ class Moorage:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def raise_open_files() -> None:
+    """Raise this process's open-file limit to the hard limit (at most 65,536 when
+    unlimited): a thousand SSE clients need a thousand sockets; a moorage started from
+    here inherits it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = 65536 if hard == resource.RLIM_INFINITY else hard
+    if soft != resource.RLIM_INFINITY and soft < want:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
