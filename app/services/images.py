@@ -151,6 +151,18 @@ def registry_failure(
     return errors.EngineError(f"{registry}: {message}")
 
 
+def engine_failure(
+    exc: errors.ProblemError, registry: str, auth: RegistryAuth | None, ref: str
+) -> errors.ProblemError:
+    """A pull/push refused by the engine, as the registry's failure it stands for (a
+    problem already about the registry or the image stays as it is)."""
+    if isinstance(exc, errors.RegistryDenied | errors.ImageNotFound):
+        return exc
+    if isinstance(exc, errors.NotFound | errors.EngineError | errors.BadRequest):
+        return registry_failure(exc.detail, registry, auth, ref)
+    return exc
+
+
 # --- pull and push ---------------------------------------------------------------
 
 
@@ -181,11 +193,10 @@ async def pull(engine: Engine, req: PullRequest) -> AsyncGenerator[StreamEvent, 
                     raise registry_failure(message, registry, req.auth, wanted)
                 yield progress(doc)
     except errors.ProblemError as exc:
-        if isinstance(exc, errors.RegistryDenied | errors.ImageNotFound):
+        failure = engine_failure(exc, registry, req.auth, wanted)
+        if failure is exc:
             raise
-        if isinstance(exc, errors.NotFound | errors.EngineError | errors.BadRequest):
-            raise registry_failure(exc.detail, registry, req.auth, wanted) from None
-        raise
+        raise failure from None
     image = await get_image(engine, wanted)
     yield StreamEvent("done", image.model_dump(mode="json"))
 
@@ -218,11 +229,10 @@ async def push(engine: Engine, req: PushRequest) -> AsyncGenerator[StreamEvent, 
                     continue
                 yield progress(doc)
     except errors.ProblemError as exc:
-        if isinstance(exc, errors.RegistryDenied | errors.ImageNotFound):
+        failure = engine_failure(exc, registry, req.auth, wanted)
+        if failure is exc:
             raise
-        if isinstance(exc, errors.NotFound | errors.EngineError | errors.BadRequest):
-            raise registry_failure(exc.detail, registry, req.auth, wanted) from None
-        raise
+        raise failure from None
     yield StreamEvent("done", PushResult.model_validate(result).model_dump(mode="json"))
 
 
