@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi engine browser postgres images bench clean
+.PHONY: run test lint typecheck unit openapi packages engine images bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,20 +19,16 @@ run: $(STAMP)
 	$(BIN)/moorage serve
 
 ## test: engine up, test images, lint, type checks, the whole suite
-test: $(STAMP) engine browser postgres lint typecheck openapi
+test: $(STAMP) packages engine lint typecheck openapi
 	scripts/registry-up.sh
 	$(BIN)/pytest
 
 engine:
 	scripts/engine-up.sh
 
-# headless chromium for tests/browser (Debian's package; the test skips without it)
-browser:
-	scripts/browser-up.sh
-
-## postgres: Debian's PostgreSQL for the audit-log tests (they start their own cluster)
-postgres:
-	@scripts/postgres-install.sh
+## packages: every Debian package the tests and benchmarks use (scripts/system-packages.txt)
+packages:
+	scripts/system-packages.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check app tests bench
@@ -50,6 +46,7 @@ openapi-write: $(STAMP)
 
 ## bench: moorage against the engine, issue 6's figures (BENCH_ARGS="--quick", "--write", …)
 bench: $(STAMP)
+	scripts/system-packages.sh wrk socat curl
 	scripts/engine-up.sh
 	$(BIN)/python -m bench $(BENCH_ARGS)
 

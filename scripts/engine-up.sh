@@ -24,22 +24,15 @@ engine_answers() {
 }
 
 install_packages() {
-  local missing=()
-  command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
-  [ -x /bin/busybox ] && file_is_static /bin/busybox || missing+=(busybox-static)
-  command -v docker-registry >/dev/null 2>&1 || [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
-  command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
-  command -v curl >/dev/null 2>&1 || missing+=(curl)
-  [ ${#missing[@]} -eq 0 ] && return 0
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    say "missing ${missing[*]} and cannot install them (need root on Debian/Ubuntu)."
+  # The one list of system packages: scripts/system-packages.txt.
+  "$here/system-packages.sh" docker.io busybox-static curl || {
     say "Install Docker yourself, or point DOCKER_HOST at an engine, and run again."
     exit 1
+  }
+  if ! file_is_static /bin/busybox; then
+    say "/bin/busybox is not static: apt-get install --reinstall busybox-static"
+    exit 1
   fi
-  say "installing ${missing[*]} (apt-get)…"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq "${missing[@]}" >/dev/null
 }
 
 file_is_static() {

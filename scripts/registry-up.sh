@@ -8,6 +8,7 @@
 # Exits 0 without a registry (and says so) when it cannot install one: the
 # registry tests then skip.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 user=${MOORAGE_TEST_REGISTRY_USER:-moorage}
 pass=${MOORAGE_TEST_REGISTRY_PASS:-moorage-test-pw}
@@ -34,20 +35,10 @@ if answers_401; then
   exit 0
 fi
 
-missing=()
-command -v docker-registry >/dev/null 2>&1 || missing+=(docker-registry)
-command -v htpasswd >/dev/null 2>&1 || missing+=(apache2-utils)
-command -v curl >/dev/null 2>&1 || missing+=(curl)
-if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
-    say "missing ${missing[*]} and cannot install them (need root on Debian); registry tests will skip"
-    exit 0
-  fi
-  say "installing ${missing[*]} (apt-get)…"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$here/system-packages.sh" docker-registry apache2-utils curl || {
+  say "registry tests will skip"
+  exit 0
+}
 
 mkdir -p "$dir/storage"
 chmod 700 "$dir"

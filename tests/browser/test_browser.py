@@ -21,7 +21,7 @@ pytestmark = [
     pytest.mark.engine,
     pytest.mark.skipif(
         not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()),
-        reason="no chromium: run scripts/browser-up.sh",
+        reason="no chromium: run scripts/system-packages.sh chromium",
     ),
 ]
 PAGE = (Path(__file__).parent / "page.html").read_text()
