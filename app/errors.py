@@ -43,6 +43,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.json_schema import SkipJsonSchema
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("moorage.errors")
@@ -51,26 +52,36 @@ PROBLEM_MEDIA_TYPE = "application/problem+json"
 
 
 class ValidationItem(BaseModel):
-    loc: list[str | int]
+    loc: list[str | int] = Field(description="Where: `body`/`query`/`path`, then the field path")
     msg: str
-    type: str | None = None
+    type: str | None = Field(default=None, description="pydantic's error type, when it has one")
 
 
 class Problem(BaseModel):
-    """An RFC 9457 problem document."""
+    """An RFC 9457 problem document. `code` is stable: branch on it, not on `title`."""
 
     model_config = ConfigDict(extra="allow")
 
     type: str = Field(examples=["/problems/container-not-found"])
     title: str = Field(examples=["Container not found"])
     status: int = Field(examples=[404])
-    detail: str = Field(default="", examples=["No container named 'web-1'"])
-    instance: str = Field(default="", examples=["/v1/containers/web-1"])
+    detail: str = Field(examples=["No container named 'web-1'"])
+    instance: str = Field(examples=["/v1/containers/web-1"])
+    # The spec lists every code that exists (app/openapi.py, from the classes below).
     code: str = Field(examples=["container-not-found"])
-    errors: list[ValidationItem] | None = None
-    exit_status: int | None = None
-    stderr: str | None = None
-    log: str | None = None
+    # Present only on the problems that carry them: absent, never null.
+    errors: list[ValidationItem] | SkipJsonSchema[None] = Field(
+        default=None, description="`validation-error`: each field that is wrong"
+    )
+    exit_status: int | SkipJsonSchema[None] = Field(
+        default=None, description="`container-error`: the container's exit code"
+    )
+    stderr: str | SkipJsonSchema[None] = Field(
+        default=None, description="`container-error`: the end of its stderr"
+    )
+    log: str | SkipJsonSchema[None] = Field(
+        default=None, description="`build-failed`: the build output up to the failing step"
+    )
 
 
 class ProblemError(Exception):
@@ -261,11 +272,18 @@ def problem_response(request: Request, exc: ProblemError) -> JSONResponse:
     )
 
 
+PROBLEM_CODES_KEY = "x-moorage-codes"
+
+
 def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route, from the error classes it can raise.
 
     Every route also gets 400 (malformed JSON), 413 (body over the limit), 422
-    (validation), 502, 503 and 504, since any of them can happen on any call.
+    (validation), 502, 503 and 504, since any of them can happen on any call; 401 and
+    403 are added by app/openapi.py from the route's security. Each status lists its
+    codes under `x-moorage-codes`; app/openapi.py turns the entries into references
+    to the shared `components.responses` (one per status) and the codes into the
+    operation's `x-moorage-problems`.
     """
     by_status: dict[int, list[type[ProblemError]]] = {}
     every: list[type[ProblemError]] = [
@@ -283,13 +301,28 @@ def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str,
             by_status[cls.status].append(cls)
     out: dict[int | str, dict[str, Any]] = {}
     for status, group in sorted(by_status.items()):
-        codes = ", ".join(f"`{c.code}`" for c in group)
         out[status] = {
             "model": Problem,
-            "description": f"{group[0].title if len(group) == 1 else 'Problem'} ({codes})",
-            "content": {PROBLEM_MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "description": problem_description(group),
+            PROBLEM_CODES_KEY: [c.code for c in group],
         }
     return out
+
+
+def problem_description(group: Sequence[type[ProblemError]]) -> str:
+    codes = ", ".join(f"`{c.code}`" for c in group)
+    return f"{group[0].title if len(group) == 1 else 'Problem'} ({codes})"
+
+
+def problem_classes() -> list[type[ProblemError]]:
+    """Every error class that exists (defined anywhere, once imported), by status, code."""
+    seen: dict[str, type[ProblemError]] = {ProblemError.code: ProblemError}
+    todo = list(ProblemError.__subclasses__())
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        seen.setdefault(cls.code, cls)
+    return sorted(seen.values(), key=lambda c: (c.status, c.code))
 
 
 def _validation_items(errors: Iterable[Any]) -> list[dict[str, Any]]:

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
 from app import __version__, errors
+from app import openapi as spec
 from app.audit import AuditMiddleware, open_store
 from app.engine import Engine
 from app.metrics import Metrics, MetricsMiddleware
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     document_security(app)
+    spec.install(app)  # the document finished for generators (app/openapi.py)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(
         BodyLimit, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes

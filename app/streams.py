@@ -21,7 +21,14 @@ import logging
 import time
 import weakref
 from collections import Counter, deque
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+)
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Generic, Protocol, TypeVar
@@ -29,6 +36,7 @@ from typing import Any, Generic, Protocol, TypeVar
 import anyio
 import orjson
 from fastapi import Request
+from pydantic import BaseModel
 from sse_starlette.event import ServerSentEvent, ensure_bytes
 from sse_starlette.sse import EventSourceResponse
 from starlette.types import Receive, Scope, Send
@@ -733,11 +741,37 @@ class Primed(Generic[T]):
             self._first.cancel()
 
 
-def sse_doc(description: str, example: str) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI `responses=` entry of a stream: its media type and event formats."""
+EVENTS_KEY = "x-moorage-events"
+
+
+def sse_doc(
+    description: str,
+    example: str,
+    events: Mapping[str, type[BaseModel]] | None = None,
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entry of a stream: its media type and its events.
+
+    `events` maps each event name to the model of its `data`; `end` and `error`
+    (problem document) are added, since every stream can send them. app/openapi.py
+    turns the map into `x-moorage-events` and a union of frames keyed on the name.
+    """
+    from app.models.events import StreamEnd
+    from app.openapi import schema_ref
+
+    names: dict[str, type[BaseModel]] = {
+        **(events or {}),
+        "end": StreamEnd,
+        "error": errors.Problem,
+    }
     return {
         200: {
             "description": description,
-            "content": {SSE_MEDIA_TYPE: {"schema": {"type": "string"}, "example": example}},
+            "content": {
+                SSE_MEDIA_TYPE: {
+                    "schema": {"type": "string"},
+                    "example": example,
+                    EVENTS_KEY: {name: schema_ref(model) for name, model in names.items()},
+                }
+            },
         }
     }

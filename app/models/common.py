@@ -30,7 +30,7 @@ class RequestBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_max_length=65_536)
 
 
-class Deleted(BaseModel):
+class Pruned(BaseModel):
     """What a prune removed."""
 
     deleted: list[str] = Field(default_factory=list)

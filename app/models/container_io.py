@@ -25,7 +25,7 @@ class LogEntry(BaseModel):
     line: str
 
 
-class Processes(BaseModel):
+class ProcessTable(BaseModel):
     """`docker top`: the `ps` column titles and one row of strings per process."""
 
     titles: list[str]

@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from app.models.common import Deleted, RequestBody
+from app.models.common import Pruned, RequestBody
 
 
 class Image(BaseModel):
@@ -129,7 +129,7 @@ class ImagePruneRequest(RequestBody):
     )
 
 
-class ImagesPruned(Deleted):
+class ImagesPruned(Pruned):
     untagged: list[str] = Field(default_factory=list)
 
 

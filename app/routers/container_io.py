@@ -14,7 +14,7 @@ from starlette.types import Receive, Scope, Send
 from app import errors
 from app.engine import Engine, EngineDep
 from app.models.common import check_ref, engine_time
-from app.models.container_io import LogEntry, PathStat, Processes, check_container_path
+from app.models.container_io import LogEntry, PathStat, ProcessTable, check_container_path
 from app.services import archive
 from app.services.health import HealthReport, health_report
 from app.services.logs import (
@@ -189,7 +189,7 @@ async def containers_top(
         str | None,
         Query(max_length=256, pattern=r"^[A-Za-z0-9 ,=_%+-]*$", description="`ps` options"),
     ] = None,
-) -> Processes:
+) -> ProcessTable:
     """The container's processes, as `docker top`."""
     doc: dict[str, Any] = await engine.json(
         "GET",
@@ -198,7 +198,7 @@ async def containers_top(
         kind="container",
         ref=id,
     )
-    return Processes(titles=doc.get("Titles") or [], processes=doc.get("Processes") or [])
+    return ProcessTable(titles=doc.get("Titles") or [], processes=doc.get("Processes") or [])
 
 
 @router.get(

@@ -12,7 +12,7 @@ from starlette.types import Scope
 from app import errors
 from app.engine import EngineDep
 from app.middleware import HotRead
-from app.models.common import Deleted, check_ref, label_filters
+from app.models.common import Pruned, check_ref, label_filters
 from app.models.containers import (
     Container,
     ContainerSpec,
@@ -135,7 +135,7 @@ async def containers_run(engine: EngineDep, state: ContainerStateDep, spec: RunS
 @router.post("/prune", responses=errors.problem_responses(errors.BadRequest))
 async def containers_prune(
     engine: EngineDep, state: ContainerStateDep, body: PruneFilters | None = None
-) -> Deleted:
+) -> Pruned:
     """Remove stopped containers (those matching `filters`)."""
     deleted = await svc.prune(engine, body.filters if body is not None else None)
     if state is not None:

@@ -11,6 +11,7 @@ from sse_starlette.sse import EventSourceResponse
 from app import audit, errors
 from app.engine import EngineDep
 from app.models.common import check_ref
+from app.models.events import ExecChunk, ExecExit
 from app.models.execs import ExecDemuxOutput, ExecOutput, ExecSpec, ExecStarted, ExecState
 from app.routers.streams import SettingsDep
 from app.services import execs
@@ -37,6 +38,7 @@ _SSE_200 = sse_doc(
     'comes: `event: stdout` / `event: stderr` `{"data": text}`, last `event: exit` '
     '`{"exit_code": N}` (`event: error` with a problem document on failure)',
     _EXEC_DOC,
+    events={"stdout": ExecChunk, "stderr": ExecChunk, "exit": ExecExit},
 )
 
 

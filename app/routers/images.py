@@ -20,6 +20,7 @@ from sse_starlette.sse import EventSourceResponse
 from app import audit, errors
 from app.engine import EngineDep
 from app.models.common import label_filters
+from app.models.events import BuildDone, BuildLog, PullProgress
 from app.models.images import (
     BuildOptions,
     BuildResult,
@@ -82,7 +83,19 @@ event: progress
 data: {"id": "a1b2c3d4e5f6", "status": "Downloading", "current": 524288, "total": 2097152}
 
 event: done
-data: {"id": "sha256:…", "tags": ["registry.example/team/app:1"], …}
+data: {"id": "sha256:4f1c8e2a9b7d6c5e", "short_id": "4f1c8e2a9b7d", \
+"tags": ["registry.example/team/app:1"], "digests": [], "created": "2025-11-30T17:27:03Z", \
+"size": 4194304, "labels": {}, "architecture": "amd64", "os": "linux", "attrs": {}}
+"""
+_PUSH_DOC = """\
+retry: 3000
+
+event: progress
+data: {"id": "a1b2c3d4e5f6", "status": "Pushing", "current": 524288, "total": 2097152}
+
+event: done
+data: {"repository": "127.0.0.1:5000/team/app", "tag": "1", "digest": "sha256:4f1c8e2a9b7d", \
+"size": 528}
 """
 _BUILD_DOC = """\
 retry: 3000
@@ -94,7 +107,7 @@ event: progress
 data: {"id": "latest", "status": "Pulling from library/busybox", "current": null, "total": null}
 
 event: done
-data: {"image": "sha256:…", "tags": ["app:1"]}
+data: {"image": "sha256:4f1c8e2a9b7d6c5e", "tags": ["app:1"]}
 """
 _SSE_NOTE = (
     " A refusal the engine reports before its first line (policy, credentials, a bad "
@@ -145,6 +158,7 @@ async def images_list(
             "The pulled image; with `Accept: text/event-stream`, `event: progress` "
             "per layer update, last `event: done` with the image." + _SSE_NOTE,
             _PROGRESS_DOC,
+            events={"progress": PullProgress, "done": Image},
         ),
         **errors.problem_responses(errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound),
     },
@@ -165,7 +179,8 @@ async def images_pull(
         **sse_doc(
             "The push result; with `Accept: text/event-stream`, `event: progress` per "
             "layer update, last `event: done` with the result." + _SSE_NOTE,
-            _PROGRESS_DOC.replace("Downloading", "Pushing"),
+            _PUSH_DOC,
+            events={"progress": PullProgress, "done": PushResult},
         ),
         **errors.problem_responses(errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound),
     },
@@ -200,6 +215,7 @@ async def images_distribution(body: DistributionRequest, engine: EngineDep) -> R
             "`{image, tags}`; a failed build is `event: error` with `build-failed` and its "
             "`log`." + _SSE_NOTE,
             _BUILD_DOC,
+            events={"log": BuildLog, "progress": PullProgress, "done": BuildDone},
         ),
         **errors.problem_responses(
             errors.BadRequest, errors.BuildFailed, errors.UnsupportedMediaType

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app import errors
 from app.engine import Engine, EngineDep
-from app.models.common import Deleted, check_ref, label_filters
+from app.models.common import Pruned, check_ref, label_filters
 from app.models.networks import (
     Network,
     NetworkConnect,
@@ -78,14 +78,14 @@ async def networks_create(body: NetworkCreate, engine: EngineDep) -> Network:
 
 
 @router.post("/prune", responses=errors.problem_responses(errors.BadRequest))
-async def networks_prune(engine: EngineDep, body: NetworkPruneRequest | None = None) -> Deleted:
+async def networks_prune(engine: EngineDep, body: NetworkPruneRequest | None = None) -> Pruned:
     """Remove networks no container uses."""
     filters = engine_filters(dict((body or NetworkPruneRequest()).filters))
     doc: dict[str, Any] = (
         await engine.json("POST", "networks/prune", params={"filters": filters or None}, long=True)
         or {}
     )
-    return Deleted(deleted=list(doc.get("NetworksDeleted") or []))
+    return Pruned(deleted=list(doc.get("NetworksDeleted") or []))
 
 
 @router.get("/{id}", responses=errors.problem_responses(errors.NetworkNotFound))

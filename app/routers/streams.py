@@ -27,9 +27,12 @@ from sse_starlette.sse import EventSourceResponse
 from app import errors
 from app.engine import EngineDep
 from app.models.common import check_ref, label_filters
+from app.models.events import EngineEvent, HealthEvent, LogEvent, StreamGap
+from app.openapi import ENGINE_EVENT_TYPES
 from app.services import live
 from app.services.events import EventBus, EventFilter, event_stream
 from app.services.logs import parse_line_id
+from app.services.stats import StatsSample
 from app.settings import Settings
 from app.state import ContainerState, ContainerStateDep
 from app.streams import HubRegistry, resume_point, sse_doc, sse_response
@@ -77,24 +80,27 @@ data: {"reason": "exited", "exit_code": 0}
 _HEALTH_DOC = """\
 id: 1764523623123456789-1
 event: health
-data: {"container_id": "4f1c…", "name": "web", "status": "healthy", "previous": "starting", \
+data: {"container_id": "4f1c8e2a9b7d", "name": "web", "status": "healthy", "previous": "starting", \
 "failing_streak": 0, "output": "ok\\n", "ts": "2025-11-30T17:27:03.1Z"}
 """
 _EVENTS_DOC = """\
 id: 1764523623123456789
 event: container
-data: {"type": "container", "action": "start", "id": "4f1c…", "name": "web", \
+data: {"type": "container", "action": "start", "id": "4f1c8e2a9b7d", "name": "web", \
 "attributes": {"image": "busybox", "name": "web"}, "time": "2025-11-30T17:27:03.123456789Z", \
 "time_nano": 1764523623123456789}
 
 event: gap
 data: {"after": "1764520000000000000", "first_available": "1764523600000000000", \
-"detail": "Events after this id were lost: …"}
+"detail": "Events after this id were lost: the engine restarted"}
 """
 _STATS_DOC = """\
 id: 1764523623123456789
 event: stats
-data: {"container_id": "4f1c…", "name": "web", "cpu_percent": 0.5, "memory_usage": 1048576, …}
+data: {"container_id": "4f1c8e2a9b7d", "name": "web", "read": "2025-11-30T17:27:03.1Z", \
+"cpu_percent": 0.5, "online_cpus": 2, "memory_usage": 1048576, "memory_limit": 2147483648, \
+"memory_percent": 0.05, "network_rx_bytes": 1200, "network_tx_bytes": 800, \
+"block_read_bytes": 0, "block_write_bytes": 4096, "pids": 3}
 """
 
 
@@ -138,6 +144,7 @@ def _log_view(doc: dict[str, Any]) -> dict[str, Any]:
             "`event: log` per line, id `<ts_ns>-<seq>`; `event: end` "
             '`{"reason": "exited", "exit_code": N}` or `{"reason": "removed"}`',
             _LOGS_DOC,
+            events={"log": LogEvent},
         ),
         **errors.problem_responses(errors.ContainerNotFound),
     },
@@ -193,6 +200,7 @@ async def containers_logs_stream(
             "`event: health` per change of status (first: the current status); "
             '`event: end` `{"reason": "removed"}`',
             _HEALTH_DOC,
+            events={"health": HealthEvent},
         ),
         **errors.problem_responses(errors.ContainerNotFound),
     },
@@ -220,6 +228,7 @@ async def containers_health_stream(
             "`event: health` per change of status of any container with a health "
             "check (or those with the labels); first the current status of each",
             _HEALTH_DOC,
+            events={"health": HealthEvent},
         ),
         **errors.problem_responses(),
     },
@@ -242,7 +251,11 @@ async def health_stream(
     "/v1/containers/{id}/stats/stream",
     response_class=EventSourceResponse,
     responses={
-        **sse_doc("`event: stats`: the computed sample, as GET …/stats", _STATS_DOC),
+        **sse_doc(
+            "`event: stats`: the computed sample, as GET …/stats",
+            _STATS_DOC,
+            events={"stats": StatsSample},
+        ),
         **errors.problem_responses(errors.ContainerNotFound),
     },
 )
@@ -268,6 +281,7 @@ async def containers_stats_stream(
         **sse_doc(
             "`event: stats` per running container (or those with the labels) per interval",
             _STATS_DOC,
+            events={"stats": StatsSample},
         ),
         **errors.problem_responses(),
     },
@@ -299,6 +313,7 @@ async def stats_stream(
             "(the stream stays open across it; a later resume from before it repeats "
             'the gap). `event: end` `{"reason": "shutdown"}` when moorage stops.',
             _EVENTS_DOC,
+            events={**dict.fromkeys(ENGINE_EVENT_TYPES, EngineEvent), "gap": StreamGap},
         ),
         **errors.problem_responses(),
     },

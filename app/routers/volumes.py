@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app import errors
 from app.engine import EngineDep
-from app.models.common import Deleted, check_ref, label_filters
+from app.models.common import Pruned, check_ref, label_filters
 from app.models.volumes import Volume, VolumeCreate, VolumePruneRequest
 from app.services.images import engine_filters
 
@@ -69,14 +69,14 @@ async def volumes_delete(name: str, engine: EngineDep, force: bool = False) -> N
 
 
 @router.post("/prune", responses=errors.problem_responses(errors.BadRequest))
-async def volumes_prune(engine: EngineDep, body: VolumePruneRequest | None = None) -> Deleted:
+async def volumes_prune(engine: EngineDep, body: VolumePruneRequest | None = None) -> Pruned:
     """Remove volumes no container uses; gives what went and the space reclaimed."""
     filters = engine_filters(dict((body or VolumePruneRequest()).filters))
     doc: dict[str, Any] = (
         await engine.json("POST", "volumes/prune", params={"filters": filters or None}, long=True)
         or {}
     )
-    return Deleted(
+    return Pruned(
         deleted=list(doc.get("VolumesDeleted") or []),
         space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
     )

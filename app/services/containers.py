@@ -12,7 +12,7 @@ from typing import Any
 
 from app import errors
 from app.engine import Engine
-from app.models.common import Deleted
+from app.models.common import Pruned
 from app.models.containers import (
     Container,
     ContainerConfig,
@@ -86,11 +86,11 @@ async def ensure_image(engine: Engine, ref: str, policy: str) -> None:
     await pull_image(engine, ref)
 
 
-async def prune(engine: Engine, filters: dict[PruneFilterKey, list[str]] | None) -> Deleted:
+async def prune(engine: Engine, filters: dict[PruneFilterKey, list[str]] | None) -> Pruned:
     doc: dict[str, Any] = await engine.json(
         "POST", "containers/prune", params={"filters": dict(filters or {}) or None}, long=True
     )
-    return Deleted(
+    return Pruned(
         deleted=doc.get("ContainersDeleted") or [],
         space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
     )
