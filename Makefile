@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi packages engine images bench clean
+.PHONY: run test lint typecheck unit openapi spec-tools packages engine images bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,7 +19,7 @@ run: $(STAMP)
 	$(BIN)/moorage serve
 
 ## test: engine up, test images, lint, type checks, the whole suite
-test: $(STAMP) packages engine lint typecheck openapi
+test: $(STAMP) packages engine lint typecheck openapi spec-tools
 	scripts/registry-up.sh
 	$(BIN)/pytest
 
@@ -43,6 +43,10 @@ openapi: $(STAMP)
 
 openapi-write: $(STAMP)
 	$(BIN)/python -m app.openapi
+
+## spec-tools: Spectral, Redocly, openapi-typescript, tsc (openapi/tools, npm ci); tests/test_spec_tools.py runs them
+spec-tools:
+	scripts/spec-tools.sh
 
 ## bench: moorage against the engine, issue 6's figures (BENCH_ARGS="--quick", "--write", …)
 bench: $(STAMP)
