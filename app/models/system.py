@@ -30,7 +30,7 @@ class Ping(BaseModel):
     api_version: str = Field(examples=["1.41"])
 
 
-class Version(EngineView):
+class EngineVersion(EngineView):
     version: str
     api_version: str
     min_api_version: str | None = Field(default=None, validation_alias="MinAPIVersion")

@@ -13,11 +13,11 @@ from app.engine import EngineDep
 from app.models.system import (
     DiskUsage,
     EngineSummary,
+    EngineVersion,
     Health,
     Info,
     Ping,
     Ready,
-    Version,
     disk_usage,
 )
 
@@ -98,10 +98,10 @@ async def system_ping(engine: EngineDep) -> Ping:
 
 
 @router.get("/version", responses=errors.problem_responses())
-async def system_version(engine: EngineDep) -> Version:
+async def system_version(engine: EngineDep) -> EngineVersion:
     """The engine's version."""
     doc: dict[str, Any] = await engine.json("GET", "version")
-    return Version.model_validate({**doc, "raw": doc})
+    return EngineVersion.model_validate({**doc, "raw": doc})
 
 
 @router.get("/info", responses=errors.problem_responses())
