@@ -10,6 +10,7 @@ label, exec in it, read its logs, stop it, delete it.
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 import time
@@ -178,5 +179,81 @@ def test_generated_client_runs_a_container(
             gone = get.sync(name, client=c)
             assert isinstance(gone, models.Problem)
             assert (gone.status, gone.code) == (404, "container-not-found")
+        finally:
+            docker("rm", "-f", name, check=False)
+
+
+def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None, str]]:
+    """(event, id, data) of each event of a text/event-stream, as EventSource reads it."""
+    event, event_id, data = "message", None, []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, event_id, "\n".join(data)
+            event, event_id, data = "message", None, []
+        elif not line.startswith(":") and ":" in line:
+            field, _, value = line.partition(":")
+            value = value.removeprefix(" ")
+            if field == "event":
+                event = value
+            elif field == "id":
+                event_id = value
+            elif field == "data":
+                data.append(value)
+
+
+def test_generated_client_reads_typed_stream_events(
+    gen: ModuleType, live_server: LiveServer, net: str, name: str
+) -> None:
+    """A log stream read with the generated client's own HTTP client: each event's
+    name says its class (the spec's `x-moorage-events`), and the frame classes of
+    the stream's union take it whole."""
+    models = importlib.import_module(f"{PACKAGE}.models")
+    spec = json.loads((ROOT / "openapi" / "openapi.json").read_text())
+    op = spec["paths"]["/v1/containers/{id}/logs/stream"]["get"]
+    media = op["responses"]["200"]["content"]["text/event-stream"]
+    payload_class = {
+        event: getattr(models, ref["$ref"].rsplit("/", 1)[-1])
+        for event, ref in media["x-moorage-events"].items()
+    }
+    union = spec["components"]["schemas"]["ContainersLogsStreamEvent"]["discriminator"]
+    frame_class = {
+        ev: getattr(models, ref.rsplit("/", 1)[-1]) for ev, ref in union["mapping"].items()
+    }
+    labels = models.ContainerSpecLabelsType0()
+    labels[TEST_LABEL] = RUN_ID
+    spec_ = models.ContainerSpec(
+        image=TEST_IMAGE,
+        name=name,
+        network=net,
+        command=["sh", "-c", "echo one; echo two >&2; exit 3"],
+        labels=labels,
+    )
+    with gen.Client(base_url=live_server.url, raise_on_unexpected_status=True) as c:
+        try:
+            created = api(gen, "containers_create").sync_detailed(client=c, body=spec_)
+            assert created.status_code == 201, created.content
+            got: list[Any] = []
+            with c.get_httpx_client().stream(
+                "GET", f"/v1/containers/{name}/logs/stream", timeout=60
+            ) as response:
+                assert response.headers["content-type"].startswith("text/event-stream")
+                for event, event_id, data in sse_events(response.iter_lines()):
+                    payload = payload_class[event].from_dict(json.loads(data))
+                    frame = frame_class[event].from_dict(
+                        {"event": event, "id": event_id, "data": json.loads(data)}
+                    )
+                    assert frame.data == payload
+                    got.append(payload)
+                    if event in ("end", "error"):
+                        break
+            *lines, end = got
+            assert all(isinstance(x, models.LogEvent) for x in lines)
+            assert sorted((x.stream.value, x.line) for x in lines) == [
+                ("stderr", "two"),
+                ("stdout", "one"),
+            ]
+            assert isinstance(end, models.StreamEnd), end
+            assert (end.reason, end.exit_code) == (models.StreamEndReason.EXITED, 3)
         finally:
             docker("rm", "-f", name, check=False)
