@@ -185,7 +185,9 @@ def test_generated_client_runs_a_container(
 
 def sse_events(lines: Iterator[str]) -> Iterator[tuple[str, str | None, str]]:
     """(event, id, data) of each event of a text/event-stream, as EventSource reads it."""
-    event, event_id, data = "message", None, []
+    event: str = "message"
+    event_id: str | None = None
+    data: list[str] = []
     for line in lines:
         if not line:
             if data:
