@@ -20,19 +20,22 @@ with tsc and openapi-python-client with mypy in tests/test_spec_tools.py):
   session cookie on changes, and a header parameter there; `Last-Event-ID` is a
   header parameter of every stream that resumes.
 - Streams: every event's `data` is a component schema. Each stream's media type
-  carries `x-moorage-events` (event name -> schema) and each stream has a component
-  `<OperationId>Event`, a `oneOf` of frames `{event, id, data}` with a
-  `discriminator` on `event`. Why both: no generator reads text/event-stream as
-  events (OpenAPI 3.1 has no way to say "a sequence of these"; 3.2's `itemSchema`
-  is not read by the generators we test), so the body stays a string, which they
-  all handle. What they all do read is component schemas: openapi-typescript makes
-  the union a discriminated TypeScript union (`switch (frame.event)` narrows
-  `frame.data`), openapi-python-client makes a class per frame and payload; the
-  `x-moorage-events` map is the plain lookup for code that dispatches by name (the
-  generated Python client's test reads a stream with it).
-- Required: in a schema only responses use, every property is `required` (moorage
-  never leaves a field out of a response; nullable ones are sent as null). In a
-  schema only requests use, defaults move into the description: a `default` is
+  carries `x-moorage-events` (event name -> schema), and each stream has a component
+  `<OperationId>Event`: a `oneOf` of frames `{event, id, data}` with a
+  `discriminator` on `event`, named by the body's `contentSchema`. Why both: no
+  generator reads text/event-stream as events (OpenAPI 3.1 cannot say "a sequence
+  of these"; 3.2's `itemSchema` is read by none of the generators tested), so the
+  body stays a string, which they all handle. What they all read is component
+  schemas: openapi-typescript makes the union a discriminated TypeScript union
+  (`switch (frame.event)` narrows `frame.data`), openapi-python-client and
+  datamodel-code-generator make a class per frame and payload. `x-moorage-events`
+  is the plain lookup for code that dispatches by event name (the generated Python
+  client's test reads a stream with it). Pings are SSE comments (`: ping`), not
+  events: they have no schema.
+- Required: a schema both requests and answers use is split (`<Name>Input` for the
+  requests). In an answer's schema every property is `required` (moorage never
+  leaves a field out of a response; nullable ones are sent as null). In a
+  request's schema, defaults move into the description: a `default` is
   documentation only, and openapi-typescript makes every property with one
   non-optional (its `defaultNonNullable`), so a minimal `{"image": ...}` would not
   type-check.
@@ -241,7 +244,7 @@ def _problems(spec: dict[str, Any]) -> None:
             }
         components[_status_name(number)] = shared
     # The session cookie alone does not make a change: the CSRF header must come too.
-    spec["components"]["securitySchemes"]["csrf"] = {
+    spec["components"].setdefault("securitySchemes", {})["csrf"] = {
         "type": "apiKey",
         "in": "header",
         "name": CSRF_HEADER,
@@ -355,7 +358,41 @@ def _roots(spec: dict[str, Any], side: str) -> Iterator[str]:
                     yield from _refs(media)
 
 
+def _rewrite_refs(node: Any, names: dict[str, str]) -> None:
+    if isinstance(node, dict):
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref[len(SCHEMAS) :] in names:
+            node["$ref"] = SCHEMAS + names[ref[len(SCHEMAS) :]]
+        for key, value in node.items():
+            if not key.startswith("x-"):
+                _rewrite_refs(value, names)
+    elif isinstance(node, list):
+        for value in node:
+            _rewrite_refs(value, names)
+
+
+def _split_directions(spec: dict[str, Any]) -> None:
+    """A schema both requests and answers use gets a copy `<Name>Input` for the
+    requests, so that each side can follow its own rule below."""
+    schemas = spec["components"]["schemas"]
+    both = _closure(schemas, _roots(spec, "out")) & _closure(schemas, _roots(spec, "in"))
+    names = {name: f"{name}Input" for name in sorted(both - SPARSE)}
+    if not names:
+        return
+    for name, copy_name in names.items():
+        if copy_name in schemas:
+            raise ValueError(f"cannot split {name}: {copy_name} exists")
+        schemas[copy_name] = {**copy.deepcopy(schemas[name]), "title": copy_name}
+    inputs = _closure(schemas, _roots(spec, "in")) - set(names)
+    for name in inputs | set(names.values()):
+        _rewrite_refs(schemas[name], names)
+    for _, _, op in operations(spec):
+        _rewrite_refs(op.get("requestBody", {}), names)
+        _rewrite_refs(op.get("parameters", []), names)
+
+
 def _required(spec: dict[str, Any]) -> None:
+    _split_directions(spec)
     schemas = spec["components"]["schemas"]
     outputs = _closure(schemas, _roots(spec, "out")) - SPARSE
     inputs = _closure(schemas, _roots(spec, "in"))

@@ -8,10 +8,19 @@ import re
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from pydantic import BaseModel, ValidationError
 
 from app import errors
-from app.openapi import DEFAULT_PATH, EVENTS_KEY, PROBLEMS_KEY, TAGS, operations, render
+from app.openapi import (
+    DEFAULT_PATH,
+    EVENTS_KEY,
+    PROBLEMS_KEY,
+    TAGS,
+    finish,
+    operations,
+    render,
+)
 from app.openapi import _extra_models as event_models
 from app.security import CSRF_HEADER
 
@@ -248,3 +257,31 @@ def test_names_generate_cleanly(spec: dict[str, Any]) -> None:
             derived = {pascal(prop), pascal(prop.removesuffix("s"))} & set(schemas)
             inline_object = any(v.get("type") == "object" and "properties" in v for v in variants)
             assert not (derived and inline_object), f"{name}.{prop} would shadow {derived}"
+
+
+class Thing(BaseModel):
+    name: str
+    size: int = 1
+
+
+def test_finish_splits_a_schema_requests_and_answers_share() -> None:
+    """A model used as body and answer: the answer's has every field required, the
+    request's copy (`<Name>Input`) keeps its defaults optional."""
+    app = FastAPI()
+
+    @app.post("/things", responses=errors.problem_responses())
+    async def things_create(thing: Thing) -> Thing:
+        return thing
+
+    doc = finish(app.openapi())
+    schemas = doc["components"]["schemas"]
+    assert schemas["Thing"]["required"] == ["name", "size"]
+    assert schemas["ThingInput"]["required"] == ["name"]
+    assert "default" not in schemas["ThingInput"]["properties"]["size"]
+    body = doc["paths"]["/things"]["post"]["requestBody"]["content"]["application/json"]
+    assert body["schema"] == {"$ref": SCHEMAS + "ThingInput"}
+    answer = doc["paths"]["/things"]["post"]["responses"]["200"]["content"]["application/json"]
+    assert answer["schema"] == {"$ref": SCHEMAS + "Thing"}
+    assert doc["paths"]["/things"]["post"]["responses"]["422"]["$ref"].endswith(
+        "/UnprocessableEntity"
+    )

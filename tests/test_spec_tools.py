@@ -5,7 +5,9 @@
   lists, creates (the minimal `{image}`), gets, reads logs, follows a log stream by
   its typed events and reads an error (openapi/tools/ts/client.ts);
 - openapi-python-client's package passes `mypy --strict` (with none of the
-  generator's own template errors either, today).
+  generator's own template errors either, today);
+- datamodel-code-generator gives every component schema a class of its own name,
+  and no numbered duplicates (`Health2`, `Ports1`).
 
 The npm tools are pinned in openapi/tools/package-lock.json; scripts/spec-tools.sh
 (`make spec-tools`, a prerequisite of `make test`) installs them.
@@ -15,10 +17,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -97,3 +101,22 @@ def test_python_client_passes_mypy_strict(tmp_path: Path) -> None:
         timeout=600,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.slow
+def test_datamodel_codegen_names_every_schema_after_itself(tmp_path: Path) -> None:
+    out = tmp_path / "models.py"
+    tool = Path(sys.executable).with_name("datamodel-codegen")
+    args = ["--input", str(SPEC), "--input-file-type", "openapi", "--output", str(out)]
+    args += ["--output-model-type", "pydantic_v2.BaseModel", "--formatters", "black"]
+    proc = run([str(tool), *args], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    classes = re.findall(r"^class (\w+)\(", out.read_text(), re.M)
+    schemas = json.loads(SPEC.read_text())["components"]["schemas"]
+    assert sorted(set(schemas) - set(classes)) == []
+    assert [c for c in classes if c[-1].isdigit()] == []
+    # The classes are those of their schemas: Health is the probe's, not an enum.
+    namespace: dict[str, Any] = {}
+    exec(compile(out.read_text(), str(out), "exec"), namespace)
+    assert set(namespace["Health"].model_fields) == set(schemas["Health"]["properties"])
+    assert set(namespace["Volume"].model_fields) == set(schemas["Volume"]["properties"])
