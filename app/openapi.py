@@ -202,8 +202,12 @@ def _problems(spec: dict[str, Any]) -> None:
     for _, method, op in operations(spec):
         responses: dict[str, Any] = op.get("responses", {})
         codes: dict[str, list[str]] = {}
-        # BodyLimit refuses an oversized body before any route runs, GET /healthz too.
-        responses.setdefault("413", {CODES_KEY: ["payload-too-large"]})
+        # Middleware answers these before (or instead of) any route, GET /healthz too:
+        # BodyLimit an oversized body, ShutdownCut a request the shutdown cut short.
+        for status, code in (("413", "payload-too-large"), ("503", "shutting-down")):
+            entry = responses.setdefault(status, {CODES_KEY: []})
+            if code not in entry.setdefault(CODES_KEY, []):
+                entry[CODES_KEY].append(code)
         secured = bool(op.get("security"))
         if secured:
             responses.setdefault("401", {CODES_KEY: ["unauthorized"]})
@@ -217,6 +221,10 @@ def _problems(spec: dict[str, Any]) -> None:
         for status, response in list(responses.items()):
             if not status.isdigit() or int(status) < 400:
                 continue
+            if "Problem" not in json.dumps(
+                response.get("content", {PROBLEM_MEDIA_TYPE: "Problem"})
+            ):
+                continue  # an error answer of its own shape: left as the route says
             found = response.get(CODES_KEY) or [c.code for c in by_status.get(int(status), [])]
             group = [c for c in classes if c.code in found]
             codes[status] = [c.code for c in group]
