@@ -268,3 +268,21 @@ async def test_delete_and_prune(client: httpx.AsyncClient, name: str) -> None:
     assert r.status_code == 200, r.text
     assert r.json()["deleted"] == [second["name"]]
     assert not exists("network", second["id"])
+
+
+@pytest.mark.parametrize(
+    ("pool", "field"),
+    [
+        ({"gateway": "10.77.0.1", "ip_range": "10.77.0.128/25"}, "pools.0"),
+        ({"subnet": "10.77.0.0/33"}, "subnet"),
+        ({"subnet": "10.77.0.0/24", "gateway": "10.77.0.300"}, "gateway"),
+    ],
+)
+async def test_bad_pool_is_422_and_nothing_is_made(
+    client: httpx.AsyncClient, name: str, pool: dict[str, Any], field: str
+) -> None:
+    """A pool the engine would refuse (its 502) is the caller's mistake, named."""
+    r = await client.post("/v1/networks", json={"name": name, "ipam": {"pools": [pool]}})
+    assert r.status_code == 422, r.text
+    assert field in r.json()["detail"]
+    assert not exists("network", name)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.models.common import NAME_PATTERN, RequestBody, rfc3339
 
@@ -59,7 +60,34 @@ class IPAM(BaseModel):
 
 
 class IPAMPoolRequest(IPAMPool, RequestBody):
-    pass
+    """A pool as sent: checked here, so that a bad address is a 422 naming the field,
+    not the engine's 502."""
+
+    @field_validator("subnet", "ip_range")
+    @classmethod
+    def _cidr(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_network(value, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{value[:80]!r} is not an address range (CIDR)") from exc
+        return value
+
+    @field_validator("gateway")
+    @classmethod
+    def _ip(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                ipaddress.ip_address(value)
+            except ValueError as exc:
+                raise ValueError(f"{value[:80]!r} is not an IP address") from exc
+        return value
+
+    @model_validator(mode="after")
+    def _within_a_subnet(self) -> IPAMPoolRequest:
+        if not self.subnet and (self.gateway or self.ip_range or self.aux_addresses):
+            raise ValueError("gateway, ip_range and aux_addresses need a subnet")
+        return self
 
 
 class IPAMRequest(IPAM, RequestBody):
