@@ -273,7 +273,8 @@ async def test_delete_and_prune(client: httpx.AsyncClient, name: str) -> None:
 @pytest.mark.parametrize(
     ("pool", "field"),
     [
-        ({"gateway": "10.77.0.1", "ip_range": "10.77.0.128/25"}, "pools.0"),
+        ({"gateway": "10.77.0.1", "ip_range": "10.77.0.128/25"}, "subnet"),
+        ({}, "subnet"),
         ({"subnet": "10.77.0.0/33"}, "subnet"),
         ({"subnet": "10.77.0.0/24", "gateway": "10.77.0.300"}, "gateway"),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 from app.models.common import NAME_PATTERN, RequestBody, rfc3339
 
@@ -61,7 +61,9 @@ class IPAM(BaseModel):
 
 class IPAMPoolRequest(IPAMPool, RequestBody):
     """A pool as sent: checked here, so that a bad address is a 422 naming the field,
-    not the engine's 502."""
+    not the engine's 502. The engine refuses a pool without a subnet."""
+
+    subnet: str = Field(examples=["10.77.0.0/24"])
 
     @field_validator("subnet", "ip_range")
     @classmethod
@@ -82,12 +84,6 @@ class IPAMPoolRequest(IPAMPool, RequestBody):
             except ValueError as exc:
                 raise ValueError(f"{value[:80]!r} is not an IP address") from exc
         return value
-
-    @model_validator(mode="after")
-    def _within_a_subnet(self) -> IPAMPoolRequest:
-        if not self.subnet and (self.gateway or self.ip_range or self.aux_addresses):
-            raise ValueError("gateway, ip_range and aux_addresses need a subnet")
-        return self
 
 
 class IPAMRequest(IPAM, RequestBody):
