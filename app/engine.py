@@ -82,6 +82,8 @@ _STATE_RACES_500: list[tuple[re.Pattern[str], type[errors.ProblemError]]] = [
         ),
         errors.Conflict,
     ),
+    # A network whose gateway address the engine's IPAM still holds (another network).
+    (re.compile(r"failed to allocate gateway .*address already in use", re.I), errors.Conflict),
 ]
 
 # Input errors the engine (20.10) answers with 500: the request was bad, not the engine.

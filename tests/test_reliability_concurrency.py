@@ -167,6 +167,7 @@ async def test_five_hundred_concurrent_mixed_requests(
         ("removal of container abc is already in progress", 409, "conflict"),
         ("Container abc is restarting, wait until the container is running", 409, "conflict"),
         ("No such container: abc", 404, "container-not-found"),
+        ("failed to allocate gateway (10.77.0.1): Address already in use", 409, "conflict"),
         ("error while creating mount source path: permission denied", 502, "engine-error"),
         ("docker.io: repository name must not be more than 255 characters", 400, "bad-request"),
         ("syntax error in pattern", 400, "bad-request"),
