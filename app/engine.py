@@ -201,7 +201,8 @@ class Engine:
         )
         self.docker = self._client()
         # The policy hook: awaited with (method, path, params, data) before any
-        # non-GET request leaves for the engine, whoever makes it (see app/policy.py).
+        # non-GET request (and a GET that fetches from a registry) leaves for the
+        # engine, whoever makes it (see app/policy.py).
         self.guard: Guard | None = None
         self._install_guard()
         self._version_lock = asyncio.Lock()
@@ -232,7 +233,7 @@ class Engine:
         raise ValueError(f"DOCKER_HOST {url!r}: use unix://, tcp://, https:// or ssh://")
 
     def _install_guard(self) -> None:
-        from app.policy import engine_guard, load_policy
+        from app.policy import engine_guard, guards_read, load_policy
 
         policy = load_policy(self.settings.policy_file)
         if policy is not None:
@@ -241,7 +242,11 @@ class Engine:
         inner = self.docker._do_query
 
         async def do_query(path: Any, method: str, **kwargs: Any) -> aiohttp.ClientResponse:
-            if self.guard is not None and method.upper() not in ("GET", "HEAD"):
+            # A GET goes to the guard too when it makes the engine fetch (a registry
+            # lookup): the policy's registries apply to those.
+            if self.guard is not None and (
+                method.upper() not in ("GET", "HEAD") or guards_read(str(path))
+            ):
                 await self.guard(
                     method.upper(), str(path), kwargs.get("params"), kwargs.get("data")
                 )

@@ -12,6 +12,7 @@ with a file, absent keys take the defaults below (the strict ones).
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import json
@@ -22,14 +23,17 @@ import tarfile
 import tomllib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import errors
+from app import engine_parse, errors
+from app.dockerfile import Unreadable, image_uses
 
 if TYPE_CHECKING:
     from app.engine import Engine
+
+T = TypeVar("T")
 
 # The engine's own socket is never mountable, whatever the prefixes say.
 DOCKER_SOCKETS = ("/var/run/docker.sock", "/run/docker.sock")
@@ -41,9 +45,10 @@ NAMESPACE_FIELDS = {
     "UsernsMode": "userns",
     "CgroupnsMode": "cgroupns",
 }
-ROOT_USERS = {"", "root", "0"}
 RUNC = {"", "runc", "io.containerd.runc.v2"}
 _VERSION_PREFIX = re.compile(r"^/*(v\d+(\.\d+)?/)?")
+MAX_DOCKERFILE = 1 << 20  # the builder refuses larger ones too
+MAX_PASSWD = 1 << 20
 
 
 class Policy(BaseModel):
@@ -155,58 +160,128 @@ class Policy(BaseModel):
                 refuse("allowed_capabilities", f"capability {cap!r} is not allowed")
 
     def check_security_opt(self, opt: str) -> None:
-        text = opt.strip()
-        key, sep, value = text.partition("=")
-        if not sep:
-            key, _, value = text.partition(":")
-        key, value = key.strip().lower(), value.strip()
-        lowered = value.lower()
+        """An option as the daemon's `parseSecurityOpt` reads it (`=` or `:`, a bare
+        `disable`); a seccomp profile as Go decodes it (keys in any case)."""
+        key, value = engine_parse.security_opt(opt.strip())
+        key, text = key.strip().lower(), value.strip()
+        lowered = text.lower()
         if key in ("seccomp", "apparmor", "systempaths") and lowered == "unconfined":
             refuse("allow_unconfined", f"security option {opt!r} is not allowed")
-        if key == "label" and lowered in ("disable", "disabled"):
-            refuse("allow_unconfined", f"security option {opt!r} is not allowed")
-        if key == "seccomp" and value.startswith("{"):
+        if key == "apparmor" and lowered not in ("", "docker-default"):
+            # Another profile is whatever the host loaded under that name.
+            refuse("allow_unconfined", f"security option {opt!r}: only docker-default")
+        if key == "label":
+            kind, _, name = lowered.partition(":")
+            if kind in ("disable", "user", "role") or (
+                kind == "type" and name.strip() not in engine_parse.LABEL_TYPES
+            ):
+                refuse("allow_unconfined", f"security option {opt!r} is not allowed")
+        if key == "seccomp" and text:
             try:
-                profile = json.loads(value)
+                profile = engine_parse.go_json(text)
             except ValueError:
                 refuse("allow_unconfined", "the seccomp profile is not valid JSON")
-            if str(profile.get("defaultAction", "")).upper() in (
-                "SCMP_ACT_ALLOW",
-                "SCMP_ACT_LOG",
-            ):
-                refuse("allow_unconfined", "a seccomp profile that allows by default")
+            caps = {_cap(c) for c in self.allowed_capabilities}
+            weakness = engine_parse.seccomp_weakness(profile, caps)
+            if weakness is not None:
+                refuse("allow_unconfined", f"the seccomp profile is not allowed: {weakness}")
 
     def check_image(self, ref: str) -> None:
-        if not self.allowed_registries or ref.startswith("sha256:") or _is_image_id(ref):
+        """The registry a reference names (an id names none: `check_image_origin`)."""
+        if not self.allowed_registries or engine_parse.is_image_id(ref):
+            return
+        self.check_image_name(ref)
+
+    def check_image_name(self, ref: str) -> None:
+        """`ref` read as a name, as the engine does when it is not a local image (a
+        short id the engine cannot find locally is pulled from Docker Hub)."""
+        if not self.allowed_registries:
             return
         registry = image_registry(ref)
-        allowed = {_registry(r) for r in self.allowed_registries}
-        if registry not in allowed:
+        if registry not in self.registries():
             refuse("allowed_registries", f"image {ref!r} is from {registry}, not allowed")
 
-    def check_exec(self, config: Mapping[str, Any], container_user: str | None) -> None:
+    def registries(self) -> set[str]:
+        return {engine_parse.registry_host(r) for r in self.allowed_registries}
+
+    def check_image_origin(self, ref: str, doc: Mapping[str, Any]) -> None:
+        """A local image judged by where its content came from, whatever name it was
+        asked by (an id, a digest, a tag an operator pointed at other content).
+
+        Its digests say which registries hold that content: one must be allowed.
+        Content no registry holds (built or loaded here) is judged by its tags: one
+        must be in an allowed registry. No tag and no digest: refused.
+        """
+        if not self.allowed_registries:
+            return
+        allowed = self.registries()
+        digests = [str(d) for d in doc.get("RepoDigests") or [] if "@" in str(d)]
+        tags = [str(t) for t in doc.get("RepoTags") or [] if not str(t).startswith("<none>")]
+        if digests:
+            if any(image_registry(d) in allowed for d in digests):
+                return
+            came = ", ".join(sorted({image_registry(d) for d in digests}))
+            refuse("allowed_registries", f"image {ref!r} came from {came}, not allowed")
+        if any(image_registry(t) in allowed for t in tags):
+            return
+        named = ", ".join(tags) or "no tag and no digest"
+        refuse("allowed_registries", f"image {ref!r} has {named}: no allowed registry")
+
+    def check_exec(
+        self, config: Mapping[str, Any], container_user: str | None, passwd: str | None = None
+    ) -> None:
+        """`passwd`: the container's /etc/passwd, for a user given by name (runc reads
+        it: `toor` with uid 0 is root)."""
         if _truthy(_ci(config, "Privileged")) and not self.exec_allow_privileged:
             refuse("exec_allow_privileged", "privileged exec is not allowed")
         if not self.exec_allow_root:
             user = _ci(config, "User")
-            user = str(user).strip() if user else ""
-            if not user:
-                user = (container_user or "").strip()
-            name = user.split(":", 1)[0].strip().lower()
-            if name in ROOT_USERS or (name.isdigit() and int(name) == 0):
-                refuse("exec_allow_root", f"exec as {user or 'the default user (root)'!r}")
+            user = str(user) if user else ""
+            if not user.strip():
+                user = container_user or ""
+            name = engine_parse.user_parts(user.strip())[0].strip()
+            uid = engine_parse.exec_uid(user, passwd)
+            if uid == 0 or name.lower() == "root":
+                shown = user.strip() or "the default user (root)"
+                refuse("exec_allow_root", f"exec as {shown!r} runs as uid 0")
 
-    def check_build(self, params: Mapping[str, Any], data: Any) -> None:
+    def check_build(
+        self, params: Mapping[str, Any], data: Any, dockerfile: str | None = None
+    ) -> list[str]:
+        """The build's query and Dockerfile; returns the images the Dockerfile uses (to
+        be judged by their content, `check_image_origin`) after checking their names.
+
+        `dockerfile`: its text when the caller read it (a spooled context); else it is
+        read from `data` when that is the tar's bytes.
+        """
         mode = _ci(params, "networkmode")
         if isinstance(mode, str) and _is_host_mode(mode) and not self.allow_host_namespaces:
             refuse("allow_host_namespaces", "a build on the host network is not allowed")
         for tag in _as_list(_ci(params, "t")):
             self.check_image(str(tag))
-        if isinstance(data, bytes | bytearray):
-            dockerfile = str(_ci(params, "dockerfile") or "Dockerfile")
-            text = _dockerfile_from_tar(bytes(data), dockerfile)
-            if text is not None:
-                self.check_dockerfile(text)
+        if self.allowed_registries and _ci(params, "remote"):
+            refuse("allowed_registries", "a remote build context makes the engine fetch it")
+        if dockerfile is None and isinstance(data, bytes | bytearray):
+            dockerfile = _dockerfile_from_tar(bytes(data), build_dockerfile_name(params))
+        if dockerfile is not None:
+            self.check_dockerfile(dockerfile)
+        if not self.allowed_registries:
+            return []
+        if dockerfile is None:
+            return refuse(  # type: ignore[no-any-return]
+                "allowed_registries",
+                f"the build context has no {build_dockerfile_name(params)!r} to check",
+            )
+        try:
+            uses = image_uses(dockerfile, build_args(params))
+        except Unreadable as exc:
+            refuse("allowed_registries", f"the Dockerfile: {exc}")
+        refs = [u.ref for u in uses]
+        refs += [str(r) for r in _as_list(_json_param(_ci(params, "cachefrom")))]
+        for use in uses:
+            if not engine_parse.is_image_id(use.ref):
+                self.check_image_name(use.ref)
+        return refs
 
     def check_dockerfile(self, text: str) -> None:
         """`RUN --network=host` / `--security=insecure` (or a variable: a build arg)."""
@@ -245,20 +320,7 @@ def normalise_host_path(source: str) -> str:
 
 def image_registry(ref: str) -> str:
     """The registry a reference points at (`docker.io` for Hub names)."""
-    name = ref.strip().lower()
-    first, sep, _ = name.partition("/")
-    if sep and ("." in first or ":" in first or first == "localhost"):
-        return _registry(first)
-    return "docker.io"
-
-
-def _registry(name: str) -> str:
-    host = name.strip().lower().removeprefix("https://").removeprefix("http://").rstrip("/")
-    return "docker.io" if host in ("index.docker.io", "registry-1.docker.io") else host
-
-
-def _is_image_id(ref: str) -> bool:
-    return re.fullmatch(r"[0-9a-f]{12}|[0-9a-f]{64}", ref) is not None
+    return engine_parse.image_registry(ref)
 
 
 def _is_host_mode(value: str) -> bool:
@@ -322,17 +384,67 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
+def build_dockerfile_name(params: Mapping[str, Any]) -> str:
+    return str(_ci(params, "dockerfile") or "Dockerfile")
+
+
+def build_args(params: Mapping[str, Any]) -> dict[str, str | None]:
+    """The `buildargs` query (a JSON object), as the builder receives it."""
+    value = _json_param(_ci(params, "buildargs"))
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        refuse("malformed", "buildargs must be a JSON object")
+    return {str(k): (None if v is None else str(v)) for k, v in value.items()}
+
+
+def _json_param(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            refuse("malformed", f"{value[:40]!r} is not JSON")
+    return value
+
+
 def _dockerfile_from_tar(data: bytes, name: str) -> str | None:
+    return dockerfile_from_tarfile(io.BytesIO(data), name)
+
+
+def dockerfile_from_tarfile(fileobj: IO[bytes], name: str) -> str | None:
+    """The Dockerfile the engine would read from a context: the last entry of that
+    name (extraction keeps the last), symlinks in the context followed, and the
+    builder's fallback to `dockerfile` when the default `Dockerfile` is absent."""
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
-            wanted = posixpath.normpath(name.lstrip("./") or "Dockerfile")
-            for member in tar.getmembers():
-                if posixpath.normpath(member.name.lstrip("./")) == wanted and member.isfile():
+        with tarfile.open(fileobj=fileobj, mode="r:*") as tar:
+            members: dict[str, tarfile.TarInfo] = {}
+            for entry in tar:
+                members[_context_path(entry.name)] = entry
+            wanted = [_context_path(name)]
+            if name == "Dockerfile":
+                wanted.append("dockerfile")
+            for path in wanted:
+                member: tarfile.TarInfo | None = members.get(path)
+                for _ in range(16):  # a symlink chain, bounded
+                    if member is None or not (member.issym() or member.islnk()):
+                        break
+                    target = member.linkname
+                    if member.issym() and not target.startswith("/"):
+                        target = posixpath.join(posixpath.dirname(path), target)
+                    path = _context_path(target)
+                    member = members.get(path)
+                if member is not None and member.isfile():
                     f = tar.extractfile(member)
-                    return f.read().decode("utf-8", "replace") if f else None
+                    return f.read(MAX_DOCKERFILE).decode("utf-8", "replace") if f else None
     except (tarfile.TarError, OSError, EOFError):
         return None
     return None
+
+
+def _context_path(name: str) -> str:
+    """A path in the context, as the builder scopes it (`..` cannot leave it)."""
+    path = posixpath.normpath("/" + name).lstrip("/")
+    return path or "."
 
 
 def _json_body(data: Any) -> Any:
@@ -363,6 +475,9 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
     async def guard(method: str, path: str, params: Mapping[str, Any] | None, data: Any) -> None:
         parts = _path(path)
         params = params or {}
+        if method == "GET" and parts:
+            check_fetch(policy, parts, params)
+            return
         if method != "POST" or not parts:
             return
         if parts == ["containers", "create"]:
@@ -370,6 +485,9 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             policy.check_container_config(body)
             host = _mapping(_ci(body, "HostConfig") or {}, "HostConfig")
             await check_joined(policy, engine, host)
+            image = _ci(body, "Image")
+            if isinstance(image, str) and image:
+                await judge_image(policy, engine, image)
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "update":
             body = _json_body(data)
             policy.check_host_config(_mapping(body or {}, "the update body"), update=True)
@@ -379,11 +497,16 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
                 policy.check_host_config(_mapping(body, "the start body"))
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "exec":
             body = _mapping(_json_body(data) or {}, "the exec body")
-            user = None
-            if not policy.exec_allow_root and not _ci(body, "User"):
-                doc = await engine.json("GET", f"containers/{parts[1]}/json", kind="container")
-                user = str((doc.get("Config") or {}).get("User") or "")
-            policy.check_exec(body, user)
+            user, passwd = None, None
+            if not policy.exec_allow_root:
+                asked = str(_ci(body, "User") or "")
+                if not asked.strip():
+                    doc = await engine.json("GET", f"containers/{parts[1]}/json", kind="container")
+                    user = str((doc.get("Config") or {}).get("User") or "")
+                name = engine_parse.user_parts((asked.strip() or user or "").strip())[0]
+                if engine_parse.go_atoi(name.strip()) is None and name.strip():
+                    passwd = await container_passwd(engine, parts[1])
+            policy.check_exec(body, user, passwd)
         elif len(parts) == 3 and parts[0] == "networks" and parts[2] == "connect":
             if not policy.allow_host_namespaces:
                 net = parts[1]
@@ -396,16 +519,48 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             body = _mapping(_json_body(data) or {}, "the volume body")
             policy.check_volume_options(_mapping(_ci(body, "DriverOpts") or {}, "DriverOpts"))
         elif parts == ["build"]:
-            policy.check_build(params, data)
+            dockerfile = None
+            if isinstance(data, TarContext):
+                dockerfile = await asyncio.to_thread(
+                    data.read_tar, dockerfile_from_tarfile, build_dockerfile_name(params)
+                )
+            elif policy.allowed_registries and not isinstance(data, bytes | bytearray):
+                refuse("allowed_registries", "a build context the policy cannot read")
+            for ref in policy.check_build(params, data, dockerfile):
+                await judge_image(policy, engine, ref, absent_is_name=True)
         elif parts == ["images", "create"]:
             image = _ci(params, "fromImage")
+            if _ci(params, "fromSrc") not in (None, "", "-") and policy.allowed_registries:
+                refuse("allowed_registries", "an import from a URL makes the engine fetch it")
             if image and not _ci(params, "fromSrc"):
-                policy.check_image(str(image))
+                tag = _ci(params, "tag")
+                policy.check_image_name(str(image))
+                if tag:
+                    policy.check_image_name(f"{image}:{tag}")
         elif len(parts) >= 3 and parts[0] == "images" and parts[-1] in ("push", "tag"):
+            source = "/".join(parts[1:-1])
             if parts[-1] == "push":
-                policy.check_image("/".join(parts[1:-1]))
-            elif _ci(params, "repo"):
-                policy.check_image(str(_ci(params, "repo")))
+                policy.check_image_name(source)
+                tag = _ci(params, "tag")
+                await judge_image(policy, engine, f"{source}:{tag}" if tag else source)
+            else:
+                if _ci(params, "repo"):
+                    policy.check_image_name(str(_ci(params, "repo")))
+                # The new name carries the source's content: judge where that came from.
+                await judge_image(policy, engine, source)
+        elif parts == ["auth"]:
+            body = _mapping(_json_body(data) or {}, "the auth body")
+            server = str(_ci(body, "serveraddress") or "docker.io")
+            if (
+                policy.allowed_registries
+                and engine_parse.registry_host(
+                    server.split("/")[0]
+                    if "://" not in server
+                    else server.split("://", 1)[1].split("/")[0]
+                )
+                not in policy.registries()
+            ):
+                refuse("allowed_registries", f"a login to {server!r} is not allowed")
         elif parts[:1] == ["services"] and parts[-1] in ("create", "update"):
             body = _mapping(_json_body(data) or {}, "the service body")
             spec = _mapping(
@@ -421,6 +576,84 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             policy.check_capabilities(_list(_ci(spec, "CapabilityAdd"), "CapabilityAdd"))
 
     return guard
+
+
+def check_fetch(policy: Policy, parts: list[str], params: Mapping[str, Any]) -> None:
+    """GETs that make the engine reach a registry: a distribution lookup, a search."""
+    if parts[0] == "distribution" and len(parts) >= 3:
+        policy.check_image_name("/".join(parts[1:-1]))
+    elif parts[:2] == ["images", "search"]:
+        term = str(_ci(params, "term") or "")
+        policy.check_image_name(term if "/" in term else f"docker.io/{term}")
+
+
+def guards_read(path: str) -> bool:
+    """Whether a GET to `path` goes to the guard (it makes the engine fetch)."""
+    parts = _path(path)
+    return parts[:1] == ["distribution"] or parts[:2] == ["images", "search"]
+
+
+@runtime_checkable
+class TarContext(Protocol):
+    """A build context kept (spooled) before it goes on, so that it can be read."""
+
+    def read_tar(self, reader: Callable[[IO[bytes], str], T], name: str) -> T: ...
+
+
+async def judge_image(
+    policy: Policy, engine: Engine, ref: str, *, absent_is_name: bool = False
+) -> None:
+    """A local image by its content (`check_image_origin`); one the engine does not
+    have is judged by its name when the engine would then pull it (`absent_is_name`:
+    a build's FROM; a create does not pull, it fails)."""
+    if not policy.allowed_registries:
+        return
+    try:
+        doc = await engine.json("GET", f"images/{ref}/json", kind="image", ref=ref)
+    except errors.NotFound:
+        if absent_is_name:
+            policy.check_image_name(ref)
+        return
+    policy.check_image_origin(ref, _mapping(doc or {}, "the image"))
+
+
+async def container_passwd(engine: Engine, container: str) -> str | None:
+    """The container's /etc/passwd, as runc reads it (symlinks followed in the
+    container); None when it has none."""
+    path = "/etc/passwd"
+    for _ in range(8):
+        try:
+            async with engine.request(
+                "GET",
+                f"containers/{container}/archive",
+                params={"path": path},
+                kind="container",
+                ref=container,
+            ) as response:
+                data = await response.content.read(MAX_PASSWD + 64 * 1024)
+        except errors.NotFound:
+            return None
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as tar:
+            member = tar.next()
+            if member is None:
+                return None
+            if member.issym():
+                target = member.linkname
+                path = posixpath.normpath(
+                    target
+                    if target.startswith("/")
+                    else posixpath.join(posixpath.dirname(path), target)
+                )
+                continue
+            if not member.isfile() or member.size > MAX_PASSWD:
+                refuse(
+                    "exec_allow_root", f"{path} in the container cannot be read to resolve the user"
+                )
+            f = tar.extractfile(member)
+            return f.read().decode("utf-8", "replace") if f else None
+    return refuse(  # type: ignore[no-any-return]
+        "exec_allow_root", "/etc/passwd in the container is a symlink chain"
+    )
 
 
 async def check_joined(policy: Policy, engine: Engine, host: Mapping[str, Any]) -> None:

@@ -94,8 +94,9 @@ ROLES: dict[str, Role] = {
     "images_list": V,
     "images_get": V,
     "images_history": V,
-    "images_distribution": V,  # a registry lookup (POST: it may carry credentials)
     "images_pull": OP,
+    # a registry lookup: the engine connects wherever the reference says, as a pull does
+    "images_distribution": OP,
     "images_tag": OP,
     "images_delete": OP,
     "images_build": A,

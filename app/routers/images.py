@@ -273,6 +273,9 @@ async def images_build(
         network=network,
     )
     context = await svc.tar_stream(request.stream(), "build context")
+    if engine.guard is not None:
+        # With a policy the Dockerfile is read before the engine sees the context.
+        context = await svc.spool(context)
     if stream:
         return await _streamed(request, svc.build(engine, context, options, dockerfile), settings)
     return await svc.build_image(engine, context, options, dockerfile)

@@ -13,15 +13,17 @@ read whole; only the JSON build form makes its (small, bounded) tar in memory.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import re
 import tarfile
+import tempfile
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from pathlib import PurePosixPath
-from typing import Any, NamedTuple
+from typing import IO, Any, NamedTuple, TypeVar
 
 import aiohttp
 import orjson
@@ -68,6 +70,7 @@ class StreamEvent(NamedTuple):
 
 
 ProgressStream = AsyncGenerator[StreamEvent, None]
+T = TypeVar("T")
 
 
 # --- references -----------------------------------------------------------------
@@ -384,6 +387,9 @@ async def build(
             # The engine refused before building (no Dockerfile, bad context, bad option).
             raise errors.BuildFailed(exc.detail, log=output.text + exc.detail + "\n") from None
         raise
+    finally:
+        if isinstance(context, SpooledUpload):
+            context.close()
     for line in output.flush():
         yield StreamEvent("log", {"line": line})
     if image_id is None and (m := _BUILT.search(output.text)):
@@ -494,6 +500,50 @@ class Upload:
         if isinstance(self.error, errors.ProblemError):
             return self.error
         return errors.BadRequest(f"The {self.what} upload was cut short ({self.error!r})")
+
+
+class SpooledUpload(Upload):
+    """An upload kept whole in a temporary file (on disk: memory stays bounded) before
+    it goes on, so that the policy can read the Dockerfile a streamed context holds
+    and judge every FROM in it (`app.policy.TarContext`). The body limit still bounds
+    it: the middleware cuts the stream while it is spooled."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, file: IO[bytes], what: str) -> None:
+        super().__init__(b"", _no_chunks(), what)
+        self._file = file
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        self._file.seek(0)
+        while chunk := await asyncio.to_thread(self._file.read, self.CHUNK):
+            yield chunk
+
+    def read_tar(self, reader: Callable[[IO[bytes], str], T], name: str) -> T:
+        self._file.seek(0)
+        return reader(self._file, name)
+
+    def close(self) -> None:
+        self._file.close()
+
+
+async def _no_chunks() -> AsyncIterator[bytes]:
+    return
+    yield b""  # pragma: no cover
+
+
+async def spool(upload: Upload) -> SpooledUpload:
+    """Read an upload to its end into a temporary file (413 past the body limit)."""
+    file = tempfile.TemporaryFile()  # noqa: SIM115 - owned by the SpooledUpload
+    try:
+        async for chunk in upload:
+            await asyncio.to_thread(file.write, chunk)
+    except Exception:
+        file.close()
+        if (failure := upload.failure) is not None:
+            raise failure from None
+        raise
+    return SpooledUpload(file, upload.what)
 
 
 def upload_failure(body: object) -> errors.ProblemError | None:
