@@ -549,16 +549,12 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
                 # The new name carries the source's content: judge where that came from.
                 await judge_image(policy, engine, source)
         elif parts == ["auth"]:
-            body = _mapping(_json_body(data) or {}, "the auth body")
-            server = str(_ci(body, "serveraddress") or "docker.io")
-            if (
-                policy.allowed_registries
-                and engine_parse.registry_host(
-                    server.split("/")[0]
-                    if "://" not in server
-                    else server.split("://", 1)[1].split("/")[0]
-                )
-                not in policy.registries()
+            # A login makes the engine send credentials to that registry.
+            login = _mapping(_json_body(data) or {}, "the auth body")
+            server = str(_ci(login, "serveraddress") or "docker.io")
+            address = re.sub(r"^[a-z]+://", "", server.strip(), flags=re.I).split("/")[0]
+            if policy.allowed_registries and engine_parse.registry_host(address) not in (
+                policy.registries()
             ):
                 refuse("allowed_registries", f"a login to {server!r} is not allowed")
         elif parts[:1] == ["services"] and parts[-1] in ("create", "update"):

@@ -29,9 +29,12 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app import engine_parse, errors
+from app.dockerfile import Unreadable, image_uses
 from app.engine import Engine
 from app.main import create_app
 from app.models.images import PushRequest, RegistryAuth
+from app.policy import Policy
 from app.services import images as svc
 from app.settings import Settings
 from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, docker, exists, inspect
@@ -628,3 +631,91 @@ async def test_the_listener_does_see_an_engine_that_is_not_stopped(listener: Lis
     finally:
         await engine.close()
     assert listener.connections > before
+
+
+# -- the readings themselves (pure) -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        *[("+0", 0), ("-0", 0), ("0000", 0), ("+007", 7), ("0x0", None), ("1_000", None)],
+        *[(" 0", None), ("+", None), ("", None), ("\u0661", None)],  # an Arabic-Indic 1
+    ],
+)
+def test_go_atoi(text: str, value: int | None) -> None:
+    assert engine_parse.go_atoi(text) == value
+
+
+@pytest.mark.parametrize(
+    ("user", "uid"),
+    [
+        *[("", 0), (":1000", 0), ("root:", 0), ("toor", 0), ("badid", 0), ("plus", 0)],
+        *[("bob", 1000), ("1000:0", 1000), ("nobody-here", None), ("2147483648", None)],
+    ],
+)
+def test_exec_uid(user: str, uid: int | None) -> None:
+    assert engine_parse.exec_uid(user, PASSWD) == uid
+
+
+@pytest.mark.parametrize(
+    ("ref", "registry"),
+    [
+        ("Evil/x", "evil"),  # upper case: distribution reads it as a host
+        ("LOCALHOST/x", "localhost"),
+        ("localhost/x", "localhost"),
+        ("team/app:1", "docker.io"),
+        ("index.docker.io/library/x", "docker.io"),
+        ("x", "docker.io"),
+        ("127.0.0.1:5000/a/b@sha256:" + "0" * 64, "127.0.0.1:5000"),
+    ],
+)
+def test_image_registry_as_distribution_splits_it(ref: str, registry: str) -> None:
+    assert engine_parse.image_registry(ref) == registry
+
+
+@pytest.mark.parametrize(
+    ("opt", "parsed"),
+    [
+        ("disable", ("label", "disable")),
+        ("no-new-privileges", ("no-new-privileges", "true")),
+        ("label:type:spc_t", ("label", "type:spc_t")),
+        ("seccomp=a:b", ("seccomp", "a:b")),
+        ("apparmor:x=y", ("apparmor:x", "y")),  # `=` wins, as in the daemon
+    ],
+)
+def test_security_opt_split_as_the_daemon_does(opt: str, parsed: tuple[str, str]) -> None:
+    assert engine_parse.security_opt(opt) == parsed
+
+
+def test_dockerfile_stages_are_not_images() -> None:
+    text = (
+        "FROM moorage-test/busybox AS Build\nFROM build\nCOPY --from=0 / /\n"
+        "COPY --from=BUILD / /\nFROM scratch\n"
+    )
+    assert [u.ref for u in image_uses(text, {})] == ["moorage-test/busybox"]
+
+
+@pytest.mark.parametrize(
+    "text", ["ARG B=x\nFROM ${B#x}\n", 'FROM "unterminated\n', "FROM ${B:?}\n", "FROM\n"]
+)
+def test_dockerfile_words_it_cannot_read_are_refused(text: str) -> None:
+    with pytest.raises(Unreadable):
+        image_uses(text, {})
+    policy = Policy(allowed_registries=["docker.io"])
+    with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
+        policy.check_build({}, _tar({"Dockerfile": text}))
+
+
+def test_image_origin() -> None:
+    policy = Policy(allowed_registries=["docker.io"])
+    allowed_digest = {"RepoDigests": ["a@sha256:1", "127.0.0.1:5000/a@sha256:1"]}
+    policy.check_image_origin("x", allowed_digest)
+    policy.check_image_origin("x", {"RepoTags": ["a:1", "127.0.0.1:5000/a:1"]})
+    for doc in (
+        {"RepoTags": ["a:1"], "RepoDigests": ["127.0.0.1:5000/a@sha256:1"]},
+        {"RepoTags": ["127.0.0.1:5000/a:1"]},
+        {"RepoTags": ["<none>:<none>"], "RepoDigests": []},
+    ):
+        with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
+            policy.check_image_origin("x", doc)
