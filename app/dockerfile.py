@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from app.engine_parse import go_atoi
 
+WHITESPACE = re.compile(r"[\t\v\f\r ]+")  # the parser's, not Python's (no NBSP etc.)
 DIRECTIVE = re.compile(r"^#\s*([a-zA-Z][a-zA-Z0-9]*)\s*=\s*(.+?)\s*$")
 VAR_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
@@ -44,7 +45,7 @@ class _Stage:
 def directives(text: str) -> dict[str, str]:
     """The parser directives at the top (`# syntax=`, `# escape=`), lower-case keys."""
     found: dict[str, str] = {}
-    for line in text.splitlines():
+    for line in _lines(text):
         m = DIRECTIVE.match(line.strip()) if line.strip() else None
         if m is None:
             break
@@ -52,11 +53,22 @@ def directives(text: str) -> dict[str, str]:
     return found
 
 
+def _lines(text: str) -> list[str]:
+    """Lines as the parser's scanner cuts them: at `\n` only (a trailing `\r` dropped),
+    after a leading byte-order mark."""
+    return [line.removesuffix("\r") for line in text.removeprefix("\ufeff").split("\n")]
+
+
+def _split_command(line: str) -> tuple[str, str]:
+    parts = WHITESPACE.split(line.strip(), maxsplit=1)
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
 def logical_lines(text: str, escape: str) -> list[str]:
     """Instructions, continuations joined; comment and blank lines inside skipped."""
     out: list[str] = []
     pending: list[str] | None = None
-    for raw in text.splitlines():
+    for raw in _lines(text):
         stripped = raw.strip()
         if not stripped or stripped.startswith("#"):
             continue
@@ -167,7 +179,7 @@ def _assignments(rest: str, escape: str, env: Mapping[str, str]) -> list[tuple[s
     if not words:
         return []
     if "=" not in words[0]:
-        name, _, value = rest.strip().partition(" ")
+        name, value = _split_command(rest)
         return [(name, value.strip() or None)]
     out: list[tuple[str, str | None]] = []
     for word in words:
@@ -177,21 +189,37 @@ def _assignments(rest: str, escape: str, env: Mapping[str, str]) -> list[tuple[s
 
 
 def image_uses(text: str, buildargs: Mapping[str, str | None]) -> list[ImageUse]:
-    """Every image the Dockerfile names (not stages, not `scratch`), resolved."""
+    """Every image the Dockerfile names (not stages, not `scratch`), resolved.
+
+    Read twice, and both readings count: with the builder's rule (a build arg is
+    seen only where an ARG declares it) and with every build arg visible everywhere
+    (the builder predefines some, `HTTP_PROXY` and the like) — a word that reads one
+    way or the other is judged both ways.
+    """
+    uses: list[ImageUse] = []
+    for loose in (False, True):
+        for use in _image_uses(text, buildargs, loose=loose):
+            if use not in uses:
+                uses.append(use)
+    return uses
+
+
+def _image_uses(text: str, buildargs: Mapping[str, str | None], *, loose: bool) -> list[ImageUse]:
+    given_args = {k: v for k, v in buildargs.items() if v is not None} if loose else {}
     found = directives(text)
     escape = "`" if found.get("escape") == "`" else "\\"
     uses: list[ImageUse] = []
     if "syntax" in found:
         uses.append(ImageUse("# syntax=", found["syntax"].strip()))
-    meta: dict[str, str] = {}
+    meta: dict[str, str] = dict(given_args)
     stages: list[str] = []  # stage names (lower-case; "" when unnamed)
     stage: _Stage | None = None
     for line in logical_lines(text, escape):
-        word, _, rest = line.strip().partition(" ")
+        word, rest = _split_command(line)
         instruction = word.lower()
         if instruction == "onbuild":
             # The trigger runs in a later build; the image it names is judged now.
-            word, _, rest = rest.strip().partition(" ")
+            word, rest = _split_command(rest)
             instruction = word.lower()
         if instruction == "arg":
             target = meta if stage is None else stage.args
@@ -219,7 +247,7 @@ def image_uses(text: str, buildargs: Mapping[str, str | None]) -> list[ImageUse]
                 uses.append(ImageUse("FROM", ref))
             name = words[2].lower() if len(words) >= 3 and words[1].lower() == "as" else ""
             stages.append(name)
-            stage = _Stage()
+            stage = _Stage(dict(given_args))
         elif instruction in ("copy", "add", "run"):
             env = {**meta, **(stage.args if stage else {})}
             flags, _ = _split_flags(rest)

@@ -482,6 +482,11 @@ def _dockerfiles(evil: str) -> list[tuple[str, str, dict[str, str]]]:
         ("run-mount-from", f"FROM {ok}\nRUN --mount=type=bind,from={evil},target=/m true\n", {}),
         ("onbuild-copy-from", f"FROM {ok}\nONBUILD COPY --from={evil} / /x\n", {}),
         ("syntax-directive", f"# syntax={evil}\nFROM {ok}\n", {}),
+        ("tab-separated", f"FROM\t{evil}\n", {}),
+        ("byte-order-mark", f"\ufeffFROM {evil}\n", {}),
+        ("crlf-continuation", f"FROM \\\r\n{evil}\r\n", {}),
+        ("predefined-proxy-arg", f"FROM ${{HTTP_PROXY:-{ok}}}\n", {"HTTP_PROXY": evil}),
+        ("stage-named-then-image", f"FROM {ok} AS base\nFROM BASE\nFROM {evil}\n", {}),
     ]
 
 
