@@ -724,3 +724,33 @@ def test_image_origin() -> None:
     ):
         with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
             policy.check_image_origin("x", doc)
+
+
+# -- 6. engine calls no route makes today, refused at the guard all the same -------------
+
+
+@pytest.fixture(scope="module")
+async def guarded(policy_file: Path) -> AsyncIterator[Engine]:
+    engine = Engine(Settings(policy_file=policy_file))
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+@pytest.mark.parametrize("call", ["search", "login", "import-url", "remote-build", "raw-dist"])
+async def test_engine_fetches_refused_at_the_guard(
+    guarded: Engine, listener: Listener, evil: str, call: str
+) -> None:
+    url = f"http://{listener.address}/ctx.tar"
+    login = {"username": "u", "password": "p", "serveraddress": listener.address}
+    method, path, params, body = {
+        "search": ("GET", "images/search", {"term": f"{listener.address}/x"}, None),
+        "login": ("POST", "auth", None, login),
+        "import-url": ("POST", "images/create", {"fromSrc": url, "repo": "pb/x"}, None),
+        "remote-build": ("POST", "build", {"remote": url, "t": "pb/x:1"}, None),
+        "raw-dist": ("GET", f"/v1.41/distribution/{evil}/json", None, None),
+    }[call]
+    with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
+        await guarded.json(method, path, params=params, json=body)
+    assert not exists("image", "pb/x:1")
