@@ -554,6 +554,20 @@ async def test_streamed_tar_build_from_a_disallowed_registry_refused(
     assert not exists("image", tag)
 
 
+async def test_streamed_tar_build_run_network_host_refused(api: httpx.AsyncClient) -> None:
+    """The Dockerfile of a streamed context is read at all now: its RUN flags too."""
+    tag = f"moorage-test/pb-tar-net-{uuid.uuid4().hex[:6]}:1"
+    data = _tar({"Dockerfile": f"FROM {TEST_IMAGE}\nRUN --network=host true\n"})
+    r = await api.post(
+        "/v1/images/build",
+        params={"tag": tag},
+        content=data,
+        headers={**ADMIN, "Content-Type": "application/x-tar"},
+    )
+    _refused(r, "allow_host_namespaces")
+    assert not exists("image", tag)
+
+
 @pytest.mark.parametrize("which", ["id", "laundered"])
 async def test_build_from_disallowed_local_content_refused(
     api: httpx.AsyncClient, pushed: dict[str, str], which: str
