@@ -188,6 +188,16 @@ def local_only() -> Iterator[dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
+def own_allowed() -> Iterator[str]:
+    """An image of this run under an allowed name, for the controls (the shared test
+    image may be pushed to the test registry by other tests meanwhile)."""
+    ref = f"moorage-test/pb-allowed-{SUFFIX}:1"
+    _docker_build(f"FROM {TEST_IMAGE}\nLABEL {TEST_LABEL}={RUN_ID} pb=allowed-{SUFFIX}\n", ref)
+    yield ref
+    _rmi(ref)
+
+
+@pytest.fixture(scope="module")
 def users_image() -> Iterator[str]:
     """The test image with an /etc/passwd holding other spellings of root."""
     ref = f"moorage-test/pb-users-{SUFFIX}:1"
@@ -306,7 +316,9 @@ async def test_security_opt_spellings_refused(
     assert not exists("container", name)
 
 
-async def test_a_confining_seccomp_profile_is_allowed(policy_file: Path, name: str) -> None:
+async def test_a_confining_seccomp_profile_is_allowed(
+    policy_file: Path, own_allowed: str, name: str
+) -> None:
     """The control: a profile that denies by default and allows ordinary calls is
     created (through the same guard; created, not started)."""
     profile = {
@@ -315,7 +327,7 @@ async def test_a_confining_seccomp_profile_is_allowed(policy_file: Path, name: s
     }
     engine = Engine(Settings(policy_file=policy_file))
     body = {
-        "Image": TEST_IMAGE,
+        "Image": own_allowed,
         "Cmd": ["true"],
         "Labels": labels(),
         "HostConfig": {"SecurityOpt": [_seccomp(profile), "no-new-privileges"]},
@@ -416,10 +428,10 @@ async def test_create_from_local_content_without_allowed_name_refused(
 
 
 async def test_create_from_allowed_content_by_id_is_allowed(
-    api: httpx.AsyncClient, name: str
+    api: httpx.AsyncClient, own_allowed: str, name: str
 ) -> None:
-    """The control: the test image (named on Docker Hub, allowed) by its short id."""
-    short = inspect("image", TEST_IMAGE)["Id"][7:19]
+    """The control: an image named on Docker Hub (allowed), by its short id."""
+    short = inspect("image", own_allowed)["Id"][7:19]
     r = await api.post("/v1/containers", json=_spec(name, image=short), headers=ADMIN)
     try:
         assert r.status_code == 201, r.text
@@ -583,10 +595,12 @@ async def test_build_from_disallowed_local_content_refused(
     assert not exists("image", tag)
 
 
-async def test_streamed_tar_build_from_an_allowed_image_builds(api: httpx.AsyncClient) -> None:
+async def test_streamed_tar_build_from_an_allowed_image_builds(
+    api: httpx.AsyncClient, own_allowed: str
+) -> None:
     """The control: a spooled tar context reaches the engine whole and builds."""
     tag = f"moorage-test/pb-tar-ok-{uuid.uuid4().hex[:6]}:1"
-    data = _tar({"Dockerfile": f"FROM {TEST_IMAGE}\nCOPY f /f\n", "f": "x" * 200_000})
+    data = _tar({"Dockerfile": f"FROM {own_allowed}\nCOPY f /f\n", "f": "x" * 200_000})
     r = await api.post(
         "/v1/images/build",
         params={"tag": tag, "labels": json.dumps(labels())},
