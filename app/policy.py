@@ -257,8 +257,8 @@ class Policy(BaseModel):
         mode = _ci(params, "networkmode")
         if isinstance(mode, str) and _is_host_mode(mode) and not self.allow_host_namespaces:
             refuse("allow_host_namespaces", "a build on the host network is not allowed")
-        for tag in _as_list(_ci(params, "t")):
-            self.check_image(str(tag))
+        for tag in _as_list(_json_param_list(_ci(params, "t"))):
+            self.check_image_name(str(tag))  # a tag is a name, even one of hex letters
         if self.allowed_registries and _ci(params, "remote"):
             refuse("allowed_registries", "a remote build context makes the engine fetch it")
         if dockerfile is None and isinstance(data, bytes | bytearray):
@@ -396,6 +396,13 @@ def build_args(params: Mapping[str, Any]) -> dict[str, str | None]:
     if not isinstance(value, Mapping):
         refuse("malformed", "buildargs must be a JSON object")
     return {str(k): (None if v is None else str(v)) for k, v in value.items()}
+
+
+def _json_param_list(value: Any) -> Any:
+    """`t` may repeat (a list) or, from some clients, be one JSON-encoded list."""
+    if isinstance(value, str) and value.startswith("["):
+        return _json_param(value)
+    return value
 
 
 def _json_param(value: Any) -> Any:
@@ -565,7 +572,8 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
                 "ContainerSpec",
             )
             if _ci(spec, "Image"):
-                policy.check_image(str(_ci(spec, "Image")))
+                # Every node pulls it by this name: an id-looking one too.
+                policy.check_image_name(str(_ci(spec, "Image")))
             for mount in _list(_ci(spec, "Mounts"), "Mounts"):
                 self_mount = _mapping(mount, "Mounts")
                 policy.check_mount(self_mount)

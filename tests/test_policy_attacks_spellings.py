@@ -782,3 +782,12 @@ async def test_engine_fetches_refused_at_the_guard(
     with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
         await guarded.json(method, path, params=params, json=body)
     assert not exists("image", "pb/x:1")
+
+
+def test_names_of_hex_letters_are_names_where_only_a_name_can_be() -> None:
+    """`cafe` is Docker Hub's library/cafe when it is a build tag or a service image."""
+    policy = Policy(allowed_registries=["registry.local:5000"])
+    with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
+        policy.check_build({"t": "cafe"}, _tar({"Dockerfile": "FROM scratch\n"}))
+    with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
+        policy.check_image_name("beef")
