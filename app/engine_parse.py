@@ -26,67 +26,33 @@ SECCOMP_DENY = frozenset(
     {"SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD"}
     | {"SCMP_ACT_TRAP"}
 )
-# What Docker's default profile blocks because it reaches past the container (its
-# documented list, plus the new mount API). A profile allowing one of them weakens
-# the confinement as much as `seccomp=unconfined` for that call.
+# What Docker's default profile blocks (unless the container holds the capability the
+# call needs) because it reaches past the container: its documented list, the new
+# mount API and the like. A profile allowing one of them weakens the confinement as
+# much as `seccomp=unconfined` does for that call. (`ptrace`, `process_vm_*`,
+# `clock_adjtime` and `name_to_handle_at` are allowed by the default on kernels
+# since 4.8 and are not here.)
 SECCOMP_DANGEROUS = frozenset(
     {
-        "acct",
-        "add_key",
-        "bpf",
-        "clock_adjtime",
-        "clock_settime",
-        "create_module",
-        "delete_module",
-        "finit_module",
-        "get_kernel_syms",
-        "get_mempolicy",
-        "init_module",
-        "ioperm",
-        "iopl",
-        "kcmp",
-        "kexec_file_load",
-        "kexec_load",
-        "keyctl",
-        "lookup_dcookie",
-        "mbind",
-        "mount",
-        "move_pages",
-        "name_to_handle_at",
-        "nfsservctl",
-        "open_by_handle_at",
-        "perf_event_open",
-        "pivot_root",
-        "process_vm_readv",
-        "process_vm_writev",
-        "ptrace",
-        "query_module",
-        "quotactl",
-        "reboot",
-        "request_key",
-        "set_mempolicy",
-        "setns",
-        "settimeofday",
-        "stime",
-        "swapon",
-        "swapoff",
-        "sysfs",
-        "_sysctl",
-        "umount",
-        "umount2",
-        "unshare",
-        "uselib",
-        "userfaultfd",
-        "ustat",
-        "vm86",
-        "vm86old",
-        "fsopen",
-        "fsconfig",
-        "fsmount",
-        "fspick",
-        "move_mount",
-        "open_tree",
-        "clone3",
+        *("acct", "add_key", "bpf", "clock_settime", "clock_settime64", "create_module"),
+        *("delete_module", "finit_module", "get_kernel_syms", "get_mempolicy"),
+        *("init_module", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load"),
+        *("keyctl", "lookup_dcookie", "mbind", "mount", "mount_setattr", "move_pages"),
+        *("nfsservctl", "open_by_handle_at", "perf_event_open", "pidfd_getfd"),
+        *("pivot_root", "query_module", "quotactl", "quotactl_fd", "reboot"),
+        *("request_key", "set_mempolicy", "setns", "settimeofday", "stime", "swapon"),
+        *("swapoff", "sysfs", "_sysctl", "umount", "umount2", "unshare", "uselib"),
+        *("userfaultfd", "ustat", "vm86", "vm86old", "fsopen", "fsconfig", "fsmount"),
+        *("fspick", "move_mount", "open_tree", "clone3"),
+    }
+)
+# The capabilities every container has unless it drops them (the engine's defaults):
+# a profile rule conditioned on one of them applies.
+DEFAULT_CAPS = frozenset(
+    {
+        *("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID"),
+        *("SETUID", "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL"),
+        "AUDIT_WRITE",
     }
 )
 # Allowed by the default profile only with an argument filter (namespace flags, the
@@ -147,8 +113,9 @@ def seccomp_weakness(profile: Any, allowed_caps: set[str]) -> str | None:
     """What in a seccomp profile (decoded by `go_json`) lets calls through that the
     default profile stops; None when it denies by default and allows nothing dangerous.
 
-    A rule that applies only with a capability the policy never grants (`includes.caps`)
-    cannot apply here and is skipped.
+    A rule that applies only with a capability no container holds here (`includes.caps`
+    naming none of the engine's default capabilities nor one the policy grants) cannot
+    apply and is skipped, as the default profile's CAP_SYS_ADMIN rules are.
     """
     if not isinstance(profile, dict):
         return "the seccomp profile is not an object"
@@ -168,7 +135,8 @@ def seccomp_weakness(profile: Any, allowed_caps: set[str]) -> str | None:
         caps = includes.get("caps") if isinstance(includes, dict) else None
         if isinstance(caps, list) and caps:
             wanted = {str(c).strip().upper().removeprefix("CAP_") for c in caps}
-            if not wanted & allowed_caps and "ALL" not in allowed_caps:
+            held = allowed_caps | DEFAULT_CAPS
+            if not wanted & held and "ALL" not in held:
                 continue
         names = rule.get("names") or []
         names = [*names] if isinstance(names, list) else [names]

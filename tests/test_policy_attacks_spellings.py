@@ -292,6 +292,21 @@ SECURITY_OPTS: list[tuple[str, str]] = [
         ),
     ),
     (
+        "seccomp-mount-under-a-default-cap",
+        _seccomp(
+            {
+                "defaultAction": "SCMP_ACT_ERRNO",
+                "syscalls": [
+                    {
+                        "names": ["mount", "unshare"],
+                        "action": "SCMP_ACT_ALLOW",
+                        "includes": {"caps": ["CAP_SETUID"]},
+                    }
+                ],
+            }
+        ),
+    ),
+    (
         "seccomp-deprecated-name-log",
         _seccomp(
             {
@@ -791,3 +806,23 @@ def test_names_of_hex_letters_are_names_where_only_a_name_can_be() -> None:
         policy.check_build({"t": "cafe"}, _tar({"Dockerfile": "FROM scratch\n"}))
     with pytest.raises(errors.PolicyViolation, match=r"^allowed_registries:"):
         policy.check_image_name("beef")
+
+
+def test_a_profile_shaped_like_the_default_is_allowed() -> None:
+    """Deny by default; ptrace on new kernels; mount only with CAP_SYS_ADMIN (which no
+    container holds here); clone and personality with argument filters."""
+    profile = {
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "syscalls": [
+            {"names": ["read", "write", "name_to_handle_at"], "action": "SCMP_ACT_ALLOW"},
+            {"names": ["ptrace"], "action": "SCMP_ACT_ALLOW", "includes": {"minKernel": "4.8"}},
+            {"names": ["mount", "unshare"], "action": "SCMP_ACT_ALLOW"}
+            | {"includes": {"caps": ["CAP_SYS_ADMIN"]}},
+            {"names": ["clone"], "action": "SCMP_ACT_ALLOW", "args": [{"index": 0}]},
+            {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        ],
+    }
+    Policy().check_security_opt("seccomp=" + json.dumps(profile))
+    granted = Policy(allowed_capabilities=["SYS_ADMIN"])
+    with pytest.raises(errors.PolicyViolation, match=r"^allow_unconfined:"):
+        granted.check_security_opt("seccomp=" + json.dumps(profile))
