@@ -166,7 +166,7 @@ def _closing_brace(word: str, start: int) -> int:
 
 def _split_flags(rest: str) -> tuple[list[str], list[str]]:
     """`--flag=value …` words, then the others (the builder stops at the first non-flag)."""
-    words = rest.split()
+    words = [w for w in WHITESPACE.split(rest.strip()) if w]
     flags: list[str] = []
     while words and words[0].startswith("--"):
         flags.append(words.pop(0))
@@ -175,7 +175,7 @@ def _split_flags(rest: str) -> tuple[list[str], list[str]]:
 
 def _assignments(rest: str, escape: str, env: Mapping[str, str]) -> list[tuple[str, str | None]]:
     """`ARG a=1 b` / `ENV a=1 b=2` / legacy `ENV a 1`: (name, raw value or None)."""
-    words = rest.split()
+    words = [w for w in WHITESPACE.split(rest.strip()) if w]
     if not words:
         return []
     if "=" not in words[0]:
