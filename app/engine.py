@@ -31,7 +31,8 @@ from app.settings import Settings
 
 log = logging.getLogger("moorage.engine")
 
-Guard = Callable[[str, str, Mapping[str, Any] | None, Any], Awaitable[None]]
+# The policy hook: refuses (raises), or returns None, or the body to send instead.
+Guard = Callable[[str, str, Mapping[str, Any] | None, Any], Awaitable[Any]]
 
 T = TypeVar("T")
 
@@ -247,9 +248,11 @@ class Engine:
             if self.guard is not None and (
                 method.upper() not in ("GET", "HEAD") or guards_read(str(path))
             ):
-                await self.guard(
+                replaced = await self.guard(
                     method.upper(), str(path), kwargs.get("params"), kwargs.get("data")
                 )
+                if replaced is not None:
+                    kwargs["data"] = replaced
             response: aiohttp.ClientResponse = await inner(path, method, **kwargs)
             return response
 

@@ -473,13 +473,14 @@ def _path(path: str) -> list[str]:
     return [p for p in _VERSION_PREFIX.sub("", path).split("?")[0].split("/") if p]
 
 
-Guard = Callable[[str, str, Mapping[str, Any] | None, Any], Awaitable[None]]
+# Returns None, or the body to send instead (an exec pinned to the uid it was judged as).
+Guard = Callable[[str, str, Mapping[str, Any] | None, Any], Awaitable[Any]]
 
 
 def engine_guard(policy: Policy, engine: Engine) -> Guard:
     """The hook `Engine` calls before sending any non-GET request to the engine."""
 
-    async def guard(method: str, path: str, params: Mapping[str, Any] | None, data: Any) -> None:
+    async def guard(method: str, path: str, params: Mapping[str, Any] | None, data: Any) -> Any:
         parts = _path(path)
         params = params or {}
         if method == "GET" and parts:
@@ -514,6 +515,8 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
                 if engine_parse.go_atoi(name.strip()) is None and name.strip():
                     passwd = await container_passwd(engine, parts[1])
             policy.check_exec(body, user, passwd)
+            if passwd is not None:
+                return pinned_exec_body(body, asked.strip() or user or "", passwd)
         elif len(parts) == 3 and parts[0] == "networks" and parts[2] == "connect":
             if not policy.allow_host_namespaces:
                 net = parts[1]
@@ -580,6 +583,22 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             policy.check_capabilities(_list(_ci(spec, "CapabilityAdd"), "CapabilityAdd"))
 
     return guard
+
+
+def pinned_exec_body(body: Mapping[str, Any], user: str, passwd: str) -> bytes | None:
+    """The exec body with its user name replaced by the uid it was judged as.
+
+    runc resolves a name when the exec *starts*, through the container's /etc/passwd,
+    which the container itself may rewrite after the check (`bob` becoming uid 0): the
+    engine is handed the number instead. The group part is kept as it was.
+    """
+    _, group = engine_parse.user_parts(user.strip())
+    uid = engine_parse.exec_uid(user, passwd)
+    if uid is None:
+        return None  # the engine refuses a name it cannot find, as it would have
+    pinned = f"{uid}:{group}" if ":" in user else str(uid)
+    kept = {k: v for k, v in body.items() if not (isinstance(k, str) and k.lower() == "user")}
+    return json.dumps({**kept, "User": pinned}).encode()
 
 
 def check_fetch(policy: Policy, parts: list[str], params: Mapping[str, Any]) -> None:

@@ -843,3 +843,30 @@ def test_a_profile_shaped_like_the_default_is_allowed() -> None:
     granted = Policy(allowed_capabilities=["SYS_ADMIN"])
     with pytest.raises(errors.PolicyViolation, match=r"^allow_unconfined:"):
         granted.check_security_opt("seccomp=" + json.dumps(profile))
+
+
+async def test_exec_user_is_pinned_to_the_uid_it_was_judged_as(
+    guarded: Engine, users_image: str, name: str, tmp_path: Path
+) -> None:
+    """A container rewrites its /etc/passwd between the exec's check (create) and its
+    start (when runc reads the name): the engine was handed bob's uid, not his name."""
+    _sleeper(users_image, name, "--user", "bob")
+    try:
+        doc = await guarded.json(
+            "POST",
+            f"containers/{name}/exec",
+            json={"Cmd": ["id", "-u"], "User": "bob", "AttachStdout": True},
+        )
+        assert inspect("container", name)["ExecIDs"] == [doc["Id"]]
+        rooted = tmp_path / "passwd"
+        rooted.write_text(PASSWD.replace("bob:x:1000:", "bob:x:0:"))
+        docker("cp", str(rooted), f"{name}:/etc/passwd")
+        started = await guarded.json("GET", f"exec/{doc['Id']}/json")
+        assert started["ProcessConfig"]["user"] == "1000"
+        async with guarded.request(
+            "POST", f"exec/{doc['Id']}/start", json={"Detach": False, "Tty": True}
+        ) as response:
+            output = (await response.read()).decode()
+        assert output.strip() == "1000"
+    finally:
+        docker("rm", "-f", name, check=False)
