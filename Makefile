@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi spec-tools packages engine images bench clean
+.PHONY: run test lint typecheck unit openapi spec-tools packages engine images image wheelhouse dist bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -48,6 +48,19 @@ openapi-write: $(STAMP)
 spec-tools:
 	scripts/spec-tools.sh
 
+## image: the service image moorage:latest (README "The image"): no registry needed, and
+## no package index inside the build (wheels built here, in wheelhouse/)
+image: $(STAMP)
+	scripts/image.sh
+
+## wheelhouse: the wheels the image installs from (copy them along for an air-gapped build)
+wheelhouse: $(STAMP)
+	PYTHON=$(BIN)/python scripts/wheelhouse.sh
+
+## dist: the sdist and the wheel in dist/ (python -m build)
+dist: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
+
 ## bench: moorage against the engine, issue 6's figures (BENCH_ARGS="--quick", "--write", …)
 bench: $(STAMP)
 	scripts/system-packages.sh wrk socat curl
@@ -55,4 +68,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build wheelhouse/*.whl
