@@ -14,6 +14,11 @@ ARG PYTHON_IMAGE=python:3.11-slim
 # --- build: moorage and its dependencies in a self-contained venv ---------------------
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore
+# Without a wheelhouse: a package index other than PyPI (pip reads these from the
+# environment; unset unless given with --build-arg).
+ARG PIP_INDEX_URL
+ARG PIP_EXTRA_INDEX_URL
+ARG PIP_TRUSTED_HOST
 # python3, not python: Debian's base has no `python` command.
 RUN python3 -m venv /opt/moorage
 COPY wheelhouse/ /wheels/

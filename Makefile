@@ -50,12 +50,12 @@ spec-tools:
 
 ## image: the service image moorage:latest (README "The image"): no registry needed, and
 ## no package index inside the build (wheels built here, in wheelhouse/)
-image: $(STAMP)
+image:
 	scripts/image.sh
 
 ## wheelhouse: the wheels the image installs from (copy them along for an air-gapped build)
-wheelhouse: $(STAMP)
-	PYTHON=$(BIN)/python scripts/wheelhouse.sh
+wheelhouse:
+	scripts/wheelhouse.sh
 
 ## dist: the sdist and the wheel in dist/ (python -m build)
 dist: $(STAMP)

@@ -22,6 +22,12 @@ version=$("$py" -c 'import sys; print("%d.%d" % sys.version_info[:2])')
 mkdir -p "$out"
 # A stale moorage wheel of the same version would be taken for the new one.
 rm -f "$out"/moorage-*.whl
-# --find-links: wheels already here are reused, so an air-gapped rebuild works.
-"$py" -m pip wheel -q --disable-pip-version-check --find-links "$out" --wheel-dir "$out" . >&2
+# --find-links: wheels already here are reused, so an air-gapped rebuild works. The
+# build backend (pyproject's [build-system]) goes in too: without an index, building
+# moorage's own wheel needs it from here.
+backend=$(sed -n 's/^requires = \[\(.*\)\]/\1/p' pyproject.toml | head -1 | tr -d '"' | tr ',' ' ')
+pip=("$py" -m pip wheel -q --disable-pip-version-check --find-links "$out" --wheel-dir "$out")
+# shellcheck disable=SC2086  # one requirement a word
+"${pip[@]}" $backend >&2
+"${pip[@]}" . >&2
 say "$(ls "$out"/*.whl | wc -l) wheels in $out/ ($(du -sh "$out" | cut -f1))"

@@ -10,13 +10,19 @@ project and is removed at the end; the base image stays (it is the cache).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
+import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
 import pytest
@@ -253,6 +259,66 @@ def test_sigterm_ends_streams_within_the_grace_period(running: Running, token: T
     ).stderr  # uvicorn logs to stderr
     assert state["ExitCode"] == 0, logs[-2000:]
     assert "Finished server process" in logs
+
+
+def test_the_same_dockerfile_installs_from_an_index(
+    built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The other way in: no wheelhouse, a package index (here the wheelhouse's wheels
+    served as a simple index on loopback, the build on the host's network). moorage
+    itself is not on that index: it must be built from the source in the context."""
+    index = tmp_path / "index"
+    for wheel in (ROOT / "wheelhouse").glob("*.whl"):
+        project = re.sub(r"[-_.]+", "-", wheel.name.split("-", 1)[0]).lower()
+        if project == "moorage":
+            continue
+        (index / "simple" / project).mkdir(parents=True, exist_ok=True)
+        (index / "simple" / project / wheel.name).symlink_to(wheel)
+    context = tmp_path / "context"
+    context.mkdir()
+    for name in ("Dockerfile", ".dockerignore", "pyproject.toml", "README.md", "MANIFEST.in"):
+        shutil.copy2(ROOT / name, context / name)
+    shutil.copytree(ROOT / "app", context / "app", ignore=shutil.ignore_patterns("__pycache__"))
+    (context / "wheelhouse").mkdir()  # empty: pip asks the index
+    handler = functools.partial(QuietHandler, directory=str(index))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    tag = f"moorage-test/moorage-index:{RUN_ID}"
+    t0 = time.monotonic()
+    try:
+        # The classic builder, as scripts/image.sh uses (no buildx plugin here).
+        proc = subprocess.run(
+            ["docker", "build", "-q", "--network", "host", "-t", tag,
+             "--label", f"{TEST_LABEL}={RUN_ID}",
+             "--build-arg", f"PYTHON_IMAGE={built.base}",
+             "--build-arg", f"PIP_INDEX_URL=http://127.0.0.1:{server.server_port}/simple/",
+             str(context)],
+            env={**os.environ, "DOCKER_BUILDKIT": "0"},
+            capture_output=True, text=True, timeout=900, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    finally:
+        server.shutdown()
+        server.server_close()
+    asked = {path.split("/")[2] for path in QuietHandler.paths if path.startswith("/simple/")}
+    assert {"fastapi", "uvicorn", "aiodocker", "setuptools"} <= asked
+    assert "moorage" not in asked
+    out = docker(
+        "run", "--rm", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
+        "--entrypoint", "python", tag,
+        "-c", "import app.main, importlib.util as u; print(u.find_spec('pip') is None)",
+    )  # fmt: skip
+    assert out.strip() == "True"  # the app imports; pip did not stay in the image
+    report(capsys, f"index path (no wheelhouse): built in {time.monotonic() - t0:.1f} s")
+
+
+class QuietHandler(SimpleHTTPRequestHandler):
+    """A static simple index; remembers which paths pip asked for."""
+
+    paths: ClassVar[list[str]] = []
+
+    def log_message(self, format: str, *args: object) -> None:
+        QuietHandler.paths.append(self.path)
 
 
 # -- compose ---------------------------------------------------------------------------
