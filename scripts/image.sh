@@ -21,6 +21,7 @@ else
 fi
 args=(--build-arg "PYTHON_IMAGE=$base" -t "$tag"
   --label "org.opencontainers.image.title=moorage"
+  --label "org.opencontainers.image.description=An async REST + Server-Sent Events API for the Docker Engine"
   --label "org.opencontainers.image.version=$version"
   --label "moorage.base=$base")
 [ -n "${MOORAGE_IMAGE:-}" ] || args+=(-t "moorage:$version")
