@@ -52,8 +52,32 @@ class Built:
     seconds: float
 
 
+def dangling() -> set[str]:
+    return set(docker("images", "-q", "--no-trunc", "--filter", "dangling=true").split())
+
+
+def build_leftovers(before: set[str], base: str) -> set[str]:
+    """The untagged images a build left: the classic builder keeps each stage's steps
+    as images, and the build stage's last one is tagged by nothing. Those that appeared
+    during this build and stand on its base are this build's."""
+    base_id = inspect("image", base)["Id"]
+    return {
+        image
+        for image in dangling() - before
+        if base_id in docker("image", "history", "-q", "--no-trunc", image).split()
+    }
+
+
+def remove_images(flt: str, leftovers: set[str]) -> None:
+    for image_id in set(docker("images", "-q", "--filter", flt, check=False).split()):
+        docker("rmi", "-f", image_id, check=False, timeout=600)
+    for image_id in leftovers:
+        docker("rmi", image_id, check=False, timeout=600)  # not -f: never one in use
+
+
 @pytest.fixture(scope="module")
 def built() -> Iterator[Built]:
+    before = dangling()
     t0 = time.monotonic()
     proc = subprocess.run(
         ["scripts/image.sh"],
@@ -71,13 +95,13 @@ def built() -> Iterator[Built]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     seconds = time.monotonic() - t0
     base = inspect("image", TAG)["Config"]["Labels"]["moorage.base"]
+    leftovers = build_leftovers(before, base)
     yield Built(TAG, base, seconds)
     flt = f"label={TEST_LABEL}={RUN_ID}"
     ids = docker("ps", "-aq", "--filter", flt, check=False).split()
     if ids:
         docker("rm", "-fv", *ids, check=False)
-    for image_id in set(docker("images", "-q", "--filter", flt, check=False).split()):
-        docker("rmi", "-f", image_id, check=False)
+    remove_images(flt, leftovers)
 
 
 @dataclass
@@ -262,7 +286,10 @@ def test_sigterm_ends_streams_within_the_grace_period(running: Running, token: T
 
 
 def test_the_same_dockerfile_installs_from_an_index(
-    built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    built: Built,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    request: pytest.FixtureRequest,
 ) -> None:
     """The other way in: no wheelhouse, a package index (here the wheelhouse's wheels
     served as a simple index on loopback, the build on the host's network). moorage
@@ -284,6 +311,7 @@ def test_the_same_dockerfile_installs_from_an_index(
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     tag = f"moorage-test/moorage-index:{RUN_ID}"
+    before = dangling()
     t0 = time.monotonic()
     try:
         # The classic builder, as scripts/image.sh uses (no buildx plugin here).
@@ -300,6 +328,9 @@ def test_the_same_dockerfile_installs_from_an_index(
     finally:
         server.shutdown()
         server.server_close()
+        request.addfinalizer(
+            lambda: remove_images(f"reference={tag}", build_leftovers(before, built.base))
+        )
     asked = {path.split("/")[2] for path in QuietHandler.paths if path.startswith("/simple/")}
     assert {"fastapi", "uvicorn", "aiodocker", "setuptools"} <= asked
     assert "moorage" not in asked
