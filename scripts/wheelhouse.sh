@@ -29,5 +29,7 @@ backend=$(sed -n 's/^requires = \[\(.*\)\]/\1/p' pyproject.toml | head -1 | tr -
 pip=("$py" -m pip wheel -q --disable-pip-version-check --find-links "$out" --wheel-dir "$out")
 # shellcheck disable=SC2086  # one requirement a word
 "${pip[@]}" $backend >&2
+# pip builds in the tree: setuptools' build/lib would keep a module deleted since.
+rm -rf build/lib build/bdist.*
 "${pip[@]}" . >&2
 say "$(ls "$out"/*.whl | wc -l) wheels in $out/ ($(du -sh "$out" | cut -f1))"
