@@ -78,6 +78,7 @@ def remove_images(flt: str, leftovers: set[str]) -> None:
 @pytest.fixture(scope="module")
 def built() -> Iterator[Built]:
     before = dangling()
+    bases_before = set(docker("images", "--format", "{{.Repository}}:{{.Tag}}").split())
     t0 = time.monotonic()
     proc = subprocess.run(
         ["scripts/image.sh"],
@@ -95,6 +96,8 @@ def built() -> Iterator[Built]:
     assert proc.returncode == 0, proc.stderr[-3000:]
     seconds = time.monotonic() - t0
     base = inspect("image", TAG)["Config"]["Labels"]["moorage.base"]
+    if base in bases_before:  # made once, then reused (never a second debootstrap)
+        assert f"base-image: {base} present" in proc.stderr, proc.stderr[-2000:]
     leftovers = build_leftovers(before, base)
     yield Built(TAG, base, seconds)
     flt = f"label={TEST_LABEL}={RUN_ID}"
