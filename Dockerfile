@@ -1,5 +1,6 @@
 # moorage: the service image. Build it with `make image` (scripts/image.sh), which
-# picks the base and the install source; README "The image" has the air-gapped path.
+# picks the base and the install source; README "The image and compose" has the
+# air-gapped path.
 #
 # One Dockerfile, two ways in:
 # - online: PYTHON_IMAGE=python:3.11-slim (the default) and `pip install` of the source

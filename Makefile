@@ -48,7 +48,7 @@ openapi-write: $(STAMP)
 spec-tools:
 	scripts/spec-tools.sh
 
-## image: the service image moorage:latest (README "The image"): no registry needed, and
+## image: the service image moorage:latest (README "The image and compose"): no registry, and
 ## no package index inside the build (wheels built here, in wheelhouse/)
 image:
 	scripts/image.sh
