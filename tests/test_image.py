@@ -207,6 +207,26 @@ def test_image_adds_at_most_80_mb_to_its_base(
     assert size <= OWN_LAYERS_LIMIT
 
 
+def test_the_image_holds_the_dashboard_the_checkout_built(built: Built) -> None:
+    """app/ui/dist (the dashboard's build output, when it has been built) travels
+    through the wheel into the image, file for file; without it, nothing is there."""
+    dist = ROOT / "app" / "ui" / "dist"
+    want = sorted(
+        str(p.relative_to(dist)) for p in dist.rglob("*") if p.is_file()
+    ) if dist.is_dir() else []  # fmt: skip
+    script = (
+        "import importlib.util, pathlib; "
+        "d = pathlib.Path(importlib.util.find_spec('app').origin).parent / 'ui' / 'dist'; "
+        "print('\\n'.join(sorted(str(p.relative_to(d)) for p in d.rglob('*') if p.is_file()))"
+        " if d.is_dir() else '')"
+    )
+    out = docker(
+        "run", "--rm", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
+        "--entrypoint", "python", built.tag, "-c", script,
+    )  # fmt: skip
+    assert out.split() == want
+
+
 def test_ready_and_lists_containers_with_a_token(running: Running, token: Token) -> None:
     ready = httpx.get(running.url + "/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
