@@ -162,10 +162,16 @@ class AuditStore:
 
         return await asyncio.to_thread(write)
 
-    async def finish(self, row_id: int, status: int) -> None:
+    async def finish(self, row_id: int, status: int, summary: dict[str, Any] | None = None) -> None:
+        """The outcome; `summary` (a terminal session's end) replaces the row's summary."""
+        text = None if summary is None else json.dumps(summary, default=str)
+
         def write() -> None:
             with self._lock:
-                self._conn().execute("UPDATE audit SET status = ? WHERE id = ?", (status, row_id))
+                self._conn().execute(
+                    "UPDATE audit SET status = ?, summary = COALESCE(?, summary) WHERE id = ?",
+                    (status, text, row_id),
+                )
 
         await asyncio.to_thread(write)
 
@@ -352,9 +358,13 @@ class PostgresAuditStore:
         )
         return int(row_id)
 
-    async def finish(self, row_id: int, status: int) -> None:
+    async def finish(self, row_id: int, status: int, summary: dict[str, Any] | None = None) -> None:
+        text = None if summary is None else json.dumps(summary, default=str)
         await self._p().execute(
-            "UPDATE moorage_audit SET status = $1 WHERE id = $2", status, row_id
+            "UPDATE moorage_audit SET status = $1, summary = COALESCE($3, summary) WHERE id = $2",
+            status,
+            row_id,
+            text,
         )
 
     async def query(

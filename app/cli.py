@@ -65,6 +65,10 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=settings.access_log,
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_grace,
+        ws="websockets",
+        ws_ping_interval=settings.terminal_ping_interval,
+        ws_ping_timeout=settings.terminal_ping_interval,
+        ws_max_size=settings.terminal_max_message,
     )
     return 0
 

@@ -18,6 +18,7 @@ from app.engine import Engine
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import BodyLimit, HotReads, ShutdownCut
 from app.routers import HOT_READS, ROUTERS
+from app.routers.terminals import document_websockets
 from app.security import (
     CSRF_HEADER,
     Security,
@@ -27,6 +28,7 @@ from app.security import (
     install_log_redaction,
 )
 from app.services.events import EventBus
+from app.services.terminals import Terminals
 from app.settings import Settings, get_settings
 from app.state import ContainerState
 
@@ -73,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         await audit.open()
         app.state.audit = audit
         security.attach(audit)
+        app.state.terminals = Terminals(settings, lambda: getattr(app.state, "audit", None))
         await bus.start()
         if app.state.containers is not None:
             await app.state.containers.start()
@@ -86,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await app.state.terminals.close()
             if app.state.containers is not None:
                 await app.state.containers.stop()
             await bus.stop()
@@ -117,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     document_security(app)
+    document_websockets(app)
     spec.install(app)  # the document finished for generators (app/openapi.py)
     app.add_middleware(AuditMiddleware)
     app.add_middleware(

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, Request
+from fastapi.requests import HTTPConnection
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -86,6 +87,10 @@ ROLES: dict[str, Role] = {
     "containers_create": A,
     "containers_run": A,
     "containers_exec": A,
+    "containers_attach_ws": A,  # WebSocket: the container's main process
+    "containers_resize": A,
+    "execs_ws": A,  # WebSocket: an interactive exec
+    "execs_resize": A,
     "containers_archive_get": A,
     "containers_archive_put": A,
     "containers_archive_stat": A,
@@ -152,7 +157,8 @@ def required_role(operation_id: str) -> Role:
 
 
 def is_stream(operation_id: str) -> bool:
-    return operation_id.endswith("_stream") or operation_id == "system_events"
+    """Streams (SSE, and the terminals' WebSockets) are what a ticket may open."""
+    return operation_id.endswith(("_stream", "_ws")) or operation_id == "system_events"
 
 
 # -- identities and tokens -------------------------------------------------------------
@@ -345,7 +351,22 @@ class Security:
             return None
         return Identity(match.name, match.level, "token")
 
-    def _refuse_foreign_browser(self, request: Request) -> None:
+    def check_websocket_origin(self, conn: HTTPConnection) -> None:
+        """Cross-site WebSocket hijacking: browsers send cookies with a WebSocket
+        handshake from any page, so an `Origin` other than moorage's own (the `Host`
+        it was addressed by) or one of MOORAGE_CORS_ORIGINS is refused whatever the
+        credentials. No `Origin`: not a browser."""
+        origin = conn.headers.get("origin")
+        if origin is None or origin in self.settings.cors_origins:
+            return
+        from urllib.parse import urlsplit
+
+        host = conn.headers.get("host", "").lower()
+        if origin != "null" and host and urlsplit(origin).netloc.lower() == host:
+            return
+        raise errors.Forbidden(f"A WebSocket from origin {origin!r} is not allowed")
+
+    def _refuse_foreign_browser(self, request: HTTPConnection) -> None:
         """Loopback mode trusts the machine, not every web page its browser opens.
 
         A page elsewhere can reach 127.0.0.1 through the browser (a cross-site form
@@ -364,7 +385,9 @@ class Security:
             if origin == "null" or not _loopback_name(urlsplit(origin).hostname):
                 raise errors.Forbidden(f"Requests from origin {origin!r} are not allowed")
 
-    async def authenticate(self, request: Request, operation_id: str) -> Identity:
+    async def authenticate(self, request: HTTPConnection, operation_id: str) -> Identity:
+        # A WebSocket handshake is a GET.
+        method = str(request.scope.get("method", "GET"))
         if not self.enabled:
             if self.settings.insecure_no_auth:
                 return Identity("anonymous", Role.admin, "insecure")
@@ -386,7 +409,7 @@ class Security:
             return identity
         ticket = request.query_params.get("ticket")
         if ticket is not None:
-            if request.method != "GET" or not is_stream(operation_id):
+            if method != "GET" or not is_stream(operation_id):
                 raise errors.Unauthorized("A ticket opens a stream (GET) only")
             identity = await self.tickets.redeem(ticket, request.url.path)
             if identity is None:
@@ -397,7 +420,7 @@ class Security:
             session = await self.sessions.get(cookie)
             if session is None:
                 raise errors.Unauthorized("The session is not valid (unknown or expired)")
-            if request.method not in SAFE_METHODS:
+            if method not in SAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
                     raise errors.Forbidden(
@@ -410,8 +433,11 @@ class Security:
 PUBLIC_IDENTITY = Identity("public", Role.viewer, "public")
 
 
-async def authorize(request: Request) -> Identity:
-    """The app-wide dependency: who is calling, may they, and the audit record."""
+async def authorize(request: HTTPConnection) -> Identity:
+    """The app-wide dependency: who is calling, may they, and the audit record.
+
+    WebSocket handshakes pass here too (their origin checked first); a terminal
+    audits its own session (app/services/terminals.py)."""
     from app import audit
 
     route = request.scope.get("route")
@@ -419,15 +445,19 @@ async def authorize(request: Request) -> Identity:
     if operation_id in PUBLIC:
         return PUBLIC_IDENTITY
     security: Security = request.app.state.security
+    if request.scope["type"] == "websocket":
+        security.check_websocket_origin(request)
     identity = await security.authenticate(request, operation_id)
     request.state.identity = identity
     needed = required_role(operation_id)
     if identity.role < needed:
-        audit.note_denied(request, identity, operation_id)
+        if isinstance(request, Request):
+            audit.note_denied(request, identity, operation_id)
         raise errors.Forbidden(
             f"{operation_id} needs the {needed.name} role; {identity.name} is {identity.role.name}"
         )
-    await audit.begin(request, identity, operation_id)
+    if isinstance(request, Request):
+        await audit.begin(request, identity, operation_id)
     return identity
 
 

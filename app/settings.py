@@ -88,6 +88,28 @@ class Settings(BaseSettings):
         default=False, description="Mark the session cookie Secure (behind TLS)"
     )
 
+    # Interactive terminals (API.md "Interactive terminals"; app/services/terminals.py)
+    terminal_reattach_grace: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="A dropped terminal may reattach this long (s); then its processes end",
+    )
+    terminal_replay_bytes: int = Field(
+        default=64 << 10, ge=0, le=16 << 20, description="Output a reattach receives first"
+    )
+    terminal_idle_timeout: float = Field(
+        default=1800.0, ge=0, description="End a terminal with no input or output (s; 0: never)"
+    )
+    terminal_ping_interval: float = Field(
+        default=20.0, gt=0, description="WebSocket keep-alive pings (s); a missed pong closes"
+    )
+    terminal_max_message: int = Field(
+        default=1 << 20, ge=1024, description="Largest WebSocket message a client may send"
+    )
+    terminal_max_per_container: int = Field(default=16, ge=1, description="Terminals at once")
+    terminal_max_total: int = Field(default=256, ge=1, description="Terminals at once, in all")
+
     # The container state kept from events (app/state.py): lists and reads served
     # without asking the engine. Off: every list and read asks the engine.
     state_cache: bool = True

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, model_validator
 
 from app.models.common import EngineView, KeyValues, RequestBody, shell_split
 
@@ -20,9 +20,13 @@ Command = Annotated[
 
 
 class ExecSpec(RequestBody):
-    """What to run, and how (docker-py `exec_run`)."""
+    """What to run, and how (docker-py `exec_run`; `interactive`: `docker exec -it`)."""
 
-    cmd: Command = Field(examples=[["sh", "-c", "echo hello"], "ls -l /"])
+    cmd: Command | None = Field(
+        default=None,
+        examples=[["sh", "-c", "echo hello"], "ls -l /"],
+        description="Required, except with `interactive` (default: bash if there, else sh)",
+    )
     environment: KeyValues | None = Field(default=None, examples=[{"K": "V"}, ["K=V"]])
     workdir: str | None = None
     user: str | None = Field(default=None, examples=["nobody", "1000:1000"])
@@ -30,12 +34,28 @@ class ExecSpec(RequestBody):
     tty: bool = False
     detach: bool = Field(default=False, description="Start it and answer 202 at once")
     demux: bool = Field(default=False, description="Keep stdout and stderr apart")
+    interactive: bool = Field(
+        default=False,
+        description="A terminal: answer 201 `{exec_id, ws}` and run it over the WebSocket "
+        "`ws` (stdin, resize); see the API's Interactive terminals",
+    )
+    rows: int | None = Field(default=None, ge=1, le=1000, description="Initial TTY height")
+    cols: int | None = Field(default=None, ge=1, le=1000, description="Initial TTY width")
+
+    @model_validator(mode="after")
+    def _needs_cmd(self) -> ExecSpec:
+        if self.cmd is None and not self.interactive:
+            raise ValueError("cmd is required (it may be left out only with interactive)")
+        if self.interactive and self.detach:
+            raise ValueError("interactive and detach exclude each other")
+        return self
 
     def to_engine(self) -> dict[str, Any]:
         """The engine's exec create body."""
         attach = not self.detach
         body: dict[str, Any] = {
             "Cmd": self.cmd,
+            "AttachStdin": self.interactive,
             "AttachStdout": attach,
             "AttachStderr": attach,
             "Tty": self.tty,

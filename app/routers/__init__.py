@@ -14,6 +14,7 @@ from app.routers import (
     networks,
     streams,
     system,
+    terminals,
     volumes,
 )
 
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     system.router,
     container_io.router,
     execs.router,
+    terminals.router,
     images.router,
     volumes.router,
     networks.router,

@@ -13,8 +13,12 @@ from app.engine import EngineDep
 from app.models.common import check_ref
 from app.models.events import ExecChunk, ExecExit
 from app.models.execs import ExecDemuxOutput, ExecOutput, ExecSpec, ExecStarted, ExecState
+from app.models.terminals import TerminalCreated
 from app.routers.streams import SettingsDep
+from app.routers.terminals import FRAMES as TERMINAL_FRAMES
+from app.routers.terminals import TerminalsDep
 from app.services import execs
+from app.services.terminals import TooManyTerminals
 from app.streams import accepts_sse, sse_doc, sse_response
 
 router = APIRouter(tags=["execs"])
@@ -49,15 +53,31 @@ _SSE_200 = sse_doc(
     responses={
         **_SSE_200,
         202: {"model": ExecStarted, "description": "Started detached (`detach: true`)"},
+        201: {
+            "model": TerminalCreated,
+            "description": "An interactive exec (`interactive: true`), created: open the "
+            "WebSocket `ws` (`GET /v1/execs/{exec_id}/ws`) to start it. " + TERMINAL_FRAMES,
+        },
         **errors.problem_responses(
-            errors.ContainerNotFound, errors.ContainerNotRunning, errors.Conflict
+            errors.ContainerNotFound,
+            errors.ContainerNotRunning,
+            errors.Conflict,
+            TooManyTerminals,
         ),
     },
 )
 async def containers_exec(
-    id: str, spec: ExecSpec, request: Request, engine: EngineDep, settings: SettingsDep
+    id: str,
+    spec: ExecSpec,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    terminals: TerminalsDep,
 ) -> ExecOutput | ExecDemuxOutput | JSONResponse | EventSourceResponse:
     """Run a command in a running container; its exit code and output (or SSE)."""
+    if spec.interactive:
+        created = await terminals.open_exec(engine, check_ref(id), spec)
+        return JSONResponse(created.model_dump(), status_code=201)
     exec_id = await execs.exec_create(engine, check_ref(id), spec)
     if spec.detach:
         await execs.exec_start_detached(engine, exec_id, tty=spec.tty)
