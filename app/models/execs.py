@@ -55,12 +55,13 @@ class ExecSpec(RequestBody):
         attach = not self.detach
         body: dict[str, Any] = {
             "Cmd": self.cmd,
-            "AttachStdin": self.interactive,
             "AttachStdout": attach,
             "AttachStderr": attach,
             "Tty": self.tty,
             "Privileged": self.privileged,
         }
+        if self.interactive:
+            body["AttachStdin"] = True
         if self.environment:
             body["Env"] = [f"{k}={v}" for k, v in self.environment.items()]
         if self.workdir:

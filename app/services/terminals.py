@@ -330,6 +330,8 @@ class Terminal:
         self.ended = True
         self.ended_by = self.ended_by or reason
         self._cancel_grace()
+        # The socket hears why (idle, shutdown), not the exit the kill causes.
+        ws, self.ws = self.ws, None
         if self.conn is not None and not self.done.is_set():
             if self.kind == "exec":
                 await self._reap()
@@ -337,12 +339,8 @@ class Terminal:
                     async with asyncio.timeout(5):
                         await self.done.wait()
             self.conn.close()
-        ws, self.ws = self.ws, None
         if ws is not None:
-            if self.done.is_set():
-                await self._send_exit(ws)
-            else:
-                await _close(ws, code, reason)
+            await _close(ws, code, reason)
         for task in list(self._tasks):
             if task is not asyncio.current_task():
                 task.cancel()
