@@ -107,6 +107,12 @@ def _token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def _exec(args: argparse.Namespace) -> int:
+    from app.terminal_client import run
+
+    return run(args)
+
+
 def port(text: str) -> int:
     port = int(text)
     if not 0 <= port <= 65535:
@@ -134,6 +140,21 @@ def main(argv: list[str] | None = None) -> int:
         help="allow a non-loopback --host without tokens (anyone who reaches it is root)",
     )
     serve.set_defaults(func=_serve)
+    exe = sub.add_parser("exec", help="a terminal in a container (like docker exec -it)")
+    exe.add_argument("-i", "--interactive", action="store_true", help="keep stdin (always on)")
+    exe.add_argument("-t", "--tty", action="store_true", help="a TTY (when stdin is one)")
+    exe.add_argument("-u", "--user", help="user[:group] to run as")
+    exe.add_argument("-w", "--workdir", help="working directory")
+    exe.add_argument("-e", "--env", action="append", help="K=V (repeatable)")
+    exe.add_argument(
+        "--url",
+        default=os.environ.get("MOORAGE_URL", "http://127.0.0.1:8000"),
+        help="moorage's address (MOORAGE_URL)",
+    )
+    exe.add_argument("--token", help="API token (default: MOORAGE_TOKEN)")
+    exe.add_argument("container")
+    exe.add_argument("cmd", nargs=argparse.REMAINDER, help="command (default: bash, else sh)")
+    exe.set_defaults(func=_exec)
     token = sub.add_parser("token", help="manage API tokens")
     token_sub = token.add_subparsers(dest="token_command", required=True)
     create = token_sub.add_parser("create", help="print a new random token and its block")

@@ -10,6 +10,7 @@ import asyncio
 import json
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -461,3 +462,46 @@ async def test_a_hundred_open_close_cycles_leave_no_process(server: LiveServer, 
             # else: the client closes (1000) with the shell and its job running
     await wait_for(lambda: len(processes(box)) == baseline, limit=30)
     assert not any("sleep 2" in p for p in processes(box))
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+@pytest.mark.slow
+async def test_a_client_that_stops_reading_cannot_grow_memory(server: LiveServer, box: str) -> None:
+    assert server.proc is not None
+    t = await open_exec(server, box, cmd=["yes", "y" * 1000])
+    async with connect(server, t["ws"], max_queue=1) as ws:
+        await ready(ws)
+        await ws.recv()  # it flows
+        before = rss_kib(server.proc.pid)
+        await asyncio.sleep(4)  # `yes` writes as fast as it can; nobody reads
+        grown = rss_kib(server.proc.pid) - before
+        # The engine waits (its socket paused past 64 KiB), not moorage's memory.
+        assert grown < 20_000, f"moorage grew {grown} KiB for an unread terminal"
+        await ws.close()
+    await wait_for(lambda: not any("yes" in p for p in processes(box)))
+
+
+async def test_the_cli_client_pipes_stdin_and_returns_the_exit_code(
+    server: LiveServer, box: str
+) -> None:
+    import sys
+
+    def run() -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "app.cli", "exec", "-i", "--url", server.url, box,
+             "sh", "-c", "cat > /cli.txt; echo wrote; echo warn >&2; exit 3"],
+            input=b"through the cli\n", capture_output=True, timeout=60, check=False,
+            env={**__import__("os").environ, "MOORAGE_TOKEN": TOKENS["admin"]},
+        )  # fmt: skip
+
+    done = await asyncio.to_thread(run)
+    assert done.returncode == 3, done.stderr
+    assert done.stdout == b"wrote\n"
+    assert done.stderr == b"warn\n"
+    assert docker("exec", box, "cat", "/cli.txt") == "through the cli\n"
