@@ -205,6 +205,7 @@ class Engine:
             sock_connect=settings.engine_connect_timeout,
         )
         self.docker = self._client()
+        self._hijacks: aiodocker.Docker | None = None  # terminals' connections (hijack)
         # The policy hook: awaited with (method, path, params, data) before any
         # non-GET request (and a GET that fetches from a registry) leaves for the
         # engine, whoever makes it (see app/policy.py).
@@ -218,8 +219,9 @@ class Engine:
         self.catch_up_slots = asyncio.Semaphore(settings.stream_catch_up_reads)
         self._http10: aiohttp.ClientSession | None = None
 
-    def _client(self) -> aiodocker.Docker:
-        url, limit = self.url, self.settings.engine_pool_size
+    def _client(self, limit: int | None = None) -> aiodocker.Docker:
+        url = self.url
+        limit = self.settings.engine_pool_size if limit is None else limit
         if url.startswith("unix://"):
             connector = aiohttp.UnixConnector(url.removeprefix("unix://"), limit=limit)
             return aiodocker.Docker(
@@ -243,8 +245,11 @@ class Engine:
         policy = load_policy(self.settings.policy_file)
         if policy is not None:
             self.guard = engine_guard(policy, self)
+        self._guard_client(self.docker)
+
+    def _guard_client(self, docker: aiodocker.Docker) -> None:
         # Every aiodocker call (ours and its high-level helpers) passes _do_query.
-        inner = self.docker._do_query
+        inner = docker._do_query
 
         async def do_query(path: Any, method: str, **kwargs: Any) -> aiohttp.ClientResponse:
             # A GET goes to the guard too when it makes the engine fetch (a registry
@@ -260,7 +265,7 @@ class Engine:
             response: aiohttp.ClientResponse = await inner(path, method, **kwargs)
             return response
 
-        self.docker._do_query = do_query  # type: ignore[method-assign]
+        docker._do_query = do_query  # type: ignore[method-assign]
 
     async def shared(self, key: str, call: Callable[[], Awaitable[T]]) -> T:
         """One engine call for every concurrent caller asking the same thing.
@@ -286,9 +291,11 @@ class Engine:
     async def close(self) -> None:
         if self._http10 is not None:
             await self._http10.close()
-        await self.docker.close()
-        # aiodocker leaves a caller-supplied connector open.
-        await self.docker.connector.close()
+        for docker in (self.docker, self._hijacks):
+            if docker is not None:
+                await docker.close()
+                # aiodocker leaves a caller-supplied connector open.
+                await docker.connector.close()
 
     async def negotiate(self) -> str:
         """Pin the API version: the engine's own, capped at what moorage reads."""
@@ -457,7 +464,14 @@ class Engine:
         async def setup() -> tuple[URL, bytes | None, bool]:
             return url, body, tty
 
-        stream = Stream(self.docker, setup, self.long_timeout)
+        if self._hijacks is None:
+            # Their own connections: a hijacked connection is held for the terminal's
+            # life, and a hundred terminals must not take the pool every call needs
+            # (their number is bounded by MOORAGE_TERMINAL_MAX_TOTAL instead).
+            self._hijacks = self._client(limit=0)
+            self._hijacks.api_version = self.docker.api_version
+            self._guard_client(self._hijacks)
+        stream = Stream(self._hijacks, setup, self.long_timeout)
         with engine_errors(kind, ref):
             await stream._init()
         return Hijacked(stream)

@@ -1,0 +1,285 @@
+"""Keystroke round trip through a terminal: moorage's WebSocket against the engine's own
+hijacked `POST /exec/{id}/start`, driven by the same asyncio client.
+
+    python -m bench.terminals             # 1 and 100 terminals, 200 keystrokes each
+    python -m bench.terminals --quick     # a few keystrokes (smoke)
+    python -m bench.terminals --write     # also rewrite its section of bench/RESULTS.md
+
+Each terminal is `cat` on a TTY: one byte in, the kernel's echo of it out. A
+terminal sends its next byte only when the echo of the last one came back, and all
+terminals type at once, flat out (each as fast as the echoes come back) and paced
+(`--rate` keys/s each: 20 is a fast typist; 100 terminals then make 2,000 keystrokes
+a second); the figure is the time from send to echo, p50 and p99 over every keystroke.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import subprocess
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from bench.tools import IMAGE, LABEL, Moorage, raise_open_files
+
+RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
+SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
+BEGIN, END = "<!-- terminals: kept by bench/terminals.py --write -->", "<!-- /terminals -->"
+
+Typist = Callable[[bytes], Awaitable[None]]
+
+
+async def _engine_call(method: str, path: str, body: Any = None) -> tuple[int, bytes]:
+    reader, writer = await asyncio.open_unix_connection(SOCKET)
+    data = json.dumps(body).encode() if body is not None else b""
+    writer.write(
+        f"{method} {path} HTTP/1.1\r\nHost: docker\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+        + data
+    )
+    raw = await reader.read()
+    writer.close()
+    head, _, rest = raw.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1])
+    if b"chunked" in head.lower():
+        rest = _unchunk(rest)
+    return status, rest
+
+
+def _unchunk(body: bytes) -> bytes:
+    out = b""
+    while body:
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line.split(b";")[0] or b"0", 16)
+        if size == 0:
+            break
+        out += body[:size]
+        body = body[size + 2 :]
+    return out
+
+
+class EngineTerminal:
+    """`cat` on a TTY through the engine's own hijacked exec start."""
+
+    def __init__(self, container: str) -> None:
+        self.container = container
+
+    async def open(self) -> None:
+        status, body = await _engine_call(
+            "POST",
+            f"/containers/{self.container}/exec",
+            {"Cmd": ["cat"], "Tty": True, "AttachStdin": True, "AttachStdout": True},
+        )
+        assert status == 201, body
+        exec_id = json.loads(body)["Id"]
+        self.reader, self.writer = await asyncio.open_unix_connection(SOCKET)
+        data = json.dumps({"Detach": False, "Tty": True}).encode()
+        self.writer.write(
+            f"POST /exec/{exec_id}/start HTTP/1.1\r\nHost: docker\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(data)}\r\n"
+            "Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n".encode()
+            + data
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        assert b" 101 " in head.split(b"\r\n", 1)[0], head
+
+    async def key(self, byte: bytes) -> None:
+        self.writer.write(byte)
+        got = await self.reader.read(64)
+        assert got, "engine closed"
+
+    async def close(self) -> None:
+        self.writer.write(b"\x04")  # ^D: cat ends
+        self.writer.close()
+
+
+class MoorageTerminal:
+    """`cat` on a TTY through moorage's WebSocket."""
+
+    def __init__(self, url: str, container: str) -> None:
+        self.url, self.container = url, container
+
+    async def open(self) -> None:
+        import urllib.request
+
+        def create() -> dict[str, Any]:
+            request = urllib.request.Request(
+                f"{self.url}/v1/containers/{self.container}/exec",
+                data=json.dumps({"interactive": True, "tty": True, "cmd": ["cat"]}).encode(),
+                headers={"Content-Type": "application/json"},
+                method="POST",
+            )
+            with urllib.request.urlopen(request, timeout=30) as response:
+                doc: dict[str, Any] = json.load(response)
+                return doc
+
+        created = await asyncio.to_thread(create)
+        ws_url = self.url.replace("http://", "ws://") + created["ws"]
+        self.ws = await websockets.connect(ws_url, compression=None)
+        ready = json.loads(await self.ws.recv())
+        assert ready["type"] == "ready"
+
+    async def key(self, byte: bytes) -> None:
+        await self.ws.send(byte)
+        while not isinstance(await self.ws.recv(), bytes):
+            pass
+
+    async def close(self) -> None:
+        await self.ws.close()
+
+
+async def _type(terms: list[Any], keys: int, rate: float | None) -> list[float]:
+    """Every terminal types `keys` bytes, each after the last one's echo (and, with a
+    `rate`, at most that many a second, the terminals' starts spread over one
+    interval); the round trips in ms."""
+    await asyncio.gather(*(t.open() for t in terms))
+    for t in terms:  # warm up: the first echo also carries the TTY's set-up
+        await t.key(b"w")
+    times: list[float] = []
+
+    loop = asyncio.get_running_loop()
+    begin = loop.time()
+
+    async def typist(n: int, t: Any) -> None:
+        start = begin + (n / len(terms)) / rate if rate else begin
+        for i in range(keys):
+            if rate:
+                await asyncio.sleep(max(0.0, start + i / rate - loop.time()))
+            byte = bytes((97 + i % 26,))
+            t0 = time.perf_counter()
+            await t.key(byte)
+            times.append((time.perf_counter() - t0) * 1000)
+
+    await asyncio.gather(*(typist(n, t) for n, t in enumerate(terms)))
+    await asyncio.gather(*(t.close() for t in terms), return_exceptions=True)
+    return times
+
+
+def _pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
+
+
+def _container(key: str) -> str:
+    name = f"moorage-bench-term-{key}"
+    subprocess.run(
+        ["docker", "run", "-d", "--network", "none", "--label", f"{LABEL}=term-{key}",
+         *[arg for k, v in _extra_labels().items() for arg in ("--label", f"{k}={v}")],
+         "--name", name, IMAGE, "sleep", "3600"],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return name
+
+
+def _extra_labels() -> dict[str, str]:
+    raw = os.environ.get("MOORAGE_BENCH_LABELS", "")
+    return dict(kv.split("=", 1) for kv in raw.split(",") if "=" in kv)
+
+
+async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[dict[str, Any]]:
+    key = os.environ.get("MOORAGE_BENCH_KEY", uuid.uuid4().hex[:6])
+    container = _container(key)
+    server = Moorage(
+        env={
+            "MOORAGE_AUDIT_DB": ":memory:",
+            "MOORAGE_TERMINAL_MAX_PER_CONTAINER": "1000",
+            "MOORAGE_TERMINAL_MAX_TOTAL": "1000",
+        }
+    ).start()
+    rows: list[dict[str, Any]] = []
+    try:
+        for n, rate in ((n, r) for n in counts for r in rates if n > 1 or r is None):
+            # Alternate, engine first, so that neither side always runs on a warmer box.
+            engine = await _type([EngineTerminal(container) for _ in range(n)], keys, rate)
+            mine = await _type(
+                [MoorageTerminal(server.url, container) for _ in range(n)], keys, rate
+            )
+            row = {
+                "terminals": n,
+                "rate": rate,
+                "engine_p50": _pct(engine, 0.5),
+                "engine_p99": _pct(engine, 0.99),
+                "moorage_p50": _pct(mine, 0.5),
+                "moorage_p99": _pct(mine, 0.99),
+                "keystrokes": len(mine),
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    finally:
+        server.stop()
+        remove = ["docker", "rm", "-f", container]
+        await asyncio.to_thread(subprocess.run, remove, check=False, capture_output=True)
+    return rows
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| terminals | typing | engine p50 (ms) | engine p99 (ms) | moorage p50 (ms) | "
+        "moorage p99 (ms) | p99 ratio | goal (p99 <= 2x engine; < 10 ms at 100) | met |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ratio = r["moorage_p99"] / r["engine_p99"] if r["engine_p99"] else float("inf")
+        met = ratio <= 2 and (r["terminals"] < 100 or r["moorage_p99"] < 10)
+        lines.append(
+            f"| {r['terminals']} | {_typing(r['rate'])} | "
+            f"{r['engine_p50']:.3f} | {r['engine_p99']:.3f} | "
+            f"{r['moorage_p50']:.3f} | {r['moorage_p99']:.3f} | {ratio:.2f}x | "
+            f"{'<= 2x' + (', < 10 ms' if r['terminals'] >= 100 else '')} | "
+            f"{'met' if met else 'NOT met'} |"
+        )
+    return "\n".join(lines)
+
+
+def _typing(rate: float | None) -> str:
+    return f"{rate:g} keys/s each" if rate else "flat out"
+
+
+def write(rows: list[dict[str, Any]]) -> None:
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    section = (
+        f"{BEGIN}\n## Terminals: keystroke round trip\n\n"
+        f"`python -m bench.terminals`, {when}, {rows[0]['keystrokes']} keystrokes per "
+        "terminal count per side (one byte in, its TTY echo out; every terminal types at "
+        "once). Engine: its own hijacked `POST /exec/{id}/start` on the unix socket; "
+        "moorage: `GET /v1/execs/{id}/ws` under `moorage serve`, the same asyncio client "
+        f"for both.\n\n{table(rows)}\n{END}"
+    )
+    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
+    pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
+    text = (
+        pattern.sub(lambda _: section, text) if BEGIN in text else text.rstrip() + "\n\n" + section
+    )
+    RESULTS.write_text(text.rstrip() + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.terminals", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a few keystrokes, 1 and 5 terminals")
+    parser.add_argument("--write", action="store_true", help="rewrite its part of RESULTS.md")
+    parser.add_argument("--keys", type=int, default=200, help="keystrokes per terminal")
+    parser.add_argument(
+        "--rate", type=float, default=20.0, help="paced typing: keys/s per terminal"
+    )
+    args = parser.parse_args(argv)
+    raise_open_files()
+    counts, keys = ([1, 5], 10) if args.quick else ([1, 100], args.keys)
+    if args.quick:
+        args.rate = 100.0
+    rows = asyncio.run(run(counts, keys, [None, args.rate]))
+    print(table(rows))
+    if args.write and not args.quick:
+        write(rows)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
