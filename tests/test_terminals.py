@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,22 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from app.security import hash_token
-from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, run_sleeper
+from tests.conftest import ROOT, RUN_ID, TEST_LABEL, LiveServer, docker, run_sleeper
+
+
+class Served(LiveServer):
+    """moorage as `moorage serve` runs it: the same WebSocket implementation, pings,
+    message limit and compression setting as production (app/cli.py)."""
+
+    def _spawn(self, logf: Any) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(self.port)],
+            cwd=ROOT,
+            env={**self._env, "MOORAGE_LOG_LEVEL": "warning"},
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+        )
+
 
 TOKENS = {role: f"mrg_term_{role}_token" for role in ("viewer", "operator", "admin")}
 
@@ -39,7 +55,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             for role, tok in TOKENS.items()
         )
     )
-    live = LiveServer(
+    live = Served(
         env={
             "MOORAGE_TOKENS_FILE": str(tokens),
             "MOORAGE_AUDIT_DB": str(d / "audit.sqlite3"),
@@ -47,6 +63,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
             "MOORAGE_TERMINAL_IDLE_TIMEOUT": "0",
             "MOORAGE_TERMINAL_MAX_PER_CONTAINER": "6",
             "MOORAGE_CORS_ORIGINS": '["https://ui.example"]',
+            "MOORAGE_TERMINAL_PING_INTERVAL": "1",
         }
     ).start(wait_ready=True)
     yield live
@@ -59,7 +76,7 @@ def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     d = tmp_path_factory.mktemp("terminals-strict")
     policy = d / "policy.toml"
     policy.write_text("[policy]\nexec_allow_root = false\n")
-    live = LiveServer(
+    live = Served(
         env={
             "MOORAGE_POLICY_FILE": str(policy),
             "MOORAGE_AUDIT_DB": str(d / "audit.sqlite3"),
@@ -490,8 +507,6 @@ async def test_a_client_that_stops_reading_cannot_grow_memory(server: LiveServer
 async def test_the_cli_client_pipes_stdin_and_returns_the_exit_code(
     server: LiveServer, box: str
 ) -> None:
-    import sys
-
     def run() -> subprocess.CompletedProcess[bytes]:
         return subprocess.run(
             [sys.executable, "-m", "app.cli", "exec", "-i", "--url", server.url, box,
