@@ -374,7 +374,9 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     # The last net: a bug must still answer a problem document, never a traceback.
-    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    # (A WebSocket handshake has no method.)
+    method = request.scope.get("method", "WEBSOCKET")
+    log.exception("unhandled error on %s %s", method, request.url.path)
     err = ProblemError(f"Unexpected error ({type(exc).__name__}); see the service log")
     return problem_response(request, err)
 

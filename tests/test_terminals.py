@@ -520,3 +520,45 @@ async def test_the_cli_client_pipes_stdin_and_returns_the_exit_code(
     assert done.stdout == b"wrote\n"
     assert done.stderr == b"warn\n"
     assert docker("exec", box, "cat", "/cli.txt") == "through the cli\n"
+
+
+async def test_the_session_cookie_works_from_its_own_origin_only(
+    server: LiveServer, box: str
+) -> None:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.post("/v1/auth/session", headers=bearer("admin"))
+        assert r.status_code in (200, 201), r.text
+        cookie = f"moorage_session={r.cookies['moorage_session']}"
+    t = await open_exec(server, box, tty=True)
+    # A page elsewhere: the browser sends the cookie, moorage refuses the handshake.
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await connect(
+            server, t["ws"], role=None, headers={"Cookie": cookie, "Origin": "https://evil.example"}
+        )
+    assert info.value.response.status_code == 403
+    host = server.url.removeprefix("http://")
+    own = {"Cookie": cookie, "Origin": f"http://{host}"}
+    async with connect(server, t["ws"], role=None, headers=own) as ws:
+        await ready(ws)
+        await ws.send(b"echo via-cookie\n")
+        await read_until(ws, b"via-cookie")
+
+
+async def test_shutdown_ends_every_terminal_and_its_processes(
+    tmp_path: Path, name: str, image: str
+) -> None:
+    run_sleeper(image, name)
+    baseline = len(processes(name))
+    live = Served(env={"MOORAGE_AUDIT_DB": str(tmp_path / "a.sqlite3")}).start(wait_ready=True)
+    try:
+        t = await open_exec(live, name, role=None, tty=True)
+        ws = await connect(live, t["ws"], role=None)
+        await ready(ws)
+        await ws.send(b"sleep 1234 &\n")
+        await wait_for(lambda: any("sleep 1234" in p for p in processes(name)))
+        assert live.proc is not None
+        live.proc.terminate()
+        await asyncio.to_thread(live.proc.wait, 30)
+    finally:
+        live.stop()
+    await wait_for(lambda: len(processes(name)) == baseline)

@@ -115,6 +115,7 @@ class Terminal:
         self._replay: deque[tuple[int, bytes]] = deque()
         self._replay_size = 0
         self._send_lock = asyncio.Lock()
+        self._start_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._grace: asyncio.Task[None] | None = None
         self._last = time.monotonic()
@@ -127,10 +128,11 @@ class Terminal:
     async def prepare(self, actor: Record) -> None:
         """Before the handshake is accepted: start the process on the first socket (an
         engine refusal is then still an HTTP problem), refuse an ended terminal."""
-        if self.ended:
-            raise TerminalNotFound(f"The terminal {self.key!r} has ended")
-        if self.conn is None:
-            await self._start(actor)
+        async with self._start_lock:  # two sockets at once start it once
+            if self.ended:
+                raise TerminalNotFound(f"The terminal {self.key!r} has ended")
+            if self.conn is None:
+                await self._start(actor)
 
     async def serve(self, ws: WebSocket) -> None:
         """Run one accepted socket until it closes; the session may outlive it."""
