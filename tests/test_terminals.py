@@ -562,3 +562,43 @@ async def test_shutdown_ends_every_terminal_and_its_processes(
     finally:
         live.stop()
     await wait_for(lambda: len(processes(name)) == baseline)
+
+
+async def test_an_exit_while_detached_is_told_on_reattach(server: LiveServer, box: str) -> None:
+    t = await open_exec(server, box, tty=True)
+    ws = await connect(server, t["ws"])
+    await ready(ws)
+    await ws.send(b"sleep 1; echo gone-$((5*5)); exit 9\n")
+    await read_until(ws, b"echo gone")  # the echo of the line typed, not its output
+    ws.transport.abort()
+    await asyncio.sleep(2)  # it exits meanwhile, nobody connected
+    async with connect(server, t["ws"]) as again:
+        await ready(again)
+        out, frame = await until_exit(again)
+    assert b"gone-25" in out
+    assert frame == {"type": "exit", "exit_code": 9}
+
+
+async def test_attach_without_a_tty_keeps_its_streams_apart(
+    server: LiveServer, name: str, image: str
+) -> None:
+    docker(
+        "run", "-di", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
+        "--name", name, image, "sh",
+    )  # fmt: skip
+    try:
+        async with connect(server, f"/v1/containers/{name}/attach/ws") as ws:
+            assert (await ready(ws))["channels"] is True
+            await ws.send(b"echo on-out; echo on-err >&2\n")
+            frames: list[bytes] = []
+            async with asyncio.timeout(15):
+                while b"on-err" not in b"".join(frames) or b"on-out" not in b"".join(frames):
+                    msg = await ws.recv()
+                    assert isinstance(msg, bytes)
+                    frames.append(msg)
+        assert b"".join(f[1:] for f in frames if f[0] == 1) == b"on-out\n"
+        assert b"".join(f[1:] for f in frames if f[0] == 2) == b"on-err\n"
+        await asyncio.sleep(0.3)
+        assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "true"
+    finally:
+        docker("rm", "-f", name, check=False)
