@@ -107,6 +107,9 @@ class Settings(BaseSettings):
     terminal_max_message: int = Field(
         default=1 << 20, ge=1024, description="Largest WebSocket message a client may send"
     )
+    terminal_recordings: Path | None = Field(
+        default=None, description="Record each terminal's output as asciicast v2 files here"
+    )
     terminal_max_per_container: int = Field(default=16, ge=1, description="Terminals at once")
     terminal_max_total: int = Field(default=256, ge=1, description="Terminals at once, in all")
 

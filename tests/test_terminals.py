@@ -602,3 +602,32 @@ async def test_attach_without_a_tty_keeps_its_streams_apart(
         assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "true"
     finally:
         docker("rm", "-f", name, check=False)
+
+
+async def test_a_session_can_be_recorded_as_asciicast(
+    tmp_path: Path, name: str, image: str
+) -> None:
+    run_sleeper(image, name)
+    folder = tmp_path / "casts"
+    live = Served(
+        env={
+            "MOORAGE_AUDIT_DB": str(tmp_path / "a.sqlite3"),
+            "MOORAGE_TERMINAL_RECORDINGS": str(folder),
+        }
+    ).start(wait_ready=True)
+    try:
+        t = await open_exec(live, name, role=None, tty=True, rows=30, cols=90)
+        async with connect(live, t["ws"], role=None) as ws:
+            await ready(ws)
+            await ws.send(json.dumps({"type": "resize", "rows": 31, "cols": 91}))
+            await ws.send(b"echo rec-$((8*8)); exit\n")
+            await until_exit(ws)
+    finally:
+        live.stop()
+    (cast,) = folder.glob("*.cast")
+    lines = [json.loads(line) for line in cast.read_text().splitlines()]
+    assert lines[0]["version"] == 2
+    assert (lines[0]["width"], lines[0]["height"]) == (90, 30)
+    assert any(e[1] == "r" and e[2] == "91x31" for e in lines[1:])
+    assert "rec-64" in "".join(e[2] for e in lines[1:] if e[1] == "o")
+    assert all(e[1] != "i" for e in lines[1:])  # what was typed is not kept

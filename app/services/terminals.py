@@ -42,6 +42,7 @@ from app.engine import Kind as EngineKind
 from app.models.execs import ExecSpec
 from app.models.terminals import TerminalCreated
 from app.services import execs
+from app.services.recordings import Recording
 from app.settings import Settings
 
 log = logging.getLogger("moorage.terminals")
@@ -120,6 +121,7 @@ class Terminal:
         self._grace: asyncio.Task[None] | None = None
         self._last = time.monotonic()
         self._audit_id: int | None = None
+        self.recording: Recording | None = None
         self._audit: dict[str, Any] = {}
         self.ended_by = ""
 
@@ -248,6 +250,14 @@ class Terminal:
             # API 1.41 cannot size an exec at start: right after the upgrade, before any
             # stdin, so that a shell never starts at 0x0.
             await self.resize(*self.size, quiet=True)
+        folder = self.hub.settings.terminal_recordings
+        if folder is not None:
+            try:
+                self.recording = await Recording.open(
+                    folder, self.key[:16], size=self.size, command=self.cmd
+                )
+            except OSError as exc:
+                log.error("terminal %s: cannot record: %s", self.key, exc)
         await self._audit_start(actor)
         self._spawn(self._pump())
         if self.hub.settings.terminal_idle_timeout > 0:
@@ -255,6 +265,8 @@ class Terminal:
 
     async def resize(self, rows: int, cols: int, *, quiet: bool = False) -> None:
         self.size = (rows, cols)
+        if self.recording is not None:
+            self.recording.resize(rows, cols)
         kind: EngineKind
         if self.kind == "exec":
             path, kind, ref = f"exec/{self.key}/resize", "exec", self.key
@@ -275,6 +287,8 @@ class Terminal:
             while (item := await self.conn.read()) is not None:
                 channel, data = item
                 self._last = time.monotonic()
+                if self.recording is not None:
+                    await self.recording.output(data)
                 async with self._send_lock:
                     self._remember(channel, data)
                     ws = self.ws
@@ -287,6 +301,8 @@ class Terminal:
             log.info("terminal %s: output ended: %s", self.key, exc)
         self.exit_code = await self._exit_code()
         self.done.set()
+        if self.recording is not None:
+            await self.recording.close()
         if self.kind == "exec":
             await self._reap()  # what the shell left running in the background
         self.conn.close()
@@ -347,6 +363,8 @@ class Terminal:
             if task is not asyncio.current_task():
                 task.cancel()
         if not self.done.is_set():
+            if self.recording is not None:
+                await self.recording.close()
             await self._audit_end()
         self._forget()
 
@@ -423,6 +441,7 @@ class Terminal:
             "tty": self.tty,
             "user": self.user,
             "start": _iso(time.time()),
+            "recording": str(self.recording.path) if self.recording else None,
         }
         actor.summary = self._audit
         actor.target = self.container
