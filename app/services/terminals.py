@@ -143,30 +143,41 @@ class Terminal:
         if previous is not None:
             self.ws = None
             await _close(previous, CLOSE_REPLACED, "another connection took this terminal")
-        async with self._send_lock:
-            # Under the pump's lock: every output frame is sent once, in order, whether
-            # it came before (replay) or after this socket.
-            self.ws = ws
-            ready = {"type": "ready", "tty": self.tty, "channels": not self.tty}
-            await ws.send_text(orjson.dumps(ready).decode())
-            for channel, data in list(self._replay):
-                await ws.send_bytes(self._frame(channel, data))
+        try:
+            async with self._send_lock:
+                # Under the pump's lock: every output frame is sent once, in order,
+                # whether it came before (replay) or after this socket.
+                self.ws = ws
+                ready = {"type": "ready", "tty": self.tty, "channels": not self.tty}
+                await ws.send_text(orjson.dumps(ready).decode())
+                for channel, data in list(self._replay):
+                    await ws.send_bytes(self._frame(channel, data))
+        except Exception:  # dropped during the replay: a drop like any other
+            log.debug("terminal %s: replay failed", self.key, exc_info=True)
+            self._detached(ws)
+            return
         if self.done.is_set():
             await self._send_exit(ws)
             self._forget()
             return
         code = await self._read(ws)
+        if code == CLOSE_NORMAL and self.ws is ws and not self.done.is_set():
+            self.ws = None
+            await self.end("client closed")
+        else:
+            self._detached(ws)
+
+    def _detached(self, ws: WebSocket) -> None:
+        """The socket is gone without asking to end: the grace to reattach begins."""
         if self.ws is not ws:
             return  # replaced by a newer connection, or ended
         self.ws = None
         if self.done.is_set():
             return
-        if code == CLOSE_NORMAL or self.kind == "attach":
-            await self.end("client closed")
-        else:
-            self._grace = asyncio.create_task(
-                self._expire(self.hub.settings.terminal_reattach_grace)
-            )
+        if self.kind == "attach":
+            self._spawn(self.end("client closed"))
+            return
+        self._grace = asyncio.create_task(self._expire(self.hub.settings.terminal_reattach_grace))
 
     async def _read(self, ws: WebSocket) -> int:
         """Client → stdin and controls, one message at a time (a fast sender waits in
@@ -186,8 +197,12 @@ class Terminal:
                     await self.conn.write(data)
                 elif msg.get("text") is not None and await self._control(ws, str(msg["text"])):
                     return CLOSE_NORMAL
-            except errors.ProblemError as exc:
+            except (errors.ProblemError, RuntimeError, OSError) as exc:
+                # The process's side is closed (it ended): its exit frame follows.
                 log.info("terminal %s: stdin failed: %s", self.key, exc)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(10):
+                        await self.done.wait()
                 return CLOSE_NORMAL
 
     async def _control(self, ws: WebSocket, text: str) -> bool:
@@ -297,7 +312,7 @@ class Terminal:
                             await ws.send_bytes(self._frame(channel, data))
                         except Exception:  # gone: its reader sees the close and detaches
                             log.debug("terminal %s: send failed", self.key, exc_info=True)
-        except errors.ProblemError as exc:
+        except Exception as exc:  # the engine's side broke: the session ends all the same
             log.info("terminal %s: output ended: %s", self.key, exc)
         self.exit_code = await self._exit_code()
         self.done.set()
@@ -366,6 +381,7 @@ class Terminal:
             if self.recording is not None:
                 await self.recording.close()
             await self._audit_end()
+            self.done.set()
         self._forget()
 
     async def _expire(self, after: float) -> None:
