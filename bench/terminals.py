@@ -34,6 +34,17 @@ RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 SOCKET = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock").removeprefix("unix://")
 BEGIN, END = "<!-- terminals: kept by bench/terminals.py --write -->", "<!-- /terminals -->"
 
+NOTES = """\
+**Reading it.** One terminal: moorage adds about 0.15 ms to a keystroke (two more
+socket hops and two more process wake-ups), p99 within 2x of the engine's own.
+With 100 terminals every keystroke crosses four processes (client, moorage, dockerd,
+the container's shim) on 2 cores that other test runs were also using: the flat-out
+rows measure throughput (latency = terminals / keystrokes per second), and there the
+extra hop costs what its CPU costs (the CPU/key column: moorage's own time per
+keystroke, tens of microseconds; the Python client spends as much again). The
+"< 10 ms with 100 terminals" goal is not met on this machine; the engine alone
+missed it too in the paced run. Figures move by 2-5x between runs with the load."""
+
 Typist = Callable[[bytes], Awaitable[None]]
 
 
@@ -163,6 +174,11 @@ async def _type(terms: list[Any], keys: int, rate: float | None) -> list[float]:
     return times
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -199,9 +215,11 @@ async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[d
         for n, rate in ((n, r) for n in counts for r in rates if n > 1 or r is None):
             # Alternate, engine first, so that neither side always runs on a warmer box.
             engine = await _type([EngineTerminal(container) for _ in range(n)], keys, rate)
+            cpu0 = _cpu_seconds(server.pid)
             mine = await _type(
                 [MoorageTerminal(server.url, container) for _ in range(n)], keys, rate
             )
+            cpu = _cpu_seconds(server.pid) - cpu0
             row = {
                 "terminals": n,
                 "rate": rate,
@@ -210,6 +228,8 @@ async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[d
                 "moorage_p50": _pct(mine, 0.5),
                 "moorage_p99": _pct(mine, 0.99),
                 "keystrokes": len(mine),
+                # moorage's own CPU per keystroke (opening and closing included)
+                "moorage_cpu_us": cpu / len(mine) * 1e6,
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -223,8 +243,9 @@ async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[d
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| terminals | typing | engine p50 (ms) | engine p99 (ms) | moorage p50 (ms) | "
-        "moorage p99 (ms) | p99 ratio | goal (p99 <= 2x engine; < 10 ms at 100) | met |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "moorage p99 (ms) | moorage CPU/key (µs) | p99 ratio | "
+        "goal (p99 <= 2x engine; < 10 ms at 100) | met |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r["moorage_p99"] / r["engine_p99"] if r["engine_p99"] else float("inf")
@@ -232,7 +253,8 @@ def table(rows: list[dict[str, Any]]) -> str:
         lines.append(
             f"| {r['terminals']} | {_typing(r['rate'])} | "
             f"{r['engine_p50']:.3f} | {r['engine_p99']:.3f} | "
-            f"{r['moorage_p50']:.3f} | {r['moorage_p99']:.3f} | {ratio:.2f}x | "
+            f"{r['moorage_p50']:.3f} | {r['moorage_p99']:.3f} | {r['moorage_cpu_us']:.0f} | "
+            f"{ratio:.2f}x | "
             f"{'<= 2x' + (', < 10 ms' if r['terminals'] >= 100 else '')} | "
             f"{'met' if met else 'NOT met'} |"
         )
@@ -243,7 +265,7 @@ def _typing(rate: float | None) -> str:
     return f"{rate:g} keys/s each" if rate else "flat out"
 
 
-def write(rows: list[dict[str, Any]]) -> None:
+def write(rows: list[dict[str, Any]], load: float) -> None:
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     section = (
         f"{BEGIN}\n## Terminals: keystroke round trip\n\n"
@@ -251,7 +273,9 @@ def write(rows: list[dict[str, Any]]) -> None:
         "terminal count per side (one byte in, its TTY echo out; every terminal types at "
         "once). Engine: its own hijacked `POST /exec/{id}/start` on the unix socket; "
         "moorage: `GET /v1/execs/{id}/ws` under `moorage serve`, the same asyncio client "
-        f"for both.\n\n{table(rows)}\n{END}"
+        f"for both. Load average when it started: {load:.1f} on {os.cpu_count()} cores "
+        "(other runs shared the machine).\n\n"
+        f"{table(rows)}\n\n{NOTES}\n{END}"
     )
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     pattern = re.compile(re.escape(BEGIN) + ".*?" + re.escape(END), re.S)
@@ -274,10 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     counts, keys = ([1, 5], 10) if args.quick else ([1, 100], args.keys)
     if args.quick:
         args.rate = 100.0
+    load = os.getloadavg()[0]
     rows = asyncio.run(run(counts, keys, [None, args.rate]))
     print(table(rows))
     if args.write and not args.quick:
-        write(rows)
+        write(rows, load)
     return 0
 
 
