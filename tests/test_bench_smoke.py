@@ -50,3 +50,29 @@ def test_bench_quick_runs_every_figure() -> None:
     assert any(NUMBER.match(row[2]) for row in rows), "moorage gave no number at all"
     # The bench cleaned up after itself.
     assert docker("ps", "-aq", "--filter", f"label=moorage.bench={key}").split() == []
+
+
+@pytest.mark.slow
+def test_bench_terminals_quick_gives_figures() -> None:
+    key = f"smoke-term-{RUN_ID}"
+    env = {
+        **os.environ,
+        "MOORAGE_BENCH_KEY": key,
+        "MOORAGE_BENCH_LABELS": f"{TEST_LABEL}={RUN_ID}",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench.terminals", "--quick"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [line for line in proc.stdout.splitlines() if re.match(r"^\| \d+ \|", line)]
+    assert len(rows) == 3  # 1 flat out; 5 flat out and paced
+    for row in rows:
+        cells = [c.strip() for c in row.strip("|").split("|")]
+        assert all(NUMBER.match(c) for c in cells[2:7]), row
+    assert docker("ps", "-aq", "--filter", f"label=moorage.bench=term-{key}").split() == []
