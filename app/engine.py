@@ -240,7 +240,7 @@ class Engine:
         raise ValueError(f"DOCKER_HOST {url!r}: use unix://, tcp://, https:// or ssh://")
 
     def _install_guard(self) -> None:
-        from app.policy import engine_guard, guards_read, load_policy
+        from app.policy import engine_guard, load_policy
 
         policy = load_policy(self.settings.policy_file)
         if policy is not None:
@@ -248,6 +248,8 @@ class Engine:
         self._guard_client(self.docker)
 
     def _guard_client(self, docker: aiodocker.Docker) -> None:
+        from app.policy import guards_read
+
         # Every aiodocker call (ours and its high-level helpers) passes _do_query.
         inner = docker._do_query
 
