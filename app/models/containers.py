@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
+    AliasChoices,
     BaseModel,
     BeforeValidator,
     Field,
@@ -28,6 +29,15 @@ from app.models.common import (
     rfc3339,
     shell_split,
     split_kv_list,
+)
+from app.models.container_options import (
+    MAC,
+    DeviceRequest,
+    ExtraHosts,
+    LogConfig,
+    NetworkEndpoint,
+    ThrottleDevice,
+    WeightDevice,
 )
 from app.services.health import HealthStatus, health_report
 
@@ -182,11 +192,38 @@ _KVList = Annotated[list[Annotated[str, Field(max_length=65_536)]], Field(max_le
 _TmpfsOptions = Annotated[str, Field(max_length=1024, pattern=r"^[^\x00]*$")]
 
 
+class DriverConfig(RequestBody):
+    """docker-py `DriverConfig`: the volume driver of a volume mount, and its options."""
+
+    name: Annotated[str, Field(min_length=1, max_length=128)] = Field(
+        validation_alias=AliasChoices("name", "Name")
+    )
+    options: Annotated[
+        dict[Annotated[str, Field(max_length=256)], LabelValue], Field(max_length=64)
+    ] = Field(default_factory=dict, validation_alias=AliasChoices("options", "Options"))
+
+
+Propagation = Literal["private", "rprivate", "shared", "rshared", "slave", "rslave"]
+
+
 class Mount(RequestBody):
+    """docker-py `Mount`, every option: each belongs to one type (a 422 says which)."""
+
     type: Literal["volume", "bind", "tmpfs"]
     source: Annotated[str, Field(min_length=1, max_length=4096)] | None = None
     target: AbsPath
     read_only: bool = False
+    consistency: Literal["default", "consistent", "cached", "delegated"] | None = None
+    propagation: Propagation | None = Field(default=None, description="bind mounts")
+    no_copy: bool = Field(default=False, description="volume mounts: do not copy the image's files")
+    labels: Annotated[dict[LabelKey, LabelValue], Field(max_length=256)] | None = Field(
+        default=None, description="volume mounts: labels of a volume this creates"
+    )
+    driver_config: DriverConfig | None = Field(default=None, description="volume mounts")
+    tmpfs_size: Bytes | None = Field(default=None, description="tmpfs mounts: bytes or `64m`")
+    tmpfs_mode: Annotated[int, Field(ge=0, le=0o7777)] | None = Field(
+        default=None, description="tmpfs mounts: the mode as a number (0o1777 = 1023)"
+    )
 
     @model_validator(mode="after")
     def _source_fits_type(self) -> Mount:
@@ -200,12 +237,46 @@ class Mount(RequestBody):
             raise ValueError(f"{self.source[:80]!r} is not a volume name")
         if self.type == "tmpfs" and self.source is not None:
             raise ValueError("a tmpfs mount takes no source")
+        owners = {
+            "propagation": ("bind", self.propagation is not None),
+            "no_copy": ("volume", self.no_copy),
+            "labels": ("volume", self.labels is not None),
+            "driver_config": ("volume", self.driver_config is not None),
+            "tmpfs_size": ("tmpfs", self.tmpfs_size is not None),
+            "tmpfs_mode": ("tmpfs", self.tmpfs_mode is not None),
+        }
+        for option, (kind, given) in owners.items():
+            if given and self.type != kind:
+                raise ValueError(f"{option} is an option of {kind} mounts, not {self.type}")
         return self
 
     def to_engine(self) -> dict[str, Any]:
         out: dict[str, Any] = {"Type": self.type, "Target": self.target, "ReadOnly": self.read_only}
         if self.source is not None:
             out["Source"] = self.source
+        if self.consistency is not None:
+            out["Consistency"] = self.consistency
+        if self.propagation is not None:
+            out["BindOptions"] = {"Propagation": self.propagation}
+        volume: dict[str, Any] = {}
+        if self.no_copy:
+            volume["NoCopy"] = True
+        if self.labels is not None:
+            volume["Labels"] = dict(self.labels)
+        if self.driver_config is not None:
+            volume["DriverConfig"] = {
+                "Name": self.driver_config.name,
+                "Options": dict(self.driver_config.options),
+            }
+        if volume:
+            out["VolumeOptions"] = volume
+        tmpfs: dict[str, Any] = {}
+        if self.tmpfs_size is not None:
+            tmpfs["SizeBytes"] = self.tmpfs_size
+        if self.tmpfs_mode is not None:
+            tmpfs["Mode"] = self.tmpfs_mode
+        if tmpfs:
+            out["TmpfsOptions"] = tmpfs
         return out
 
 
@@ -279,6 +350,34 @@ class Resources(RequestBody):
     ) = None
     blkio_weight: Annotated[int, Field(ge=0, le=1000)] | None = None
     ulimits: Annotated[list[Ulimit], Field(max_length=64)] | None = None
+    cpu_period: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
+        default=None, description="µs of the CFS period (1000-1000000; 0: the default)"
+    )
+    cpu_quota: Annotated[int, Field(ge=-1, le=1 << 40)] | None = Field(
+        default=None, description="µs of CPU per period (-1: none)"
+    )
+    cpuset_mems: (
+        Annotated[str, Field(max_length=256, pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")] | None
+    ) = None
+    cpu_rt_period: Annotated[int, Field(ge=0, le=1_000_000)] | None = Field(
+        default=None, description="µs of the real-time period"
+    )
+    cpu_rt_runtime: Annotated[int, Field(ge=-1, le=1_000_000)] | None = Field(
+        default=None, description="µs of real-time runtime per period"
+    )
+    mem_swappiness: Annotated[int, Field(ge=-1, le=100)] | None = None
+    blkio_weight_device: Annotated[list[WeightDevice], Field(max_length=64)] | None = None
+    device_read_bps: Annotated[list[ThrottleDevice], Field(max_length=64)] | None = None
+    device_read_iops: Annotated[list[ThrottleDevice], Field(max_length=64)] | None = None
+    device_write_bps: Annotated[list[ThrottleDevice], Field(max_length=64)] | None = None
+    device_write_iops: Annotated[list[ThrottleDevice], Field(max_length=64)] | None = None
+
+    @field_validator("cpu_period", "cpu_rt_period")
+    @classmethod
+    def _period(cls, value: int | None) -> int | None:
+        if value and value < 1000:
+            raise ValueError("must be 0 or between 1000 and 1000000 µs")
+        return value
 
     @field_validator("memory")
     @classmethod
@@ -306,6 +405,12 @@ class Resources(RequestBody):
             ("CpuShares", self.cpu_shares),
             ("CpusetCpus", self.cpuset_cpus),
             ("BlkioWeight", self.blkio_weight),
+            ("CpuPeriod", self.cpu_period),
+            ("CpuQuota", self.cpu_quota),
+            ("CpusetMems", self.cpuset_mems),
+            ("CpuRealtimePeriod", self.cpu_rt_period),
+            ("CpuRealtimeRuntime", self.cpu_rt_runtime),
+            ("MemorySwappiness", self.mem_swappiness),
         ):
             if value is not None:
                 out[key] = value
@@ -313,6 +418,16 @@ class Resources(RequestBody):
             out["Ulimits"] = [
                 {"Name": u.name, "Soft": u.soft, "Hard": u.hard} for u in self.ulimits
             ]
+        if self.blkio_weight_device is not None:
+            out["BlkioWeightDevice"] = [d.to_engine() for d in self.blkio_weight_device]
+        for key, devices in (
+            ("BlkioDeviceReadBps", self.device_read_bps),
+            ("BlkioDeviceReadIOps", self.device_read_iops),
+            ("BlkioDeviceWriteBps", self.device_write_bps),
+            ("BlkioDeviceWriteIOps", self.device_write_iops),
+        ):
+            if devices is not None:
+                out[key] = [d.to_engine() for d in devices]
         return out
 
 
@@ -465,8 +580,19 @@ class ContainerConfig(RequestBody):
         ]
         | None
     ) = None
-    network: NetworkName | None = None
+    network: NetworkName | Annotated[str, Field(max_length=300, pattern=rf"^{ModeRef}$")] | None = (
+        Field(
+            default=None,
+            description="A network (name or id), `none`, `host`, or `container:<id>` to join "
+            "another container's network namespace (docker-py `network` / `network_mode`)",
+        )
+    )
     network_aliases: Annotated[list[Alias], Field(max_length=64)] | None = None
+    networks: Annotated[list[NetworkEndpoint], Field(min_length=1, max_length=32)] | None = Field(
+        default=None,
+        description="Several networks, each with aliases and static addresses; the first "
+        "(or `network`) is the primary one, the others are connected before the start",
+    )
     hostname: (
         Annotated[str, Field(min_length=1, max_length=253, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]*$")]
         | None
@@ -496,6 +622,77 @@ class ContainerConfig(RequestBody):
         default="missing",
         description="missing: pull only when absent; always: pull first; never: 404 if absent",
     )
+    # -- the rest of docker-py's keywords, under its names ---------------------------
+    dns: Annotated[list[Annotated[str, Field(max_length=64)]], Field(max_length=16)] | None = None
+    dns_search: (
+        Annotated[list[Annotated[str, Field(max_length=253)]], Field(max_length=16)] | None
+    ) = None
+    dns_opt: Annotated[list[Annotated[str, Field(max_length=256)]], Field(max_length=16)] | None = (
+        None
+    )
+    extra_hosts: ExtraHosts | None = Field(
+        default=None,
+        description='`{"name": "ip"}` or `["name:ip"]`; `host-gateway` is the host',
+        examples=[{"db.local": "10.0.0.5", "host.docker.internal": "host-gateway"}],
+    )
+    shm_size: Bytes | None = Field(default=None, examples=["64m"])
+    stop_signal: (
+        Annotated[str, Field(max_length=16, pattern=r"^(SIG)?[A-Z0-9+-]+$|^\d{1,2}$")] | None
+    ) = None
+    stop_timeout: Annotated[int, Field(ge=0, le=3600)] | None = Field(
+        default=None, description="Seconds a stop waits before SIGKILL"
+    )
+    log_config: LogConfig | None = None
+    device_requests: Annotated[list[DeviceRequest], Field(max_length=16)] | None = None
+    runtime: Annotated[str, Field(max_length=128, pattern=r"^[a-zA-Z0-9][\w.-]*$")] | None = None
+    platform: (
+        Annotated[str, Field(max_length=64, pattern=r"^[a-z0-9_]+(/[a-z0-9_]+){0,2}$")] | None
+    ) = Field(default=None, examples=["linux/amd64"])
+    mac_address: MAC | None = None
+    domainname: (
+        Annotated[str, Field(max_length=253, pattern=r"^[a-zA-Z0-9][a-zA-Z0-9.-]*$")] | None
+    ) = None
+    group_add: (
+        Annotated[
+            list[Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[\w.-]+$")]],
+            Field(max_length=64),
+        ]
+        | None
+    ) = None
+    stdin_open: bool | None = None
+    network_disabled: bool | None = None
+    publish_all_ports: bool | None = None
+    volumes_from: (
+        Annotated[
+            list[Annotated[str, Field(max_length=300, pattern=r"^[a-zA-Z0-9][\w.-]*(:(ro|rw))?$")]],
+            Field(max_length=64),
+        ]
+        | None
+    ) = Field(default=None, description="Containers whose volumes to mount (`name[:ro|rw]`)")
+    volume_driver: Annotated[str, Field(max_length=128, pattern=r"^[\w.:/-]+$")] | None = None
+    cgroup_parent: Annotated[str, Field(max_length=1024, pattern=r"^[^\x00]+$")] | None = None
+    cgroupns: Literal["private", "host"] | None = None
+    uts_mode: Literal["host", ""] | None = None
+    storage_opt: (
+        Annotated[
+            dict[Annotated[str, Field(max_length=64)], Annotated[str, Field(max_length=256)]],
+            Field(max_length=16),
+        ]
+        | None
+    ) = Field(default=None, examples=[{"size": "1G"}])
+    oom_kill_disable: bool | None = None
+    oom_score_adj: Annotated[int, Field(ge=-1000, le=1000)] | None = None
+    device_cgroup_rules: (
+        Annotated[
+            list[
+                Annotated[
+                    str, Field(max_length=64, pattern=r"^[abc] (\d+|\*):(\d+|\*) [rwm]{1,3}$")
+                ]
+            ],
+            Field(max_length=64),
+        ]
+        | None
+    ) = Field(default=None, examples=[["c 1:3 mr"]])
 
     @field_validator("volumes")
     @classmethod
@@ -512,7 +709,41 @@ class ContainerConfig(RequestBody):
             raise ValueError("auto_remove cannot be combined with a restart policy")
         if self.network_aliases and not self.network:
             raise ValueError("network_aliases need a network")
+        joined = self.network is not None and self.network.startswith("container:")
+        if self.networks:
+            names = [n.name for n in self.networks]
+            if len(set(names)) != len(names):
+                raise ValueError("networks: each network at most once")
+            if joined or self.network in ("host", "none"):
+                raise ValueError(f"networks cannot be combined with network {self.network!r}")
+            if self.network is not None and self.network not in names:
+                raise ValueError("network must be one of networks (it is the primary one)")
+            if self.network_aliases:
+                raise ValueError("with networks, give the aliases in each network")
+            if any(n.mac_address for n in self.networks[1:]) and self.mac_address:
+                raise ValueError("give the MAC either in mac_address or in networks")
+        if joined and (self.network_aliases or self.hostname or self.ports or self.mac_address):
+            raise ValueError(
+                "a container joining another's network (container:<id>) takes no "
+                "hostname, ports, mac_address or network_aliases: they are the other's"
+            )
         return self
+
+    def primary_network(self) -> NetworkEndpoint | None:
+        """The network the container is created on (the others are connected after)."""
+        if not self.networks:
+            return None
+        wanted = self.network or self.networks[0].name
+        return next(n for n in self.networks if n.name == wanted)
+
+    def extra_networks(self) -> list[NetworkEndpoint]:
+        """The networks API 1.41 cannot take at create: connected before the start."""
+        primary = self.primary_network()
+        return [n for n in self.networks or [] if n is not primary]
+
+    def create_params(self) -> dict[str, Any]:
+        """The query of `POST /containers/create`."""
+        return {k: v for k, v in (("name", self.name), ("platform", self.platform)) if v}
 
     def binds(self) -> list[str]:
         if isinstance(self.volumes, dict):
@@ -559,12 +790,22 @@ class ContainerConfig(RequestBody):
             host["Binds"] = self.binds()
         if self.tmpfs is not None:
             host["Tmpfs"] = dict(self.tmpfs)
-        if self.network is not None:
+        primary = self.primary_network()
+        if primary is not None:
+            host["NetworkMode"] = primary.name
+            endpoint = primary.to_engine()
+            if primary.mac_address:
+                # API 1.41 reads the MAC of the first network from the config only.
+                body["MacAddress"] = primary.mac_address
+            body["NetworkingConfig"] = {"EndpointsConfig": {primary.name: endpoint}}
+        elif self.network is not None:
             host["NetworkMode"] = self.network
-            endpoint: dict[str, Any] = {}
-            if self.network_aliases:
-                endpoint["Aliases"] = list(self.network_aliases)
-            body["NetworkingConfig"] = {"EndpointsConfig": {self.network: endpoint}}
+            if not self.network.startswith("container:"):
+                endpoint = {}
+                if self.network_aliases:
+                    endpoint["Aliases"] = list(self.network_aliases)
+                body["NetworkingConfig"] = {"EndpointsConfig": {self.network: endpoint}}
+        self._docker_py_fields(body, host)
         if self.init is not None:
             host["Init"] = self.init
         if self.auto_remove:
@@ -576,6 +817,49 @@ class ContainerConfig(RequestBody):
         if self.security is not None:
             host.update(self.security.to_engine())
         return body
+
+    def _docker_py_fields(self, body: dict[str, Any], host: dict[str, Any]) -> None:
+        """The rest of docker-py's keywords: config-level, then HostConfig."""
+        for key, value in (
+            ("Domainname", self.domainname),
+            ("MacAddress", self.mac_address),
+            ("OpenStdin", self.stdin_open),
+            ("NetworkDisabled", self.network_disabled),
+            ("StopSignal", self.stop_signal),
+            ("StopTimeout", self.stop_timeout),
+        ):
+            if value is not None:
+                body[key] = value
+        for key, items in (
+            ("Dns", self.dns),
+            ("DnsSearch", self.dns_search),
+            ("DnsOptions", self.dns_opt),
+            ("ExtraHosts", self.extra_hosts),
+            ("GroupAdd", self.group_add),
+            ("VolumesFrom", self.volumes_from),
+            ("DeviceCgroupRules", self.device_cgroup_rules),
+        ):
+            if items is not None:
+                host[key] = list(items)
+        for key, scalar in (
+            ("ShmSize", self.shm_size),
+            ("Runtime", self.runtime),
+            ("PublishAllPorts", self.publish_all_ports),
+            ("VolumeDriver", self.volume_driver),
+            ("CgroupParent", self.cgroup_parent),
+            ("CgroupnsMode", self.cgroupns),
+            ("UTSMode", self.uts_mode),
+            ("OomKillDisable", self.oom_kill_disable),
+            ("OomScoreAdj", self.oom_score_adj),
+        ):
+            if scalar is not None:
+                host[key] = scalar
+        if self.storage_opt is not None:
+            host["StorageOpt"] = dict(self.storage_opt)
+        if self.log_config is not None:
+            host["LogConfig"] = self.log_config.to_engine()
+        if self.device_requests is not None:
+            host["DeviceRequests"] = [d.to_engine() for d in self.device_requests]
 
 
 class ContainerSpec(ContainerConfig):

@@ -46,6 +46,14 @@ _START_FAILURES: list[tuple[re.Pattern[str], type[errors.ProblemError]]] = [
 ]
 
 
+# Create refusals the engine answers with 500 though the request asked for what this
+# engine cannot do (a storage quota without xfs pquota, an unknown runtime or log driver).
+_CREATE_FAILURES = re.compile(
+    r"storage-opt|unknown runtime|logging driver|log driver|not supported|invalid|unknown",
+    re.I,
+)
+
+
 def _start_problem(exc: errors.ProblemError) -> errors.ProblemError:
     """A failed start, as the problem whose cause it names."""
     if isinstance(exc, errors.EngineError):
@@ -122,11 +130,46 @@ async def _create(
 ) -> tuple[str, list[str]]:
     """Create; gives the id and the engine's warnings (settings it discarded)."""
     await ensure_image(engine, spec.image, spec.pull)
-    params = {"name": spec.name} if spec.name else None
-    created: dict[str, Any] = await engine.json(
-        "POST", "containers/create", params=params, json=payload, kind="image", ref=spec.image
-    )
-    return str(created["Id"]), [str(w) for w in created.get("Warnings") or []]
+    try:
+        created: dict[str, Any] = await engine.json(
+            "POST",
+            "containers/create",
+            params=spec.create_params() or None,
+            json=payload,
+            kind="image",
+            ref=spec.image,
+        )
+    except errors.EngineError as exc:
+        if _CREATE_FAILURES.search(exc.detail):
+            raise errors.BadRequest(f"The engine refused the container: {exc.detail}") from exc
+        raise
+    cid = str(created["Id"])
+    try:
+        await _connect_extra(engine, cid, spec)
+    except BaseException:
+        await _remove_quietly(engine, cid)
+        raise
+    return cid, [str(w) for w in created.get("Warnings") or []]
+
+
+async def _connect_extra(engine: Engine, cid: str, spec: ContainerConfig) -> None:
+    """API 1.41 takes one network at create: the others are connected before the start."""
+    for net in spec.extra_networks():
+        await engine.json(
+            "POST",
+            f"networks/{net.name}/connect",
+            json={"Container": cid, "EndpointConfig": net.to_engine()},
+            kind="network",
+            ref=net.name,
+        )
+
+
+async def _remove_quietly(engine: Engine, cid: str) -> None:
+    # Shielded: a caller that goes away mid-create must not leave a half-made container.
+    try:
+        await asyncio.shield(remove(engine, cid))
+    except errors.ProblemError as exc:
+        log.warning("could not remove container %s after a failed create: %s", cid, exc)
 
 
 async def _start(engine: Engine, ref: str) -> None:
@@ -147,11 +190,7 @@ async def _start_or_remove(engine: Engine, cid: str) -> None:
     try:
         await _start(engine, cid)
     except BaseException:
-        # Shielded: a caller that goes away mid-start must not leave a half-made container.
-        try:
-            await asyncio.shield(remove(engine, cid))
-        except errors.ProblemError as exc:
-            log.warning("could not remove container %s after a failed start: %s", cid, exc)
+        await _remove_quietly(engine, cid)
         raise
 
 
