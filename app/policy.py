@@ -45,6 +45,35 @@ NAMESPACE_FIELDS = {
     "UsernsMode": "userns",
     "CgroupnsMode": "cgroupns",
 }
+def _keys(text: str) -> frozenset[str]:
+    return frozenset(k.lower() for k in text.split())
+
+
+# The create body's keys (API 1.41) the policy judges or knows to be harmless.
+CONFIG_KEYS = _keys(
+    "Hostname Domainname User AttachStdin AttachStdout AttachStderr ExposedPorts Tty "
+    "OpenStdin StdinOnce Env Cmd Healthcheck ArgsEscaped Image Volumes WorkingDir "
+    "Entrypoint NetworkDisabled MacAddress OnBuild Labels StopSignal StopTimeout Shell "
+    "HostConfig NetworkingConfig"
+)
+# HostConfig keys (and those of a live update) the policy judges (its rules) or knows
+# to be harmless (limits, DNS, ports). Absent on purpose, so refused: Links (another
+# container's environment), Cgroup (another's cgroup namespace), KernelMemory,
+# KernelMemoryTCP, and the Windows-only ones.
+HOST_CONFIG_KEYS = _keys(
+    # judged by the rules
+    "Privileged NetworkMode PidMode IpcMode UTSMode UsernsMode CgroupnsMode Binds Mounts "
+    "CapAdd Devices DeviceRequests DeviceCgroupRules SecurityOpt MaskedPaths "
+    "ReadonlyPaths Runtime VolumesFrom LogConfig CgroupParent VolumeDriver StorageOpt "
+    "OomKillDisable OomScoreAdj Sysctls "
+    # harmless: they limit, name, or reach only the container itself
+    "ContainerIDFile PortBindings RestartPolicy AutoRemove CapDrop Dns DnsOptions "
+    "DnsSearch ExtraHosts GroupAdd PublishAllPorts ReadonlyRootfs Tmpfs ShmSize "
+    "ConsoleSize Init CpuShares Memory NanoCpus BlkioWeight BlkioWeightDevice "
+    "BlkioDeviceReadBps BlkioDeviceWriteBps BlkioDeviceReadIOps BlkioDeviceWriteIOps "
+    "CpuPeriod CpuQuota CpuRealtimePeriod CpuRealtimeRuntime CpusetCpus CpusetMems "
+    "MemoryReservation MemorySwap MemorySwappiness PidsLimit Ulimits"
+)
 RUNC = {"", "runc", "io.containerd.runc.v2"}
 _VERSION_PREFIX = re.compile(r"^/*(v\d+(\.\d+)?/)?")
 MAX_DOCKERFILE = 1 << 20  # the builder refuses larger ones too
@@ -65,6 +94,13 @@ class Policy(BaseModel):
     allowed_registries: list[str] = Field(default_factory=list)
     exec_allow_root: bool = True
     exec_allow_privileged: bool = False
+    # The docker-py fields (check_engine_fields): log drivers that stay on this host,
+    # cgroup parents and volume drivers a container may name.
+    allowed_log_drivers: list[str] = Field(
+        default_factory=lambda: ["json-file", "local", "journald", "none"]
+    )
+    allowed_cgroup_parents: list[str] = Field(default_factory=list)
+    allowed_volume_drivers: list[str] = Field(default_factory=lambda: ["local"])
 
     @classmethod
     def load(cls, path: Path) -> Policy:
@@ -76,6 +112,7 @@ class Policy(BaseModel):
 
     def check_container_config(self, config: Mapping[str, Any]) -> None:
         """POST containers/create: the whole create body."""
+        self.check_engine_fields(config, CONFIG_KEYS, "create body")
         image = _ci(config, "Image")
         if isinstance(image, str) and image:
             self.check_image(image)
@@ -84,6 +121,7 @@ class Policy(BaseModel):
             self.check_host_config(_mapping(host, "HostConfig"))
 
     def check_host_config(self, host: Mapping[str, Any], *, update: bool = False) -> None:
+        self.check_engine_fields(host, HOST_CONFIG_KEYS, "HostConfig")
         if _truthy(_ci(host, "Privileged")) and not self.allow_privileged:
             refuse("allow_privileged", "privileged containers are not allowed")
         if not self.allow_host_namespaces:
@@ -117,6 +155,52 @@ class Policy(BaseModel):
             if isinstance(runtime, str) and runtime.strip().lower() not in RUNC:
                 # Another runtime can be anything (a VM, or no isolation at all).
                 refuse("allow_unconfined", f"Runtime {runtime!r} is not allowed")
+
+    def check_engine_fields(self, doc: Mapping[str, Any], known: frozenset[str], what: str) -> None:
+        """The keys docker-py's keywords reach, and every key the policy cannot judge.
+
+        A key outside `known` is refused, not waved through: the engine grows fields
+        (and Go's decoder takes any case), and one the policy has never seen may be the
+        one that opens the host.
+        """
+        for key in doc:
+            if not isinstance(key, str) or key.lower() not in known:
+                refuse("unknown-field", f"{what} key {str(key)[:80]!r} is not judged by the policy")
+        log = _ci(doc, "LogConfig")
+        if log is not None:
+            driver = str(_ci(_mapping(log, "LogConfig"), "Type") or "").strip().lower()
+            if driver and driver not in {d.lower() for d in self.allowed_log_drivers}:
+                # syslog, gelf, fluentd, splunk, awslogs, …: the daemon itself connects
+                # to an address the caller names (host sockets, the network).
+                refuse("allowed_log_drivers", f"log driver {driver!r} is not allowed")
+        parent = _ci(doc, "CgroupParent")
+        if isinstance(parent, str) and parent.strip() and parent not in self.allowed_cgroup_parents:
+            # Another cgroup escapes the limits the engine sets, or joins another's.
+            refuse("allowed_cgroup_parents", f"CgroupParent {parent!r} is not allowed")
+        driver = _ci(doc, "VolumeDriver")
+        if isinstance(driver, str) and driver.strip():
+            self.check_volume_driver(driver, "VolumeDriver")
+        for mount in _list(_ci(doc, "Mounts"), "Mounts"):
+            options = _ci(_mapping(mount, "Mounts"), "VolumeOptions")
+            config = _ci(_mapping(options or {}, "VolumeOptions"), "DriverConfig")
+            name = _ci(_mapping(config or {}, "DriverConfig"), "Name")
+            if isinstance(name, str) and name.strip():
+                self.check_volume_driver(name, "Mounts DriverConfig")
+        storage = _mapping(_ci(doc, "StorageOpt") or {}, "StorageOpt")
+        for key in storage:
+            if str(key).strip().lower() != "size":
+                # `size` is a quota (it only limits); the others tune the storage driver.
+                refuse("storage_opt", f"StorageOpt {key!r} is not allowed (only size)")
+        if _truthy(_ci(doc, "OomKillDisable")) and not _ci(doc, "Memory"):
+            # Without a memory limit, a container the OOM killer skips can take the host.
+            refuse("oom_kill_disable", "OomKillDisable needs a memory limit")
+        score = _ci(doc, "OomScoreAdj")
+        if isinstance(score, int | float) and not isinstance(score, bool) and score < 0:
+            refuse("oom_score_adj", f"OomScoreAdj {score} would make host processes die first")
+
+    def check_volume_driver(self, name: str, what: str) -> None:
+        if name.strip().lower() not in {d.lower() for d in self.allowed_volume_drivers}:
+            refuse("allowed_volume_drivers", f"{what} {name!r} is not allowed")
 
     def check_mount(self, mount: Mapping[str, Any]) -> None:
         kind = str(_ci(mount, "Type") or "").strip().lower()
