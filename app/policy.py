@@ -163,7 +163,9 @@ class Policy(BaseModel):
         (and Go's decoder takes any case), and one the policy has never seen may be the
         one that opens the host.
         """
-        for key in doc:
+        for key, value in doc.items():
+            if value in (None, "", 0, [], {}, False):
+                continue  # an engine default (inspect shows them all): asks for nothing
             if not isinstance(key, str) or key.lower() not in known:
                 refuse("unknown-field", f"{what} key {str(key)[:80]!r} is not judged by the policy")
         log = _ci(doc, "LogConfig")

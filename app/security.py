@@ -95,6 +95,11 @@ ROLES: dict[str, Role] = {
     "containers_archive_put": A,
     "containers_archive_stat": A,
     "containers_prune": A,
+    "containers_changes": V,  # paths only, no content
+    "containers_image_update": V,  # a registry lookup; credentials only for that call
+    "containers_commit": A,  # an image of everything in the container
+    "containers_export": A,  # reads every file
+    "containers_recreate": A,  # creates a container (on another image when asked)
     # images
     "images_list": V,
     "images_get": V,

@@ -8,6 +8,7 @@ from app.middleware import HotRead
 from app.routers import (
     auth,
     container_io,
+    container_ops,
     containers,
     execs,
     images,
@@ -25,6 +26,7 @@ ROUTERS: list[APIRouter] = [
     system.probes,
     system.router,
     container_io.router,
+    container_ops.router,
     execs.router,
     terminals.router,
     images.router,
