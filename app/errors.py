@@ -228,6 +228,10 @@ class EngineError(ProblemError):
     status, code, title = 502, "engine-error", "The engine failed"
 
 
+class RegistryUnreachable(EngineError):
+    status, code, title = 502, "registry-unreachable", "The registry cannot be reached"
+
+
 class EngineUnavailable(ProblemError):
     status, code, title = 503, "engine-unavailable", "The engine cannot be reached"
 

@@ -114,6 +114,9 @@ ROLES: dict[str, Role] = {
     "images_load": A,
     "images_export": A,
     "images_prune": A,
+    "images_search": OP,  # pull-like: the engine asks a registry
+    "images_prune_builds": A,
+    "system_auth": OP,  # checks credentials against a registry, stores nothing
     # volumes
     "volumes_list": V,
     "volumes_get": V,

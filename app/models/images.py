@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, SecretStr, model_validator
 
-from app.models.common import Pruned, RequestBody
+from app.models.common import Bytes, Pruned, RequestBody
+from app.models.container_options import ExtraHosts
 
 
 class Image(BaseModel):
@@ -94,6 +95,9 @@ class PullRequest(RequestBody):
         default=None, max_length=128, description="Default: the tag in `image`, else `latest`"
     )
     platform: str | None = Field(default=None, examples=["linux/amd64"])
+    all_tags: bool = Field(
+        default=False, description="Every tag of the repository (the answer is then a list)"
+    )
     auth: RegistryAuth | None = None
 
 
@@ -133,6 +137,22 @@ class ImagesPruned(Pruned):
     untagged: list[str] = Field(default_factory=list)
 
 
+class ContainerLimits(RequestBody):
+    """docker-py's build `container_limits`: the limits of each RUN step's container."""
+
+    memory: Bytes | None = None
+    memswap: Bytes | Literal[-1] | None = None
+    cpushares: Annotated[int, Field(ge=0, le=262_144)] | None = None
+    cpusetcpus: (
+        Annotated[str, Field(max_length=256, pattern=r"^\d+(-\d+)?(,\d+(-\d+)?)*$")] | None
+    ) = None
+    cpuperiod: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
+    cpuquota: Annotated[int, Field(ge=-1, le=1 << 40)] | None = None
+
+    def to_params(self) -> dict[str, Any]:
+        return self.model_dump(exclude_none=True)
+
+
 class BuildOptions(BaseModel):
     """What both build forms share."""
 
@@ -146,6 +166,21 @@ class BuildOptions(BaseModel):
     forcerm: bool = False
     platform: str | None = None
     network: str | None = Field(default=None, description="Network mode of RUN steps")
+    cache_from: list[Annotated[str, Field(min_length=1, max_length=512)]] = Field(
+        default_factory=list, description="Images whose layers may be reused"
+    )
+    shmsize: Bytes | None = Field(
+        default=None, description="/dev/shm of RUN steps", examples=["64m"]
+    )
+    extra_hosts: ExtraHosts | None = Field(
+        default=None, description='RUN steps\' /etc/hosts: `{"name": "ip"}` or `["name:ip"]`'
+    )
+    container_limits: ContainerLimits | None = None
+    squash: bool = Field(
+        default=False,
+        description="Squash the new layers into one (the engine must run experimental)",
+    )
+    quiet: bool = Field(default=False, description="Only the image id in the output")
 
     def tags(self) -> list[str]:
         if self.tag is None:
@@ -195,3 +230,61 @@ class RegistryData(BaseModel):
     media_type: str | None = None
     size: int | None = None
     platforms: list[Platform] = Field(default_factory=list)
+
+
+class SearchResult(BaseModel):
+    """One hit of the registry's search (docker-py `images.search`)."""
+
+    name: str
+    description: str = ""
+    star_count: int = 0
+    is_official: bool = False
+    is_automated: bool = False
+
+    @classmethod
+    def from_engine(cls, doc: dict[str, Any]) -> SearchResult:
+        return cls(
+            name=str(doc.get("name") or ""),
+            description=str(doc.get("description") or ""),
+            star_count=int(doc.get("star_count") or 0),
+            is_official=bool(doc.get("is_official")),
+            is_automated=bool(doc.get("is_automated")),
+        )
+
+
+class BuildCachePruneRequest(RequestBody):
+    """docker-py `images.prune_builds(filters, keep_storage, all)`."""
+
+    all: bool = Field(default=False, description="Every cache record, not only dangling ones")
+    keep_storage: Bytes | None = Field(default=None, description="Bytes of cache to keep")
+    filters: dict[str, str | bool | list[str]] = Field(
+        default_factory=dict,
+        description="Engine build-cache filters: `until`, `id`, `parent`, `type`, "
+        "`description`, `inuse`, `shared`, `private`",
+    )
+
+
+class BuildCachePruned(Pruned):
+    """The cache records removed (`deleted`) and the bytes freed."""
+
+
+class LoginRequest(RequestBody):
+    """docker-py `client.login(username, password, email, registry)`; checked against
+    the registry by the engine and never stored."""
+
+    username: str = Field(min_length=1, max_length=512)
+    password: SecretStr = Field(min_length=1, max_length=4096)
+    email: str | None = Field(default=None, max_length=512, description="Ignored by registries")
+    registry: str | None = Field(
+        default=None,
+        max_length=512,
+        description="The registry (default Docker Hub)",
+        examples=["registry.example.com:5000"],
+    )
+
+
+class LoginResult(BaseModel):
+    status: str = Field(examples=["Login Succeeded"])
+    identity_token: str | None = Field(
+        default=None, description="A token the registry gave instead of a password (if any)"
+    )

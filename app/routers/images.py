@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
@@ -22,6 +23,8 @@ from app.engine import EngineDep
 from app.models.common import label_filters
 from app.models.events import BuildDone, BuildLog, PullProgress
 from app.models.images import (
+    BuildCachePruned,
+    BuildCachePruneRequest,
     BuildOptions,
     BuildResult,
     BuildSpec,
@@ -35,10 +38,12 @@ from app.models.images import (
     PushRequest,
     PushResult,
     RegistryData,
+    SearchResult,
     TagRequest,
 )
 from app.routers.streams import SettingsDep
 from app.services import images as svc
+from app.services import registry_ops
 from app.services.registry_auth import parse_reference
 from app.settings import Settings
 from app.streams import accepts_sse, primed, sse_doc, sse_response
@@ -150,9 +155,41 @@ async def images_list(
     return [Image.from_engine(d) for d in docs or []]
 
 
+@router.get(
+    "/search",
+    responses=errors.problem_responses(
+        errors.BadRequest, errors.RegistryUnreachable, errors.RegistryDenied
+    ),
+)
+async def images_search(
+    engine: EngineDep,
+    term: Annotated[str, Query(min_length=1, max_length=512, pattern=r"^[^\x00\s]+$")],
+    limit: Annotated[int | None, Query(ge=1, le=100)] = None,
+    is_official: bool | None = None,
+    is_automated: bool | None = None,
+    stars: Annotated[int | None, Query(ge=0, description="At least this many stars")] = None,
+) -> list[SearchResult]:
+    """Search a registry (Docker Hub unless the term names one), as `docker search`."""
+    filters: dict[str, list[str]] = {}
+    for key, flag in (("is-official", is_official), ("is-automated", is_automated)):
+        if flag is not None:
+            filters[key] = ["true" if flag else "false"]
+    if stars is not None:
+        filters["stars"] = [str(stars)]
+    return await registry_ops.search(engine, term, limit, filters)
+
+
+@router.post("/prune-builds", responses=errors.problem_responses(errors.BadRequest))
+async def images_prune_builds(
+    engine: EngineDep, body: BuildCachePruneRequest | None = None
+) -> BuildCachePruned:
+    """Remove build cache (docker-py `images.prune_builds`)."""
+    return await svc.prune_builds(engine, body or BuildCachePruneRequest())
+
+
 @router.post(
     "/pull",
-    response_model=Image,
+    response_model=Image | list[Image],
     responses={
         **sse_doc(
             "The pulled image; with `Accept: text/event-stream`, `event: progress` "
@@ -165,11 +202,12 @@ async def images_list(
 )
 async def images_pull(
     body: PullRequest, request: Request, engine: EngineDep, settings: SettingsDep
-) -> Image | EventSourceResponse:
-    """Pull an image (with credentials for that one call); SSE progress on request."""
+) -> Image | list[Image] | EventSourceResponse:
+    """Pull an image (with credentials for that one call); SSE progress on request.
+    With `all_tags`, every tag of the repository, and the answer is the list."""
     if accepts_sse(request):
         return await _streamed(request, svc.pull(engine, body), settings)
-    return await svc.pull_image(engine, body)
+    return await svc.pull_images(engine, body)
 
 
 @router.post(
@@ -241,6 +279,24 @@ async def images_build(
     forcerm: bool = False,
     platform: str | None = None,
     network: str | None = None,
+    cache_from: Annotated[
+        list[str] | None, Query(description="Images whose layers may be reused")
+    ] = None,
+    shmsize: Annotated[str | None, Query(description="/dev/shm of RUN steps: bytes or `64m`")] = (
+        None
+    ),
+    extra_hosts: Annotated[
+        list[str] | None, Query(description="`name:ip` (repeatable) for RUN steps' /etc/hosts")
+    ] = None,
+    container_limits: Annotated[
+        str | None,
+        Query(
+            description='JSON object: {"memory": "256m", "memswap": -1, "cpushares": 512, '
+            '"cpusetcpus": "0", "cpuperiod": 100000, "cpuquota": 50000}'
+        ),
+    ] = None,
+    squash: Annotated[bool, Query(description="Needs an experimental engine")] = False,
+    quiet: Annotated[bool, Query(description="Only the image id in the output")] = False,
 ) -> BuildResult | EventSourceResponse:
     """Build an image from a tar context (streamed to the engine) or from JSON; SSE on request."""
     stream = accepts_sse(request)
@@ -260,18 +316,37 @@ async def images_build(
         raise errors.UnsupportedMediaType(
             f"Send a tar context ({', '.join(TAR_TYPES)}) or application/json, not {ctype!r}"
         )
-    options = BuildOptions(
-        tag=tag,
-        target=target,
-        buildargs=_json_options(buildargs, "buildargs"),
-        labels=_json_options(labels, "labels"),
-        nocache=nocache,
-        pull=pull,
-        rm=rm,
-        forcerm=forcerm,
-        platform=platform,
-        network=network,
-    )
+    try:
+        limits = orjson.loads(container_limits) if container_limits is not None else None
+    except orjson.JSONDecodeError:
+        raise errors.ValidationFailed.field(
+            ["query", "container_limits"], "must be a JSON object"
+        ) from None
+    try:
+        options = BuildOptions.model_validate(
+            {
+                "tag": tag,
+                "target": target,
+                "buildargs": _json_options(buildargs, "buildargs"),
+                "labels": _json_options(labels, "labels"),
+                "nocache": nocache,
+                "pull": pull,
+                "rm": rm,
+                "forcerm": forcerm,
+                "platform": platform,
+                "network": network,
+                "cache_from": cache_from or [],
+                "shmsize": shmsize,
+                "extra_hosts": extra_hosts,
+                "container_limits": limits,
+                "squash": squash,
+                "quiet": quiet,
+            }
+        )
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("query", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from None
     context = await svc.tar_stream(request.stream(), "build context")
     if engine.guard is not None:
         # With a policy the Dockerfile is read before the engine sees the context.

@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from app import errors
 from app.engine import EngineDep
+from app.models.images import LoginRequest, LoginResult
 from app.models.system import (
     DiskUsage,
     EngineSummary,
@@ -20,6 +21,7 @@ from app.models.system import (
     Ready,
     disk_usage,
 )
+from app.services import registry_ops
 
 probes = APIRouter(tags=["system"])
 router = APIRouter(prefix="/v1/system", tags=["system"])
@@ -119,3 +121,18 @@ async def system_df(engine: EngineDep) -> DiskUsage:
         "system/df", lambda: engine.json("GET", "system/df", long=True)
     )
     return disk_usage(doc)
+
+
+@router.post(
+    "/auth",
+    responses=errors.problem_responses(
+        errors.RegistryDenied, errors.RegistryUnreachable, errors.EngineError
+    ),
+)
+async def system_auth(engine: EngineDep, body: LoginRequest) -> LoginResult:
+    """Check registry credentials, as docker-py `login` does; nothing is stored, and
+    every later call gives its own `auth`."""
+    doc = await registry_ops.login(engine, body)
+    return LoginResult(
+        status=str(doc.get("Status") or ""), identity_token=doc.get("IdentityToken") or None
+    )

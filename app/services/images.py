@@ -20,6 +20,7 @@ import re
 import tarfile
 import tempfile
 import time
+import urllib.parse
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 from pathlib import PurePosixPath
@@ -31,6 +32,8 @@ import orjson
 from app import errors
 from app.engine import Engine
 from app.models.images import (
+    BuildCachePruned,
+    BuildCachePruneRequest,
     BuildOptions,
     BuildResult,
     BuildSpec,
@@ -172,6 +175,12 @@ def engine_failure(
 def pull_target(req: PullRequest) -> tuple[dict[str, Any], str]:
     """Engine query for `POST /images/create`, and the reference the result will have."""
     ref = parse_reference(req.image)
+    if req.all_tags:
+        if req.tag or ref.tag or ref.digest:
+            raise errors.ValidationFailed.field(
+                ["body", "all_tags"], "all_tags pulls every tag: give the repository alone"
+            )
+        return {"fromImage": ref.repository, "platform": req.platform}, ref.repository
     if ref.digest and not req.tag:
         return {"fromImage": f"{ref.repository}@{ref.digest}", "platform": req.platform}, (
             f"{ref.repository}@{ref.digest}"
@@ -200,8 +209,20 @@ async def pull(engine: Engine, req: PullRequest) -> AsyncGenerator[StreamEvent, 
         if failure is exc:
             raise
         raise failure from None
+    if req.all_tags:
+        found = await list_images(engine, {"reference": [wanted]})
+        # SSE `done` data is an object: `{"images": [...]}`.
+        yield StreamEvent("done", {"images": [i.model_dump(mode="json") for i in found]})
+        return
     image = await get_image(engine, wanted)
     yield StreamEvent("done", image.model_dump(mode="json"))
+
+
+async def list_images(engine: Engine, filters: dict[str, list[str]]) -> list[Image]:
+    docs: list[dict[str, Any]] = await engine.json(
+        "GET", "images/json", params={"filters": filters or None}
+    )
+    return [Image.from_engine(d) for d in docs or []]
 
 
 async def push(engine: Engine, req: PushRequest) -> AsyncGenerator[StreamEvent, None]:
@@ -273,10 +294,19 @@ async def sse_events(events: AsyncIterator[StreamEvent]) -> AsyncIterator[bytes]
 
 
 async def pull_image(engine: Engine, req: PullRequest) -> Image:
-    """Pull to completion."""
+    """Pull one tag to completion."""
+    result = await pull_images(engine, req.model_copy(update={"all_tags": False}))
+    assert isinstance(result, Image)
+    return result
+
+
+async def pull_images(engine: Engine, req: PullRequest) -> Image | list[Image]:
+    """Pull to completion: the image, or with `all_tags` every image of the repository."""
     async with aclosing(pull(engine, req)) as events:
         async for ev in events:
             if ev.event == "done":
+                if req.all_tags:
+                    return [Image.model_validate(d) for d in ev.data["images"]]
                 return Image.model_validate(ev.data)
     raise errors.EngineError("The pull ended without a result")  # pragma: no cover
 
@@ -308,10 +338,56 @@ def build_params(options: BuildOptions, dockerfile: str | None) -> dict[str, Any
         "forcerm": options.forcerm,
         "platform": options.platform,
         "networkmode": options.network,
+        "cachefrom": options.cache_from or None,
+        "shmsize": options.shmsize,
+        "squash": options.squash or None,
+        "q": options.quiet or None,
+        **(options.container_limits.to_params() if options.container_limits else {}),
     }
 
 
+def build_path(options: BuildOptions) -> str:
+    """`build`, with one `extrahosts` value per host in its query: the engine reads the
+    repeated parameter, and query params (a mapping) cannot repeat a key."""
+    if not options.extra_hosts:
+        return "build"
+    return "build?" + urllib.parse.urlencode([("extrahosts", h) for h in options.extra_hosts])
+
+
+async def check_squash(engine: Engine, options: BuildOptions) -> None:
+    """`squash` needs an engine running with experimental features: say so up front."""
+    if not options.squash:
+        return
+    info: dict[str, Any] = await engine.json("GET", "info")
+    if not info.get("ExperimentalBuild"):
+        raise errors.ValidationFailed.field(
+            ["squash"],
+            "this engine does not run with experimental features (dockerd --experimental), "
+            "which squash needs",
+        )
+
+
+async def prune_builds(engine: Engine, req: BuildCachePruneRequest) -> BuildCachePruned:
+    """Remove build cache (docker-py `images.prune_builds`)."""
+    doc: dict[str, Any] = await engine.json(
+        "POST",
+        "build/prune",
+        params={
+            "all": req.all or None,
+            "keep-storage": req.keep_storage,
+            "filters": engine_filters(req.filters) or None,
+        },
+        long=True,
+    )
+    return BuildCachePruned(
+        deleted=list(doc.get("CachesDeleted") or []),
+        space_reclaimed=int(doc.get("SpaceReclaimed") or 0),
+    )
+
+
 _BUILT = re.compile(r"Successfully built ([0-9a-f]{12,64})")
+# A quiet build (`q=1`) prints only the image id.
+_QUIET_ID = re.compile(r"^(sha256:[0-9a-f]{64})\s*$", re.M)
 
 
 class _BuildLog:
@@ -357,12 +433,13 @@ async def build(
     with `{image, tags}`; an in-band failure raises 422 build-failed carrying the log."""
     for tag in options.tags():
         parse_reference(tag, ("tag",))
+    await check_squash(engine, options)
     output = _BuildLog()
     image_id: str | None = None
     try:
         async with engine.request(
             "POST",
-            "build",
+            build_path(options),
             params=build_params(options, dockerfile),
             data=context,
             headers={"Content-Type": "application/x-tar"},
@@ -392,7 +469,7 @@ async def build(
             context.close()
     for line in output.flush():
         yield StreamEvent("log", {"line": line})
-    if image_id is None and (m := _BUILT.search(output.text)):
+    if image_id is None and (m := _BUILT.search(output.text) or _QUIET_ID.search(output.text)):
         image_id = m.group(1)
     if image_id is None:
         raise errors.BuildFailed("The build produced no image", log=output.text)
