@@ -19,7 +19,7 @@ what the engine still has, and sends `event: gap` where events were lost.
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette.sse import EventSourceResponse
@@ -301,6 +301,11 @@ async def stats_stream(
     return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
 
 
+EventNames = Annotated[
+    list[str] | None, Query(max_length=64, description="Id or name (prefix), repeatable")
+]
+
+
 @router.get(
     "/v1/events",
     response_class=EventSourceResponse,
@@ -329,6 +334,21 @@ async def system_events(
     label: Labels = None,
     container: Annotated[list[str] | None, Query()] = None,
     since: Annotated[str | None, Query(description="unix seconds or RFC 3339")] = None,
+    until: Annotated[
+        str | None,
+        Query(description="unix seconds or RFC 3339: the stream ends (`event: end`) then"),
+    ] = None,
+    image: EventNames = None,
+    volume: EventNames = None,
+    network: EventNames = None,
+    daemon: EventNames = None,
+    event: Annotated[list[str] | None, Query(description="As `action` (the engine's name)")] = None,
+    scope: Annotated[list[Literal["local", "swarm"]] | None, Query()] = None,
+    plugin: EventNames = None,
+    node: EventNames = None,
+    service: EventNames = None,
+    config: EventNames = None,
+    secret: EventNames = None,
     last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Follow the engine's events (SSE), filtered, resumable by id.
@@ -342,10 +362,18 @@ async def system_events(
     """
     match = EventFilter(
         types=frozenset(type or ()),
-        actions=frozenset(action or ()),
+        actions=frozenset([*(action or ()), *(event or ())]),
         labels=tuple(label_filters(label)),
         containers=frozenset(container or ()),
+        images=frozenset(image or ()),
+        scopes=frozenset(scope or ()),
+        fuzzy=tuple(
+            frozenset(values)
+            for values in (volume, network, daemon, plugin, node, service, config, secret)
+            if values
+        ),
     )
+    until_ns = live.time_ns(until) if until is not None else None
     resume = resume_point(request, last_event_id)
     after: int | None = None
     if resume is not None:
@@ -357,5 +385,7 @@ async def system_events(
             ) from None
     elif since is not None:
         after = live.time_ns(since) - 1
-    body = event_stream(bus, match, after, settings.sse_queue_size)
+    if until_ns is not None and after is not None and until_ns <= after:
+        raise errors.ValidationFailed.field(["query", "until"], "until must be after since")
+    body = event_stream(bus, match, after, settings.sse_queue_size, until_ns)
     return sse_response(body, settings, request)

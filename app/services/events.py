@@ -217,9 +217,19 @@ class EventFilter:
     actions: frozenset[str] = frozenset()
     labels: tuple[str, ...] = ()
     containers: frozenset[str] = frozenset()
+    # The engine's other filters: `image` exact (with or without the tag), `scope`
+    # exact; volume, network, daemon, plugin, node, service, config and secret each
+    # match the actor's id or name by prefix, as the engine's own filter does.
+    images: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    fuzzy: tuple[frozenset[str], ...] = ()
 
     def __call__(self, event: Event) -> bool:
         if self.types and event.get("Type") not in self.types:
+            return False
+        if self.scopes and str(event.get("scope") or "") not in self.scopes:
+            return False
+        if (self.images or self.fuzzy) and not self._actor_matches(event):
             return False
         if self.actions:
             action = str(event.get("Action") or "")
@@ -243,6 +253,25 @@ class EventFilter:
             ):
                 return False
         return True
+
+    def _actor_matches(self, event: Event) -> bool:
+        actor = event.get("Actor") or {}
+        attrs: dict[str, str] = actor.get("Attributes") or {}
+        actor_id, name = str(actor.get("ID") or ""), str(attrs.get("name") or "")
+        if self.images:
+            image = name if event.get("Type") == "image" else str(attrs.get("image") or "")
+            candidates = {actor_id, image, _strip_tag(actor_id), _strip_tag(image)}
+            if not candidates & self.images:
+                return False
+        for values in self.fuzzy:
+            if not any(actor_id.startswith(v) or name.startswith(v) for v in values):
+                return False
+        return True
+
+
+def _strip_tag(ref: str) -> str:
+    name, _, tag = ref.rpartition(":")
+    return name if name and "/" not in tag else ref
 
 
 def event_view(event: Event) -> dict[str, Any]:
@@ -286,14 +315,21 @@ def _gap(after: int, before: int) -> bytes:
 
 
 async def event_stream(
-    bus: EventBus, match: EventFilter, after: int | None, queue_size: int
+    bus: EventBus,
+    match: EventFilter,
+    after: int | None,
+    queue_size: int,
+    until: int | None = None,
 ) -> AsyncGenerator[bytes, None]:
     """Replay after `after` (ns) from the journal, else from the engine, then follow
     the bus. Wherever events were lost (an engine restart while the bus was away, a
     resume older than both the engine's memory and the journal) an `event: gap`
     says so, in order with the events around it; the stream stays open across an
-    engine restart."""
-    from app.streams import SlowConsumer
+    engine restart. With `until` (ns) it ends, `event: end` `{"reason": "until"}`, once
+    that time has come (events after it are not sent)."""
+    from app.streams import SlowConsumer, encode
+
+    end = encode("end", {"reason": "until"})
 
     last = after if after is not None else -1
     told: set[tuple[int, int]] = set()
@@ -318,19 +354,31 @@ async def event_stream(
                     gap = pending.pop(0)
                     told.add(gap)
                     out.append(_gap(*gap))
+                if until is not None and tn > until:
+                    break
                 if tn > last:
                     last = tn
                     if match(event):
                         out.append(_encode(event))
             for gap in pending:
-                told.add(gap)
-                out.append(_gap(*gap))
+                if until is None or gap[1] <= until:
+                    told.add(gap)
+                    out.append(_gap(*gap))
             if out:
                 yield b"".join(out)
         while True:
             if sub.overflowed and sub.queue.empty():
                 raise SlowConsumer("The client did not keep up with the event stream")
-            batch = [await sub.get()]
+            if until is not None:
+                left = (until - time.time_ns()) / 1e9
+                try:
+                    async with asyncio.timeout(max(left, 0)):
+                        batch = [await sub.get()]
+                except TimeoutError:
+                    yield end
+                    return
+            else:
+                batch = [await sub.get()]
             while not sub.queue.empty() and len(batch) < 4096:
                 batch.append(sub.queue.get_nowait())
             out = []
@@ -343,6 +391,9 @@ async def event_stream(
                             out.append(_gap(*gap))
                     continue
                 tn = int(event.get("timeNano") or 0)
+                if until is not None and tn > until:
+                    yield b"".join([*out, end])
+                    return
                 if tn <= last:
                     continue
                 last = tn
