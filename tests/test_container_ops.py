@@ -30,7 +30,7 @@ def build(tag: str, dockerfile: str) -> str:
         capture_output=True,
         check=True,
         env={**os.environ, "DOCKER_BUILDKIT": "0"},
-        timeout=120,
+        timeout=300,  # the shared machine is slow at times
     )
     return str(inspect("image", tag)["Id"])
 

@@ -225,3 +225,39 @@ async def test_allowed_goes_through(
         doc = doc[part]
     assert doc == expected
     docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.engine
+async def test_recreate_under_a_policy_is_not_refused_for_engine_defaults(
+    policy_client: httpx.AsyncClient, name: str
+) -> None:
+    """Inspect shows every HostConfig key with the engine's defaults (MaskedPaths,
+    KernelMemory: 0, Links: null, …): recreating a plain container passes the policy."""
+    docker("run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}", "--name",
+           name, TEST_IMAGE, "sleep", "600")  # fmt: skip
+    old = inspect("container", name)["Id"]
+    r = await policy_client.post(f"/v1/containers/{name}/recreate", json={"pull": False})
+    assert r.status_code == 200, r.text
+    doc = inspect("container", name)
+    assert doc["Id"] != old
+    assert doc["State"]["Running"] is True
+    docker("rm", "-f", name, check=False)
+
+
+@pytest.mark.engine
+async def test_recreate_of_a_privileged_container_is_refused_and_the_old_one_stays(
+    policy_client: httpx.AsyncClient, name: str
+) -> None:
+    """Made outside moorage with --privileged: recreating it asks the policy again."""
+    # Created only: this sandbox cannot start a privileged container.
+    docker("create", "--privileged", "--network", "none", "--label",
+           f"{TEST_LABEL}={RUN_ID}", "--name", name, TEST_IMAGE, "sleep", "600")  # fmt: skip
+    old = inspect("container", name)["Id"]
+    r = await policy_client.post(f"/v1/containers/{name}/recreate", json={"pull": False})
+    assert r.status_code == 403, r.text
+    assert r.json()["detail"].startswith("allow_privileged:")
+    doc = inspect("container", name)
+    assert (doc["Id"], doc["Name"], doc["HostConfig"]["Privileged"]) == (old, f"/{name}", True)
+    others = docker("ps", "-aq", "--no-trunc", "--filter", f"name={name}").split()
+    assert others == [old]  # no new container was made
+    docker("rm", "-f", name, check=False)

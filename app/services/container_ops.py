@@ -155,7 +155,7 @@ def _endpoints(doc: dict[str, Any], short_id: str) -> list[tuple[str, dict[str, 
 
 
 def recreate_payload(
-    doc: dict[str, Any], old_image: dict[str, Any], image: str
+    doc: dict[str, Any], old_image: dict[str, Any], image: str, cgroupns_default: str
 ) -> tuple[dict[str, Any], list[tuple[str, dict[str, Any]]]]:
     """The create body of the same container on `image`, and the networks to connect."""
     short_id = str(doc["Id"])[:12]
@@ -165,6 +165,10 @@ def recreate_payload(
     body = _without_image_defaults(config, old_image.get("Config") or {})
     body["Image"] = image
     host = _host_config(doc)
+    if host.get("CgroupnsMode") == cgroupns_default:
+        # The engine's default (`host` on cgroup v1): asked again it reads as a request
+        # for the host's namespace, which a policy refuses.
+        host.pop("CgroupnsMode")
     body["HostConfig"] = host
     mode = str(host.get("NetworkMode") or "default")
     networks = _endpoints(doc, short_id)
@@ -198,9 +202,14 @@ async def recreate(engine: Engine, ref: str, req: RecreateRequest) -> RecreateRe
     old_image: dict[str, Any] = await engine.json(
         "GET", f"images/{doc['Image']}/json", kind="image", ref=str(doc["Image"])
     )
-    body, extra = recreate_payload(doc, old_image, image)
+    info: dict[str, Any] = await engine.json("GET", "info")
+    cgroupns_default = "private" if str(info.get("CgroupVersion")) == "2" else "host"
+    body, extra = recreate_payload(doc, old_image, image, cgroupns_default)
     running = bool((doc.get("State") or {}).get("Running"))
     aside = f"{name}-moorage-old-{old_id[:12]}"
+    if engine.guard is not None:
+        # Ask the policy before the old one is touched: a refusal costs no downtime.
+        await engine.guard("POST", "containers/create", {"name": name}, body)
 
     if running:
         await containers.stop(engine, old_id, within=None)
