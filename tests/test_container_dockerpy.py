@@ -146,6 +146,8 @@ def test_extra_hosts_forms() -> None:
         {"networks": [{"name": "a"}, {"name": "a"}]},
         {"networks": [{"name": "a", "ipv4_address": "fd00::1"}]},
         {"networks": [{"name": "a"}], "network": "b"},
+        {"networks": [{"name": "a"}, {"name": "b", "mac_address": "02:42:ac:11:00:99"}]},
+        {"networks": [{"name": "a", "link_local_ips": ["nope"]}]},
         {"device_cgroup_rules": ["x 1:3 mr"]},
         {"log_config": {"type": "json-file", "config": {"max-size": "1m"}, "extra": 1}},
     ],
@@ -265,6 +267,7 @@ async def everything(
                 "aliases": ["web-b"],
                 "ipv4_address": f"10.{octet}.2.60",
                 "ipv6_address": network["v6"].replace("::/64", "::60"),
+                "link_local_ips": ["169.254.10.60"],
             },
         ],
         "mounts": [
@@ -406,7 +409,11 @@ async def test_networks_aliases_and_static_addresses(
         want_v6 = everything["net"]["v6"].replace("::/64", "::60")
         assert (ep["Aliases"][0], ep["IPAMConfig"]) == (
             "web-b",
-            {"IPv4Address": f"10.{octet}.2.60", "IPv6Address": want_v6},
+            {
+                "IPv4Address": f"10.{octet}.2.60",
+                "IPv6Address": want_v6,
+                "LinkLocalIPs": ["169.254.10.60"],
+            },
         )
 
 
@@ -549,3 +556,28 @@ async def test_update_cpu_period_quota_cpuset_mems(client: httpx.AsyncClient, na
     assert r.status_code == 200, r.text
     host = inspect("container", name)["HostConfig"]
     assert (host["CpuPeriod"], host["CpuQuota"], host["CpusetMems"]) == (100000, 25000, "0")
+
+
+async def test_network_create_scope_and_connect_link_local_ips(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    """docker-py `networks.create(scope=)` and `network.connect(link_local_ips=)`."""
+    r = await client.post(
+        "/v1/networks", json={"name": f"{name}-net", "scope": "local", "labels": labels()}
+    )
+    assert r.status_code == 201, r.text
+    assert inspect("network", f"{name}-net")["Scope"] == "local"
+    docker(
+        "create", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}", "--name", name,
+        TEST_IMAGE, "sleep", "600",
+    )  # fmt: skip
+    docker("network", "disconnect", "none", name)
+    r = await client.post(
+        f"/v1/networks/{name}-net/connect",
+        json={"container": name, "link_local_ips": ["169.254.20.20"]},
+    )
+    assert r.status_code in (200, 204), r.text
+    ep = inspect("container", name)["NetworkSettings"]["Networks"][f"{name}-net"]
+    assert ep["IPAMConfig"]["LinkLocalIPs"] == ["169.254.20.20"]
+    docker("rm", "-f", name, check=False)
+    docker("network", "rm", f"{name}-net", check=False)

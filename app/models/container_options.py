@@ -184,8 +184,9 @@ class NetworkEndpoint(RequestBody):
     ipv6_address: str | None = None
     mac_address: MAC | None = Field(
         default=None,
-        description="API 1.41 sets a MAC only on the container's first network",
+        description="Only on the primary network: API 1.41 ignores a MAC given on connect",
     )
+    link_local_ips: Annotated[list[str], Field(max_length=16)] = Field(default_factory=list)
     links: Annotated[list[Annotated[str, Field(max_length=512)]], Field(max_length=64)] = Field(
         default_factory=list, description="Legacy links on this network (`name:alias`)"
     )
@@ -198,6 +199,17 @@ class NetworkEndpoint(RequestBody):
     def _v4(cls, value: str | None) -> str | None:
         return _ip_of(value, 4)
 
+    @field_validator("link_local_ips")
+    @classmethod
+    def _link_local(cls, value: list[str]) -> list[str]:
+        out = []
+        for ip in value:
+            try:
+                out.append(str(ipaddress.ip_address(ip)))
+            except ValueError as exc:
+                raise ValueError(f"{ip[:80]!r} is not an IP address") from exc
+        return out
+
     @field_validator("ipv6_address")
     @classmethod
     def _v6(cls, value: str | None) -> str | None:
@@ -208,11 +220,13 @@ class NetworkEndpoint(RequestBody):
         out: dict[str, Any] = {}
         if self.aliases:
             out["Aliases"] = list(self.aliases)
-        ipam = {
+        ipam: dict[str, Any] = {
             k: v
             for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address))
             if v
         }
+        if self.link_local_ips:
+            ipam["LinkLocalIPs"] = list(self.link_local_ips)
         if ipam:
             out["IPAMConfig"] = ipam
         if self.links:

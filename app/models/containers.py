@@ -720,7 +720,12 @@ class ContainerConfig(RequestBody):
                 raise ValueError("network must be one of networks (it is the primary one)")
             if self.network_aliases:
                 raise ValueError("with networks, give the aliases in each network")
-            if any(n.mac_address for n in self.networks[1:]) and self.mac_address:
+            primary = self.network or names[0]
+            if any(n.mac_address for n in self.networks if n.name != primary):
+                # API 1.41 takes the MAC from the config, for the primary network only,
+                # and ignores one given on connect: refused rather than dropped.
+                raise ValueError("a mac_address can be set on the primary network only")
+            if self.mac_address and any(n.mac_address for n in self.networks):
                 raise ValueError("give the MAC either in mac_address or in networks")
         if joined and (self.network_aliases or self.hostname or self.ports or self.mac_address):
             raise ValueError(

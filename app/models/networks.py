@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -159,6 +159,10 @@ class NetworkCreate(RequestBody):
     options: dict[str, str] = Field(default_factory=dict, description="Driver options")
     ipam: IPAMRequest | None = None
     check_duplicate: bool = True
+    scope: Literal["local", "swarm", "global"] | None = Field(
+        default=None, description="docker-py `scope` (the driver's default when absent)"
+    )
+    ingress: bool = Field(default=False, description="The swarm's routing-mesh network")
 
     def to_engine(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -173,6 +177,10 @@ class NetworkCreate(RequestBody):
         }
         if self.ipam is not None:
             out["IPAM"] = self.ipam.to_engine()
+        if self.scope is not None:
+            out["Scope"] = self.scope
+        if self.ingress:
+            out["Ingress"] = True
         return out
 
 
@@ -183,6 +191,17 @@ class NetworkConnect(RequestBody):
     ipv6_address: str | None = None
     links: list[str] = Field(default_factory=list)
     driver_opt: dict[str, str] = Field(default_factory=dict)
+    link_local_ips: list[str] = Field(default_factory=list, max_length=16)
+
+    @field_validator("link_local_ips")
+    @classmethod
+    def _link_local(cls, value: list[str]) -> list[str]:
+        for ip in value:
+            try:
+                ipaddress.ip_address(ip)
+            except ValueError as exc:
+                raise ValueError(f"{ip[:80]!r} is not an IP address") from exc
+        return value
 
     def to_engine(self) -> dict[str, Any]:
         endpoint: dict[str, Any] = {}
@@ -192,11 +211,13 @@ class NetworkConnect(RequestBody):
             endpoint["Links"] = self.links
         if self.driver_opt:
             endpoint["DriverOpts"] = self.driver_opt
-        ipam = {
+        ipam: dict[str, Any] = {
             k: v
             for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address))
             if v
         }
+        if self.link_local_ips:
+            ipam["LinkLocalIPs"] = list(self.link_local_ips)
         if ipam:
             endpoint["IPAMConfig"] = ipam
         return {"Container": self.container, "EndpointConfig": endpoint}
