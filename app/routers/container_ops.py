@@ -7,7 +7,7 @@ import binascii
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Header, Request
 from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
@@ -29,6 +29,7 @@ from app.state import ContainerStateDep
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 
 _NOT_FOUND = (errors.ContainerNotFound,)
+_BINARY = {"schema": {"type": "string", "format": "binary"}}
 _REGISTRY = (errors.RegistryDenied, errors.ImageNotFound, errors.EngineError)
 
 
@@ -67,20 +68,23 @@ async def containers_changes(engine: EngineDep, id: str) -> list[Change]:
     "/{id}/export",
     responses={
         200: {
-            "content": {"application/x-tar": {"schema": {"type": "string", "format": "binary"}}},
-            "description": "The container's filesystem as a tar, streamed",
+            "content": {"application/octet-stream": _BINARY, "application/x-tar": _BINARY},
+            "description": "The container's filesystem as a tar, streamed (`application/x-tar` "
+            "unless the client accepts only `application/octet-stream`)",
         },
         **errors.problem_responses(*_NOT_FOUND),
     },
     response_class=StreamingResponse,
 )
-async def containers_export(engine: EngineDep, id: str) -> StreamingResponse:
+async def containers_export(request: Request, engine: EngineDep, id: str) -> StreamingResponse:
     """The container's filesystem as a tar (docker-py `export`), streamed."""
     doc = await containers.inspect(engine, check_ref(id))
     name = str(doc.get("Name") or doc["Id"][:12]).lstrip("/")
+    accept = request.headers.get("accept", "")
+    octet_only = "application/octet-stream" in accept and "application/x-tar" not in accept
     return StreamingResponse(
         svc.export_chunks(engine, str(doc["Id"])),
-        media_type="application/x-tar",
+        media_type="application/octet-stream" if octet_only else "application/x-tar",
         headers={"Content-Disposition": f'attachment; filename="{name}.tar"'},
     )
 

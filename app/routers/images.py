@@ -54,6 +54,25 @@ TAR_TYPES = ("application/x-tar", "application/octet-stream", "application/gzip"
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
+def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
+    """A model's JSON schema with its `$defs` put in place: the spec has no `$defs` for a
+    body documented by hand, and generators cannot follow `#/$defs/...` there."""
+    defs = schema.get("$defs", {})
+
+    def resolve(node: Any) -> Any:
+        if isinstance(node, dict):
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#/$defs/"):
+                return resolve(defs[ref.removeprefix("#/$defs/")])
+            return {k: resolve(v) for k, v in node.items() if k != "$defs"}
+        if isinstance(node, list):
+            return [resolve(v) for v in node]
+        return node
+
+    out: dict[str, Any] = resolve(schema)
+    return out
+
+
 def _tar_body(description: str, json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
     # Documented as octet-stream so that generators handle it; x-tar is accepted too.
     content: dict[str, Any] = {"application/octet-stream": _BINARY}
@@ -261,7 +280,7 @@ async def images_distribution(body: DistributionRequest, engine: EngineDep) -> R
     },
     openapi_extra=_tar_body(
         "A tar build context (optionally gzip/bzip2/xz), or the JSON form for small builds",
-        BuildSpec.model_json_schema(),
+        _inline_defs(BuildSpec.model_json_schema()),
     ),
 )
 async def images_build(
