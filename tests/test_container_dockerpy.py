@@ -581,3 +581,14 @@ async def test_network_create_scope_and_connect_link_local_ips(
     assert ep["IPAMConfig"]["LinkLocalIPs"] == ["169.254.20.20"]
     docker("rm", "-f", name, check=False)
     docker("network", "rm", f"{name}-net", check=False)
+
+
+async def test_unknown_platform_is_4xx_and_nothing_made(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    r = await client.post(
+        "/v1/containers",
+        json={"image": TEST_IMAGE, "name": name, "labels": labels(), "platform": "0"},
+    )
+    assert 400 <= r.status_code < 500, r.text
+    assert not exists("container", name)

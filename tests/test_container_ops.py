@@ -297,3 +297,8 @@ async def test_image_update_of_a_container_made_from_an_id(
     docker("create", "--network", "none", *LABEL, "--name", name, image_id, "true")
     r = await client.get(f"/v1/containers/{name}/image-update")
     assert r.status_code == 409, r.text
+
+
+async def test_commit_blank_change_is_422(client: httpx.AsyncClient, sleeper: str) -> None:
+    r = await client.post(f"/v1/containers/{sleeper}/commit", json={"changes": [" "]})
+    assert r.status_code == 422, r.text

@@ -256,3 +256,9 @@ async def test_prune_builds(client: httpx.AsyncClient) -> None:
 async def test_prune_builds_unknown_filter_is_4xx(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/images/prune-builds", json={"filters": {"colour": "red"}})
     assert 400 <= r.status_code < 500, r.text
+
+
+async def test_pull_unknown_platform_is_422(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/images/pull", json={"image": TEST_IMAGE, "platform": "0"})
+    assert r.status_code == 422, r.text
+    assert "platform" in r.text

@@ -53,7 +53,10 @@ class CommitRequest(RequestBody):
     @classmethod
     def _instructions(cls, value: list[str] | None) -> list[str] | None:
         for line in value or []:
-            word = line.strip().split(None, 1)[0].upper()
+            words = line.split(None, 1)
+            if not words:
+                raise ValueError("a change is a Dockerfile instruction, not blank")
+            word = words[0].upper()
             if word not in CHANGE_INSTRUCTIONS:
                 raise ValueError(
                     f"{word[:40]!r} is not an instruction commit applies "

@@ -172,6 +172,9 @@ def engine_failure(
 # --- pull and push ---------------------------------------------------------------
 
 
+_BAD_PLATFORM = re.compile(r"unknown operating system or architecture|invalid platform", re.I)
+
+
 def pull_target(req: PullRequest) -> tuple[dict[str, Any], str]:
     """Engine query for `POST /images/create`, and the reference the result will have."""
     ref = parse_reference(req.image)
@@ -205,6 +208,8 @@ async def pull(engine: Engine, req: PullRequest) -> AsyncGenerator[StreamEvent, 
                     raise registry_failure(message, registry, req.auth, wanted)
                 yield progress(doc)
     except errors.ProblemError as exc:
+        if req.platform and _BAD_PLATFORM.search(exc.detail):
+            raise errors.ValidationFailed.field(["body", "platform"], exc.detail) from None
         failure = engine_failure(exc, registry, req.auth, wanted)
         if failure is exc:
             raise
