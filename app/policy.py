@@ -112,16 +112,15 @@ class Policy(BaseModel):
 
     def check_container_config(self, config: Mapping[str, Any]) -> None:
         """POST containers/create: the whole create body."""
-        self.check_engine_fields(config, CONFIG_KEYS, "create body")
         image = _ci(config, "Image")
         if isinstance(image, str) and image:
             self.check_image(image)
         host = _ci(config, "HostConfig")
         if host is not None:
             self.check_host_config(_mapping(host, "HostConfig"))
+        self.check_engine_fields(config, CONFIG_KEYS, "create body")
 
     def check_host_config(self, host: Mapping[str, Any], *, update: bool = False) -> None:
-        self.check_engine_fields(host, HOST_CONFIG_KEYS, "HostConfig")
         if _truthy(_ci(host, "Privileged")) and not self.allow_privileged:
             refuse("allow_privileged", "privileged containers are not allowed")
         if not self.allow_host_namespaces:
@@ -155,6 +154,8 @@ class Policy(BaseModel):
             if isinstance(runtime, str) and runtime.strip().lower() not in RUNC:
                 # Another runtime can be anything (a VM, or no isolation at all).
                 refuse("allow_unconfined", f"Runtime {runtime!r} is not allowed")
+        # Last: the rules above name what they refuse; this judges the rest.
+        self.check_engine_fields(host, HOST_CONFIG_KEYS, "HostConfig")
 
     def check_engine_fields(self, doc: Mapping[str, Any], known: frozenset[str], what: str) -> None:
         """The keys docker-py's keywords reach, and every key the policy cannot judge.

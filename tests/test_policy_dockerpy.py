@@ -148,7 +148,11 @@ async def test_raw_engine_body_with_an_unknown_key_creates_nothing(
                 "POST",
                 "containers/create",
                 params={"name": name},
-                json={"Image": TEST_IMAGE, "Labels": labels(), "HostConfig": {"Links": []}},
+                json={
+                    "Image": TEST_IMAGE,
+                    "Labels": labels(),
+                    "HostConfig": {"Links": ["/other:alias"]},
+                },
             )
     finally:
         await eng.close()
