@@ -592,3 +592,35 @@ async def test_unknown_platform_is_4xx_and_nothing_made(
     )
     assert 400 <= r.status_code < 500, r.text
     assert not exists("container", name)
+
+
+@pytest.mark.slow
+async def test_recreate_keeps_static_addresses_on_every_network(
+    client: httpx.AsyncClient, network: dict[str, str], name: str
+) -> None:
+    octet = network["subnet_a"].split(".")[1]
+    r = await client.post(
+        "/v1/containers",
+        json={
+            "image": TEST_IMAGE,
+            "name": name,
+            "command": ["sleep", "600"],
+            "labels": labels(),
+            "networks": [
+                {"name": network["a"], "aliases": ["db"], "ipv4_address": f"10.{octet}.1.80"},
+                {"name": network["b"], "ipv4_address": f"10.{octet}.2.80"},
+            ],
+        },
+    )
+    assert r.status_code == 201, r.text
+    old = r.json()["id"]
+    r = await client.post(f"/v1/containers/{name}/recreate", json={"pull": False})
+    assert r.status_code == 200, r.text
+    doc = inspect("container", name)
+    nets = doc["NetworkSettings"]["Networks"]
+    assert doc["Id"] != old
+    assert (
+        nets[network["a"]]["IPAddress"],
+        "db" in nets[network["a"]]["Aliases"],
+        nets[network["b"]]["IPAddress"],
+    ) == (f"10.{octet}.1.80", True, f"10.{octet}.2.80")

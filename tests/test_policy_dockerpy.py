@@ -265,3 +265,13 @@ async def test_recreate_of_a_privileged_container_is_refused_and_the_old_one_sta
     others = docker("ps", "-aq", "--no-trunc", "--filter", f"name={name}").split()
     assert others == [old]  # no new container was made
     docker("rm", "-f", name, check=False)
+
+
+def test_engine_defaults_of_unknown_keys_pass(policy: Policy) -> None:
+    """What inspect shows for every container (zeros, nulls, empty lists) asks for nothing."""
+    policy.check_container_config(
+        {
+            "Image": TEST_IMAGE,
+            "HostConfig": {"Links": None, "KernelMemory": 0, "Isolation": "", "Cgroup": ""},
+        }
+    )
