@@ -262,3 +262,9 @@ async def test_pull_unknown_platform_is_422(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/images/pull", json={"image": TEST_IMAGE, "platform": "0"})
     assert r.status_code == 422, r.text
     assert "platform" in r.text
+
+
+@pytest.mark.parametrize("platform", [":", "linux/", "a b"])
+async def test_pull_malformed_platform_is_422(client: httpx.AsyncClient, platform: str) -> None:
+    r = await client.post("/v1/images/pull", json={"image": TEST_IMAGE, "platform": platform})
+    assert r.status_code == 422, r.text

@@ -94,7 +94,12 @@ class PullRequest(RequestBody):
     tag: str | None = Field(
         default=None, max_length=128, description="Default: the tag in `image`, else `latest`"
     )
-    platform: str | None = Field(default=None, examples=["linux/amd64"])
+    platform: str | None = Field(
+        default=None,
+        max_length=128,
+        pattern=r"^[A-Za-z0-9_-]+(/[A-Za-z0-9_.-]+){0,2}$",
+        examples=["linux/amd64"],
+    )
     all_tags: bool = Field(
         default=False, description="Every tag of the repository (the answer is then a list)"
     )

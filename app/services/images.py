@@ -172,7 +172,9 @@ def engine_failure(
 # --- pull and push ---------------------------------------------------------------
 
 
-_BAD_PLATFORM = re.compile(r"unknown operating system or architecture|invalid platform", re.I)
+_BAD_PLATFORM = re.compile(
+    r"unknown operating system or architecture|invalid platform|platform specifier", re.I
+)
 
 
 def pull_target(req: PullRequest) -> tuple[dict[str, Any], str]:
