@@ -624,3 +624,12 @@ async def test_recreate_keeps_static_addresses_on_every_network(
         "db" in nets[network["a"]]["Aliases"],
         nets[network["b"]]["IPAddress"],
     ) == (f"10.{octet}.1.80", True, f"10.{octet}.2.80")
+
+
+async def test_network_scope_swarm_outside_a_swarm_is_409(
+    client: httpx.AsyncClient, name: str
+) -> None:
+    r = await client.post("/v1/networks", json={"name": name, "scope": "swarm", "labels": labels()})
+    assert r.status_code == 409, r.text  # the engine answers 403 or 500 by version: both 409
+    assert "swarm" in r.json()["detail"]
+    assert not exists("network", name)

@@ -73,7 +73,13 @@ async def networks_list(
 )
 async def networks_create(body: NetworkCreate, engine: EngineDep) -> Network:
     """Create a network."""
-    doc: dict[str, Any] = await engine.json("POST", "networks/create", json=body.to_engine())
+    try:
+        doc: dict[str, Any] = await engine.json("POST", "networks/create", json=body.to_engine())
+    except errors.EngineError as exc:
+        # `scope: swarm` (or an overlay) on an engine outside a swarm: its 500.
+        if "not a swarm manager" in exc.detail:
+            raise errors.NotASwarmManager(exc.detail) from None
+        raise
     return await _get(engine, str(doc["Id"]))
 
 
