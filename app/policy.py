@@ -45,6 +45,8 @@ NAMESPACE_FIELDS = {
     "UsernsMode": "userns",
     "CgroupnsMode": "cgroupns",
 }
+
+
 def _keys(text: str) -> frozenset[str]:
     return frozenset(k.lower() for k in text.split())
 
