@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fnmatch
 import io
 import json
 import os
@@ -24,6 +25,7 @@ import tomllib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+from urllib.parse import quote
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -76,6 +78,36 @@ HOST_CONFIG_KEYS = _keys(
     "CpuPeriod CpuQuota CpuRealtimePeriod CpuRealtimeRuntime CpusetCpus CpusetMems "
     "MemoryReservation MemorySwap MemorySwappiness PidsLimit Ulimits"
 )
+LOCAL_DRIVER = "local"
+# What the local driver hands mount(2): it reads exactly these keys (case-sensitively,
+# refusing any other) and splits `o` at commas into flags and data.
+LOCAL_OPTION_KEYS = frozenset({"type", "device", "o", "size"})
+# `o` of a tmpfs volume that cannot reach anything on the host: sizes, ownership, flags
+# that only take away. Anything else (`bind`, `remount`, …) turns the mount into more.
+TMPFS_MOUNT_OPTIONS = frozenset(
+    {"size", "mode", "uid", "gid", "nr_inodes", "nr_blocks", "noexec", "nosuid", "nodev"}
+    | {"ro", "rw"}
+)
+BIND_MOUNT_OPTIONS = frozenset({"bind", "rbind", "ro", "rw", "noexec", "nosuid", "nodev"})
+# Options of local volumes (with `allow_volume_options`) naming host directories.
+PATH_MOUNT_OPTIONS = ("lowerdir", "upperdir", "workdir")
+# Kubernetes' "safe" sysctls: namespaced, and unable to affect another container.
+SAFE_SYSCTLS = (
+    "kernel.shm_rmid_forced",
+    "net.ipv4.ip_local_port_range",
+    "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.ping_group_range",
+    "net.ipv4.tcp_syncookies",
+    "net.ipv4.tcp_keepalive_time",
+    "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+    "net.ipv4.tcp_fin_timeout",
+)
+# Driver options that attach a network to an interface of the host.
+HOST_INTERFACE_OPTIONS = ("parent", "com.docker.network.bridge.name")
+# How far `container:X` joins are followed before giving up (and refusing).
+MAX_JOIN_DEPTH = 16
 RUNC = {"", "runc", "io.containerd.runc.v2"}
 _VERSION_PREFIX = re.compile(r"^/*(v\d+(\.\d+)?/)?")
 MAX_DOCKERFILE = 1 << 20  # the builder refuses larger ones too
@@ -102,7 +134,11 @@ class Policy(BaseModel):
         default_factory=lambda: ["json-file", "local", "journald", "none"]
     )
     allowed_cgroup_parents: list[str] = Field(default_factory=list)
-    allowed_volume_drivers: list[str] = Field(default_factory=lambda: ["local"])
+    allowed_volume_drivers: list[str] = Field(default_factory=lambda: [LOCAL_DRIVER])
+    allow_volume_options: bool = False
+    allowed_sysctls: list[str] = Field(default_factory=lambda: list(SAFE_SYSCTLS))
+    allowed_network_drivers: list[str] = Field(default_factory=lambda: ["bridge", "overlay"])
+    allowed_network_parents: list[str] = Field(default_factory=list)
 
     @classmethod
     def load(cls, path: Path) -> Policy:
@@ -130,14 +166,8 @@ class Policy(BaseModel):
                 value = _ci(host, key)
                 if isinstance(value, str) and _is_host_mode(value):
                     refuse("allow_host_namespaces", f"{key}={value!r} shares the host's {what}")
-        for bind in _list(_ci(host, "Binds"), "Binds"):
-            if not isinstance(bind, str):
-                refuse("bind_mount_prefixes", f"Binds entry {bind!r} is not a string")
-            source = _bind_source(bind)
-            if source is not None:
-                self.check_bind_source(source, f"Binds {bind!r}")
-        for mount in _list(_ci(host, "Mounts"), "Mounts"):
-            self.check_mount(_mapping(mount, "Mounts"))
+        self.check_host_storage(host)
+        self.check_sysctls(_mapping(_ci(host, "Sysctls") or {}, "Sysctls"))
         self.check_capabilities(_list(_ci(host, "CapAdd"), "CapAdd"))
         if not self.allow_devices:
             for key in ("Devices", "DeviceRequests", "DeviceCgroupRules"):
@@ -207,27 +237,88 @@ class Policy(BaseModel):
         if name.strip().lower() not in {d.lower() for d in self.allowed_volume_drivers}:
             refuse("allowed_volume_drivers", f"{what} {name!r} is not allowed")
 
+    def check_host_storage(self, host: Mapping[str, Any]) -> None:
+        """Binds, Mounts and the driver of the volumes a create makes on the fly."""
+        driver = _ci(host, "VolumeDriver")
+        if driver is not None and str(driver).strip():
+            self.check_volume(driver, {}, "VolumeDriver")
+        for bind in _list(_ci(host, "Binds"), "Binds"):
+            if not isinstance(bind, str):
+                refuse("bind_mount_prefixes", f"Binds entry {bind!r} is not a string")
+            source = _bind_source(bind)
+            if source is not None:
+                self.check_bind_source(source, f"Binds {bind!r}")
+        for mount in _list(_ci(host, "Mounts"), "Mounts"):
+            self.check_mount(_mapping(mount, "Mounts"))
+
     def check_mount(self, mount: Mapping[str, Any]) -> None:
         kind = str(_ci(mount, "Type") or "").strip().lower()
         source = _ci(mount, "Source")
         if kind == "bind" or (kind == "" and isinstance(source, str) and "/" in source):
             self.check_bind_source(str(source or ""), f"Mounts source {source!r}")
         elif kind == "volume":
-            # A volume of the local driver with o=bind is a bind mount in disguise.
+            # The options a volume made on the fly gets (an existing one is inspected).
             opts = _ci(_mapping(_ci(mount, "VolumeOptions") or {}, "VolumeOptions"), "DriverConfig")
             driver = _mapping(opts or {}, "DriverConfig")
-            self.check_volume_options(_mapping(_ci(driver, "Options") or {}, "Options"))
+            self.check_volume(
+                _ci(driver, "Name"),
+                _mapping(_ci(driver, "Options") or {}, "Options"),
+                f"Mounts volume {source or '(anonymous)'!r}",
+            )
         elif kind not in ("tmpfs", "npipe", "cluster", "image", ""):
             refuse("bind_mount_prefixes", f"mount type {kind!r} is not allowed")
 
-    def check_volume_options(self, options: Mapping[str, Any]) -> None:
-        """A volume whose driver options bind a host path (`o=bind`, `device=/etc`)."""
+    def check_volume(self, driver: Any, options: Any, what: str = "volume") -> None:
+        """A volume as the engine mounts it: its driver, then that driver's options."""
+        name = str(driver or "").strip() or LOCAL_DRIVER
+        if name not in self.allowed_volume_drivers:
+            allowed = ", ".join(self.allowed_volume_drivers) or "none"
+            refuse("allowed_volume_drivers", f"{what}: driver {name!r} is not in {allowed}")
+        opts = _mapping(options or {}, "volume options")
+        if name == LOCAL_DRIVER:
+            self.check_volume_options(opts, what)
+        elif opts and not self.allow_volume_options:
+            # A plugin's options mean whatever the plugin makes of them.
+            refuse("allow_volume_options", f"{what}: options of driver {name!r} are not allowed")
+
+    def check_volume_options(self, options: Mapping[str, Any], what: str = "volume") -> None:
+        """Options of the local driver, which become a mount(2) on the host.
+
+        Allowed: none, a tmpfs (`type=tmpfs` with size/mode/uid/gid-like `o=`), or a bind
+        (`o=bind`) of an absolute path under `bind_mount_prefixes`. Anything else
+        (`type=ext4,device=/dev/vda`, `type=overlay,o=lowerdir=/etc`, nfs, cifs, …) only
+        with `allow_volume_options`, and even then no host path outside the prefixes.
+        """
+        if not options:
+            return
         device = _ci(options, "device")
-        o = str(_ci(options, "o") or "")
         kind = str(_ci(options, "type") or "")
-        binds = "bind" in o or kind in ("none", "")
-        if isinstance(device, str) and binds and device.startswith(("/", ".")):
-            self.check_bind_source(device, f"volume device {device!r}")
+        flags = _mount_options(str(_ci(options, "o") or ""))
+        shown = ",".join(f"{k}={v}" for k, v in options.items())
+        if kind.strip().lower() == "none" or {"bind", "rbind"} & {f.lower() for f in flags}:
+            if not isinstance(device, str) or not device.strip().startswith("/"):
+                # The engine's working directory would decide where a relative one points.
+                refuse("bind_mount_prefixes", f"{what}: bind device {device!r} is not absolute")
+            self.check_bind_source(device, f"{what}: bind device {device!r}")
+            if set(options) <= LOCAL_OPTION_KEYS and set(flags) <= BIND_MOUNT_OPTIONS:
+                return
+        elif _plain_tmpfs(options, flags):
+            return
+        if not self.allow_volume_options:
+            refuse(
+                "allow_volume_options",
+                f"{what}: driver options {shown!r} reach past a plain tmpfs or bind",
+            )
+        for key, value in flags.items():
+            if key in PATH_MOUNT_OPTIONS:
+                for part in value.split(":"):
+                    self.check_bind_source(part, f"{what}: {key} {part!r}")
+        if isinstance(device, str) and device.strip().startswith("/"):
+            if device.strip().startswith("/dev/"):
+                if not self.allow_devices:
+                    refuse("allow_devices", f"{what}: device {device!r} mounts a host device")
+            else:
+                self.check_bind_source(device, f"{what}: device {device!r}")
 
     def check_bind_source(self, source: str, what: str) -> None:
         path = normalise_host_path(source)
@@ -240,6 +331,30 @@ class Policy(BaseModel):
                 return
         allowed = ", ".join(self.bind_mount_prefixes) or "none"
         refuse("bind_mount_prefixes", f"{what} resolves to {path!r}, outside {allowed}")
+
+    def check_sysctls(self, sysctls: Mapping[str, Any]) -> None:
+        """Each sysctl must match `allowed_sysctls` (`a/b` and `a.b` are one name to runc)."""
+        for key in sysctls:
+            name = str(key).replace("/", ".")
+            if not any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allowed_sysctls):
+                refuse("allowed_sysctls", f"sysctl {key!r} is not allowed")
+
+    def check_network_options(self, driver: Any, options: Mapping[str, Any], what: str) -> None:
+        """A network's driver, and any host interface its options attach it to."""
+        name = str(driver or "").strip() or "bridge"
+        if name not in self.allowed_network_drivers:
+            allowed = ", ".join(self.allowed_network_drivers) or "none"
+            refuse("allowed_network_drivers", f"{what}: driver {name!r} is not in {allowed}")
+        for key, value in options.items():
+            if str(key).strip().lower() in HOST_INTERFACE_OPTIONS:
+                iface = str(value)
+                if not any(
+                    fnmatch.fnmatchcase(iface, pattern) for pattern in self.allowed_network_parents
+                ):
+                    refuse(
+                        "allowed_network_parents",
+                        f"{what}: {key}={iface!r} attaches it to a host interface",
+                    )
 
     def check_capabilities(self, caps: Iterable[Any]) -> None:
         allowed = {_cap(c) for c in self.allowed_capabilities}
@@ -433,6 +548,29 @@ def _bind_source(bind: str) -> str | None:
     return source
 
 
+def _mount_options(o: str) -> dict[str, str]:
+    """`o=` as mount(8) reads it: comma-separated flags and `key=value` data."""
+    out: dict[str, str] = {}
+    for item in o.split(","):
+        if item:
+            key, _, value = item.partition("=")
+            out[key] = value
+    return out
+
+
+def _plain_tmpfs(options: Mapping[str, Any], flags: Mapping[str, str]) -> bool:
+    return (
+        set(options) <= LOCAL_OPTION_KEYS
+        and options.get("type") == "tmpfs"
+        and options.get("device") in (None, "", "tmpfs")
+        and set(flags) <= TMPFS_MOUNT_OPTIONS
+    )
+
+
+def _bind_writable(mode: str) -> bool:
+    return "ro" not in {m.strip().lower() for m in mode.split(",")}
+
+
 def _truthy(value: Any) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("1", "true", "yes", "on")
@@ -585,6 +723,9 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             image = _ci(body, "Image")
             if isinstance(image, str) and image:
                 await judge_image(policy, engine, image)
+            binds = await check_named_volumes(policy, engine, host) + _host_binds(host)
+            if binds:
+                await check_bind_nesting(engine, binds)
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "update":
             body = _json_body(data)
             policy.check_host_config(_mapping(body or {}, "the update body"), update=True)
@@ -592,6 +733,9 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             body = _json_body(data)  # pre-1.24 engines took a HostConfig here
             if body:
                 policy.check_host_config(_mapping(body, "the start body"))
+            await check_before_start(policy, engine, parts[1])
+        elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "restart":
+            await check_before_start(policy, engine, parts[1])
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "exec":
             body = _mapping(_json_body(data) or {}, "the exec body")
             user, passwd = None, None
@@ -616,7 +760,11 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
                     refuse("allow_host_namespaces", "connecting to the host network")
         elif parts == ["volumes", "create"]:
             body = _mapping(_json_body(data) or {}, "the volume body")
-            policy.check_volume_options(_mapping(_ci(body, "DriverOpts") or {}, "DriverOpts"))
+            options = _mapping(_ci(body, "DriverOpts") or {}, "DriverOpts")
+            policy.check_volume(_ci(body, "Driver"), options, f"volume {_ci(body, 'Name')!r}")
+        elif parts == ["networks", "create"]:
+            body = _mapping(_json_body(data) or {}, "the network body")
+            await check_network_create(policy, engine, body)
         elif parts == ["build"]:
             dockerfile = None
             if isinstance(data, TarContext):
@@ -669,6 +817,9 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             for mount in _list(_ci(spec, "Mounts"), "Mounts"):
                 self_mount = _mapping(mount, "Mounts")
                 policy.check_mount(self_mount)
+            # Volumes already on this engine (a node's own volumes are out of sight).
+            await check_named_volumes(policy, engine, {"Mounts": _ci(spec, "Mounts")})
+            policy.check_sysctls(_mapping(_ci(spec, "Sysctls") or {}, "Sysctls"))
             policy.check_capabilities(_list(_ci(spec, "CapabilityAdd"), "CapabilityAdd"))
 
     return guard
@@ -772,33 +923,254 @@ async def check_joined(policy: Policy, engine: Engine, host: Mapping[str, Any]) 
     """Namespaces and volumes taken from another container carry what it has.
 
     `PidMode: container:x` joins x's pid namespace — the host's, if x was made with
-    `PidMode: host` (outside moorage, or before the policy); `VolumesFrom: x` inherits
-    x's bind mounts. Such a container is judged as if its settings were asked for here.
+    `PidMode: host` (outside moorage, or before the policy), or if x itself joined
+    such a container: each chain is followed to its end. `VolumesFrom: x` inherits
+    x's mounts (the engine lists inherited ones among x's own). Such a container is
+    judged as if its settings were asked for here.
     """
     for key in NAMESPACE_FIELDS:
         value = _ci(host, key)
         if isinstance(value, str) and value.strip().lower().startswith("container:"):
-            ref = value.strip().split(":", 1)[1]
-            doc = await engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
-            other = doc.get("HostConfig") or {}
-            if _truthy(other.get("Privileged")) and not policy.allow_privileged:
-                refuse("allow_privileged", f"{key}={value!r} joins a privileged container")
-            joined = other.get(key)
-            if (
-                isinstance(joined, str)
-                and _is_host_mode(joined)
-                and not policy.allow_host_namespaces
-            ):
-                refuse("allow_host_namespaces", f"{key}={value!r} joins the host's namespace")
+            await _check_join_chain(policy, engine, key, value)
     for entry in _list(_ci(host, "VolumesFrom"), "VolumesFrom"):
-        ref = str(entry).split(":", 1)[0]
-        doc = await engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
-        for mount in doc.get("Mounts") or []:
-            if str(mount.get("Type", "")).lower() == "bind":
-                policy.check_bind_source(
-                    str(mount.get("Source", "")),
-                    f"VolumesFrom {ref!r} bind {mount.get('Source')!r}",
+        ref = str(entry).split(":", 1)[0].strip()
+        doc = await _container(engine, ref)
+        await check_container_mounts(policy, engine, doc, f"VolumesFrom {ref!r}")
+
+
+async def _check_join_chain(policy: Policy, engine: Engine, key: str, value: str) -> None:
+    """`key=container:A`, A joined B's namespace, B joined C's…: judged by every link.
+
+    The engine stores a join by container id, so a chain cannot be re-pointed by a
+    rename; a cycle (made by removing and re-creating) holds no host namespace.
+    """
+    seen: set[str] = set()
+    mode = value
+    for depth in range(MAX_JOIN_DEPTH):
+        ref = mode.strip().split(":", 1)[1].strip()
+        doc = await _container(engine, ref)
+        cid = str(doc.get("Id") or ref)
+        if cid in seen:
+            return
+        seen.add(cid)
+        other = doc.get("HostConfig") or {}
+        name = str(doc.get("Name") or ref).lstrip("/")
+        via = f"{key}={value!r}" + (f" (link {depth + 1}: {name})" if depth else "")
+        if _truthy(other.get("Privileged")) and not policy.allow_privileged:
+            refuse("allow_privileged", f"{via} joins privileged container {name!r}")
+        joined = other.get(key)
+        if not isinstance(joined, str):
+            return
+        if _is_host_mode(joined):
+            if not policy.allow_host_namespaces:
+                refuse("allow_host_namespaces", f"{via} joins the host's namespace")
+            return
+        if not joined.strip().lower().startswith("container:"):
+            return
+        mode = joined
+    refuse(
+        "allow_host_namespaces",
+        f"{key}={value!r} joins a chain longer than {MAX_JOIN_DEPTH} containers",
+    )
+
+
+# A bind as moorage judges nesting: (host path resolved now, writable, what it is).
+Bind = tuple[str, bool, str]
+
+
+async def check_named_volumes(
+    policy: Policy, engine: Engine, host: Mapping[str, Any]
+) -> list[Bind]:
+    """Every existing named volume a create mounts, judged by what it is on the engine.
+
+    A volume made outside moorage (`docker volume create -o type=none -o o=bind -o
+    device=/`) is mounted as it is, whatever the create asks; one that does not exist
+    yet is made from the create's own options, already judged by `check_mount`.
+    Gives the binds such volumes are (for `check_bind_nesting`).
+    """
+    named: list[tuple[str, bool, str]] = []
+    for bind in _list(_ci(host, "Binds"), "Binds"):
+        if isinstance(bind, str) and _bind_source(bind) is None:
+            parts = bind.split(":")
+            mode = parts[2] if len(parts) > 2 else ""
+            named.append((parts[0].strip(), _bind_writable(mode), f"Binds {bind!r}"))
+    for mount in _list(_ci(host, "Mounts"), "Mounts"):
+        mount = _mapping(mount, "Mounts")
+        source = _ci(mount, "Source")
+        kind = str(_ci(mount, "Type") or "").strip().lower()
+        if kind == "volume" and isinstance(source, str) and source.strip():
+            writable = not _truthy(_ci(mount, "ReadOnly"))
+            named.append((source.strip(), writable, f"Mounts volume {source!r}"))
+    binds: list[Bind] = []
+    for name, writable, what in named:
+        doc = await _volume(engine, name)
+        if doc is not None:
+            policy.check_volume(doc.get("Driver"), doc.get("Options"), f"{what} (as it is)")
+            binds.extend(_volume_bind(doc, writable, what))
+    return binds
+
+
+async def check_container_mounts(
+    policy: Policy, engine: Engine, doc: Mapping[str, Any], what: str
+) -> list[Bind]:
+    """A container's mounts as the engine has them: binds resolved now, volumes inspected."""
+    binds: list[Bind] = []
+    for mount in doc.get("Mounts") or []:
+        kind = str(mount.get("Type", "")).lower()
+        if kind == "bind":
+            source = str(mount.get("Source", ""))
+            policy.check_bind_source(source, f"{what} bind {source!r}")
+            binds.append((normalise_host_path(source), bool(mount.get("RW")), f"bind {source!r}"))
+        elif kind == "volume" and mount.get("Name"):
+            name = str(mount["Name"])
+            vol = await _volume(engine, name)
+            if vol is not None:
+                shown = f"{what} volume {name!r}"
+                policy.check_volume(vol.get("Driver"), vol.get("Options"), shown)
+                binds.extend(_volume_bind(vol, bool(mount.get("RW")), f"volume {name!r}"))
+    return binds
+
+
+async def check_before_start(policy: Policy, engine: Engine, ref: str) -> None:
+    """A start or restart, judged on the container as it is now.
+
+    A bind source is a path: what it resolves to can change after the create was
+    checked (a directory under an allowed prefix swapped for a symlink to `/`), and
+    the engine resolves it again at every start. So every start and restart through
+    moorage judges the container's binds, volumes and namespace joins again.
+    """
+    doc = await _container(engine, ref)
+    host = doc.get("HostConfig") or {}
+    name = str(doc.get("Name") or ref).lstrip("/")
+    if _truthy(host.get("Privileged")) and not policy.allow_privileged:
+        refuse("allow_privileged", f"container {name!r} is privileged")
+    if not policy.allow_host_namespaces:
+        for key, what in NAMESPACE_FIELDS.items():
+            value = host.get(key)
+            if isinstance(value, str) and _is_host_mode(value):
+                refuse("allow_host_namespaces", f"container {name!r} shares the host's {what}")
+    await check_joined(policy, engine, {k: host[k] for k in NAMESPACE_FIELDS if host.get(k)})
+    binds = await check_container_mounts(policy, engine, doc, f"container {name!r}")
+    if binds:
+        await check_bind_nesting(engine, binds, skip=str(doc.get("Id") or ""))
+
+
+async def check_bind_nesting(engine: Engine, binds: list[Bind], *, skip: str = "") -> None:
+    """No bind below a directory some container can write, none writable above another's.
+
+    Whoever can write the parent of a bind source can swap the source for a symlink
+    between the check and the engine's mount (a race no re-check closes, and the
+    engine's own restarts are never checked): so a bind is refused while any
+    container (this one included) has a writable bind of a directory above it, and a
+    writable bind while any container binds something below it.
+    """
+    mounted = await _mounted_binds(engine, skip=skip)
+    everyone = mounted + [(path, writable, "this container") for path, writable, _ in binds]
+    for path, _, what in binds:
+        for other, writable, who in everyone:
+            if writable and _strictly_below(path, other):
+                refuse(
+                    "bind_mount_prefixes",
+                    f"{what}: {other!r} above it is writable in {who}, which could swap a "
+                    "directory on its way for a symlink",
                 )
+    for path, writable, what in binds:
+        for other, _, who in mounted if writable else []:
+            if _strictly_below(other, path):
+                refuse(
+                    "bind_mount_prefixes",
+                    f"{what} is writable, and {who} binds {other!r} below it",
+                )
+
+
+async def check_network_create(policy: Policy, engine: Engine, body: Mapping[str, Any]) -> None:
+    driver = _ci(body, "Driver")
+    policy.check_network_options(driver, _mapping(_ci(body, "Options") or {}, "Options"), "network")
+    config = _ci(body, "ConfigFrom")
+    ref = _ci(_mapping(config, "ConfigFrom"), "Network") if config is not None else None
+    if isinstance(ref, str) and ref.strip():
+        # The options (a macvlan's `parent`) come from a config-only network.
+        doc = await engine.json("GET", f"networks/{quote(ref, safe='')}", kind="network", ref=ref)
+        options = _mapping(doc.get("Options") or {}, "Options")
+        policy.check_network_options(driver, options, f"network config from {ref!r}")
+
+
+async def _container(engine: Engine, ref: str) -> dict[str, Any]:
+    path = f"containers/{quote(ref, safe='')}/json"
+    doc: dict[str, Any] = await engine.json("GET", path, kind="container", ref=ref)
+    return doc
+
+
+async def _volume(engine: Engine, name: str) -> dict[str, Any] | None:
+    try:
+        doc: dict[str, Any] = await engine.json(
+            "GET", f"volumes/{quote(name, safe='')}", kind="volume", ref=name
+        )
+    except errors.NotFound:
+        return None
+    return doc
+
+
+def _volume_bind(doc: Mapping[str, Any], writable: bool, what: str) -> list[Bind]:
+    """A local volume with `o=bind` is a bind of its device."""
+    options = doc.get("Options") or {}
+    if str(doc.get("Driver") or LOCAL_DRIVER) != LOCAL_DRIVER or not isinstance(options, dict):
+        return []
+    flags = _mount_options(str(options.get("o") or ""))
+    device = options.get("device")
+    if not isinstance(device, str) or not ({"bind", "rbind"} & {f.lower() for f in flags}):
+        return []
+    return [(normalise_host_path(device), writable and "ro" not in flags, what)]
+
+
+async def _mounted_binds(engine: Engine, *, skip: str) -> list[Bind]:
+    """Every bind of every container on the engine (but `skip`), as mounted."""
+    containers = await engine.json("GET", "containers/json", params={"all": "1"})
+    volumes: dict[str, dict[str, Any]] | None = None
+    out: list[Bind] = []
+    for c in containers or []:
+        if c.get("Id") == skip:
+            continue
+        who = f"container {str((c.get('Names') or [c.get('Id')])[0]).lstrip('/')!r}"
+        for m in c.get("Mounts") or []:
+            kind = str(m.get("Type", "")).lower()
+            if kind == "bind" and m.get("Source"):
+                out.append((normalise_host_path(str(m["Source"])), bool(m.get("RW")), who))
+            elif kind == "volume" and m.get("Name"):
+                if volumes is None:
+                    listed = await engine.json("GET", "volumes")
+                    volumes = {str(v.get("Name")): v for v in (listed or {}).get("Volumes") or []}
+                vol = volumes.get(str(m["Name"]))
+                if vol is not None:
+                    out.extend(_volume_bind(vol, bool(m.get("RW")), who))
+    return out
+
+
+def _host_binds(host: Mapping[str, Any]) -> list[Bind]:
+    """The host paths a create body binds (already judged by `check_host_storage`)."""
+    out: list[Bind] = []
+    for bind in _list(_ci(host, "Binds"), "Binds"):
+        source = _bind_source(str(bind))
+        if source is not None:
+            parts = str(bind).split(":")
+            mode = parts[2] if len(parts) > 2 else ""
+            out.append((normalise_host_path(source), _bind_writable(mode), f"Binds {bind!r}"))
+    for mount in _list(_ci(host, "Mounts"), "Mounts"):
+        mount = _mapping(mount, "Mounts")
+        if str(_ci(mount, "Type") or "").strip().lower() == "bind":
+            source = str(_ci(mount, "Source") or "")
+            writable = not _truthy(_ci(mount, "ReadOnly"))
+            out.append((normalise_host_path(source), writable, f"Mounts source {source!r}"))
+        elif str(_ci(mount, "Type") or "").strip().lower() == "volume":
+            opts = _ci(_mapping(_ci(mount, "VolumeOptions") or {}, "VolumeOptions"), "DriverConfig")
+            options = _ci(_mapping(opts or {}, "DriverConfig"), "Options") or {}
+            fake = {"Driver": LOCAL_DRIVER, "Options": options}
+            out.extend(_volume_bind(fake, not _truthy(_ci(mount, "ReadOnly")), "Mounts volume"))
+    return out
+
+
+def _strictly_below(path: str, parent: str) -> bool:
+    return path != parent and path.startswith(parent.rstrip("/") + "/")
 
 
 def load_policy(path: Path | None) -> Policy | None:
