@@ -506,19 +506,21 @@ def refuse(rule: str, detail: str) -> Any:
     raise errors.PolicyViolation(f"{rule}: {detail}", rule=rule)
 
 
-def normalise_host_path(source: str) -> str:
+def normalise_host_path(source: str, *, resolve: bool = True) -> str:
     """A bind source as the host sees it: absolute, `..` and `//` folded, symlinks read.
 
     A relative source (`./x`, `../etc`, `x/y`) is resolved against `/` — the engine
     would refuse it or read it as a volume name; here it never slips past a prefix.
+    `resolve=False` leaves symlinks alone (the path as the engine was given it).
     """
     text = source.strip()
     if not text.startswith("/"):
         text = "/" + text
     text = re.sub(r"/+", "/", text)
     path = posixpath.normpath(text)
-    with contextlib.suppress(OSError):
-        path = os.path.realpath(path)
+    if resolve:
+        with contextlib.suppress(OSError):
+            path = os.path.realpath(path)
     return path if path == "/" else path.rstrip("/")
 
 
@@ -1047,7 +1049,8 @@ async def check_before_start(policy: Policy, engine: Engine, ref: str) -> None:
     if not policy.allow_host_namespaces:
         for key, what in NAMESPACE_FIELDS.items():
             value = host.get(key)
-            if isinstance(value, str) and _is_host_mode(value):
+            # `CgroupnsMode: host` is what the engine fills in on cgroup v1 hosts.
+            if key != "CgroupnsMode" and isinstance(value, str) and _is_host_mode(value):
                 refuse("allow_host_namespaces", f"container {name!r} shares the host's {what}")
     await check_joined(policy, engine, {k: host[k] for k in NAMESPACE_FIELDS if host.get(k)})
     binds = await check_container_mounts(policy, engine, doc, f"container {name!r}")
@@ -1111,7 +1114,9 @@ async def _volume(engine: Engine, name: str) -> dict[str, Any] | None:
     return doc
 
 
-def _volume_bind(doc: Mapping[str, Any], writable: bool, what: str) -> list[Bind]:
+def _volume_bind(
+    doc: Mapping[str, Any], writable: bool, what: str, *, resolve: bool = True
+) -> list[Bind]:
     """A local volume with `o=bind` is a bind of its device."""
     options = doc.get("Options") or {}
     if str(doc.get("Driver") or LOCAL_DRIVER) != LOCAL_DRIVER or not isinstance(options, dict):
@@ -1120,11 +1125,16 @@ def _volume_bind(doc: Mapping[str, Any], writable: bool, what: str) -> list[Bind
     device = options.get("device")
     if not isinstance(device, str) or not ({"bind", "rbind"} & {f.lower() for f in flags}):
         return []
-    return [(normalise_host_path(device), writable and "ro" not in flags, what)]
+    path = normalise_host_path(device, resolve=resolve)
+    return [(path, writable and "ro" not in flags, what)]
 
 
 async def _mounted_binds(engine: Engine, *, skip: str) -> list[Bind]:
-    """Every bind of every container on the engine (but `skip`), as mounted."""
+    """Every bind of every container on the engine (but `skip`), by the engine's path.
+
+    Not resolved: a running container holds the directory it was started on, and one
+    whose source has since become a symlink is refused at its next start here.
+    """
     containers = await engine.json("GET", "containers/json", params={"all": "1"})
     volumes: dict[str, dict[str, Any]] | None = None
     out: list[Bind] = []
@@ -1135,14 +1145,15 @@ async def _mounted_binds(engine: Engine, *, skip: str) -> list[Bind]:
         for m in c.get("Mounts") or []:
             kind = str(m.get("Type", "")).lower()
             if kind == "bind" and m.get("Source"):
-                out.append((normalise_host_path(str(m["Source"])), bool(m.get("RW")), who))
+                path = normalise_host_path(str(m["Source"]), resolve=False)
+                out.append((path, bool(m.get("RW")), who))
             elif kind == "volume" and m.get("Name"):
                 if volumes is None:
                     listed = await engine.json("GET", "volumes")
                     volumes = {str(v.get("Name")): v for v in (listed or {}).get("Volumes") or []}
                 vol = volumes.get(str(m["Name"]))
                 if vol is not None:
-                    out.extend(_volume_bind(vol, bool(m.get("RW")), who))
+                    out.extend(_volume_bind(vol, bool(m.get("RW")), who, resolve=False))
     return out
 
 
