@@ -127,7 +127,7 @@ def run(name: str, *flags: str, start: bool = True) -> str:
 ATTEMPTS: list[str] = []  # every attempt's id, counted by test_the_catalogue_is_large_enough
 
 
-def attempts(*table: tuple[Any, ...]) -> Any:
+def attempts(*table: tuple[Any, ...]) -> pytest.MarkDecorator:
     ATTEMPTS.extend(str(row[0]) for row in table)
     return pytest.mark.parametrize("case", list(table), ids=[str(row[0]) for row in table])
 
