@@ -477,6 +477,70 @@ def _named(doc: Any, name: str) -> Any:
     return doc.replace("{name}", name) if isinstance(doc, str) else doc
 
 
+def service(spec: dict[str, Any], name: str) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "Labels": labels(),
+        "TaskTemplate": {"ContainerSpec": {"Image": TEST_IMAGE, **spec}},
+    }
+
+
+SERVICES: list[tuple[str, Callable[[str], dict[str, Any]], str]] = [
+    (
+        "service-volume-bind-root",
+        lambda vol: {
+            "Mounts": [
+                {
+                    "Type": "volume",
+                    "Source": "x",
+                    "Target": "/x",
+                    "VolumeOptions": {
+                        "DriverConfig": {"Options": {"type": "none", "o": "bind", "device": "/"}}
+                    },
+                }
+            ]
+        },
+        "bind_mount_prefixes",
+    ),
+    (
+        "service-mounts-an-outside-volume",
+        lambda vol: {"mounts": [{"type": "volume", "source": vol, "target": "/x"}]},
+        "bind_mount_prefixes",
+    ),
+    (
+        "service-plugin-volume",
+        lambda vol: {
+            "Mounts": [
+                {
+                    "Type": "volume",
+                    "Source": "x",
+                    "Target": "/x",
+                    "VolumeOptions": {"DriverConfig": {"Name": "vieux/sshfs"}},
+                }
+            ]
+        },
+        "allowed_volume_drivers",
+    ),
+    ("service-sysctl", lambda vol: {"Sysctls": {"net.ipv4.ip_forward": "1"}}, "allowed_sysctls"),
+]
+
+
+@attempts(*SERVICES)
+async def test_service_create_and_update_refused(
+    engine: Engine, name: str, case: tuple[str, Callable[[str], dict[str, Any]], str]
+) -> None:
+    """The guard judges a Swarm service before the engine sees it (no swarm needed)."""
+    _, make, rule = case
+    vol = outside_volume(f"{name}-v", {"type": "none", "o": "bind", "device": "/etc"})
+    try:
+        body = service(make(vol), name)
+        await engine_refused(engine.json("POST", "services/create", json=body), rule)
+        call = engine.json("POST", f"services/{name}/update", params={"version": 1}, json=body)
+        await engine_refused(call, rule)
+    finally:
+        docker("volume", "rm", "-f", vol, check=False)
+
+
 # -- 5. namespace joins through a chain, volumes through VolumesFrom ----------------------
 
 
