@@ -842,6 +842,28 @@ async def test_bind_below_a_writable_bind_refused(
         docker("rm", "-f", writer, check=False)
 
 
+@attempts(("bind-below-a-writable-bind-volume",))
+async def test_bind_below_a_writable_bind_volume_refused(
+    client: httpx.AsyncClient, base: Path, name: str, case: tuple[str]
+) -> None:
+    """An `o=bind` volume mounted writable is a writable bind of its device."""
+    top = swap_dir(base, name)
+    (top / "inner").mkdir()
+    opts = {"type": "none", "o": "bind", "device": str(top)}
+    vol = f"{name}-v"
+    body = {"name": vol, "driver_opts": opts, "labels": labels()}
+    r = await client.post("/v1/volumes", json=body)
+    assert r.status_code == 201, r.text
+    try:
+        await created(client, spec(f"{name}-w", volumes=[f"{vol}:/d"]))
+        r = await client.post("/v1/containers", json=spec(name, volumes=[f"{top}/inner:/x:ro"]))
+        refused(r, "bind_mount_prefixes")
+        assert not exists("container", name)
+    finally:
+        docker("rm", "-f", f"{name}-w", check=False)
+        docker("volume", "rm", "-f", vol, check=False)
+
+
 @attempts(("writable-bind-above-another-bind",))
 async def test_writable_bind_above_another_refused(
     client: httpx.AsyncClient, base: Path, name: str, case: tuple[str]
