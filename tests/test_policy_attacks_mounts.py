@@ -23,7 +23,7 @@ from asgi_lifespan import LifespanManager
 from app import errors
 from app.engine import Engine
 from app.main import create_app
-from app.policy import Policy
+from app.policy import MAX_JOIN_DEPTH, Policy
 from app.settings import Settings
 from tests.conftest import TEST_IMAGE, docker, exists, inspect
 from tests.conftest import test_labels as labels
@@ -621,6 +621,26 @@ async def test_engine_join_through_a_chain_refused(
     resolved = {k: fill(v) if isinstance(v, str) else [fill(x) for x in v] for k, v in host.items()}
     call = engine.json("POST", "containers/create", params={"name": name}, json=raw(resolved))
     await engine_refused(call, rule)
+    assert not exists("container", name)
+
+
+@attempts(("pid-chain-longer-than-followed",))
+async def test_a_chain_too_long_to_follow_is_refused(
+    engine: Engine, name: str, case: tuple[str]
+) -> None:
+    """Made only (joins are stored by id at create): the end is never reached."""
+    links = [run(f"{name}-0", "--network", "none", start=False)]
+    for i in range(1, MAX_JOIN_DEPTH + 1):
+        links.append(
+            run(f"{name}-{i}", "--network", "none", "--pid", f"container:{links[-1]}", start=False)
+        )
+    call = engine.json(
+        "POST",
+        "containers/create",
+        params={"name": name},
+        json=raw({"PidMode": f"container:{links[-1]}"}),
+    )
+    await engine_refused(call, "allow_host_namespaces")
     assert not exists("container", name)
 
 
