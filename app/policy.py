@@ -20,6 +20,7 @@ import json
 import os
 import posixpath
 import re
+import stat
 import tarfile
 import tomllib
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -328,6 +329,7 @@ class Policy(BaseModel):
         for prefix in self.bind_mount_prefixes:
             base = normalise_host_path(prefix)
             if path == base or path.startswith(base.rstrip("/") + "/"):
+                check_unswappable(source, path, what)
                 return
         allowed = ", ".join(self.bind_mount_prefixes) or "none"
         refuse("bind_mount_prefixes", f"{what} resolves to {path!r}, outside {allowed}")
@@ -522,6 +524,39 @@ def normalise_host_path(source: str, *, resolve: bool = True) -> str:
         with contextlib.suppress(OSError):
             path = os.path.realpath(path)
     return path if path == "/" else path.rstrip("/")
+
+
+def check_unswappable(source: str, path: str, what: str) -> None:
+    """No one but root (or moorage's own user) can swap a directory on the bind's way.
+
+    Replacing a directory by a symlink takes write access to its parent. So every
+    existing directory above the source — on the path as given and as resolved —
+    must be owned by root or by moorage's user, and writable by no one else (a
+    sticky `/tmp` is fine: its other users cannot rename what they do not own).
+    """
+    trusted = {0, os.geteuid()}
+    for given in {normalise_host_path(source, resolve=False), path}:
+        for above in _ancestors(given):
+            try:
+                st = os.lstat(above)
+            except OSError:
+                continue  # not there (yet): the engine makes it, as root
+            if not stat.S_ISDIR(st.st_mode):
+                continue  # a symlink on the way: its own directory is checked
+            if st.st_uid not in trusted:
+                refuse("bind_mount_prefixes", f"{what}: {above!r} above it is uid {st.st_uid}'s")
+            if st.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not st.st_mode & stat.S_ISVTX:
+                refuse("bind_mount_prefixes", f"{what}: {above!r} above it is writable by others")
+        # In a sticky directory the owner of an entry can still rename it.
+        with contextlib.suppress(OSError):
+            parent, own = os.lstat(posixpath.dirname(given) or "/"), os.lstat(given)
+            if parent.st_mode & stat.S_ISVTX and own.st_uid not in trusted:
+                refuse("bind_mount_prefixes", f"{what}: uid {own.st_uid}'s, in a sticky directory")
+
+
+def _ancestors(path: str) -> list[str]:
+    parts = [p for p in path.split("/") if p]
+    return ["/" + "/".join(parts[:i]) for i in range(len(parts))]
 
 
 def image_registry(ref: str) -> str:

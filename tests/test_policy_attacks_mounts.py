@@ -847,6 +847,45 @@ async def test_swap_while_running_then_restart(
 # -- 2. the race no re-check closes: binds below a directory a container can write --------
 
 
+HOST_WRITERS: list[tuple[str, Callable[[Path], None]]] = [
+    ("bind-below-a-world-writable-dir", lambda d: d.chmod(0o777)),
+    ("bind-below-a-group-writable-dir", lambda d: d.chmod(0o775)),
+    ("bind-below-a-dir-of-another-user", lambda d: os.chown(d, 1000, 1000)),
+]
+
+
+@attempts(*HOST_WRITERS)
+async def test_bind_below_a_dir_others_on_the_host_can_write_refused(
+    client: httpx.AsyncClient,
+    base: Path,
+    name: str,
+    case: tuple[str, Callable[[Path], None]],
+) -> None:
+    """A host user who can write the parent could swap the source between check and mount."""
+    top = swap_dir(base, name)
+    (top / "inner").mkdir()
+    case[1](top)
+    r = await client.post("/v1/containers", json=spec(name, volumes=[f"{top}/inner:/x"]))
+    refused(r, "bind_mount_prefixes")
+    assert not exists("container", name)
+
+
+@attempts(("bind-of-another-users-dir-in-a-sticky-dir",))
+async def test_bind_of_another_users_entry_in_a_sticky_dir_refused(
+    client: httpx.AsyncClient, base: Path, name: str, case: tuple[str]
+) -> None:
+    top = swap_dir(base, name)
+    top.chmod(0o1777)  # like /tmp: others cannot rename what they do not own…
+    (top / "inner").mkdir()
+    os.chown(top / "inner", 1000, 1000)  # …but this one is theirs
+    r = await client.post("/v1/containers", json=spec(name, volumes=[f"{top}/inner:/x"]))
+    refused(r, "bind_mount_prefixes")
+    assert not exists("container", name)
+    os.chown(top / "inner", 0, 0)
+    body = {**spec(name, volumes=[f"{top}/inner:/x"]), "start": False}
+    assert (await client.post("/v1/containers", json=body)).status_code == 201
+
+
 @attempts(("bind-below-a-writable-bind",))
 async def test_bind_below_a_writable_bind_refused(
     client: httpx.AsyncClient, base: Path, name: str, case: tuple[str]
