@@ -6,6 +6,10 @@ route accepts (`mounts`, both `volumes` forms, raw engine bodies, aiodocker's ow
 helpers) is checked in the shape the engine will act on. A refusal raises
 `PolicyViolation` (403 `policy-violation`) whose detail names the rule.
 
+What a request names on the engine is judged as it is there: volumes by inspecting
+them, `container:X` joins by following them, and every start and restart by the
+container as the engine has it now (a bind path can point elsewhere since its create).
+
 Without `MOORAGE_POLICY_FILE` there is no policy (API.md: "a policy, configured");
 with a file, absent keys take the defaults below (the strict ones).
 """
