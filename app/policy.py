@@ -109,6 +109,11 @@ SAFE_SYSCTLS = (
     "net.ipv4.tcp_keepalive_probes",
     "net.ipv4.tcp_fin_timeout",
 )
+# The namespace each family of namespaced sysctls lives in.
+SYSCTL_NAMESPACES = {
+    "NetworkMode": ("net.",),
+    "IpcMode": ("kernel.shm", "kernel.msg", "kernel.sem", "fs.mqueue."),
+}
 # Driver options that attach a network to an interface of the host.
 HOST_INTERFACE_OPTIONS = ("parent", "com.docker.network.bridge.name")
 # How far `container:X` joins are followed before giving up (and refusing).
@@ -172,7 +177,7 @@ class Policy(BaseModel):
                 if isinstance(value, str) and _is_host_mode(value):
                     refuse("allow_host_namespaces", f"{key}={value!r} shares the host's {what}")
         self.check_host_storage(host)
-        self.check_sysctls(_mapping(_ci(host, "Sysctls") or {}, "Sysctls"))
+        self.check_sysctls(_mapping(_ci(host, "Sysctls") or {}, "Sysctls"), host)
         self.check_capabilities(_list(_ci(host, "CapAdd"), "CapAdd"))
         if not self.allow_devices:
             for key in ("Devices", "DeviceRequests", "DeviceCgroupRules"):
@@ -338,12 +343,23 @@ class Policy(BaseModel):
         allowed = ", ".join(self.bind_mount_prefixes) or "none"
         refuse("bind_mount_prefixes", f"{what} resolves to {path!r}, outside {allowed}")
 
-    def check_sysctls(self, sysctls: Mapping[str, Any]) -> None:
-        """Each sysctl must match `allowed_sysctls` (`a/b` and `a.b` are one name to runc)."""
+    def check_sysctls(
+        self, sysctls: Mapping[str, Any], host: Mapping[str, Any] | None = None
+    ) -> None:
+        """Each sysctl must match `allowed_sysctls` (`a/b` and `a.b` are one name to runc).
+
+        A namespaced sysctl set in a namespace joined from another container
+        (`NetworkMode: container:x` with `net.*`) changes that container: refused.
+        """
         for key in sysctls:
             name = str(key).replace("/", ".")
             if not any(fnmatch.fnmatchcase(name, pattern) for pattern in self.allowed_sysctls):
                 refuse("allowed_sysctls", f"sysctl {key!r} is not allowed")
+            for mode_key, prefixes in SYSCTL_NAMESPACES.items():
+                mode = _ci(host or {}, mode_key)
+                joined = isinstance(mode, str) and mode.strip().lower().startswith("container:")
+                if joined and name.startswith(prefixes):
+                    refuse("allowed_sysctls", f"sysctl {key!r} would change {mode.strip()!r}")
 
     def check_network_options(self, driver: Any, options: Mapping[str, Any], what: str) -> None:
         """A network's driver, and any host interface its options attach it to."""

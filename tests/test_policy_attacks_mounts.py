@@ -672,6 +672,29 @@ async def test_sysctls_raw_lowercase_refused(engine: Engine, name: str, case: tu
     assert not exists("container", name)
 
 
+@attempts(("safe-sysctl-into-a-joined-netns",), ("safe-sysctl-into-a-joined-ipcns",))
+async def test_safe_sysctls_in_a_joined_namespace_refused(
+    client: httpx.AsyncClient, engine: Engine, name: str, case: tuple[str]
+) -> None:
+    """A safe sysctl set in another container's namespace changes that container."""
+    other = run(f"{name}-o", "--network", "none", "--ipc", "shareable")
+    before = docker("exec", other, "cat", "/proc/sys/net/ipv4/tcp_syncookies")
+    if case[0].endswith("netns"):
+        body = raw(
+            {"NetworkMode": f"container:{other}", "Sysctls": {"net.ipv4.tcp_syncookies": "0"}}
+        )
+        call = engine.json("POST", "containers/create", params={"name": name}, json=body)
+        await engine_refused(call, "allowed_sysctls")
+    else:
+        security = {"ipc_mode": f"container:{other}", "sysctls": {"kernel.shm_rmid_forced": "1"}}
+        refused(
+            await client.post("/v1/containers", json=spec(name, security=security)),
+            "allowed_sysctls",
+        )
+    assert not exists("container", name)
+    assert docker("exec", other, "cat", "/proc/sys/net/ipv4/tcp_syncookies") == before
+
+
 NETWORKS: list[tuple[str, dict[str, Any], str]] = [
     (
         "macvlan-on-lo",
