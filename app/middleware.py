@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from fastapi import APIRouter
 from fastapi.routing import APIRoute
 from starlette.requests import Request
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
@@ -119,44 +120,46 @@ _BOOL_WORDS: dict[bytes, bool] = {
     **dict.fromkeys((b"0", b"false", b"f", b"no", b"n", b"off"), False),
 }
 
-Answer = Callable[[Any, str, bool], Awaitable[bytes]]
+Flags = Mapping[str, bool]
+Answer = Callable[[Any, str, Flags], Awaitable[Response]]
 
 
 @dataclass(frozen=True)
 class HotRead:
-    """A `GET {prefix}/{id}[?flag=bool]` route (flag False by default) that `HotReads`
-    answers itself.
+    """A `GET {prefix}/{id}[?flag=bool&...]` route (its flags False by default) that
+    `HotReads` answers itself.
 
-    `answer(app_state, id, flag)` is the route's own body, shared with its handler, so
+    `answer(app_state, id, flags)` is the route's own body, shared with its handler, so
     the two cannot drift; `route` is the registered route (OpenAPI, every request the
     hot path leaves alone, and the operationId that metrics and roles go by).
     """
 
     route: APIRoute
-    flag: str
+    flags: tuple[str, ...]
     answer: Answer
 
     @classmethod
-    def of(cls, router: APIRouter, name: str, flag: str, answer: Answer) -> HotRead:
+    def of(cls, router: APIRouter, name: str, flags: tuple[str, ...], answer: Answer) -> HotRead:
         route = next(r for r in router.routes if isinstance(r, APIRoute) and r.name == name)
         # Whatever the routed path would read or run that this one would not: refuse.
         dep = route.dependant
-        query = dep.query_params[0] if len(dep.query_params) == 1 else None
+        query = {q.alias: (q.field_info.annotation, q.default) for q in dep.query_params}
         plain = (
             route.methods == {"GET"}
             and route.path.endswith("/{id}")
             and "{" not in route.path.removesuffix("/{id}")
             and [p.name for p in dep.path_params] == ["id"]
-            and query is not None
-            and (query.alias, query.field_info.annotation, query.default) == (flag, bool, False)
+            and bool(flags)
+            and query == dict.fromkeys(flags, (bool, False))
             and not (dep.header_params or dep.cookie_params or dep.body_params)
             and not (dep.dependencies or route.dependencies or router.dependencies)
         )
         if not plain:
             raise ValueError(
-                f"{name}: a hot read is a plain GET .../{{id}}?{flag}=, no dependencies"
+                f"{name}: a hot read is a plain GET .../{{id}}?{'&'.join(flags)}= (bool "
+                "flags), no dependencies"
             )
-        return cls(route, flag, answer)
+        return cls(route, flags, answer)
 
     @property
     def prefix(self) -> str:
@@ -168,7 +171,7 @@ class HotReads:
 
     FastAPI spends most of a cached read's time choosing the route (nested routers)
     and solving its parameters and the app-wide `authorize`. Here a plain
-    `GET /v1/containers/{id}` (no query, or only its bool flag) is recognised by its
+    `GET /v1/containers/{id}` (no query, or only its bool flags) is recognised by its
     path, runs the same `authorize` (authentication, role by operationId), and answers
     with the route's own function. It sits inside every other middleware (metrics,
     audit, CORS, security headers, shutdown), and sets `scope["route"]` as routing
@@ -186,42 +189,38 @@ class HotReads:
             prefix, _, id = path.rpartition("/")
             read = self.reads.get(prefix + "/")
             if read is not None and id:
-                flag = self._flag(scope["query_string"], read.flag)
-                if flag is not None:
-                    await self._answer(read, id, flag, scope, receive, send)
+                flags = self._flags(scope["query_string"], read.flags)
+                if flags is not None:
+                    await self._answer(read, id, flags, scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _flag(query: bytes, name: str) -> bool | None:
-        """The flag's value: False when absent, None for a query the router should read."""
+    def _flags(query: bytes, names: tuple[str, ...]) -> dict[str, bool] | None:
+        """The flags' values (False when absent), or None for a query the router
+        should read (another parameter, a flag given twice, a word pydantic reads)."""
+        flags = dict.fromkeys(names, False)
         if not query:
-            return False
-        key, eq, value = query.partition(b"=")
-        if eq and key == name.encode():
-            return _BOOL_WORDS.get(value)
-        return None
+            return flags
+        seen: set[bytes] = set()
+        for pair in query.split(b"&"):
+            key, eq, value = pair.partition(b"=")
+            word = _BOOL_WORDS.get(value) if eq else None
+            if word is None or key in seen or key.decode("latin-1") not in flags:
+                return None
+            seen.add(key)
+            flags[key.decode("latin-1")] = word
+        return flags
 
     async def _answer(
-        self, read: HotRead, id: str, flag: bool, scope: Scope, receive: Receive, send: Send
+        self, read: HotRead, id: str, flags: Flags, scope: Scope, receive: Receive, send: Send
     ) -> None:
         scope["route"] = read.route
         scope["path_params"] = {"id": id}
         request = Request(scope, receive)
         try:
             await self.authorize(request)
-            body = await read.answer(scope["app"].state, id, flag)
+            response = await read.answer(scope["app"].state, id, flags)
         except errors.ProblemError as exc:
-            await errors.problem_response(request, exc)(scope, receive, send)
-            return
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-length", str(len(body)).encode()),
-                    (b"content-type", b"application/json"),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+            response = errors.problem_response(request, exc)
+        await response(scope, receive, send)

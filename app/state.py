@@ -22,6 +22,14 @@ module does not evaluate): the caller then asks the engine. Routes need not do t
 dance themselves: `list_containers`, `inspect_container` and their `*_json` forms
 (rendered bytes, cached per container version) fall back to the engine, and honour
 `fresh=True` (`?fresh=true`) by asking the engine directly.
+
+While the engine is away the copy is not an answer: it follows the engine only
+through the event reader, so from the moment the reader loses the engine until a full
+resync after it is back (`stale_since`), queries answer `None`. The `*_json` reads then
+answer 503 `engine-unavailable` at once when the reader knows the engine is down (no
+connect spent on it), else they ask the engine. A caller who prefers the last known
+state asks `stale=True` (`?stale=true`) and gets it, with the time it may be stale
+from (the `Moorage-Stale-Since` header).
 """
 
 from __future__ import annotations
@@ -32,16 +40,18 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import orjson
 from fastapi import Depends, Request
+from fastapi.responses import Response
 
 from app import errors
 from app.engine import Engine
+from app.models.common import rfc3339
 from app.services.events import EventBus
 
 log = logging.getLogger("moorage.state")
@@ -55,6 +65,8 @@ SUPPORTED_FILTERS = frozenset(
 )
 _RUNNING_STATES = frozenset({"running", "paused", "restarting"})
 _HEX = re.compile(r"[0-9a-f]{1,64}")
+
+STALE_HEADER = "Moorage-Stale-Since"
 
 
 def human_duration(seconds: float) -> str:
@@ -192,6 +204,21 @@ class ContainerState:
     _pending: set[str] = field(default_factory=set)
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    # The bus's `lost_at` that the last full resync (made while the bus was connected)
+    # caught up on: equal to the bus's own once the copy follows the engine again.
+    _recovered_from: float | None = None
+
+    @property
+    def stale_since(self) -> float | None:
+        """None while the copy follows the engine; else the time (epoch s) it stopped
+        following: the event reader lost the engine and no resync has caught up since."""
+        lost = self.bus.lost_at
+        if lost is None or (self.bus.connected.is_set() and self._recovered_from == lost):
+            return None
+        return lost
+
+    def _answers(self, stale: bool) -> bool:
+        return self.ready.is_set() and (stale or self.stale_since is None)
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -213,9 +240,13 @@ class ContainerState:
 
     # -- queries (pure, no engine call) -----------------------------------------
 
-    def summaries(self, all: bool = False, filters: Filters | None = None) -> list[Doc] | None:
-        """The engine's `GET /containers/json` answer, from memory; None: ask the engine."""
-        if not self.ready.is_set():
+    def summaries(
+        self, all: bool = False, filters: Filters | None = None, *, stale: bool = False
+    ) -> list[Doc] | None:
+        """The engine's `GET /containers/json` answer, from memory; None: ask the engine.
+
+        `stale`: answer even when the copy does not follow the engine (see `stale_since`)."""
+        if not self._answers(stale):
             return None
         flt = {k: list(v) for k, v in (filters or {}).items() if v}
         if not flt.keys() <= SUPPORTED_FILTERS:
@@ -248,9 +279,9 @@ class ContainerState:
                 return hits[0]
         return None
 
-    def get(self, ref: str) -> Doc | None:
+    def get(self, ref: str, *, stale: bool = False) -> Doc | None:
         """The engine's inspect document, from memory; None: ask the engine."""
-        if not self.ready.is_set():
+        if not self._answers(stale):
             return None
         cid = self.resolve(ref)
         if cid is None:
@@ -266,6 +297,8 @@ class ContainerState:
         render: Callable[[Doc], bytes],
         all: bool = False,
         filters: Filters | None = None,
+        *,
+        stale: bool = False,
     ) -> bytes | None:
         """`summaries()` rendered as one JSON array; `render(doc)` runs once per version.
 
@@ -273,7 +306,7 @@ class ContainerState:
         `ContainerSummary.from_engine(doc).model_dump_json().encode()`); its result is
         kept until the container changes or its Status text moves on.
         """
-        docs = self.summaries(all, filters)
+        docs = self.summaries(all, filters, stale=stale)
         if docs is None:
             return None
         parts = []
@@ -285,9 +318,11 @@ class ContainerState:
             parts.append(entry.item_json)
         return b"[" + b",".join(parts) + b"]"
 
-    def detail_json(self, ref: str, render: Callable[[Doc], bytes]) -> bytes | None:
+    def detail_json(
+        self, ref: str, render: Callable[[Doc], bytes], *, stale: bool = False
+    ) -> bytes | None:
         """`get(ref)` rendered by `render`, kept until the container changes."""
-        if not self.ready.is_set():
+        if not self._answers(stale):
             return None
         cid = self.resolve(ref)
         entry = self.entries.get(cid) if cid else None
@@ -355,6 +390,9 @@ class ContainerState:
         """One full list; entries not listed are dropped, inspect docs re-read lazily."""
         self._seq += 1
         seq = self._seq
+        # Only a list read while the reader follows the engine catches the copy up: every
+        # change after it arrives as an event.
+        following, lost = self.bus.connected.is_set(), self.bus.lost_at
         docs: list[Doc] = await self.engine.json("GET", "containers/json", params={"all": True})
         seen = set()
         for doc in docs:
@@ -379,6 +417,8 @@ class ContainerState:
         self._applied = {c: n for c, n in self._applied.items() if c in seen or n > seq}
         self._order = None
         self.resyncs += 1
+        if following:
+            self._recovered_from = lost
         self.ready.set()
         self._tasks.append(asyncio.create_task(self._warm(), name="moorage-state-warm"))
 
@@ -594,6 +634,44 @@ async def list_containers(
     return found
 
 
+def json_response(body: bytes, stale_since: float | None = None) -> Response:
+    """A read's answer; one from an out-of-date copy says since when."""
+    headers = {STALE_HEADER: str(rfc3339(stale_since))} if stale_since is not None else None
+    return Response(body, media_type="application/json", headers=headers)
+
+
+async def _from_state_or_engine(
+    state: ContainerState | None,
+    engine: Engine,
+    from_state: Callable[[bool], bytes | None],
+    from_engine: Callable[[], Awaitable[bytes]],
+    *,
+    fresh: bool,
+    stale: bool,
+) -> Response:
+    """The state's answer while it follows the engine; else the engine's. An engine the
+    event reader knows is down is not asked (503 at once); with `stale` the last known
+    state answers instead of a 503, marked as such."""
+    if state is not None and not fresh:
+        body = from_state(False)
+        if body is not None:
+            return json_response(body)
+    if state is not None and state.bus.known_down:
+        if stale and (body := from_state(True)) is not None:
+            return json_response(body, state.stale_since)
+        raise errors.EngineUnavailable(
+            f"The engine connection was lost at {rfc3339(state.bus.lost_at)} and is not "
+            "back; ask with stale=true for the last known state",
+            retry_after=engine.settings.engine_retry_after,
+        )
+    try:
+        return json_response(await from_engine())
+    except errors.EngineUnavailable:
+        if stale and state is not None and (body := from_state(True)) is not None:
+            return json_response(body, state.stale_since or time.time())
+        raise
+
+
 async def list_containers_json(
     state: ContainerState | None,
     engine: Engine,
@@ -602,14 +680,22 @@ async def list_containers_json(
     all: bool = False,
     filters: Filters | None = None,
     fresh: bool = False,
-) -> bytes:
-    """`list_containers`, rendered item by item with `render` (cached in the state)."""
-    if state is not None and not fresh:
-        body = state.summaries_json(render, all, filters)
-        if body is not None:
-            return body
-    docs = await list_containers(None, engine, all=all, filters=filters)
-    return b"[" + b",".join(render(doc) for doc in docs) + b"]"
+    stale: bool = False,
+) -> Response:
+    """`list_containers` as a JSON response, rendered item by item with `render` (cached
+    in the state); while the engine is away, 503 or (`stale`) the last known list."""
+
+    def from_state(stale: bool) -> bytes | None:
+        assert state is not None
+        return state.summaries_json(render, all, filters, stale=stale)
+
+    async def from_engine() -> bytes:
+        docs = await list_containers(None, engine, all=all, filters=filters)
+        return b"[" + b",".join(render(doc) for doc in docs) + b"]"
+
+    return await _from_state_or_engine(
+        state, engine, from_state, from_engine, fresh=fresh, stale=stale
+    )
 
 
 async def inspect_container(
@@ -631,13 +717,21 @@ async def inspect_container_json(
     render: Callable[[Doc], bytes],
     *,
     fresh: bool = False,
-) -> bytes:
-    """`inspect_container`, rendered with `render` (cached in the state per version)."""
-    if state is not None and not fresh:
-        body = state.detail_json(ref, render)
-        if body is not None:
-            return body
-    return render(await inspect_container(None, engine, ref))
+    stale: bool = False,
+) -> Response:
+    """`inspect_container` as a JSON response, rendered with `render` (cached in the
+    state per version); while the engine is away, 503 or (`stale`) the last known one."""
+
+    def from_state(stale: bool) -> bytes | None:
+        assert state is not None
+        return state.detail_json(ref, render, stale=stale)
+
+    async def from_engine() -> bytes:
+        return render(await inspect_container(None, engine, ref))
+
+    return await _from_state_or_engine(
+        state, engine, from_state, from_engine, fresh=fresh, stale=stale
+    )
 
 
 async def get_container_state(request: Request) -> ContainerState | None:

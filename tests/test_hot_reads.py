@@ -133,6 +133,10 @@ async def test_answers_as_the_route_does(loopback: Served, container: str) -> No
     for flag in ("true", "1", "false", "off"):
         hot, _ = await loopback.both(f"/v1/containers/{container}?fresh={flag}")
         assert hot.json()["id"] == container
+    for query in ("stale=true", "fresh=1&stale=0", "stale=yes&fresh=no"):
+        hot, _ = await loopback.both(f"/v1/containers/{container}?{query}")
+        assert hot.json()["id"] == container
+        assert "moorage-stale-since" not in hot.headers  # the engine is there
 
 
 async def test_problems_as_the_route_gives_them(loopback: Served) -> None:
@@ -154,6 +158,7 @@ async def test_other_requests_are_routed(loopback: Served, container: str) -> No
         f"/v1/containers/{container}?fresh=TRUE",  # pydantic's to read
         f"/v1/containers/{container}?fresh=maybe",  # 422, from FastAPI
         f"/v1/containers/{container}?fresh=1&fresh=0",
+        f"/v1/containers/{container}?stale=1&fresh=0&stale=1",
         f"/v1/containers/{container}/",
         f"/v1/containers/{container}/json",
         "/v1/containers/a%2Fb",
@@ -250,8 +255,8 @@ def test_no_route_is_shadowed() -> None:
 def test_hot_read_refuses_what_it_would_skip() -> None:
     """A route whose routed path reads or runs more than `answer(state, id, flag)`."""
 
-    async def answer(state: Any, id: str, flag: bool) -> bytes:
-        return b"{}"
+    async def answer(state: Any, id: str, flags: Any) -> Any:
+        return None
 
     async def dep() -> None:
         return None
@@ -278,8 +283,8 @@ def test_hot_read_refuses_what_it_would_skip() -> None:
         router = APIRouter(prefix="/v1/things", dependencies=router_deps)
         router.add_api_route(path, endpoint, name="things_get", **{"methods": ["GET"], **kw})
         with pytest.raises(ValueError, match="hot read"):
-            HotRead.of(router, "things_get", "fresh", answer)
+            HotRead.of(router, "things_get", ("fresh",), answer)
     router = APIRouter(prefix="/v1/things")
     router.add_api_route("/{id}", plain, name="things_get", methods=["GET"])
-    assert HotRead.of(router, "things_get", "fresh", answer).prefix == "/v1/things/"
+    assert HotRead.of(router, "things_get", ("fresh",), answer).prefix == "/v1/things/"
     assert [read.route.name for read in HOT_READS] == ["containers_get"]

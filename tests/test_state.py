@@ -306,11 +306,11 @@ async def test_helpers_answer_alike_from_state_and_engine(
         body = await list_containers_json(
             state, state.engine, render, all=True, filters=flt, fresh=fresh
         )
-        assert orjson.loads(body) == [{"id": cid}]
+        assert orjson.loads(body.body) == [{"id": cid}]
         doc = await inspect_container(state, state.engine, name, fresh=fresh)
         assert doc["Id"] == cid
         one = await inspect_container_json(state, state.engine, name, render, fresh=fresh)
-        assert orjson.loads(one) == {"id": cid}
+        assert orjson.loads(one.body) == {"id": cid}
     # Disabled state: the engine answers.
     assert [d["Id"] for d in await list_containers(None, state.engine, all=True, filters=flt)] == [
         cid

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -25,6 +26,7 @@ from app.models.containers import (
 )
 from app.services import containers as svc
 from app.state import (
+    STALE_HEADER,
     ContainerState,
     ContainerStateDep,
     inspect_container_json,
@@ -42,7 +44,26 @@ StopTimeout = Annotated[
 
 _NOT_FOUND = (errors.ContainerNotFound,)
 Fresh = Annotated[bool, Query(description="Ask the engine, not moorage's state of containers")]
-JSON = "application/json"
+Stale = Annotated[
+    bool,
+    Query(
+        description="While the engine cannot be reached, answer moorage's last known state "
+        f"(marked by the `{STALE_HEADER}` header) instead of 503"
+    ),
+]
+# The 200 of a read that `stale=true` may have answered from an out-of-date copy.
+_STALE_200: dict[int | str, dict[str, Any]] = {
+    200: {
+        "headers": {
+            STALE_HEADER: {
+                "description": "Only on an answer from moorage's last known state (asked "
+                "with `stale=true` while the engine cannot be reached): the time (RFC 3339) "
+                "since which it may be out of date",
+                "schema": {"type": "string", "format": "date-time"},
+            }
+        }
+    }
+}
 
 
 def _summary_json(doc: dict[str, Any]) -> bytes:
@@ -61,7 +82,9 @@ async def _synced(state: ContainerState | None, container: Container) -> Contain
 
 
 @router.get(
-    "", response_model=list[ContainerSummary], responses=errors.problem_responses(errors.BadRequest)
+    "",
+    response_model=list[ContainerSummary],
+    responses={**_STALE_200, **errors.problem_responses(errors.BadRequest)},
 )
 async def containers_list(
     request: Request,
@@ -73,6 +96,7 @@ async def containers_list(
     network: FilterText | None = None,
     health: Health | None = None,
     fresh: Fresh = False,
+    stale: Stale = False,
 ) -> Response:
     """List containers (running ones unless `all`)."""
     filters: dict[str, list[str]] = {}
@@ -86,15 +110,15 @@ async def containers_list(
     if health is not None:
         filters["health"] = [health]
     app_state = request.app.state  # the engine and state: as EngineDep/ContainerStateDep, inline
-    body = await list_containers_json(
+    return await list_containers_json(
         getattr(app_state, "containers", None),
         app_state.engine,
         _summary_json,
         all=all,
         filters=filters,
         fresh=fresh,
+        stale=stale,
     )
-    return Response(body, media_type=JSON)
 
 
 @router.post(
@@ -144,13 +168,19 @@ async def containers_prune(
     return deleted
 
 
-@router.get("/{id}", response_model=Container, responses=errors.problem_responses(*_NOT_FOUND))
-async def containers_get(request: Request, id: str, fresh: Fresh = False) -> Response:
+@router.get(
+    "/{id}",
+    response_model=Container,
+    responses={**_STALE_200, **errors.problem_responses(*_NOT_FOUND)},
+)
+async def containers_get(
+    request: Request, id: str, fresh: Fresh = False, stale: Stale = False
+) -> Response:
     """A container: typed fields, and the engine's inspect document under `attrs`."""
-    return Response(await _get_json(request.app.state, id, fresh), media_type=JSON)
+    return await _get_json(request.app.state, id, {"fresh": fresh, "stale": stale})
 
 
-async def _get_json(app_state: Any, id: str, fresh: bool) -> bytes:
+async def _get_json(app_state: Any, id: str, flags: Mapping[str, bool]) -> Response:
     # The engine and state straight from the app (as EngineDep/ContainerStateDep give
     # them): no dependency solves on the hottest read.
     return await inspect_container_json(
@@ -158,13 +188,14 @@ async def _get_json(app_state: Any, id: str, fresh: bool) -> bytes:
         app_state.engine,
         check_ref(id),
         _container_json,
-        fresh=fresh,
+        fresh=flags["fresh"],
+        stale=flags["stale"],
     )
 
 
 # The hottest read: app/middleware.py HotReads answers a plain GET of it (same
 # authorize, same answer) without FastAPI's routing and dependency solving.
-HOT_READS = [HotRead.of(router, "containers_get", "fresh", _get_json)]
+HOT_READS = [HotRead.of(router, "containers_get", ("fresh", "stale"), _get_json)]
 
 
 @router.patch(

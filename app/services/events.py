@@ -56,6 +56,9 @@ class EventBus:
     subscribers: set[Subscription] = field(default_factory=set)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     last_time_nano: int | None = None
+    # Wall time (epoch s) the reader last lost the engine; kept after it reconnects, so
+    # that the state can tell whether it has caught up since (see ContainerState).
+    lost_at: float | None = None
     journal: deque[Event] = field(init=False)
     # Events after this time (ns) are all in the journal: set when the reader first
     # connects, moved forward when the journal drops its oldest event.
@@ -96,7 +99,14 @@ class EventBus:
         self._disconnect_watchers.add(ev)
         return ev
 
+    @property
+    def known_down(self) -> bool:
+        """The reader had the engine and lost it, and has not got it back: the engine is
+        known to be unreachable, without spending a connect on it."""
+        return self.lost_at is not None and not self.connected.is_set()
+
     def _disconnected(self) -> None:
+        self.lost_at = time.time()
         self.connected.clear()
         self._publish({"moorage": "disconnected"})
         for ev in list(self._disconnect_watchers):
