@@ -6,6 +6,8 @@ every aiodocker / aiohttp failure into a `ProblemError`:
 
     DockerError(900)          → 503 engine-unavailable (aiodocker's made-up status)
     DockerError(4xx)          → the matching problem (404 by what is missing, 409 by why)
+    "… is ambiguous" (4xx/500) → 409 ambiguous-id (a short id that matches several)
+    DockerError(500) of input → 400 bad-request (a value the engine could not parse)
     DockerError(5xx)          → 502 engine-error
     DockerStreamError         → 502 engine-error (a failure inside a progress stream)
     asyncio.TimeoutError      → 504 timeout
@@ -92,11 +94,17 @@ _STATE_RACES_500: list[tuple[re.Pattern[str], type[errors.ProblemError]]] = [
 ]
 
 # Input errors the engine (20.10) answers with 500: the request was bad, not the engine.
+# (The models check most of these first; this is the net for what they cannot know.)
 _BAD_INPUT_500 = re.compile(
     r"invalid reference format|repository name must|invalid tag format|invalid filter"
-    r"|syntax error in pattern",
+    r"|syntax error in pattern"
+    r"|failed to parse value as time or duration"  # prune `until`
+    r"|invalid subnet|invalid gateway|invalid cidr|failed to allocate gateway"  # network IPAM
+    r"|non parsable secondary ip|invalid pool request|requested address is out of range",
     re.I,
 )
+# A short id matching several objects (containers: 500; networks: 400).
+_AMBIGUOUS = re.compile(r"multiple IDs found with provided prefix|is ambiguous", re.I)
 
 
 def translate_docker_error(
@@ -111,6 +119,8 @@ def translate_docker_error(
         status, message = exc.status, str(exc.message).strip()
         if status == 900:
             return errors.EngineUnavailable(f"Cannot reach the Docker engine: {message}")
+        if status in (400, 404, 409, 500) and _AMBIGUOUS.search(message):
+            return errors.AmbiguousId(message)
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream
             if _BAD_INPUT_500.search(message):
                 return errors.BadRequest(message)

@@ -18,6 +18,7 @@
     │   ├── ContainerNotRunning  409 container-not-running
     │   ├── ContainerRunning     409 container-running
     │   ├── InUse                409 in-use
+    │   ├── AmbiguousId          409 ambiguous-id: a short id that matches several
     │   └── NotASwarmManager     409 not-a-swarm-manager
     ├── PayloadTooLarge          413 payload-too-large
     ├── UnsupportedMediaType     415 unsupported-media-type
@@ -25,6 +26,7 @@
     ├── ContainerError           422 container-error (exit_status, stderr)
     ├── BuildFailed              422 build-failed (log)
     ├── EngineError              502 engine-error
+    │   └── RegistryUnreachable  502 registry-unreachable: a pull/push cannot reach it
     ├── EngineUnavailable        503 engine-unavailable (Retry-After)
     ├── ShuttingDown             503 shutting-down (Retry-After): cut by the end of a shutdown
     └── Timeout                  504 timeout
@@ -185,6 +187,10 @@ class InUse(Conflict):
     code, title = "in-use", "Resource is in use"
 
 
+class AmbiguousId(Conflict):
+    code, title = "ambiguous-id", "The short id matches several objects"
+
+
 class NotASwarmManager(Conflict):
     code, title = "not-a-swarm-manager", "This engine is not a swarm manager"
 
@@ -282,17 +288,19 @@ PROBLEM_CODES_KEY = "x-moorage-codes"
 def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route, from the error classes it can raise.
 
-    Every route also gets 400 (malformed JSON), 413 (body over the limit), 422
-    (validation), 502, 503 and 504, since any of them can happen on any call; 401 and
-    403 are added by app/openapi.py from the route's security. Each status lists its
-    codes under `x-moorage-codes`; app/openapi.py turns the entries into references
-    to the shared `components.responses` (one per status) and the codes into the
-    operation's `x-moorage-problems`.
+    Every route also gets 400 (malformed JSON), 409 `ambiguous-id` (a short id, in
+    the path, body or a filter, that matches several objects), 413 (body over the
+    limit), 422 (validation), 502, 503 and 504, since any of them can happen on any
+    call; 401 and 403 are added by app/openapi.py from the route's security. Each
+    status lists its codes under `x-moorage-codes`; app/openapi.py turns the entries
+    into references to the shared `components.responses` (one per status) and the
+    codes into the operation's `x-moorage-problems`.
     """
     by_status: dict[int, list[type[ProblemError]]] = {}
     every: list[type[ProblemError]] = [
         *classes,
         BadRequest,
+        AmbiguousId,
         PayloadTooLarge,
         ValidationFailed,
         EngineError,

@@ -19,6 +19,10 @@ def spec(**fields: Any) -> dict[str, Any]:
     return {"image": TEST_IMAGE, "command": ["true"], "labels": LABELS, "start": False, **fields}
 
 
+def net(pools: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"name": f"mt-bad-{MARK}", "labels": LABELS, "ipam": {"pools": pools}}
+
+
 def run_spec(**fields: Any) -> dict[str, Any]:
     return {"image": TEST_IMAGE, "command": ["true"], "labels": LABELS, **fields}
 
@@ -200,6 +204,90 @@ CASES: dict[str, Case] = {
     "id with dots inside": ("DELETE", "/v1/containers/a..b", None, "id"),
     "id with nul": ("GET", "/v1/containers/x%00y", None, "id"),
     "very long id": ("POST", "/v1/containers/" + "a" * 300 + "/stop", None, "id"),
+    # Values the engine itself would refuse with a 500 (seen as 502): checked first.
+    **{
+        f"network {what}": ("POST", "/v1/networks", net(pools), field)
+        for what, pools, field in (
+            ("subnet not a cidr", [{"subnet": "10.9.0.0/33"}], "subnet"),
+            ("subnet garbage", [{"subnet": "zzz"}], "subnet"),
+            (
+                "gateway outside subnet",
+                [{"subnet": "10.9.0.0/24", "gateway": "10.8.0.1"}],
+                "gateway",
+            ),
+            ("gateway not an ip", [{"subnet": "10.9.0.0/24", "gateway": "zz"}], "gateway"),
+            ("gateway without subnet", [{"gateway": "10.9.0.1"}], "subnet"),
+            (
+                "gateway of another family",
+                [{"subnet": "fd00::/64", "gateway": "10.9.0.1"}],
+                "gateway",
+            ),
+            (
+                "ip_range outside subnet",
+                [{"subnet": "10.9.0.0/24", "ip_range": "10.10.0.0/25"}],
+                "ip_range",
+            ),
+            (
+                "ip_range wider than subnet",
+                [{"subnet": "10.9.0.0/24", "ip_range": "10.9.0.0/16"}],
+                "ip_range",
+            ),
+            (
+                "aux address not an ip",
+                [{"subnet": "10.9.0.0/24", "aux_addresses": {"a": "zz"}}],
+                "aux_addresses.a",
+            ),
+            ("pools overlap", [{"subnet": "10.9.0.0/24"}, {"subnet": "10.9.0.0/25"}], "overlaps"),
+        )
+    },
+    "connect ipv4 not v4": (
+        "POST",
+        "/v1/networks/mt-nope/connect",
+        {"container": "mt-nope", "ipv4_address": "fd00::1"},
+        "ipv4_address",
+    ),
+    "connect ipv6 garbage": (
+        "POST",
+        "/v1/networks/mt-nope/connect",
+        {"container": "mt-nope", "ipv6_address": "zz"},
+        "ipv6_address",
+    ),
+    **{
+        f"{kind} prune bad until": (
+            "POST",
+            f"/v1/{kind}/prune",
+            {"filters": {"label": [f"mt.bad={MARK}"], "until": until}},
+            "until",
+        )
+        for kind, until in (
+            ("containers", ["garbage"]),
+            ("images", "2024-13-01"),
+            ("networks", ["24 h"]),
+            ("volumes", "1e9"),
+        )
+    },
+    "push bad tag": (
+        "POST",
+        "/v1/images/push",
+        {"repository": "mt-nope/x", "tag": "BAD:tag"},
+        "tag",
+    ),
+    "push tag with a dash first": (
+        "POST",
+        "/v1/images/push",
+        {"repository": "mt-nope/x", "tag": "-x"},
+        "tag",
+    ),
+    "pull bad tag": ("POST", "/v1/images/pull", {"image": "mt-nope/x", "tag": "a/b"}, "tag"),
+    "tag not ascii": (
+        "POST",
+        f"/v1/images/{TEST_IMAGE}/tag",
+        {"repository": "mt-nope/x", "tag": "été"},
+        "tag",
+    ),
+    "audit before out of range": ("GET", f"/v1/audit?before={2**63}", None, "before"),
+    "audit since not finite": ("GET", "/v1/audit?since=nan", None, "since"),
+    "audit until infinite": ("GET", "/v1/audit?until=1e999", None, "until"),
 }
 
 
@@ -237,3 +325,5 @@ async def test_bad_input(client: httpx.AsyncClient, case: str) -> None:
 def test_nothing_was_created() -> None:
     # runs after the catalogue (file order): no container carries the mark
     assert docker("ps", "-aq", "--filter", f"label=mt.bad={MARK}").split() == []
+    assert docker("network", "ls", "-q", "--filter", f"label=mt.bad={MARK}").split() == []
+    assert docker("images", "-q", "mt-nope/x").split() == []

@@ -111,6 +111,47 @@ def engine_time(value: str | float | None) -> str | None:
     return f"{seconds:.9f}"
 
 
+# The engine's `until` (moby `timetypes.GetTimestamp`): a Go duration ("24h", "1h30m"),
+# unix seconds ("1700000000.5"), or an RFC 3339 date or time, zone optional.
+_GO_DURATION = re.compile(r"^[-+]?(?:(?:\d+(?:\.\d*)?|\.\d+)(?:ns|us|\u00b5s|\u03bcs|ms|s|m|h))+$")
+_UNIX_SECONDS = re.compile(r"^\d{1,18}(?:\.\d{1,9})?$")
+_DATE_TIME = re.compile(
+    r"^\d{4}-\d\d-\d\d(?:T\d\d(?::\d\d(?::\d\d(?:\.\d{1,9})?)?)?)?(?:[zZ]|[+-]\d\d:\d\d)?$"
+)
+
+
+def check_until(value: str) -> str:
+    """A prune filter's `until`, as the engine will read it; else ValueError (the engine
+    answers a value it cannot parse with a 500)."""
+    if _GO_DURATION.match(value) or _UNIX_SECONDS.match(value):
+        return value
+    if _DATE_TIME.match(value):
+        body = re.sub(r"([zZ]|[+-]\d\d:\d\d)$", "", value)
+        zone = value[len(body) :]
+        date, _, clock = body.partition("T")
+        hh_mm_ss = ([*clock.split(".")[0].split(":"), "00", "00"])[:3]
+        text = date + ("T" + ":".join(hh_mm_ss) if clock else "")
+        try:
+            datetime.fromisoformat(text + ("+00:00" if zone in ("z", "Z") else zone))
+        except ValueError:
+            pass
+        else:
+            return value
+    raise ValueError(
+        f"until: {value[:80]!r} is neither a duration (24h, 90m), unix seconds nor an RFC 3339 time"
+    )
+
+
+def check_prune_filters(filters: Any) -> Any:
+    """Prune filters with their `until` values checked (str or list, as sent)."""
+    if isinstance(filters, dict) and "until" in filters:
+        until = filters["until"]
+        for value in until if isinstance(until, list) else [until]:
+            if isinstance(value, str):
+                check_until(value)
+    return filters
+
+
 def label_filters(labels: list[str] | None) -> list[str]:
     """`label` query values (`key` or `key=value`), checked."""
     out = []

@@ -26,6 +26,7 @@ from app.models.common import (
     NAME_PATTERN,
     Bytes,
     RequestBody,
+    check_prune_filters,
     rfc3339,
     shell_split,
     split_kv_list,
@@ -916,13 +917,14 @@ PruneFilterKey = Literal["label", "label!", "until"]
 
 
 class PruneFilters(RequestBody):
-    filters: (
+    filters: Annotated[
         dict[
             PruneFilterKey,
             Annotated[list[Annotated[str, Field(max_length=1024)]], Field(max_length=64)],
         ]
-        | None
-    ) = Field(default=None, examples=[{"label": ["team=web"], "until": ["24h"]}])
+        | None,
+        AfterValidator(check_prune_filters),
+    ] = Field(default=None, examples=[{"label": ["team=web"], "until": ["24h"]}])
 
 
 class WaitResult(BaseModel):

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
-from app.models.common import Bytes, Pruned, RequestBody
+from app.models.common import Bytes, Pruned, RequestBody, check_prune_filters
 from app.models.container_options import ExtraHosts
 
 
@@ -89,10 +89,18 @@ class RegistryAuth(RequestBody):
         return self
 
 
+# A tag, the engine's grammar (distribution/reference): checked here, since a bad one
+# reaches the engine only inside a 200 progress stream.
+TAG_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+
+
 class PullRequest(RequestBody):
     image: str = Field(min_length=1, max_length=512, examples=["alpine:3.20"])
     tag: str | None = Field(
-        default=None, max_length=128, description="Default: the tag in `image`, else `latest`"
+        default=None,
+        max_length=128,
+        pattern=TAG_PATTERN,
+        description="Default: the tag in `image`, else `latest`",
     )
     platform: str | None = Field(
         default=None,
@@ -108,7 +116,9 @@ class PullRequest(RequestBody):
 
 class PushRequest(RequestBody):
     repository: str = Field(min_length=1, max_length=512, examples=["127.0.0.1:5000/team/app"])
-    tag: str | None = Field(default=None, max_length=128, description="Default: every tag")
+    tag: str | None = Field(
+        default=None, max_length=128, pattern=TAG_PATTERN, description="Default: every tag"
+    )
     auth: RegistryAuth | None = None
 
 
@@ -121,7 +131,7 @@ class PushResult(BaseModel):
 
 class TagRequest(RequestBody):
     repository: str = Field(min_length=1, max_length=512, examples=["registry.local:5000/team/app"])
-    tag: str = Field(default="latest", min_length=1, max_length=128, pattern=r"^[\w][\w.-]*$")
+    tag: str = Field(default="latest", min_length=1, max_length=128, pattern=TAG_PATTERN)
 
 
 Filters = dict[str, str | bool | list[str]]
@@ -131,7 +141,7 @@ class ImagePruneRequest(RequestBody):
     dangling: bool = Field(
         default=True, description="Only untagged images (false: every image no container uses)"
     )
-    filters: Filters = Field(
+    filters: Annotated[Filters, AfterValidator(check_prune_filters)] = Field(
         default_factory=dict,
         description="Engine prune filters: `until`, `label` (str or list)",
         examples=[{"label": ["team=a"], "until": "24h"}],

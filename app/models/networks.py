@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from app.models.common import NAME_PATTERN, RequestBody, rfc3339
+from app.models.common import NAME_PATTERN, RequestBody, check_prune_filters, rfc3339
 
 
 class IPAMPool(BaseModel):
@@ -59,9 +59,14 @@ class IPAM(BaseModel):
         )
 
 
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+Subnet = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
 class IPAMPoolRequest(IPAMPool, RequestBody):
-    """A pool as sent: checked here, so that a bad address is a 422 naming the field,
-    not the engine's 502. The engine refuses a pool without a subnet."""
+    """A pool as sent: checked here the way the engine's IPAM would, so that a bad or
+    inconsistent address is a 422 naming the field, not the engine's 502. The engine
+    refuses a pool without a subnet."""
 
     subnet: str = Field(examples=["10.77.0.0/24"])
 
@@ -79,15 +84,49 @@ class IPAMPoolRequest(IPAMPool, RequestBody):
     @classmethod
     def _ip(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                ipaddress.ip_address(value)
-            except ValueError as exc:
-                raise ValueError(f"{value[:80]!r} is not an IP address") from exc
+            _address("gateway", value)
         return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        subnet = self.network()
+        if self.gateway:
+            _inside(subnet, _address("gateway", self.gateway), "gateway")
+        if self.ip_range:
+            ip_range = ipaddress.ip_network(self.ip_range, strict=False)
+            if ip_range.version != subnet.version or not ip_range.subnet_of(subnet):  # type: ignore[arg-type]
+                raise ValueError(f"ip_range: {self.ip_range} is not inside subnet {subnet}")
+        for name, value in self.aux_addresses.items():
+            _inside(subnet, _address(f"aux_addresses.{name}", value), f"aux_addresses.{name}")
+        return self
+
+    def network(self) -> Subnet:
+        return ipaddress.ip_network(self.subnet, strict=False)
+
+
+def _address(field: str, value: str) -> Address:
+    try:
+        return ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{field}: {value[:80]!r} is not an IP address") from None
+
+
+def _inside(subnet: Subnet, address: Address, field: str) -> None:
+    if address not in subnet:
+        raise ValueError(f"{field}: {address} is not inside subnet {subnet}")
 
 
 class IPAMRequest(IPAM, RequestBody):
     pools: list[IPAMPoolRequest] = Field(default_factory=list)  # type: ignore[assignment]
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Self:
+        nets = [(i, p.network()) for i, p in enumerate(self.pools)]
+        for i, a in nets:
+            for j, b in nets:
+                if i < j and a.version == b.version and a.overlaps(b):
+                    raise ValueError(f"pools: subnet {a} (pool {i}) overlaps {b} (pool {j})")
+        return self
 
 
 class NetworkContainer(BaseModel):
@@ -100,7 +139,7 @@ class NetworkContainer(BaseModel):
     mac_address: str | None = None
 
 
-def _address(cidr: Any) -> str | None:
+def _without_prefix(cidr: Any) -> str | None:
     return str(cidr).split("/", 1)[0] if cidr else None
 
 
@@ -139,8 +178,8 @@ class Network(BaseModel):
                 NetworkContainer(
                     id=cid,
                     name=str(c.get("Name") or ""),
-                    ipv4_address=_address(c.get("IPv4Address")),
-                    ipv6_address=_address(c.get("IPv6Address")),
+                    ipv4_address=_without_prefix(c.get("IPv4Address")),
+                    ipv6_address=_without_prefix(c.get("IPv6Address")),
                     mac_address=c.get("MacAddress") or None,
                 )
                 for cid, c in (doc.get("Containers") or {}).items()
@@ -222,6 +261,16 @@ class NetworkConnect(RequestBody):
             endpoint["IPAMConfig"] = ipam
         return {"Container": self.container, "EndpointConfig": endpoint}
 
+    @model_validator(mode="after")
+    def _addresses(self) -> Self:
+        for field, value, version in (
+            ("ipv4_address", self.ipv4_address, 4),
+            ("ipv6_address", self.ipv6_address, 6),
+        ):
+            if value and _address(field, value).version != version:
+                raise ValueError(f"{field}: {value!r} is not an IPv{version} address")
+        return self
+
 
 class NetworkDisconnect(RequestBody):
     container: str = Field(min_length=1, max_length=255)
@@ -232,7 +281,7 @@ class NetworkDisconnect(RequestBody):
 
 
 class NetworkPruneRequest(RequestBody):
-    filters: dict[str, str | list[str]] = Field(
+    filters: Annotated[dict[str, str | list[str]], AfterValidator(check_prune_filters)] = Field(
         default_factory=dict,
         description="Engine prune filters: `label`, `until`",
         examples=[{"label": ["team=a"]}],

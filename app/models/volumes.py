@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from app.models.common import NAME_PATTERN, RequestBody, rfc3339
+from app.models.common import NAME_PATTERN, RequestBody, check_prune_filters, rfc3339
 
 
 class Volume(BaseModel):
@@ -55,7 +55,7 @@ class VolumeCreate(RequestBody):
 
 
 class VolumePruneRequest(RequestBody):
-    filters: dict[str, str | list[str]] = Field(
+    filters: Annotated[dict[str, str | list[str]], AfterValidator(check_prune_filters)] = Field(
         default_factory=dict,
         description="Engine prune filters, e.g. `label` (str or list)",
         examples=[{"label": ["team=a"]}],

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -114,9 +115,13 @@ def _when(value: str | None, name: str) -> float | None:
     if value is None:
         return None
     try:
-        return float(value)
+        seconds = float(value)
     except ValueError:
         pass
+    else:
+        if not math.isfinite(seconds):
+            raise errors.ValidationFailed.field(["query", name], "a finite number of seconds")
+        return seconds
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError as exc:
@@ -140,7 +145,10 @@ async def audit_list(
     target: str | None = None,
     since: Annotated[str | None, Query(description="RFC 3339 or Unix seconds")] = None,
     until: Annotated[str | None, Query(description="RFC 3339 or Unix seconds")] = None,
-    before: Annotated[int | None, Query(ge=1, description="Rows older than this id")] = None,
+    before: Annotated[
+        # A row id is a 64-bit integer (SQLite, PostgreSQL BIGSERIAL).
+        int | None, Query(ge=1, le=2**63 - 1, description="Rows older than this id")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
     """The audit log, newest first; page with `before` (the `Link: rel=next` header)."""

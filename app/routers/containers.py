@@ -130,6 +130,7 @@ async def containers_list(
         errors.NetworkNotFound,
         errors.Conflict,
         errors.NameInUse,
+        errors.RegistryUnreachable,
     ),
 )
 async def containers_create(
@@ -142,7 +143,11 @@ async def containers_create(
 @router.post(
     "/run",
     responses=errors.problem_responses(
-        errors.BadRequest, errors.ImageNotFound, errors.Conflict, errors.ContainerError
+        errors.BadRequest,
+        errors.ImageNotFound,
+        errors.Conflict,
+        errors.ContainerError,
+        errors.RegistryUnreachable,
     ),
 )
 async def containers_run(engine: EngineDep, state: ContainerStateDep, spec: RunSpec) -> RunResult:

@@ -216,7 +216,12 @@ async def images_prune_builds(
             _PROGRESS_DOC,
             events={"progress": PullProgress, "done": Image},
         ),
-        **errors.problem_responses(errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound),
+        **errors.problem_responses(
+            errors.BadRequest,
+            errors.RegistryDenied,
+            errors.ImageNotFound,
+            errors.RegistryUnreachable,
+        ),
     },
 )
 async def images_pull(
@@ -239,7 +244,12 @@ async def images_pull(
             _PUSH_DOC,
             events={"progress": PullProgress, "done": PushResult},
         ),
-        **errors.problem_responses(errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound),
+        **errors.problem_responses(
+            errors.BadRequest,
+            errors.RegistryDenied,
+            errors.ImageNotFound,
+            errors.RegistryUnreachable,
+        ),
     },
 )
 async def images_push(
@@ -254,7 +264,7 @@ async def images_push(
 @router.post(
     "/distribution",
     responses=errors.problem_responses(
-        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound
+        errors.BadRequest, errors.RegistryDenied, errors.ImageNotFound, errors.RegistryUnreachable
     ),
 )
 async def images_distribution(body: DistributionRequest, engine: EngineDep) -> RegistryData:
@@ -275,7 +285,10 @@ async def images_distribution(body: DistributionRequest, engine: EngineDep) -> R
             events={"log": BuildLog, "progress": PullProgress, "done": BuildDone},
         ),
         **errors.problem_responses(
-            errors.BadRequest, errors.BuildFailed, errors.UnsupportedMediaType
+            errors.BadRequest,
+            errors.BuildFailed,
+            errors.UnsupportedMediaType,
+            errors.RegistryUnreachable,
         ),
     },
     openapi_extra=_tar_body(

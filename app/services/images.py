@@ -51,9 +51,11 @@ from app.models.images import (
 from app.services.registry_auth import (
     encode_auth,
     is_auth_failure,
+    is_unreachable,
     parse_reference,
     registry_denied,
     registry_of,
+    registry_unreachable,
     scrub,
 )
 from app.streams import encode
@@ -152,6 +154,8 @@ def registry_failure(
     message = scrub(message, auth)
     if is_auth_failure(message):
         return registry_denied(registry, message, auth)
+    if is_unreachable(message):
+        return registry_unreachable(registry, message)
     if _NOT_FOUND.search(message):
         return errors.ImageNotFound(f"Image {ref!r} not found: {message}")
     return errors.EngineError(f"{registry}: {message}")
@@ -456,7 +460,10 @@ async def build(
                 if (message := in_band_error(doc)) is not None:
                     for line in output.flush():
                         yield StreamEvent("log", {"line": line})
-                    raise errors.BuildFailed(message, log=output.text + message + "\n")
+                    text = output.text + message + "\n"
+                    if is_unreachable(message):  # a base image's registry, not the build
+                        raise registry_unreachable(None, message, log=text)
+                    raise errors.BuildFailed(message, log=text)
                 if isinstance(doc.get("stream"), str):
                     for line in output.feed(doc["stream"]):
                         yield StreamEvent("log", {"line": line})

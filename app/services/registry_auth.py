@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
@@ -104,6 +105,33 @@ _AUTH_FAILURE = re.compile(
 
 def is_auth_failure(message: str) -> bool:
     return bool(_AUTH_FAILURE.search(message))
+
+
+# The engine's words (Go's net/http and net) for a registry it could not talk to at all.
+_UNREACHABLE = re.compile(
+    r"dial tcp|dial udp|no such host|connection refused|network is unreachable"
+    r"|no route to host|i/o timeout|tls handshake timeout|connection reset by peer"
+    r"|context deadline exceeded|client\.timeout exceeded|server gave http response to https"
+    r"|x509: |tls: ",
+    re.I,
+)
+
+
+def is_unreachable(message: str) -> bool:
+    return bool(_UNREACHABLE.search(message))
+
+
+def registry_unreachable(
+    registry: str | None, message: str, **extra: Any
+) -> errors.RegistryUnreachable:
+    """502 registry-unreachable naming the registry (a failure beyond the engine); with
+    no registry given, the one the engine's message names (`Get "https://host/v2/"`)."""
+    if registry is None:
+        m = re.search(r"https?://([^/\"\s]+)", message)
+        registry = m.group(1) if m else "unknown"
+    return errors.RegistryUnreachable(
+        f"Registry {registry} cannot be reached: {message}", registry=registry, **extra
+    )
 
 
 def registry_denied(
