@@ -314,10 +314,10 @@ async def test_pull_modes(client: httpx.AsyncClient, net: str) -> None:
     absent = "127.0.0.1:5999/moorage-absent:1"
     cases = [
         ({"image": absent, "pull": "never"}, 404, "image-not-found"),
-        ({"image": absent, "pull": "missing"}, 502, "engine-error"),
-        ({"image": absent, "pull": "always"}, 502, "engine-error"),
+        ({"image": absent, "pull": "missing"}, 502, "registry-unreachable"),
+        ({"image": absent, "pull": "always"}, 502, "registry-unreachable"),
         # always: even a local image is pulled again, and the pull fails here
-        ({"pull": "always"}, 502, "engine-error"),
+        ({"pull": "always"}, 502, "registry-unreachable"),
     ]
     for spec, status, code in cases:
         r = await client.post("/v1/containers", json=body(net, labels={"mt.pull": mark}, **spec))

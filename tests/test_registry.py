@@ -163,12 +163,10 @@ async def test_missing_images(client: httpx.AsyncClient) -> None:
     assert r.json()["code"] == "image-not-found"
 
 
-async def test_unreachable_registry_is_an_engine_error_naming_it(
-    client: httpx.AsyncClient,
-) -> None:
+async def test_unreachable_registry_is_named(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/images/pull", json={"image": "127.0.0.1:5999/none/x:1"})
     assert r.status_code == 502, r.text
-    assert r.json()["code"] == "engine-error"
+    assert r.json()["code"] == "registry-unreachable"
     assert "127.0.0.1:5999" in r.json()["detail"]
 
 

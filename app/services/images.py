@@ -474,6 +474,8 @@ async def build(
     except Exception as exc:
         if (failure := upload_failure(context)) is not None:
             raise failure from None
+        if isinstance(exc, errors.RegistryUnreachable):
+            raise
         if isinstance(exc, errors.BadRequest | errors.EngineError | errors.NotFound):
             # The engine refused before building (no Dockerfile, bad context, bad option).
             raise errors.BuildFailed(exc.detail, log=output.text + exc.detail + "\n") from None
