@@ -27,6 +27,7 @@
     ├── BuildFailed              422 build-failed (log)
     ├── EngineError              502 engine-error
     │   └── RegistryUnreachable  502 registry-unreachable: a pull/push cannot reach it
+    ├── ClientGone               499 client-gone: the client left before the answer (audit)
     ├── EngineUnavailable        503 engine-unavailable (Retry-After)
     ├── ShuttingDown             503 shutting-down (Retry-After): cut by the end of a shutdown
     └── Timeout                  504 timeout
@@ -236,6 +237,13 @@ class EngineError(ProblemError):
 
 class RegistryUnreachable(EngineError):
     status, code, title = 502, "registry-unreachable", "The registry cannot be reached"
+
+
+class ClientGone(ProblemError):
+    """The client went away before its answer was ready (nginx's 499). Nobody reads it;
+    it is what the audit log and metrics record for the request."""
+
+    status, code, title = 499, "client-gone", "The client went away"
 
 
 class EngineUnavailable(ProblemError):

@@ -35,6 +35,13 @@ class Settings(BaseSettings):
     engine_connect_timeout: float = Field(default=5.0, gt=0)
     engine_timeout: float = Field(default=30.0, gt=0, description="Read timeout of short calls (s)")
     engine_retry_after: int = Field(default=5, ge=1, description="Retry-After on 503 (s)")
+    run_max_timeout: float = Field(
+        default=3600.0,
+        gt=0,
+        le=86_400,
+        description="The longest `POST /v1/containers/run` waits for an exit (s); a "
+        "caller's `timeout` above it is refused (422)",
+    )
     ready_timeout: float = Field(
         default=2.0, gt=0, description="/readyz answers 503 when the engine is slower (s)"
     )

@@ -775,3 +775,13 @@ def sse_doc(
             },
         }
     }
+
+
+async def client_gone(receive: Receive) -> None:
+    """Return once the client has gone away: for a request whose body has been read and
+    whose answer takes long (the server then has nothing to give but the disconnect)."""
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+    except Exception as exc:  # a receive that fails: the client is as good as gone
+        log.debug("receive failed: %s", exc)

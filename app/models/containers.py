@@ -878,9 +878,17 @@ class RunSpec(ContainerConfig):
     """A container run to completion: its spec, plus how to wait and what to keep."""
 
     timeout: Annotated[float, Field(gt=0, le=86_400)] | None = Field(
-        default=None, description="Seconds to wait for the exit (none: wait as long as it runs)"
+        default=None,
+        description="Seconds to wait for the exit (none: as long as the service allows, "
+        "`MOORAGE_RUN_MAX_TIMEOUT`, 3600 s by default; more than that is refused with 422). "
+        "Past it: 504 `timeout`, and the container is left as it is, still running",
     )
-    remove: bool = True
+    remove: bool = Field(
+        default=True,
+        description="Remove the container once its output is read. Also what happens when "
+        "the client goes away before the exit: with `remove` the container is killed and "
+        "removed; without, it is left as it is",
+    )
     check: bool = False
 
 

@@ -32,6 +32,7 @@ from app.state import (
     inspect_container_json,
     list_containers_json,
 )
+from app.streams import client_gone
 
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 
@@ -150,9 +151,16 @@ async def containers_create(
         errors.RegistryUnreachable,
     ),
 )
-async def containers_run(engine: EngineDep, state: ContainerStateDep, spec: RunSpec) -> RunResult:
+async def containers_run(
+    request: Request, engine: EngineDep, state: ContainerStateDep, spec: RunSpec
+) -> RunResult:
     """Run a container to completion and give its exit code and output."""
-    result = await svc.run(engine, spec)
+    result = await svc.run(
+        engine,
+        spec,
+        max_timeout=engine.settings.run_max_timeout,
+        client_gone=lambda: client_gone(request.receive),
+    )
     if state is not None:
         if spec.remove:
             state.note_removed(result.container_id)

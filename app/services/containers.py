@@ -8,6 +8,7 @@ import contextlib
 import logging
 import re
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from app import errors
@@ -289,8 +290,25 @@ async def output(engine: Engine, cid: str, *, tty: bool) -> tuple[str, str]:
     return out["stdout"], out["stderr"]
 
 
-async def run(engine: Engine, spec: RunSpec) -> RunResult:
-    """Create, start, wait for the exit, collect the output, remove (unless told not)."""
+async def run(
+    engine: Engine,
+    spec: RunSpec,
+    *,
+    max_timeout: float,
+    client_gone: Callable[[], Awaitable[None]] | None = None,
+) -> RunResult:
+    """Create, start, wait for the exit, collect the output, remove (unless told not).
+
+    The wait is bounded: by the caller's `timeout`, else by `max_timeout` (a `timeout`
+    above it is refused). When `client_gone()` returns first, nobody will read the
+    result: the wait stops, and a container that was to be removed is killed and removed
+    at once (one to keep is left as it is, as on a timeout)."""
+    if spec.timeout is not None and spec.timeout > max_timeout:
+        raise errors.ValidationFailed.field(
+            ["body", "timeout"],
+            f"at most {max_timeout:g} s (MOORAGE_RUN_MAX_TIMEOUT); got {spec.timeout:g}",
+        )
+    within = spec.timeout if spec.timeout is not None else max_timeout
     payload = spec.to_engine()
     # moorage removes the container itself, after reading its output.
     payload["HostConfig"].pop("AutoRemove", None)
@@ -299,13 +317,27 @@ async def run(engine: Engine, spec: RunSpec) -> RunResult:
     began = time.monotonic()
     await _start_or_remove(engine, cid)
     try:
-        result = await wait(engine, cid, within=spec.timeout)
+        result = await _wait_unless_gone(engine, cid, within, client_gone)
     except errors.Timeout as exc:
         raise errors.Timeout(
-            f"Container {cid[:12]} did not exit within {spec.timeout:g} s; "
+            f"Container {cid[:12]} did not exit within {within:g} s; "
             "it was left as it is, still running",
             container_id=cid,
         ) from exc
+    except errors.ClientGone:
+        if keep:
+            raise errors.ClientGone(
+                f"The client went away before container {cid[:12]} exited; it was left "
+                "as it is (remove=false)",
+                container_id=cid,
+            ) from None
+        # Shielded: the request may be cancelled next, the removal must still happen.
+        with contextlib.suppress(errors.NotFound):
+            await asyncio.shield(remove(engine, cid))
+        raise errors.ClientGone(
+            f"The client went away before container {cid[:12]} exited; it was killed and removed",
+            container_id=cid,
+        ) from None
     duration = time.monotonic() - began
     try:
         stdout, stderr = await output(engine, cid, tty=spec.tty)
@@ -327,6 +359,32 @@ async def run(engine: Engine, spec: RunSpec) -> RunResult:
         duration_s=round(duration, 6),
         container_id=cid,
     )
+
+
+async def _wait_unless_gone(
+    engine: Engine,
+    cid: str,
+    within: float,
+    client_gone: Callable[[], Awaitable[None]] | None,
+) -> WaitResult:
+    """`wait`, unless `client_gone()` returns first (then ClientGone)."""
+    if client_gone is None:
+        return await wait(engine, cid, within=within)
+    waiting = asyncio.ensure_future(wait(engine, cid, within=within))
+    gone = asyncio.ensure_future(client_gone())
+    try:
+        await asyncio.wait({waiting, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (waiting, gone):
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, errors.ProblemError):
+                    await task
+    if gone.done() and not gone.cancelled():
+        gone.exception()  # retrieved: a receive that failed is a client gone too
+    if waiting.done() and not waiting.cancelled():
+        return waiting.result()  # an exit that came with the disconnect still counts
+    raise errors.ClientGone("The client went away")
 
 
 async def _rename(engine: Engine, cid: str, name: str) -> None:
