@@ -1,28 +1,37 @@
 """Fuzzing: schemathesis against openapi/openapi.json, every operation.
 
-Two phases, each over every operation of the committed spec (new routes are picked
-up as they land):
+Every schemathesis phase, over every operation of the committed spec (new routes are
+picked up as they land): `examples` (the spec's own), `coverage` (boundaries and each
+constraint broken in turn), `fuzzing` (generated, valid and invalid: every generation
+mode), each operation on its own; and `stateful` (sequences that follow the links
+schemathesis infers between operations: create, then read, change, delete what was
+made). Against:
 
 - engine present: a real uvicorn against the PRIVATE engine (whatever the fuzzer
-  manages to create there never touches the shared engine; the private engine is
-  cleared afterwards). No 500 and no 502 but for unreachable registries, every
-  response as documented.
+  manages to create, prune or delete there never touches the shared engine; the
+  private engine is cleared afterwards). No 500, no 502 but `registry-unreachable`
+  (no registry can be reached from here), every response as documented.
 - engine away: a real uvicorn whose engine socket does not exist. Only 503 and 504
-  among the 5xx, every response as documented.
+  among the 5xx, every response as documented. (Per operation; a stateful run needs
+  something to be made first.)
+
+Excluded, by name: nothing. Every operation runs in every phase; destructive ones
+(prune, delete) are safe because the engine is private.
 
 Checked: the status codes (5xx by hand, the rest as documented), content types,
 response bodies and headers against the spec. Not checked: whether every schema-valid
 input is accepted (a 422 for a semantic rule the schema cannot say is fine) nor the
 answers to methods a path does not declare.
 
-Bounded: MOORAGE_FUZZ_EXAMPLES examples per operation (default 10), derandomized
-(the same inputs every run), no example database on disk.
+Bounded: MOORAGE_FUZZ_EXAMPLES generated examples per operation (default 6; the
+examples and coverage phases add their own, a few dozen at most per operation), and
+MOORAGE_FUZZ_STATEFUL runs of at most 10 steps each (default 15); derandomized (the
+same inputs every run), no example database on disk.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -36,6 +45,8 @@ from schemathesis.checks import (
     response_schema_conformance,
     status_code_conformance,
 )
+from schemathesis.config import SchemathesisConfig
+from schemathesis.core.transport import Response
 
 from tests.conftest import ROOT, LiveServer
 from tests.engine_harness import shared_private_engine
@@ -46,11 +57,23 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 # as; they will rarely be valid tars, which is the point.
 schemathesis.serializer.alias("application/x-tar", "application/octet-stream")
 
-SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json")
-# 10 a operation keeps both phases near three minutes over ~55 operations (the engine
-# takes seconds on some inputs, e.g. looking for a volume plugin that does not exist);
-# raise it for a deeper run.
-EXAMPLES = int(os.environ.get("MOORAGE_FUZZ_EXAMPLES", "10"))
+# 6 an operation keeps the whole module near four minutes over ~65 operations (the
+# engine takes seconds on some inputs, e.g. looking for a volume plugin that does not
+# exist); raise them for a deeper run.
+EXAMPLES = int(os.environ.get("MOORAGE_FUZZ_EXAMPLES", "6"))
+STATEFUL_RUNS = int(os.environ.get("MOORAGE_FUZZ_STATEFUL", "15"))
+STATEFUL_STEPS = 10
+PHASES = ["examples", "coverage", "fuzzing", "stateful"]
+CONFIG = SchemathesisConfig.from_dict(
+    {
+        "phases": {
+            **{phase: {"enabled": True} for phase in PHASES},
+            "stateful": {"enabled": True, "max-steps": STATEFUL_STEPS},
+        },
+        "generation": {"mode": "all"},
+    }
+)
+SCHEMA = schemathesis.openapi.from_path(ROOT / "openapi" / "openapi.json", config=CONFIG)
 CHECKS = [
     status_code_conformance,
     content_type_conformance,
@@ -106,18 +129,26 @@ def engine_away() -> Iterator[Target]:
         target.close()
 
 
-def call(case: Any, target: Target) -> Any:
-    """One call. A stream (text/event-stream) is checked at its headers and closed: it
-    would never end otherwise. Any other body is read whole."""
+def send(case: Any, target: Target) -> tuple[Any, bool]:
+    """One call, and whether it answered a stream. A stream (text/event-stream) is
+    checked at its headers and closed, its body left empty: it would never end
+    otherwise. Any other body is read whole."""
     kwargs = case.as_transport_kwargs(base_url=target.server.url)
     response = target.session.request(**kwargs, timeout=60, stream=True)
-    if response.headers.get("content-type", "").startswith("text/event-stream"):
+    stream = response.headers.get("content-type", "").startswith("text/event-stream")
+    if stream:
+        response._content = b""
         response.close()
         assert response.status_code == 200, describe(case, response)
-        return None
-    _ = response.content
-    response.close()
-    return response
+    else:
+        _ = response.content
+        response.close()
+    return response, stream
+
+
+def call(case: Any, target: Target) -> Any:
+    response, stream = send(case, target)
+    return None if stream else response
 
 
 def describe(case: Any, response: Any) -> str:
@@ -126,14 +157,19 @@ def describe(case: Any, response: Any) -> str:
 
 # With the engine present, the only 5xx allowed: the documented 504 (`wait`/`run`/`stop`
 # outliving the timeout the fuzzer gave, or an engine slower than the read timeout),
-# and 502 for failures beyond the engine: no registry can be reached from here.
-OUTSIDE = re.compile(r"dial tcp|lookup |no such host|network is unreachable|registry", re.I)
-
-
+# and 502 `registry-unreachable`: no registry can be reached from here.
 def allowed_with_engine(response: Any) -> bool:
     if response.status_code < 500 or response.status_code == 504:
         return True
-    return response.status_code == 502 and bool(OUTSIDE.search(response.text))
+    return response.status_code == 502 and problem_code(response) == "registry-unreachable"
+
+
+def problem_code(response: Any) -> str | None:
+    try:
+        code = response.json().get("code")
+    except ValueError:
+        return None
+    return str(code) if code is not None else None
 
 
 @SCHEMA.parametrize()
@@ -158,3 +194,44 @@ def test_fuzz_engine_away(case: Any, engine_away: Target) -> None:
     if response.status_code == 503 and response.json().get("code") == "engine-unavailable":
         assert "retry-after" in {k.lower() for k in response.headers}
     case.validate_response(response, checks=CHECKS)
+
+
+def test_fuzz_stateful(with_engine: Target) -> None:
+    """Sequences of calls along the links between operations (what one answers, the
+    next one takes: a container created, then started, read, exec'd into, removed)."""
+
+    made: list[str] = []
+
+    class Workflow(SCHEMA.as_state_machine()):  # type: ignore[misc]
+        def call(self, case: Any, **kwargs: Any) -> Response:
+            made.append(case.operation.label)
+            response, _ = send(case, with_engine)
+            return Response.from_requests(response, verify=False)
+
+        def validate_response(self, response: Response, case: Any, **kwargs: Any) -> None:
+            assert (
+                response.status_code < 500
+                or response.status_code == 504
+                or (
+                    response.status_code == 502
+                    and b'"code":"registry-unreachable"' in response.content.replace(b" ", b"")
+                )
+            ), f"{case.method} {case.formatted_path} → {response.status_code}: " + (
+                response.content[:500].decode("utf-8", "replace")
+            )
+            case.validate_response(response, checks=CHECKS)
+
+    Workflow.run(
+        settings=settings(
+            max_examples=STATEFUL_RUNS,
+            stateful_step_count=STATEFUL_STEPS,
+            derandomize=True,
+            database=None,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+            print_blob=False,
+        )
+    )
+    # It did walk: many calls, and more than the first operation of each run.
+    assert len(made) > STATEFUL_RUNS, made
+    assert len(set(made)) > 5, sorted(set(made))
