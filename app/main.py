@@ -30,7 +30,7 @@ from app.security import (
 from app.services.events import EventBus
 from app.services.terminals import Terminals
 from app.settings import Settings, get_settings
-from app.state import ContainerState
+from app.state import STALE_HEADER, ContainerState
 
 log = logging.getLogger("moorage")
 
@@ -134,7 +134,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             allow_credentials=True,
             allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", CSRF_HEADER, "Last-Event-ID"],
-            expose_headers=["Link", "Retry-After", "Location"],
+            expose_headers=["Link", "Retry-After", "Location", STALE_HEADER],
         )
     app.add_middleware(SecurityHeaders)
     app.add_middleware(ShutdownCut, retry_after=settings.engine_retry_after)

@@ -196,6 +196,8 @@ async def test_tokens_are_checked(secure: Served, container: str) -> None:
     origin = {"Origin": "https://ui.example", **bearer("viewer")}
     hot, _ = await secure.both(url, headers=origin)
     assert hot.headers["access-control-allow-origin"] == "https://ui.example"
+    # A dashboard may read whether an answer came from the last known state.
+    assert "moorage-stale-since" in hot.headers["access-control-expose-headers"].lower()
     text = (await secure.client.get("/metrics", headers=bearer("viewer"))).text
     assert 'operation="containers_get",status="401"} 4' in text
 
