@@ -100,9 +100,12 @@ _BAD_INPUT_500 = re.compile(
     r"|syntax error in pattern"
     r"|failed to parse value as time or duration"  # prune `until`
     r"|invalid subnet|invalid gateway|invalid cidr|failed to allocate gateway"  # network IPAM
-    r"|non parsable secondary ip|invalid pool request|requested address is out of range",
+    r"|non parsable secondary ip|invalid pool request|requested address is out of range"
+    r"|strconv\.parse\w*: parsing",  # a number the engine could not read
     re.I,
 )
+# A driver (volume, network, log, IPAM) that is not installed: the caller named it.
+_NO_PLUGIN = re.compile(r"plugin \S+ not found|error looking up \w+ plugin", re.I)
 # A short id matching several objects (containers: 500; networks: 400).
 _AMBIGUOUS = re.compile(r"multiple IDs found with provided prefix|is ambiguous", re.I)
 
@@ -126,6 +129,8 @@ def translate_docker_error(
                 return errors.BadRequest(message)
             return errors.EngineError(message)
         if status == 404:
+            if _NO_PLUGIN.search(message):
+                return errors.BadRequest(f"No such driver: {message}")
             if re.search(r"address pool", message, re.I):
                 # No free subnet for a new network: the engine's state, not a missing thing.
                 return errors.Conflict(message)
