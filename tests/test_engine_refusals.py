@@ -147,3 +147,19 @@ async def test_registry_unreachable_build_base(client: httpx.AsyncClient, nowher
     assert_unreachable(r, nowhere)
     assert "FROM" in r.json()["log"]
     assert not exists("image", tag)
+
+
+@pytest.mark.engine
+@pytest.mark.slow  # the engine looks for a plugin for some seconds before it gives up
+async def test_driver_not_installed_is_bad_input(client: httpx.AsyncClient) -> None:
+    name = f"mt-no-driver-{RUN_ID}"
+    labels = {TEST_LABEL: RUN_ID}
+    for path, body in (
+        ("/v1/volumes", {"name": name, "driver": "mt-no-such-driver", "labels": labels}),
+        ("/v1/networks", {"name": name, "driver": "mt-no-such-driver", "labels": labels}),
+    ):
+        r = await client.post(path, json=body)
+        assert r.status_code == 400, r.text
+        assert "mt-no-such-driver" in r.json()["detail"]
+    assert not exists("volume", name)
+    assert not exists("network", name)
