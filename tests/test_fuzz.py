@@ -31,10 +31,12 @@ same inputs every run), no example database on disk.
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from typing import Any
 
+import hypothesis
 import pytest
 import requests
 import schemathesis
@@ -199,8 +201,8 @@ def test_fuzz_engine_away(case: Any, engine_away: Target) -> None:
 def test_fuzz_stateful(with_engine: Target) -> None:
     """Sequences of calls along the links between operations (what one answers, the
     next one takes: a container created, then started, read, exec'd into, removed)."""
-
     made: list[str] = []
+    problems: list[str] = []
 
     class Workflow(SCHEMA.as_state_machine()):  # type: ignore[misc]
         def call(self, case: Any, **kwargs: Any) -> Response:
@@ -209,29 +211,36 @@ def test_fuzz_stateful(with_engine: Target) -> None:
             return Response.from_requests(response, verify=False)
 
         def validate_response(self, response: Response, case: Any, **kwargs: Any) -> None:
-            assert (
-                response.status_code < 500
-                or response.status_code == 504
-                or (
-                    response.status_code == 502
-                    and b'"code":"registry-unreachable"' in response.content.replace(b" ", b"")
-                )
-            ), f"{case.method} {case.formatted_path} → {response.status_code}: " + (
-                response.content[:500].decode("utf-8", "replace")
-            )
-            case.validate_response(response, checks=CHECKS)
+            where = f"{case.method} {case.formatted_path} → {response.status_code}: "
+            body = response.content[:500].decode("utf-8", "replace")
+            unreachable = b'"code":"registry-unreachable"' in response.content.replace(b" ", b"")
+            ok = response.status_code < 500 or response.status_code == 504
+            if not (ok or (response.status_code == 502 and unreachable)):
+                problems.append(where + body)
+                raise AssertionError(where + body)
+            try:
+                case.validate_response(response, checks=CHECKS)
+            except Exception as exc:
+                problems.append(where + str(exc)[:500])
+                raise
 
-    Workflow.run(
-        settings=settings(
-            max_examples=STATEFUL_RUNS,
-            stateful_step_count=STATEFUL_STEPS,
-            derandomize=True,
-            database=None,
-            deadline=None,
-            suppress_health_check=list(HealthCheck),
-            print_blob=False,
+    # A live engine answers differently when Hypothesis replays a sequence (a list that
+    # was empty is not, a container is gone), so a replay can diverge (Flaky): as
+    # schemathesis's own runner does, that is not a failure. What the checks found
+    # before it is, below.
+    with contextlib.suppress(hypothesis.errors.Flaky):
+        Workflow.run(
+            settings=settings(
+                max_examples=STATEFUL_RUNS,
+                stateful_step_count=STATEFUL_STEPS,
+                derandomize=True,
+                database=None,
+                deadline=None,
+                suppress_health_check=list(HealthCheck),
+                print_blob=False,
+            )
         )
-    )
+    assert not problems, problems
     # It did walk: many calls, and more than the first operation of each run.
     assert len(made) > STATEFUL_RUNS, made
     assert len(set(made)) > 5, sorted(set(made))
