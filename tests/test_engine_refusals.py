@@ -134,6 +134,17 @@ async def test_registry_unreachable_push(client: httpx.AsyncClient, nowhere: str
     try:
         r = await client.post("/v1/images/push", json={"repository": repo, "tag": "1"})
         assert_unreachable(r, nowhere)
+        # Streamed: the engine reports it inside its 200 progress stream, and so does
+        # moorage (`event: error` carrying the same problem).
+        r = await client.post(
+            "/v1/images/push",
+            json={"repository": repo, "tag": "1"},
+            headers={"Accept": "text/event-stream"},
+        )
+        assert r.status_code == 200, r.text
+        error = r.text.split("event: error", 1)[1]
+        assert '"code": "registry-unreachable"' in error.replace('":"', '": "')
+        assert nowhere in error
     finally:
         docker("rmi", f"{repo}:1", check=False)
 
