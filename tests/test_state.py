@@ -11,10 +11,12 @@ import orjson
 import pytest
 
 from app.engine import Engine
-from app.errors import ContainerNotFound
+from app.errors import ContainerNotFound, EngineUnavailable
+from app.models.common import rfc3339
 from app.services.events import EventBus
 from app.settings import Settings
 from app.state import (
+    STALE_HEADER,
     ContainerState,
     Entry,
     StateTimes,
@@ -318,3 +320,58 @@ async def test_helpers_answer_alike_from_state_and_engine(
     with pytest.raises(ContainerNotFound):
         await inspect_container(state, state.engine, f"{name}-absent")
     docker("rm", cid)
+
+
+async def test_no_answer_from_the_copy_once_the_reader_lost_the_engine(
+    state: ContainerState, name: str, image: str
+) -> None:
+    """The states of `stale_since`, as the event reader moves them (set by hand here;
+    tests/test_reliability_stale.py stops a real engine)."""
+    cid = docker("create", "--name", name, "--label", f"{TEST_LABEL}={RUN_ID}", image).strip()
+    await state.refresh(cid)
+    flt = {"label": [f"{TEST_LABEL}={RUN_ID}"], "name": [name]}
+
+    def render(doc: dict[str, Any]) -> bytes:
+        return orjson.dumps({"id": doc["Id"]})
+
+    bus = state.bus
+    assert state.stale_since is None
+    lost = time.time()
+    bus.lost_at = lost
+    bus.connected.clear()  # as the reader does when the engine goes
+    try:
+        assert bus.known_down
+        assert state.stale_since == lost
+        assert state.summaries(all=True, filters=flt) is None
+        assert state.get(cid) is None
+        assert [d["Id"] for d in state.summaries(all=True, filters=flt, stale=True) or []] == [cid]
+        with pytest.raises(EngineUnavailable):
+            await list_containers_json(state, state.engine, render, all=True, filters=flt)
+        with pytest.raises(EngineUnavailable):
+            await inspect_container_json(state, state.engine, cid, render, fresh=True)
+        answer = await list_containers_json(
+            state, state.engine, render, all=True, filters=flt, stale=True
+        )
+        assert orjson.loads(answer.body) == [{"id": cid}]
+        assert answer.headers[STALE_HEADER] == rfc3339(lost)
+        one = await inspect_container_json(state, state.engine, name, render, stale=True)
+        assert one.headers[STALE_HEADER] == rfc3339(lost)
+
+        # Back, not caught up yet: the engine answers (fresh, unmarked).
+        bus.connected.set()
+        assert not bus.known_down
+        assert state.stale_since == lost
+        assert state.get(cid) is None
+        answer = await list_containers_json(
+            state, state.engine, render, all=True, filters=flt, stale=True
+        )
+        assert STALE_HEADER not in answer.headers
+        assert orjson.loads(answer.body) == [{"id": cid}]
+        # A full resync while the reader follows: the copy answers again.
+        await state.resync()
+        assert state.stale_since is None
+        assert state.get(cid) is not None
+    finally:
+        bus.connected.set()
+        await state.resync()  # whatever failed above, the next test gets a copy in step
+        docker("rm", "-f", cid)
