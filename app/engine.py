@@ -99,7 +99,7 @@ _BAD_INPUT_500 = re.compile(
     r"invalid reference format|repository name must|invalid tag format|invalid filter"
     r"|syntax error in pattern"
     r"|failed to parse value as time or duration"  # prune `until`
-    r"|invalid subnet|invalid gateway|invalid cidr|failed to allocate gateway"  # network IPAM
+    r"|invalid subnet|invalid gateway|invalid cidr"  # network IPAM
     r"|non parsable secondary ip|invalid pool request|requested address is out of range"
     r"|strconv\.parse\w*: parsing",  # a number the engine could not read
     re.I,
