@@ -339,6 +339,7 @@ async def test_no_answer_from_the_copy_once_the_reader_lost_the_engine(
     lost = time.time()
     bus.lost_at = lost
     bus.connected.clear()  # as the reader does when the engine goes
+    bus.unreachable = True  # and when it then cannot connect
     try:
         assert bus.known_down
         assert state.stale_since == lost
@@ -359,6 +360,7 @@ async def test_no_answer_from_the_copy_once_the_reader_lost_the_engine(
 
         # Back, not caught up yet: the engine answers (fresh, unmarked).
         bus.connected.set()
+        bus.unreachable = False
         assert not bus.known_down
         assert state.stale_since == lost
         assert state.get(cid) is None
@@ -373,5 +375,6 @@ async def test_no_answer_from_the_copy_once_the_reader_lost_the_engine(
         assert state.get(cid) is not None
     finally:
         bus.connected.set()
+        bus.unreachable = False
         await state.resync()  # whatever failed above, the next test gets a copy in step
         docker("rm", "-f", cid)

@@ -59,6 +59,9 @@ class EventBus:
     # Wall time (epoch s) the reader last lost the engine; kept after it reconnects, so
     # that the state can tell whether it has caught up since (see ContainerState).
     lost_at: float | None = None
+    # The last attempt to read failed because the engine cannot be reached (not, say,
+    # an event line too long): only then are reads refused without asking it.
+    unreachable: bool = False
     journal: deque[Event] = field(init=False)
     # Events after this time (ns) are all in the journal: set when the reader first
     # connects, moved forward when the journal drops its oldest event.
@@ -103,7 +106,7 @@ class EventBus:
     def known_down(self) -> bool:
         """The reader had the engine and lost it, and has not got it back: the engine is
         known to be unreachable, without spending a connect on it."""
-        return self.lost_at is not None and not self.connected.is_set()
+        return self.lost_at is not None and self.unreachable and not self.connected.is_set()
 
     def _disconnected(self) -> None:
         self.lost_at = time.time()
@@ -127,12 +130,15 @@ class EventBus:
             try:
                 await self._read_once()
                 backoff = 0.2
+                self.unreachable = False
             except asyncio.CancelledError:
                 raise
             except errors.ProblemError as exc:
                 log.debug("event stream: %s", exc.detail)
+                self.unreachable = isinstance(exc, errors.EngineUnavailable)
             except Exception:  # never let the reader die
                 log.exception("event reader failed")
+                self.unreachable = False
             if self.connected.is_set():
                 self._disconnected()
             await asyncio.sleep(backoff)
@@ -150,6 +156,7 @@ class EventBus:
         async with self.engine.request("GET", "events", params=params, long=True) as response:
             if self.journal_from is None:
                 self.journal_from = connecting_at
+            self.unreachable = False
             self.connected.set()
             self._publish({"moorage": "connected", "resumed_from": resumed_from})
             # The replay starts at the last event seen when the engine still has it;
