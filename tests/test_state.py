@@ -162,6 +162,8 @@ async def until(predicate: Callable[[], bool], within: float = 15) -> None:
 
 def mine(cache: ContainerState) -> list[dict[str, Any]]:
     docs = cache.summaries(all=True, filters={"label": [f"{TEST_LABEL}={RUN_ID}"]})
+    if docs is None:  # the copy is catching up after a reconnect (see stale_since): ask
+        docs = cache.summaries(all=True, filters={"label": [f"{TEST_LABEL}={RUN_ID}"]}, stale=True)
     assert docs is not None
     return docs
 
