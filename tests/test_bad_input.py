@@ -203,6 +203,40 @@ CASES: dict[str, Case] = {
 }
 
 
+# Labels go into every engine event of their object: bounded in all (64 KiB), not only
+# per value (4 KiB), on everything that takes labels.
+BIG_LABELS = {**LABELS, **{f"big{i}": "x" * 4000 for i in range(17)}}
+CASES |= {
+    "labels over 64 KiB in all": ("POST", "/v1/containers", spec(labels=BIG_LABELS), "labels"),
+    "labels over 64 KiB as a list": (
+        "POST",
+        "/v1/containers",
+        spec(labels=[f"{k}={v}" for k, v in BIG_LABELS.items()]),
+        "labels",
+    ),
+    "run labels over 64 KiB": ("POST", "/v1/containers/run", run_spec(labels=BIG_LABELS), "labels"),
+    "label value over 4 KiB": ("POST", "/v1/containers", spec(labels={"a": "x" * 5000}), "labels"),
+    "volume labels over 64 KiB": (
+        "POST",
+        "/v1/volumes",
+        {"name": f"mt-bad-{MARK}", "labels": BIG_LABELS},
+        "labels",
+    ),
+    "network labels over 64 KiB": (
+        "POST",
+        "/v1/networks",
+        {"name": f"mt-bad-{MARK}", "labels": BIG_LABELS},
+        "labels",
+    ),
+    "build labels over 64 KiB": (
+        "POST",
+        "/v1/images/build",
+        {"dockerfile": "FROM scratch\n", "labels": BIG_LABELS, "tag": f"mt-bad-{MARK}"},
+        "labels",
+    ),
+}
+
+
 def test_catalogue_is_big_enough() -> None:
     assert len(CASES) >= 25
 
@@ -237,3 +271,9 @@ async def test_bad_input(client: httpx.AsyncClient, case: str) -> None:
 def test_nothing_was_created() -> None:
     # runs after the catalogue (file order): no container carries the mark
     assert docker("ps", "-aq", "--filter", f"label=mt.bad={MARK}").split() == []
+
+
+def test_no_volume_network_or_image_was_created() -> None:
+    assert docker("volume", "ls", "-q", "--filter", f"label=mt.bad={MARK}").split() == []
+    assert docker("network", "ls", "-q", "--filter", f"label=mt.bad={MARK}").split() == []
+    assert docker("images", "-q", f"mt-bad-{MARK}").split() == []

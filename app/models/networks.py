@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
-from app.models.common import NAME_PATTERN, RequestBody, rfc3339
+from app.models.common import NAME_PATTERN, Labels, RequestBody, rfc3339
 
 
 class IPAMPool(BaseModel):
@@ -115,7 +115,7 @@ class Network(BaseModel):
     attachable: bool = False
     enable_ipv6: bool = False
     created: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     options: dict[str, str] = Field(default_factory=dict)
     ipam: IPAM = Field(default_factory=IPAM)
     containers: list[NetworkContainer] = Field(default_factory=list)
@@ -155,7 +155,7 @@ class NetworkCreate(RequestBody):
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool = False
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     options: dict[str, str] = Field(default_factory=dict, description="Driver options")
     ipam: IPAMRequest | None = None
     check_duplicate: bool = True
