@@ -17,15 +17,16 @@ from app.audit import AuditMiddleware, open_store
 from app.engine import Engine
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import BodyLimit, HotReads, ShutdownCut
+from app.redaction import install_log_redaction
 from app.routers import HOT_READS, ROUTERS
 from app.routers.terminals import document_websockets
 from app.security import (
     CSRF_HEADER,
+    AuthenticateFirst,
     Security,
     SecurityHeaders,
     authorize,
     document_security,
-    install_log_redaction,
 )
 from app.services.events import EventBus
 from app.services.terminals import Terminals
@@ -118,15 +119,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Innermost: a hot read is counted, audited, limited and given headers like any other.
     app.add_middleware(HotReads, reads=HOT_READS, authorize=authorize)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        timeout=settings.body_timeout,
+    )
+    # Credentials before the body (and before its size limit): a refusal reads nothing.
+    app.add_middleware(AuthenticateFirst)
+    # Outside both: refusals are audited and counted as well.
+    app.add_middleware(AuditMiddleware)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     document_security(app)
     document_websockets(app)
     spec.install(app)  # the document finished for generators (app/openapi.py)
-    app.add_middleware(AuditMiddleware)
-    app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes
-    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     # Requests
     max_body_bytes: int = Field(default=1 << 30, ge=1024, description="Largest request body")
     max_json_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON body")
+    body_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="A request's whole body must arrive within this long (s), else 408",
+    )
 
     # Streams
     sse_ping_interval: float = Field(default=15.0, gt=0)

@@ -103,9 +103,11 @@ def _rec(actor: str, action: str, target: str, ts: float) -> Record:
 async def test_store_roundtrip_and_filters(store: PostgresAuditStore) -> None:
     now = time.time()
     actor = f"pg-{now}"
-    first = await store.add(_rec(actor, "containers_start", "web-1", now - 10))
+    started = _rec(actor, "containers_start", "web-1", now - 10)
+    first = started.id = await store.add(started)
     second = await store.add(_rec(actor, "containers_stop", "web-2", now))
-    await store.finish(first, 200)
+    started.judge(200, None)
+    await store.finish(started)
     rows = await store.query(actor=actor)
     assert [r.id for r in rows] == [second, first]
     assert rows[1].status == 200

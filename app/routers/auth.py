@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app import errors
-from app.audit import AuditBackend, AuditEntry, AuditUnavailable
+from app.audit import AuditBackend, AuditEntry, AuditUnavailable, Outcome
 from app.models.common import RequestBody
 from app.security import (
     CSRF_HEADER,
@@ -141,6 +141,10 @@ async def audit_list(
     since: Annotated[str | None, Query(description="RFC 3339 or Unix seconds")] = None,
     until: Annotated[str | None, Query(description="RFC 3339 or Unix seconds")] = None,
     before: Annotated[int | None, Query(ge=1, description="Rows older than this id")] = None,
+    outcome: Annotated[
+        Outcome | None,
+        Query(description="`refused`: changes refused for credentials, role, CSRF or policy"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
     """The audit log, newest first; page with `before` (the `Link: rel=next` header)."""
@@ -153,6 +157,7 @@ async def audit_list(
             since=_when(since, "since"),
             until=_when(until, "until"),
             before=before,
+            outcome=outcome,
             limit=limit,
         )
     except errors.ProblemError:
