@@ -195,7 +195,7 @@ def test_a_trickled_upload_is_cut_with_408(server: tuple[LiveServer, Path]) -> N
         while status is None and time.monotonic() < deadline:
             try:
                 sock.sendall(b"200\r\n" + b"\0" * 512 + b"\r\n")  # one tar block at a time
-                status, got, body = _response(sock)
+                status, _, body = _response(sock)
             except TimeoutError:
                 continue
             except (BrokenPipeError, ConnectionResetError):
