@@ -29,6 +29,7 @@ from app.security import (
     document_security,
 )
 from app.services.events import EventBus
+from app.services.health_journal import HealthJournal
 from app.services.terminals import Terminals
 from app.settings import Settings, get_settings
 from app.state import ContainerState
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus(engine, journal_size=settings.events_journal_size)
         app.state.engine = engine
         app.state.events = bus
+        health = app.state.health = HealthJournal(engine, bus, settings.health_journal_size)
         # None when disabled: routes then always ask the engine.
         app.state.containers = (
             ContainerState(engine, bus, resync_interval=settings.state_resync_interval)
@@ -77,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit = audit
         security.attach(audit)
         app.state.terminals = Terminals(settings, lambda: getattr(app.state, "audit", None))
+        # Before the bus reads: the journal sees every health change from the first.
+        await health.start()
         await bus.start()
         if app.state.containers is not None:
             await app.state.containers.start()
@@ -93,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.terminals.close()
             if app.state.containers is not None:
                 await app.state.containers.stop()
+            await health.stop()
             await bus.stop()
             await engine.close()
             await audit.close()

@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     sse_max_lifetime: float = Field(default=3600.0, gt=0)
     sse_queue_size: int = Field(default=100_000, ge=10)
     events_journal_size: int = Field(default=10_000, ge=256)
+    health_journal_size: int = Field(
+        default=10_000, ge=16, description="Health changes kept for resuming health streams"
+    )
     stream_catch_up_reads: int = Field(
         default=8, ge=1, le=1000, description="Engine reads at once for subscribers catching up"
     )

@@ -287,3 +287,30 @@ async def test_an_oversized_line_that_is_not_an_event_is_dropped() -> None:
     assert isinstance(got[0], OversizedLine)
     assert got[0].stub() is None
     assert got[1] == b'{"a":1}'
+
+
+# -- the health journal (app/services/health_journal.py) --------------------------------
+
+
+def test_health_journal_ids_ordered_and_bounded() -> None:
+    from app.services.health_journal import HealthJournal, format_id, parse_id
+
+    journal = HealthJournal(engine=None, bus=None, size=16)  # type: ignore[arg-type]
+    journal.covered_after = (100, 0)
+    for tn in (200, 200, 150, 300):  # a shared nanosecond, a clock stepping back
+        journal._append(tn, "c", {}, {"status": "healthy"})
+    assert [e.id for e in journal.entries] == [(200, 1), (200, 2), (200, 3), (300, 1)]
+    assert [e.id for e in journal.after((200, 1))] == [(200, 2), (200, 3), (300, 1)]
+    assert journal.covers((100, 0))
+    assert not journal.covers((99, 5))
+    for tn in range(400, 420):
+        journal._append(tn, "c", {}, {"status": "healthy"})
+    assert len(journal.entries) == 16
+    assert journal.covered_after == (403, 1)  # the newest entry dropped
+    assert journal.entries[0].id == (404, 1)
+    assert not journal.covers((300, 1))
+    assert parse_id(format_id((123, 4))) == (123, 4)
+    assert parse_id("123") == (123, 0)
+    for bad in ("abc", "1-x", "-1", "1-2-3"):
+        with pytest.raises(errors.ValidationFailed):
+            parse_id(bad)
