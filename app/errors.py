@@ -300,17 +300,18 @@ PROBLEM_CODES_KEY = "x-moorage-codes"
 def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route, from the error classes it can raise.
 
-    Every route also gets 400 (malformed JSON), 413 (body over the limit), 422
-    (validation), 502, 503 and 504, since any of them can happen on any call; 401 and
-    403 are added by app/openapi.py from the route's security. Each status lists its
-    codes under `x-moorage-codes`; app/openapi.py turns the entries into references
-    to the shared `components.responses` (one per status) and the codes into the
-    operation's `x-moorage-problems`.
+    Every route also gets 400 (malformed JSON), 408 (a body too slow), 413 (body over
+    the limit), 422 (validation), 502, 503 and 504, since any of them can happen on
+    any call; 401 and 403 are added by app/openapi.py from the route's security. Each
+    status lists its codes under `x-moorage-codes`; app/openapi.py turns the entries
+    into references to the shared `components.responses` (one per status) and the
+    codes into the operation's `x-moorage-problems`.
     """
     by_status: dict[int, list[type[ProblemError]]] = {}
     every: list[type[ProblemError]] = [
         *classes,
         BadRequest,
+        RequestTimeout,
         PayloadTooLarge,
         ValidationFailed,
         EngineError,

@@ -87,6 +87,26 @@ class OversizedLine:
         return event
 
 
+def _parse_line(line: bytes | OversizedLine) -> Event | None:
+    """An engine event line as an event (an oversized one as its stub), or None."""
+    if isinstance(line, OversizedLine):
+        stub = line.stub()
+        log.warning(
+            "event stream: an event of %d bytes kept without its attributes: %s %s %s",
+            line.size,
+            stub and stub.get("Type"),
+            stub and stub.get("Action"),
+            stub and (stub.get("Actor") or {}).get("ID"),
+        )
+        return stub
+    try:
+        event: Event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        log.warning("event stream: not JSON: %r", line[:200])
+        return None
+    return event
+
+
 async def event_lines(
     chunks: AsyncIterator[bytes], limit: int
 ) -> AsyncIterator[bytes | OversizedLine]:
@@ -234,27 +254,11 @@ class EventBus:
             # when its first event is newer, what lay between is gone.
             checking_gap = resumed_from is not None
             async for line in event_lines(response.content.iter_any(), self.max_line):
-                event: Event | None
                 if isinstance(line, OversizedLine):
-                    event = line.stub()
                     self.oversized += 1
-                    log.warning(
-                        "event stream: an event of %d bytes (over %d) kept without its "
-                        "attributes: %s %s %s",
-                        line.size,
-                        self.max_line,
-                        event and event.get("Type"),
-                        event and event.get("Action"),
-                        event and (event.get("Actor") or {}).get("ID"),
-                    )
-                    if event is None:
-                        continue
-                else:
-                    try:
-                        event = orjson.loads(line)
-                    except orjson.JSONDecodeError:
-                        log.warning("event stream: not JSON: %r", line[:200])
-                        continue
+                event = _parse_line(line)
+                if event is None:
+                    continue
                 time_nano = int(event.get("timeNano") or 0)
                 # Replay from `since` includes the boundary event: drop what we had.
                 if resumed_from is not None and time_nano <= resumed_from:
@@ -292,13 +296,11 @@ class EventBus:
             "since": f"{after // 1_000_000_000}.{after % 1_000_000_000:09d}",
             "until": f"{until // 1_000_000_000}.{until % 1_000_000_000:09d}",
         }
-        async with self.engine.request("GET", "events", params=params, long=True) as response:
-            body = await response.read()
         out: list[Event] = []
-        for line in body.splitlines():
-            if line.strip():
-                event: Event = orjson.loads(line)
-                if int(event.get("timeNano") or 0) > after:
+        async with self.engine.request("GET", "events", params=params, long=True) as response:
+            async for line in event_lines(response.content.iter_any(), self.max_line):
+                event = _parse_line(line)
+                if event is not None and int(event.get("timeNano") or 0) > after:
                     out.append(event)
         return out
 
