@@ -172,7 +172,7 @@ def check_labels_size(labels: dict[str, str]) -> dict[str, str]:
 
 
 _LabelMap = Annotated[dict[LabelKey, LabelValue], Field(max_length=LABELS_MAX)]
-# A labels object, bounded (422 naming the field). `KVLabels` also takes ["K=V", …].
+# A labels object, bounded (422 naming the field).
 Labels = Annotated[_LabelMap, AfterValidator(check_labels_size)]
 
 # `json_schema_input_type`: the spec shows every form a caller may send (generated
@@ -207,9 +207,3 @@ _SIZE_TEXT = Annotated[
     str, Field(pattern=r"^\s*\d+(\.\d+)?\s*[bBkKmMgGtT]?([iI]?[bB])?\s*$", examples=["512m"])
 ]
 Bytes = Annotated[_SIZE, BeforeValidator(parse_bytes, json_schema_input_type=_SIZE | _SIZE_TEXT)]
-
-KVLabels = Annotated[
-    _LabelMap,
-    BeforeValidator(split_kv_list, json_schema_input_type=_LabelMap | list[str]),
-    AfterValidator(check_labels_size),
-]
