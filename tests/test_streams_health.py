@@ -184,3 +184,19 @@ async def test_resume_from_before_the_journal_is_a_gap_then_the_status(live_serv
         r = await c.get(url, headers={"Last-Event-ID": "not-an-id"})
         assert r.status_code == 422
         assert "last_event_id" in r.text
+
+
+async def test_removal_ends_the_stream_of_a_container_still_starting(live_server, name):
+    """No change of status was ever seen (still `starting`): removal still ends it."""
+    cid = run_container(name, "sleep 300", *HEALTH)
+    url = f"{live_server.url}/v1/containers/{cid}/health/stream"
+    seen: list[Event] = []
+    async with httpx.AsyncClient(timeout=60) as c, c.stream("GET", url) as r:
+        async for ev in events(r):
+            seen.append(ev)
+            if len(seen) == 1:
+                docker("rm", "-f", cid)
+            if ev.event == "end":
+                break
+    assert seen[0].json["status"] == "starting"
+    assert seen[-1].json == {"reason": "removed"}

@@ -149,8 +149,10 @@ class HealthJournal:
         action = str(event.get("Action") or "")
         tn = int(event.get("timeNano") or 0)
         if action == "destroy":
-            if self.last_status.pop(cid, None) is not None:
-                self._append(tn, cid, {}, None)
+            # Every removal (the journal cannot tell which containers have a check that
+            # never changed since start-up): a container's stream ends on it.
+            self.last_status.pop(cid, None)
+            self._append(tn, cid, {}, None)
             return
         if not action.startswith("health_status"):
             return
