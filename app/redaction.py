@@ -33,18 +33,23 @@ _HIDE_VALUES = frozenset({"buildargs", "build_args", "buildArgs"})
 # Keys whose values are commands: flags are looked at.
 _COMMAND_KEYS = frozenset({"command", "cmd", "entrypoint", "args", "test", "shell"})
 
+# Every pattern runs on every string of a summary, which a caller chooses: each is
+# anchored on a literal or a word start and bounded, so that none can backtrack over a
+# long string (a 64 KiB value must cost a scan, not a square).
+_SCHEME = r"\b[a-z][a-z0-9+.-]{0,30}://"
 _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     # PEM blocks (private keys, certificates with keys): the whole block, or to the end.
     (
         re.compile(
-            r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY[A-Z ]*-----.*?(?:-----END [A-Z0-9 ]*-----|\Z)",
+            r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY[A-Z ]{0,20}-----.*?"
+            r"(?:-----END [A-Z0-9 ]{0,60}-----|\Z)",
             re.S,
         ),
         REDACTED,
     ),
     # A URL's userinfo: `scheme://user:password@` keeps the user, `scheme://token@` not.
-    (re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://[^:/@\s]*:)[^@/\s]*@", re.I), r"\g<pre>***@"),
-    (re.compile(r"(?P<pre>[a-z][a-z0-9+.-]*://)[^:/@\s]+@", re.I), r"\g<pre>***@"),
+    (re.compile(rf"(?P<pre>{_SCHEME}[^:/@\s]{{0,256}}:)[^@/\s]{{0,1024}}@", re.I), r"\g<pre>***@"),
+    (re.compile(rf"(?P<pre>{_SCHEME})[^:/@\s]{{1,1024}}@", re.I), r"\g<pre>***@"),
     # Tokens by their published shapes.
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{20,}"), REDACTED),
     (re.compile(r"\bgithub_pat_[A-Za-z0-9_]{20,}"), REDACTED),
@@ -59,7 +64,10 @@ _VALUE_PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 
-_FLAG = r"--?(?:[a-z0-9]+[-_])*(?:password|passwd|pass|pwd|token|secret|api[-_]?key|credentials?)"
+_FLAG = (
+    r"--?(?:[a-z0-9]{1,20}[-_]){0,4}"
+    r"(?:password|passwd|pass|pwd|token|secret|api[-_]?key|credentials?)"
+)
 _FLAG_RE = re.compile(rf"^{_FLAG}$", re.I)
 # In a command string: `--password=x`, `--token x`, `-p x` / `-px` (mysql's spelling).
 _FLAG_TEXT = re.compile(rf"(?P<flag>(?<![\w-]){_FLAG})(?P<sep>=|\s+)(?!-)\S+", re.I)

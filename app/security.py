@@ -4,6 +4,10 @@
     ROLES      operationId → the least role that may call it (the ONE table)
     authorize  the app-wide dependency: authenticates, checks the role, opens the
                audit record of a change (app/audit.py) before the route runs
+    AuthenticateFirst  the same check for a change, from its headers, before its body
+               is read (a refusal reads nothing)
+
+Redaction of what is written down (audit summaries, logs) is app/redaction.py.
 
 Routes are found by their operationId (`route.name`), so a router written anywhere
 gets the check without knowing about it; a route missing from `ROLES` is admin-only

@@ -510,3 +510,19 @@ async def test_loopback_mode_refuses_foreign_browser_pages(
     async with app_client(Settings(audit_db=":memory:")) as (_, c):
         r = await c.post(base + "/v1/auth/tickets", json={}, headers=headers)
         assert r.status_code == status, r.text
+
+
+def test_redaction_is_linear_in_what_the_caller_sends() -> None:
+    """Strings shaped to make a backtracking pattern take quadratic time: each must be a
+    scan (this test would hang otherwise; a 64 KiB body once held a request a minute)."""
+    for text in (
+        "a" * 1_000_000,
+        "a:" * 300_000,
+        "a." * 300_000,
+        "x://" + "a" * 500_000,
+        "--a-" * 200_000,
+        "-----BEGIN " + "A " * 300_000,
+        "eyJ" + "a" * 500_000,
+        "K=" + "a" * 500_000,
+    ):
+        assert len(redact({"command": [text, text], "v": text})["v"]) >= 3
