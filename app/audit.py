@@ -4,7 +4,14 @@ A change (any non-GET route) is written twice: its *intent* before the route run
 (in the `authorize` dependency, app/security.py) and its *outcome* (status) when the
 response is done (`AuditMiddleware`). With `audit_fail_closed` (the default) a failed
 intent write refuses the change with 503 `audit-unavailable` before the engine is
-asked anything. Refusals for a too-low role are written too.
+asked anything.
+
+Refused changes are written too, with `outcome = "refused"`: no or bad credentials
+(401, actor `unauthenticated`), a too-low role or a CSRF failure (403, `reason`
+`forbidden` / `csrf`), a policy violation (403, `reason` `policy-violation` and the
+policy `rule`). Every finished row has an outcome: `ok` (< 400), `refused`, or
+`failed` (any other problem; `reason` is its code). Summaries never hold a secret
+(app/redaction.py: by key, by value, by command flag).
 
 Storage: SQLite (stdlib `sqlite3`, in a worker thread), WAL mode, so several worker
 processes of one host can share one file; or PostgreSQL (`MOORAGE_AUDIT_DB=
@@ -22,11 +29,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from fastapi import Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
@@ -35,6 +42,10 @@ if TYPE_CHECKING:
     from app.security import Identity
 
 log = logging.getLogger("moorage.audit")
+
+Outcome = Literal["ok", "refused", "failed"]
+OUTCOMES: tuple[Outcome, ...] = ("ok", "refused", "failed")
+UNAUTHENTICATED = "unauthenticated"  # the actor of a request refused for its credentials
 
 SUMMARY_MAX = 4000
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -58,6 +69,11 @@ class AuditEntry(BaseModel):
     summary: dict[str, Any]
     status: int | None
     source: str | None
+    outcome: Outcome | None = Field(
+        default=None, description="ok, refused (401/403: credentials, role, CSRF, policy), failed"
+    )
+    reason: str | None = Field(default=None, description="The problem's code (or `csrf`)")
+    rule: str | None = Field(default=None, description="The policy rule that refused it")
 
 
 @dataclass
@@ -73,6 +89,25 @@ class Record:
     ts: float = field(default_factory=time.time)
     status: int | None = None
     id: int | None = None
+    outcome: Outcome | None = None
+    reason: str | None = None
+    rule: str | None = None
+
+    def judge(self, status: int, problem: errors.ProblemError | None) -> None:
+        """The outcome of a finished request, from its status and its problem."""
+        self.status = status
+        if status < 400:
+            self.outcome, self.reason, self.rule = "ok", None, None
+            return
+        self.reason = (problem.audit_reason or problem.code) if problem else None
+        rule = problem.extra.get("rule") if problem else None
+        self.rule = str(rule) if rule is not None else None
+        refused = status == 401 or (
+            status == 403
+            and (problem is None or isinstance(problem, errors.Forbidden))
+            and not isinstance(problem, errors.RegistryDenied)  # the registry said no
+        )
+        self.outcome = "refused" if refused else "failed"
 
 
 def _iso(ts: float) -> str:
@@ -91,7 +126,10 @@ CREATE TABLE IF NOT EXISTS audit (
     path    TEXT    NOT NULL,
     summary TEXT    NOT NULL,
     status  INTEGER,
-    source  TEXT
+    source  TEXT,
+    outcome TEXT,
+    reason  TEXT,
+    rule    TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, ts);
@@ -101,6 +139,11 @@ CREATE TABLE IF NOT EXISTS auth_state (
     expires REAL NOT NULL
 );
 """
+
+
+_NEW_COLUMNS = ("outcome", "reason", "rule")
+_COLUMNS = "id, ts, actor, role, action, target, method, path, summary, status, source, outcome,"
+_COLUMNS += " reason, rule"
 
 
 class AuditStore:
@@ -124,6 +167,12 @@ class AuditStore:
         if self.path != ":memory:":
             db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
+        # Logs made before outcomes were recorded (SQLite has no ADD COLUMN IF NOT EXISTS).
+        have = {row[1] for row in db.execute("PRAGMA table_info(audit)")}
+        for column in _NEW_COLUMNS:
+            if column not in have:
+                db.execute(f"ALTER TABLE audit ADD COLUMN {column} TEXT")
+        db.execute("CREATE INDEX IF NOT EXISTS audit_outcome ON audit (outcome, id)")
         self._db = db
 
     async def close(self) -> None:
@@ -149,28 +198,34 @@ class AuditStore:
             summary,
             rec.status,
             rec.source,
+            rec.outcome,
+            rec.reason,
+            rec.rule,
         )
 
         def write() -> int:
             with self._lock:
                 cur = self._conn().execute(
                     "INSERT INTO audit (ts, actor, role, action, target, method, path, summary,"
-                    " status, source) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " status, source, outcome, reason, rule)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 return int(cur.lastrowid or 0)
 
         return await asyncio.to_thread(write)
 
-    async def finish(self, row_id: int, status: int, summary: dict[str, Any] | None = None) -> None:
+    async def finish(self, rec: Record, summary: dict[str, Any] | None = None) -> None:
         """The outcome; `summary` (a terminal session's end) replaces the row's summary."""
         text = None if summary is None else json.dumps(summary, default=str)
+        args = (rec.status, rec.outcome, rec.reason, rec.rule, text, rec.id)
 
         def write() -> None:
             with self._lock:
                 self._conn().execute(
-                    "UPDATE audit SET status = ?, summary = COALESCE(?, summary) WHERE id = ?",
-                    (status, text, row_id),
+                    "UPDATE audit SET status = ?, outcome = ?, reason = ?, rule = ?,"
+                    " summary = COALESCE(?, summary) WHERE id = ?",
+                    args,
                 )
 
         await asyncio.to_thread(write)
@@ -184,11 +239,11 @@ class AuditStore:
         since: float | None = None,
         until: float | None = None,
         before: int | None = None,
+        outcome: str | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]:
-        where, args = _filters(lambda n: "?", actor, action, target, since, until, before)
-        sql = "SELECT id, ts, actor, role, action, target, method, path, summary, status, source"
-        sql += " FROM audit"
+        where, args = _filters(lambda n: "?", actor, action, target, since, until, before, outcome)
+        sql = f"SELECT {_COLUMNS} FROM audit"
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY id DESC LIMIT ?"
@@ -269,6 +324,7 @@ def _filters(
     since: float | None,
     until: float | None,
     before: int | None,
+    outcome: str | None = None,
 ) -> tuple[list[str], list[Any]]:
     where: list[str] = []
     args: list[Any] = []
@@ -279,6 +335,7 @@ def _filters(
         ("ts >= {}", since),
         ("ts <= {}", until),
         ("id < {}", before),
+        ("outcome = {}", outcome),
     ):
         if value is not None:
             args.append(value)
@@ -298,10 +355,18 @@ CREATE TABLE IF NOT EXISTS moorage_audit (
     path    TEXT    NOT NULL,
     summary TEXT    NOT NULL,
     status  INTEGER,
-    source  TEXT
+    source  TEXT,
+    outcome TEXT,
+    reason  TEXT,
+    rule    TEXT
 );
+-- Logs made before outcomes were recorded.
+ALTER TABLE moorage_audit ADD COLUMN IF NOT EXISTS outcome TEXT;
+ALTER TABLE moorage_audit ADD COLUMN IF NOT EXISTS reason TEXT;
+ALTER TABLE moorage_audit ADD COLUMN IF NOT EXISTS rule TEXT;
 CREATE INDEX IF NOT EXISTS moorage_audit_ts ON moorage_audit (ts);
 CREATE INDEX IF NOT EXISTS moorage_audit_actor ON moorage_audit (actor, ts);
+CREATE INDEX IF NOT EXISTS moorage_audit_outcome ON moorage_audit (outcome, id);
 CREATE TABLE IF NOT EXISTS moorage_auth_state (
     key     TEXT PRIMARY KEY,
     payload TEXT NOT NULL,
@@ -344,7 +409,8 @@ class PostgresAuditStore:
     async def add(self, rec: Record) -> int:
         row_id = await self._p().fetchval(
             "INSERT INTO moorage_audit (ts, actor, role, action, target, method, path, summary,"
-            " status, source) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+            " status, source, outcome, reason, rule)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
             rec.ts,
             rec.actor,
             rec.role,
@@ -355,15 +421,22 @@ class PostgresAuditStore:
             json.dumps(rec.summary, default=str),
             rec.status,
             rec.source,
+            rec.outcome,
+            rec.reason,
+            rec.rule,
         )
         return int(row_id)
 
-    async def finish(self, row_id: int, status: int, summary: dict[str, Any] | None = None) -> None:
+    async def finish(self, rec: Record, summary: dict[str, Any] | None = None) -> None:
         text = None if summary is None else json.dumps(summary, default=str)
         await self._p().execute(
-            "UPDATE moorage_audit SET status = $1, summary = COALESCE($3, summary) WHERE id = $2",
-            status,
-            row_id,
+            "UPDATE moorage_audit SET status = $1, outcome = $2, reason = $3, rule = $4,"
+            " summary = COALESCE($6, summary) WHERE id = $5",
+            rec.status,
+            rec.outcome,
+            rec.reason,
+            rec.rule,
+            rec.id,
             text,
         )
 
@@ -376,11 +449,13 @@ class PostgresAuditStore:
         since: float | None = None,
         until: float | None = None,
         before: int | None = None,
+        outcome: str | None = None,
         limit: int = 100,
     ) -> list[AuditEntry]:
-        where, args = _filters(lambda n: f"${n}", actor, action, target, since, until, before)
-        sql = "SELECT id, ts, actor, role, action, target, method, path, summary, status, source"
-        sql += " FROM moorage_audit"
+        where, args = _filters(
+            lambda n: f"${n}", actor, action, target, since, until, before, outcome
+        )
+        sql = f"SELECT {_COLUMNS} FROM moorage_audit"
         if where:
             sql += " WHERE " + " AND ".join(where)
         args.append(limit)
@@ -438,6 +513,9 @@ def _entry(r: tuple[Any, ...]) -> AuditEntry:
         summary=json.loads(r[8]),
         status=r[9],
         source=r[10],
+        outcome=r[11],
+        reason=r[12],
+        rule=r[13],
     )
 
 
@@ -446,7 +524,7 @@ def _entry(r: tuple[Any, ...]) -> AuditEntry:
 
 def _summary(request: Request) -> dict[str, Any]:
     """What was asked, secrets removed; uploads by their size only (never buffered)."""
-    from app.security import redact
+    from app.redaction import redact
 
     out: dict[str, Any] = {}
     if request.query_params:
@@ -481,11 +559,11 @@ def _target(request: Request, summary: dict[str, Any]) -> str:
     return ""
 
 
-def _record(request: Request, identity: Identity, action: str) -> Record:
+def _record(request: Request, identity: Identity | None, action: str) -> Record:
     summary = _summary(request)
     return Record(
-        actor=identity.name,
-        role=identity.role.name,
+        actor=identity.name if identity is not None else UNAUTHENTICATED,
+        role=identity.role.name if identity is not None else "none",
         action=action,
         target=_target(request, summary),
         method=request.method,
@@ -515,8 +593,9 @@ async def begin(request: Request, identity: Identity, action: str) -> None:
         log.error("audit write failed, change allowed (audit_fail_closed=false): %s", exc)
 
 
-def note_denied(request: Request, identity: Identity, action: str) -> None:
-    """A change refused for its role: written (with its status) when the response is done."""
+def note_refused(request: Request, identity: Identity | None, action: str) -> None:
+    """A change refused for its credentials (no identity) or its role: written, with
+    its status and outcome, when the response is done. Nothing of the body is read."""
     if request.method not in SAFE_METHODS:
         request.state.audit = _record(request, identity, action)
 
@@ -529,6 +608,7 @@ async def stream_outcome(request: Request, body: AsyncIterator[bytes]) -> AsyncI
             yield chunk
     except errors.ProblemError as exc:
         request.state.audit_outcome = exc.status
+        request.state.problem = exc
         raise
     finally:
         aclose = getattr(body, "aclose", None)
@@ -563,13 +643,13 @@ class AuditMiddleware:
             app = scope.get("app")
             store: AuditBackend | None = getattr(getattr(app, "state", None), "audit", None)
             if rec is not None and store is not None:
+                rec.judge(status, state.get("problem"))
                 try:
                     # Shielded: a client that goes away mid-stream still gets its outcome.
                     with anyio.CancelScope(shield=True):
                         if rec.id is not None:
-                            await store.finish(rec.id, status)
+                            await store.finish(rec)
                         else:
-                            rec.status = status
                             await store.add(rec)
                 except Exception as exc:
                     log.error("audit outcome write failed (%s %s): %s", rec.action, status, exc)

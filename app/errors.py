@@ -4,6 +4,7 @@
     ├── BadRequest               400 bad-request
     ├── Unauthorized             401 unauthorized
     ├── Forbidden                403 forbidden
+    │   ├── CsrfRefused          403 forbidden (audited as `csrf`)
     │   ├── PolicyViolation      403 policy-violation
     │   └── RegistryDenied       403 registry-denied
     ├── NotFound                 404 not-found
@@ -13,6 +14,7 @@
     │   ├── NetworkNotFound      404 network-not-found
     │   └── ExecNotFound         404 exec-not-found
     ├── MethodNotAllowed         405 method-not-allowed
+    ├── RequestTimeout           408 request-timeout: the body did not arrive in time
     ├── Conflict                 409 conflict
     │   ├── NameInUse            409 name-in-use
     │   ├── ContainerNotRunning  409 container-not-running
@@ -91,6 +93,8 @@ class ProblemError(Exception):
     status: ClassVar[int] = 500
     code: ClassVar[str] = "internal-error"
     title: ClassVar[str] = "Internal error"
+    # What the audit log records as the reason of a refusal (default: the code).
+    audit_reason: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -130,6 +134,13 @@ class Unauthorized(ProblemError):
 
 class Forbidden(ProblemError):
     status, code, title = 403, "forbidden", "Forbidden"
+
+
+class CsrfRefused(Forbidden):
+    """A change by session cookie without its CSRF token: the same problem to the
+    caller, told apart in the audit log (`reason`)."""
+
+    audit_reason = "csrf"
 
 
 class PolicyViolation(Forbidden):
@@ -194,6 +205,10 @@ class AmbiguousId(Conflict):
 
 class NotASwarmManager(Conflict):
     code, title = "not-a-swarm-manager", "This engine is not a swarm manager"
+
+
+class RequestTimeout(ProblemError):
+    status, code, title = 408, "request-timeout", "The request body did not arrive in time"
 
 
 class PayloadTooLarge(ProblemError):
@@ -270,6 +285,7 @@ _BY_STATUS: dict[int, type[ProblemError]] = {
     403: Forbidden,
     404: NotFound,
     405: MethodNotAllowed,
+    408: RequestTimeout,
     409: Conflict,
     413: PayloadTooLarge,
     415: UnsupportedMediaType,
@@ -281,7 +297,9 @@ _BY_STATUS: dict[int, type[ProblemError]] = {
 
 
 def problem_response(request: Request, exc: ProblemError) -> JSONResponse:
-    """The one renderer of every error."""
+    """The one renderer of every error. The request keeps the problem it was answered
+    with (`request.state.problem`): the audit log records why a change failed."""
+    request.state.problem = exc
     return JSONResponse(
         exc.to_problem(request.url.path),
         status_code=exc.status,
@@ -296,10 +314,11 @@ PROBLEM_CODES_KEY = "x-moorage-codes"
 def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """OpenAPI `responses=` for a route, from the error classes it can raise.
 
-    Every route also gets 400 (malformed JSON), 409 `ambiguous-id` (a short id, in
-    the path, body or a filter, that matches several objects), 413 (body over the
-    limit), 422 (validation), 502, 503 and 504, since any of them can happen on any
-    call; 401 and 403 are added by app/openapi.py from the route's security. Each
+    Every route also gets 400 (malformed JSON), 408 (a body too slow), 409
+    `ambiguous-id` (a short id, in the path, body or a filter, that matches several
+    objects), 413 (body over the limit), 422 (validation), 502, 503 and 504, since any
+    of them can happen on any call; 401 and 403 are added by app/openapi.py from the
+    route's security. Each
     status lists its codes under `x-moorage-codes`; app/openapi.py turns the entries
     into references to the shared `components.responses` (one per status) and the
     codes into the operation's `x-moorage-problems`.
@@ -309,6 +328,7 @@ def problem_responses(*classes: type[ProblemError]) -> dict[int | str, dict[str,
         *classes,
         BadRequest,
         AmbiguousId,
+        RequestTimeout,
         PayloadTooLarge,
         ValidationFailed,
         EngineError,
@@ -374,6 +394,10 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if isinstance(exc.__cause__, ProblemError):
+        # FastAPI turns any failure while it reads a body into 400 "error parsing the
+        # body"; one of ours (a body too large or too slow: app/middleware.py) is itself.
+        return problem_response(request, exc.__cause__)
     cls = _BY_STATUS.get(exc.status_code, ProblemError)
     detail = exc.detail if isinstance(exc.detail, str) else ""
     if cls is ValidationFailed:

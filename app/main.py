@@ -17,17 +17,19 @@ from app.audit import AuditMiddleware, open_store
 from app.engine import Engine
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import BodyLimit, HotReads, ShutdownCut
+from app.redaction import install_log_redaction
 from app.routers import HOT_READS, ROUTERS
 from app.routers.terminals import document_websockets
 from app.security import (
     CSRF_HEADER,
+    AuthenticateFirst,
     Security,
     SecurityHeaders,
     authorize,
     document_security,
-    install_log_redaction,
 )
 from app.services.events import EventBus
+from app.services.health_journal import HealthJournal
 from app.services.terminals import Terminals
 from app.settings import Settings, get_settings
 from app.state import STALE_HEADER, ContainerState
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         bus = EventBus(engine, journal_size=settings.events_journal_size)
         app.state.engine = engine
         app.state.events = bus
+        health = app.state.health = HealthJournal(engine, bus, settings.health_journal_size)
         # None when disabled: routes then always ask the engine.
         app.state.containers = (
             ContainerState(engine, bus, resync_interval=settings.state_resync_interval)
@@ -76,6 +79,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.audit = audit
         security.attach(audit)
         app.state.terminals = Terminals(settings, lambda: getattr(app.state, "audit", None))
+        # Before the bus reads: the journal sees every health change from the first.
+        await health.start()
         await bus.start()
         if app.state.containers is not None:
             await app.state.containers.start()
@@ -92,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.terminals.close()
             if app.state.containers is not None:
                 await app.state.containers.stop()
+            await health.stop()
             await bus.stop()
             await engine.close()
             await audit.close()
@@ -118,15 +124,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.include_router(router)
     # Innermost: a hot read is counted, audited, limited and given headers like any other.
     app.add_middleware(HotReads, reads=HOT_READS, authorize=authorize)
+    app.add_middleware(
+        BodyLimit,
+        max_bytes=settings.max_body_bytes,
+        max_json_bytes=settings.max_json_bytes,
+        timeout=settings.body_timeout,
+    )
+    # Credentials before the body (and before its size limit): a refusal reads nothing.
+    app.add_middleware(AuthenticateFirst)
+    # Outside both: refusals are audited and counted as well.
+    app.add_middleware(AuditMiddleware)
     app.state.metrics = Metrics()
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
     document_security(app)
     document_websockets(app)
     spec.install(app)  # the document finished for generators (app/openapi.py)
-    app.add_middleware(AuditMiddleware)
-    app.add_middleware(
-        BodyLimit, max_bytes=settings.max_body_bytes, max_json_bytes=settings.max_json_bytes
-    )
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -19,15 +19,23 @@ Authorize = Callable[[Request], Awaitable[object]]
 
 
 class BodyLimit:
-    """Refuse bodies over the limit with 413, whether announced or streamed.
+    """Refuse bodies over the limit with 413, whether announced or streamed, and bodies
+    that take too long to arrive with 408 (a client trickling its body byte by byte
+    holds a request, and its memory, for as long as it likes otherwise).
 
-    JSON bodies have a tighter limit than uploads (tar archives, build contexts).
+    JSON bodies have a tighter limit than uploads (tar archives, build contexts). The
+    time limit runs from the start of the request to the body's last byte; once the
+    body is in, `receive` is left alone (a stream waits on it for the disconnect).
+    Credentials were checked before this (app/security.py `AuthenticateFirst`).
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, max_json_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int, max_json_bytes: int, timeout: float = 300.0
+    ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.max_json_bytes = max_json_bytes
+        self.timeout = timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,14 +62,30 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         seen = 0
+        complete = False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.timeout
 
         async def counting_receive() -> Message:
-            nonlocal seen
-            message = await receive()
+            nonlocal seen, complete
+            if complete:
+                return await receive()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
+            except TimeoutError:
+                raise errors.RequestTimeout(
+                    f"The body did not arrive within {self.timeout:g} s "
+                    f"({seen} bytes came); the request was dropped",
+                    headers={"Connection": "close"},
+                ) from None
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > limit:
                     raise errors.PayloadTooLarge(f"The body is over {limit} bytes")
+                complete = not message.get("more_body", False)
+            else:
+                complete = True  # disconnected
             return message
 
         await self.app(scope, counting_receive, send)

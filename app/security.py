@@ -4,6 +4,10 @@
     ROLES      operationId → the least role that may call it (the ONE table)
     authorize  the app-wide dependency: authenticates, checks the role, opens the
                audit record of a change (app/audit.py) before the route runs
+    AuthenticateFirst  the same check for a change, from its headers, before its body
+               is read (a refusal reads nothing)
+
+Redaction of what is written down (audit summaries, logs) is app/redaction.py.
 
 Routes are found by their operationId (`route.name`), so a router written anywhere
 gets the check without knowing about it; a route missing from `ROLES` is admin-only
@@ -17,10 +21,10 @@ import hashlib
 import hmac
 import ipaddress
 import logging
-import re
 import secrets
 import time
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import IntEnum
@@ -29,7 +33,9 @@ from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends, FastAPI, Request
 from fastapi.requests import HTTPConnection
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.routing import Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
@@ -431,7 +437,8 @@ class Security:
             if method not in SAFE_METHODS:
                 sent = request.headers.get(CSRF_HEADER, "")
                 if not hmac.compare_digest(sent.encode(), session.csrf.encode()):
-                    raise errors.Forbidden(
+                    request.state.refused_identity = session.identity  # for the audit
+                    raise errors.CsrfRefused(
                         f"A change made with the session cookie needs the {CSRF_HEADER} header"
                     )
             return Identity(session.identity.name, session.identity.role, "session", cookie)
@@ -439,6 +446,36 @@ class Security:
 
 
 PUBLIC_IDENTITY = Identity("public", Role.viewer, "public")
+
+
+async def identify(request: HTTPConnection, operation_id: str) -> Identity:
+    """Who is calling, and may they call this operation (401 / 403 otherwise).
+
+    Reads the headers, query and cookie only, never the body. A WebSocket handshake
+    (its origin checked first) is not audited here: a terminal audits its own
+    session (app/services/terminals.py)."""
+    from app import audit
+
+    security: Security = request.app.state.security
+    try:
+        if request.scope["type"] == "websocket":
+            security.check_websocket_origin(request)
+        identity = await security.authenticate(request, operation_id)
+    except errors.ProblemError:
+        if isinstance(request, Request):
+            # Who was refused, when known (a valid session without its CSRF header).
+            who = getattr(request.state, "refused_identity", None)
+            audit.note_refused(request, who, operation_id)
+        raise
+    request.state.identity = identity
+    needed = required_role(operation_id)
+    if identity.role < needed:
+        if isinstance(request, Request):
+            audit.note_refused(request, identity, operation_id)
+        raise errors.Forbidden(
+            f"{operation_id} needs the {needed.name} role; {identity.name} is {identity.role.name}"
+        )
+    return identity
 
 
 async def authorize(request: HTTPConnection) -> Identity:
@@ -452,77 +489,79 @@ async def authorize(request: HTTPConnection) -> Identity:
     operation_id = str(getattr(route, "name", "") or "")
     if operation_id in PUBLIC:
         return PUBLIC_IDENTITY
-    security: Security = request.app.state.security
-    if request.scope["type"] == "websocket":
-        security.check_websocket_origin(request)
-    identity = await security.authenticate(request, operation_id)
-    request.state.identity = identity
-    needed = required_role(operation_id)
-    if identity.role < needed:
-        if isinstance(request, Request):
-            audit.note_denied(request, identity, operation_id)
-        raise errors.Forbidden(
-            f"{operation_id} needs the {needed.name} role; {identity.name} is {identity.role.name}"
-        )
+    early: tuple[str, Identity] | None = getattr(request.state, "authenticated", None)
+    if early is not None and early[0] == operation_id:
+        identity = early[1]  # AuthenticateFirst checked it, before the body came
+    else:
+        identity = await identify(request, operation_id)
     if isinstance(request, Request):
         await audit.begin(request, identity, operation_id)
     return identity
 
 
+class AuthenticateFirst:
+    """Credentials and the role are checked from the headers, before any body is read.
+
+    FastAPI reads a route's body before it solves its dependencies (`authorize`), so a
+    caller with no (or bad) credentials could make moorage take in a large body only
+    to answer 401. Here a request that may carry a body (any method but GET, HEAD,
+    OPTIONS) is matched to its route and `identify`-ed first; a refusal is answered at
+    once with `Connection: close`, before a byte of the body is read (a client that
+    sent `Expect: 100-continue` never sends it). `authorize` then takes the identity
+    found here instead of asking again. Reads stay on the routed path (GET has no body;
+    a stream ticket is single-use and is redeemed once, by `authorize`).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
+            await self.app(scope, receive, send)
+            return
+        route = _route_of(scope)
+        if route is None or route.name in PUBLIC:
+            await self.app(scope, receive, send)  # the router answers 404/405 bodiless
+            return
+        request = Request(scope)  # no `receive`: nothing here may read the body
+        try:
+            identity = await identify(request, route.name)
+        except errors.ProblemError as exc:
+            response = errors.problem_response(request, exc)
+            response.headers["Connection"] = "close"  # the unread body is not wanted
+            await response(scope, receive, send)
+            return
+        request.state.authenticated = (route.name, identity)
+        await self.app(scope, receive, send)
+
+
+def _route_of(scope: Scope) -> APIRoute | None:
+    """The API route that will answer this request, matched as the router matches it
+    (first full match, in order); its scope (route, path parameters) is set as
+    routing sets it."""
+    app = scope.get("app")
+    for route in _api_routes(getattr(getattr(app, "router", None), "routes", ())):
+        match, child = route.matches(scope)
+        if match == Match.FULL:
+            scope.update(child)
+            return route
+    return None
+
+
+def _api_routes(routes: Any) -> Iterator[APIRoute]:
+    # FastAPI >= 0.16x keeps an included router whole (`_IncludedRouter`, its routes in
+    # `original_router`); moorage includes its routers without a prefix, so their
+    # routes' own paths are the paths served. One with a prefix is left to `authorize`.
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        elif (inner := getattr(route, "original_router", None)) is not None and not getattr(
+            getattr(route, "include_context", None), "prefix", ""
+        ):
+            yield from _api_routes(inner.routes)
+
+
 IdentityDep = Annotated[Identity, Depends(authorize)]
-
-
-# -- redaction --------------------------------------------------------------------------
-
-SECRET_KEY = re.compile(r"pass(word)?|token|secret|auth|credential|api[_-]?key|ticket", re.I)
-_QUERY_SECRET = re.compile(
-    r"(?P<key>(?:^|[?&;\s])(?:ticket|token|access_token|password|secret)=)(?P<value>[^&\s\"']*)",
-    re.I,
-)
-REDACTED = "***"
-
-
-def redact(value: Any, depth: int = 0) -> Any:
-    """A JSON value with every secret-looking key's value (and `K=V` string) hidden."""
-    if depth > 20:
-        return REDACTED
-    if isinstance(value, dict):
-        return {
-            k: REDACTED if SECRET_KEY.search(str(k)) else redact(v, depth + 1)
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [redact(v, depth + 1) for v in value]
-    if isinstance(value, str) and "=" in value:
-        key, _, _rest = value.partition("=")
-        if SECRET_KEY.search(key) and " " not in key:
-            return f"{key}={REDACTED}"
-    return value
-
-
-def redact_query(text: str) -> str:
-    """`?ticket=abc&x=1` → `?ticket=***&x=1` (for access-log lines)."""
-    return _QUERY_SECRET.sub(lambda m: m.group("key") + REDACTED, text)
-
-
-class RedactQueryFilter(logging.Filter):
-    """Hides ticket/token values in uvicorn's access log (it prints the query string)."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and record.args:
-            record.args = tuple(
-                redact_query(a) if isinstance(a, str) and "=" in a else a for a in record.args
-            )
-        elif isinstance(record.msg, str) and "=" in record.msg and not record.args:
-            record.msg = redact_query(record.msg)
-        return True
-
-
-def install_log_redaction() -> None:
-    for name in ("uvicorn.access", "uvicorn.error", "uvicorn", "moorage"):
-        logger = logging.getLogger(name)
-        if not any(isinstance(f, RedactQueryFilter) for f in logger.filters):
-            logger.addFilter(RedactQueryFilter())
 
 
 # -- response headers -------------------------------------------------------------------

@@ -52,6 +52,11 @@ class Settings(BaseSettings):
     # Requests
     max_body_bytes: int = Field(default=1 << 30, ge=1024, description="Largest request body")
     max_json_bytes: int = Field(default=1 << 20, ge=1024, description="Largest JSON body")
+    body_timeout: float = Field(
+        default=300.0,
+        gt=0,
+        description="A request's whole body must arrive within this long (s), else 408",
+    )
 
     # Streams
     sse_ping_interval: float = Field(default=15.0, gt=0)
@@ -59,6 +64,9 @@ class Settings(BaseSettings):
     sse_max_lifetime: float = Field(default=3600.0, gt=0)
     sse_queue_size: int = Field(default=100_000, ge=10)
     events_journal_size: int = Field(default=10_000, ge=256)
+    health_journal_size: int = Field(
+        default=10_000, ge=16, description="Health changes kept for resuming health streams"
+    )
     stream_catch_up_reads: int = Field(
         default=8, ge=1, le=1000, description="Engine reads at once for subscribers catching up"
     )

@@ -222,3 +222,155 @@ async def test_fail_open_when_configured(tokens: Path, tmp_path: Path) -> None:
         finally:
             blocker.execute("ROLLBACK")
             blocker.close()
+
+
+# -- secrets by value, refusals -------------------------------------------------------
+
+PEM = "-----BEGIN RSA PRIVATE KEY-----\nMIIEpAIBAAKCAQEA7pem-body\n-----END RSA PRIVATE KEY-----"
+# (what is sent, the secret part that must not be stored, what must remain)
+BY_VALUE: list[tuple[str, str, str]] = [
+    ("DATABASE_URL=postgres://app:db-pw-1@db:5432/app", "db-pw-1", "postgres://app:***@db"),
+    ("REPO=https://ghp_0123456789abcdefghijABCDEFGHIJ@github.com/o/r", "ghp_0123", "github.com"),
+    ("GITHUB=ghp_0123456789abcdefghijABCDEFGHIJ", "ghp_0123456789", "GITHUB="),
+    ("FINE=github_pat_11ABCDEFG0123456789_abcdefghijklmnop", "github_pat_11", "FINE="),
+    ("GL=glpat-abcdefghij0123456789", "glpat-abc", "GL="),
+    ("SLACK_HOOK=xoxb-1234567890-abcdefghij", "xoxb-123", "SLACK_HOOK="),
+    ("AWS_ID=AKIAIOSFODNN7EXAMPLE", "AKIAIOSFODNN7EXAMPLE", "AWS_ID="),
+    ("JWT=eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.sig-part", "eyJhbGciOiJIUzI1NiJ9", "JWT="),
+    (f"PRIVATE_KEY={PEM}", "7pem-body", "PRIVATE_KEY="),
+    (f"CERT_BLOB={PEM}", "7pem-body", "CERT_BLOB="),
+    ("HDR=Authorization: Bearer abcdefghijklmnop", "abcdefghijklmnop", "Bearer ***"),
+]
+COMMAND = ["mysql", "--password=cmd-pw-1", "--token", "cmd-pw-2", "-p", "cmd-pw-3", "-pcmd-pw-4"]
+COMMAND_SECRETS = ["cmd-pw-1", "cmd-pw-2", "cmd-pw-3", "cmd-pw-4"]
+
+
+async def test_secrets_are_redacted_by_value(audited: httpx.AsyncClient) -> None:
+    body = {
+        "name": "web-1",
+        "environment": [sent for sent, _, _ in BY_VALUE],
+        "command": COMMAND,
+        "healthcheck": {"test": "mysqladmin ping --password=hc-pw-1 -phc-pw-2"},
+        "buildargs": {"NPM_TOKEN": "ba-pw-1", "VERSION": "ba-pw-2"},
+    }
+    r = await audited.post("/v1/_t/containers", json=body, headers=bearer("admin"))
+    assert r.status_code == 200, r.text
+    (row,) = await _rows(audited, action="containers_create", limit=1)
+    stored = str(row)
+    for _, secret, kept in BY_VALUE:
+        assert secret not in stored
+        assert kept in stored
+    for secret in (*COMMAND_SECRETS, "hc-pw-1", "hc-pw-2", "ba-pw-1", "ba-pw-2"):
+        assert secret not in stored
+    summary = row["summary"]["body"]
+    assert summary["command"][:2] == ["mysql", "--password=***"]
+    assert summary["buildargs"] == {"NPM_TOKEN": "***", "VERSION": "***"}
+
+
+async def test_build_args_in_the_query_are_redacted(audited: httpx.AsyncClient) -> None:
+    args = '{"NPM_TOKEN": "q-pw-1", "PIP_INDEX_URL": "https://u:q-pw-2@pypi.example/simple"}'
+    r = await audited.post(
+        "/v1/_t/images/build",
+        params={"buildargs": args, "tag": "app:1", "remote": "https://u:q-pw-3@git.example/r"},
+        headers=bearer("admin"),
+    )
+    assert r.status_code == 200, r.text
+    (row,) = await _rows(audited, action="images_build", limit=1)
+    for secret in ("q-pw-1", "q-pw-2", "q-pw-3"):
+        assert secret not in str(row)
+    assert "NPM_TOKEN" in row["summary"]["query"]["buildargs"]
+    assert row["summary"]["query"]["tag"] == "app:1"
+
+
+async def test_refusals_are_audited_with_outcome_and_reason(tokens: Path, tmp_path: Path) -> None:
+    settings = Settings(tokens_file=tokens, audit_db=str(tmp_path / "audit.sqlite3"))
+    async with app_client(settings, setup=add_change_routes) as (_, c):
+        before = len(calls)
+        path = "/v1/_t/containers/web-1/stop"
+        assert (await c.post(path, json={})).status_code == 401
+        bad = {"Authorization": "Bearer mrg_guessed-0000000000000000000000000"}
+        assert (await c.post(path, json={}, headers=bad)).status_code == 401
+        assert (await c.post(path, json={}, headers=bearer("viewer"))).status_code == 403
+        # A session without its CSRF header.
+        r = await c.post("/v1/auth/session", headers=bearer("operator"))
+        assert r.status_code == 201
+        r = await c.post(path, json={})
+        assert r.status_code == 403
+        c.cookies.clear()
+        assert len(calls) == before  # nothing ran
+        assert (await c.post(path, json={}, headers=bearer("operator"))).status_code == 200
+        refused = await _rows(c, outcome="refused")
+        assert [(x["actor"], x["status"], x["reason"]) for x in refused] == [
+            ("operator-bot", 403, "csrf"),
+            ("viewer-bot", 403, "forbidden"),
+            ("unauthenticated", 401, "unauthorized"),
+            ("unauthenticated", 401, "unauthorized"),
+        ]
+        assert all(x["action"] == "containers_stop" and x["target"] == "web-1" for x in refused)
+        assert "mrg_guessed" not in str(refused)
+        ok = await _rows(c, outcome="ok", action="containers_stop")
+        assert [(x["actor"], x["status"], x["reason"]) for x in ok] == [("operator-bot", 200, None)]
+        r = await c.get("/v1/audit", params={"outcome": "maybe"}, headers=bearer("admin"))
+        assert r.status_code == 422
+
+
+def test_an_old_log_gets_the_outcome_columns(tmp_path: Path) -> None:
+    """A log made before outcomes were recorded opens, keeps its rows, and gains them."""
+    import asyncio
+
+    from app.audit import AuditStore
+
+    db = tmp_path / "old.sqlite3"
+    with sqlite3.connect(db) as conn:
+        conn.executescript(
+            "CREATE TABLE audit (id INTEGER PRIMARY KEY AUTOINCREMENT, ts REAL NOT NULL,"
+            " actor TEXT NOT NULL, role TEXT NOT NULL, action TEXT NOT NULL,"
+            " target TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL,"
+            " summary TEXT NOT NULL, status INTEGER, source TEXT);"
+            "INSERT INTO audit (ts, actor, role, action, target, method, path, summary, status)"
+            " VALUES (1, 'a', 'admin', 'containers_stop', 'w', 'POST', '/x', '{}', 200);"
+        )
+
+    async def read() -> list[Any]:
+        store = AuditStore(str(db))
+        await store.open()
+        try:
+            return list(await store.query())
+        finally:
+            await store.close()
+
+    (row,) = asyncio.run(read())
+    assert (row.actor, row.status, row.outcome) == ("a", 200, None)
+
+
+@pytest.mark.engine
+async def test_a_policy_refusal_is_audited_with_its_rule(tokens: Path, tmp_path: Path) -> None:
+    """The real create route, a privileged container: 403 policy-violation, nothing made,
+    and the row says which rule refused it."""
+    from tests.conftest import TEST_IMAGE, exists, test_labels
+
+    policy = tmp_path / "policy.toml"
+    policy.write_text("allow_privileged = false\n")
+    settings = Settings(
+        tokens_file=tokens, policy_file=policy, audit_db=str(tmp_path / "audit.sqlite3")
+    )
+    name = f"mt-audit-policy-{int(time.time() * 1000) % 10**8}"
+    spec = {
+        "image": TEST_IMAGE,
+        "name": name,
+        "command": ["true"],
+        "security": {"privileged": True},
+        "labels": test_labels(),
+        "environment": ["DATABASE_URL=postgres://u:pol-pw@db/x"],
+    }
+    async with app_client(settings) as (_, c):
+        r = await c.post("/v1/containers", json=spec, headers=bearer("admin"))
+        assert r.status_code == 403, r.text
+        assert r.json()["code"] == "policy-violation"
+        (row,) = await _rows(c, outcome="refused", action="containers_create")
+    assert not exists("container", name)
+    assert row["status"] == 403
+    assert (row["reason"], row["rule"]) == ("policy-violation", "allow_privileged")
+    assert row["actor"] == "admin-bot"
+    assert row["target"] == name
+    assert "pol-pw" not in str(row)

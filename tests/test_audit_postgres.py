@@ -103,9 +103,11 @@ def _rec(actor: str, action: str, target: str, ts: float) -> Record:
 async def test_store_roundtrip_and_filters(store: PostgresAuditStore) -> None:
     now = time.time()
     actor = f"pg-{now}"
-    first = await store.add(_rec(actor, "containers_start", "web-1", now - 10))
+    started = _rec(actor, "containers_start", "web-1", now - 10)
+    first = started.id = await store.add(started)
     second = await store.add(_rec(actor, "containers_stop", "web-2", now))
-    await store.finish(first, 200)
+    started.judge(200, None)
+    await store.finish(started)
     rows = await store.query(actor=actor)
     assert [r.id for r in rows] == [second, first]
     assert rows[1].status == 200
@@ -174,3 +176,22 @@ async def test_fail_closed_on_postgres(postgres: str, tmp_path: Path) -> None:
             await blocker.close()
         r = await c.post("/v1/_t/containers/pg-x/start", headers=bearer("admin"), json={})
         assert r.status_code == 200
+
+
+async def test_outcomes_on_postgres(store: PostgresAuditStore) -> None:
+    from app import errors
+
+    now = time.time()
+    actor = f"pg-outcome-{now}"
+    refused = _rec(actor, "containers_create", "web-1", now)
+    refused.judge(403, errors.PolicyViolation("allow_privileged: no", rule="allow_privileged"))
+    refused_id = await store.add(refused)
+    started = _rec(actor, "containers_start", "web-1", now)
+    started.id = await store.add(started)
+    started.judge(204, None)
+    await store.finish(started)
+    (row,) = await store.query(actor=actor, outcome="refused")
+    assert (row.id, row.status, row.outcome) == (refused_id, 403, "refused")
+    assert (row.reason, row.rule) == ("policy-violation", "allow_privileged")
+    (ok,) = await store.query(actor=actor, outcome="ok")
+    assert (ok.id, ok.status, ok.reason, ok.rule) == (started.id, 204, None, None)

@@ -16,14 +16,13 @@ from fastapi.responses import PlainTextResponse
 
 from app import cli
 from app.main import create_app
+from app.redaction import redact, redact_query
 from app.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
     Security,
     hash_token,
     load_tokens,
-    redact,
-    redact_query,
 )
 from app.settings import Settings
 
@@ -376,11 +375,33 @@ def test_redact() -> None:
     assert "MODE=x" in out["environment"]
 
 
+def test_redact_by_value_keeps_what_is_not_a_secret() -> None:
+    kept = [
+        "https://example.com:8080/path?q=1",
+        "registry.local:5000/app@sha256:" + "a" * 64,
+        "user@example.com",
+        "MODE=prod",
+        "eyJ-not-a-jwt",
+        "ghp_short",
+    ]
+    assert redact(kept) == kept
+    # Ports and `-p` outside a command are not flags.
+    assert redact({"ports": {"80": 8080}, "name": "-p"}) == {"ports": {"80": 8080}, "name": "-p"}
+    assert redact({"command": "nc -l -p 8080"}) == {"command": "nc -l -p ***"}  # over-careful
+    assert redact({"entrypoint": ["app", "--api-key", "k1", "--db-password=k2", "--verbose"]}) == {
+        "entrypoint": ["app", "--api-key", "***", "--db-password=***", "--verbose"]
+    }
+    assert redact("ssh://git:pw@host/r") == "ssh://git:***@host/r"
+    assert redact("https://tok3n@host/r") == "https://***@host/r"
+
+
 def test_redact_query() -> None:
     line = '127.0.0.1:1 - "GET /v1/events?ticket=tkt_abc&type=container HTTP/1.1" 200'
     assert "tkt_abc" not in redact_query(line)
     assert "type=container" in redact_query(line)
     assert "tkt_x" not in redact_query("/x?a=1&TICKET=tkt_x")
+    line = '"POST /v1/images/build?remote=https://u:pw-9@git.example/r HTTP/1.1" 200'
+    assert "pw-9" not in redact_query(line)
 
 
 # -- CLI -------------------------------------------------------------------------------
@@ -489,3 +510,19 @@ async def test_loopback_mode_refuses_foreign_browser_pages(
     async with app_client(Settings(audit_db=":memory:")) as (_, c):
         r = await c.post(base + "/v1/auth/tickets", json={}, headers=headers)
         assert r.status_code == status, r.text
+
+
+def test_redaction_is_linear_in_what_the_caller_sends() -> None:
+    """Strings shaped to make a backtracking pattern take quadratic time: each must be a
+    scan (this test would hang otherwise; a 64 KiB body once held a request a minute)."""
+    for text in (
+        "a" * 1_000_000,
+        "a:" * 300_000,
+        "a." * 300_000,
+        "x://" + "a" * 500_000,
+        "--a-" * 200_000,
+        "-----BEGIN " + "A " * 300_000,
+        "eyJ" + "a" * 500_000,
+        "K=" + "a" * 500_000,
+    ):
+        assert len(redact({"command": [text, text], "v": text})["v"]) >= 3

@@ -151,3 +151,46 @@ async def test_since_replays_then_follows(live_server):
                 if len(seen) == len(done) + 2:
                     break
     assert seen == [*done, ("create", f"{prefix}-live-0"), ("destroy", f"{prefix}-live-0")]
+
+
+@pytest.mark.slow
+async def test_a_huge_event_does_not_stall_events_or_the_state(live_server, name, tmp_path):
+    """~1 MB of labels, made with the docker CLI (past moorage's own bound): its event
+    is over the reader's line limit. It arrives without its attributes, marked
+    `truncated`; the next event still arrives, and the state cache follows both."""
+    label_file = tmp_path / "labels"
+    label_file.write_text("".join(f"big{i}={'x' * 50_000}\n" for i in range(20)))
+    flags = [f"--label={k}={v}" for k, v in conftest.test_labels(app=name).items()]
+    # No label filter: the big event's labels are dropped, so a label cannot match it.
+    url = f"{live_server.url}/v1/events?type=container&action=create"
+    got: list[Event] = []
+    async with httpx.AsyncClient(timeout=60) as c:
+        async with c.stream("GET", url) as r:
+            assert r.status_code == 200
+            conftest.docker(
+                "create", "--network", "none", "--label-file", str(label_file), *flags,
+                "--name", name + "-big", conftest.TEST_IMAGE, "true",
+            )  # fmt: skip
+            small = conftest.docker(
+                "create", "--network", "none", *flags, "--name", name + "-small",
+                conftest.TEST_IMAGE, "true",
+            ).strip()  # fmt: skip
+            big = conftest.inspect("container", name + "-big")["Id"]
+            async for ev in events(r):
+                if ev.event == "container" and ev.json["id"] in (big, small):
+                    got.append(ev)
+                if any(e.json["id"] == small for e in got):
+                    break
+        # The state cache saw both: each is served with its labels.
+        for ref, want in ((name + "-big", 22), (name + "-small", 2)):
+            doc = (await c.get(f"{live_server.url}/v1/containers/{ref}")).json()
+            assert len(doc["labels"]) == want
+        metrics = (await c.get(f"{live_server.url}/metrics")).text
+    # The big one's event, attributes dropped, then the small one's, in order.
+    assert [(e.json["id"], e.json.get("truncated", False)) for e in got] == [
+        (big, True),
+        (small, False),
+    ]
+    assert got[0].json["attributes"] == {}
+    line = next(x for x in metrics.splitlines() if x.startswith("moorage_engine_events_oversized"))
+    assert float(line.split()[-1]) >= 1

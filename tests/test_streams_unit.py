@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 
 import pytest
 
 from app import errors
-from app.services.events import EventBus, EventFilter, event_view
+from app.services.events import (
+    EventBus,
+    EventFilter,
+    OversizedLine,
+    event_lines,
+    event_view,
+)
 from app.services.logs import iter_log_lines, parse_line_id, ts_ns
 from app.streams import Hub, HubRegistry, Item, SlowConsumer, Subscriber, encode, framed
 
@@ -211,3 +218,99 @@ def test_subscriber_bound_counts_events_not_pieces() -> None:
     sub.put(Item(2, b"y", events=1))  # 26 events behind: over the bound
     assert sub.cut_off
     assert not sub.queue
+
+
+# -- engine event lines over the limit (app/services/events.py) -------------------------
+
+
+async def _lines(chunks: list[bytes], limit: int) -> list[bytes | OversizedLine]:
+    async def source() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    return [line async for line in event_lines(source(), limit)]
+
+
+def _engine_line(labels: dict[str, str], tn: int = 1_700_000_000_123_456_789) -> bytes:
+    # The engine's own field order (encoding/json of events.Message).
+    doc = {
+        "status": "create",
+        "id": "c" * 64,
+        "from": "busybox",
+        "Type": "container",
+        "Action": "create",
+        "Actor": {"ID": "c" * 64, "Attributes": {"image": "busybox", **labels, "name": "web"}},
+        "scope": "local",
+        "time": tn // 1_000_000_000,
+        "timeNano": tn,
+    }
+    return json.dumps(doc, separators=(",", ":")).encode() + b"\n"
+
+
+async def test_event_lines_split_anywhere() -> None:
+    a, b = _engine_line({"x": "1"}), _engine_line({"y": "2"})
+    data = a + b"\n" + b
+    for cut in range(1, len(data)):
+        got = await _lines([data[:cut], data[cut:]], 4096)
+        assert got == [a[:-1], b[:-1]]
+
+
+async def test_an_oversized_event_costs_its_attributes_only() -> None:
+    # A label's value that imitates the fields the stub is read from: escaped, ignored.
+    fake = '","Type":"network","ID":"evil"},"scope":"swarm","time":1,"timeNano":2}\n'
+    big = _engine_line({"big": "z" * 300_000, "fake": fake})
+    small = _engine_line({"k": "v"}, tn=1_700_000_001_000_000_000)
+    pieces = [big[i : i + 1000] for i in range(0, len(big), 1000)] + [small]
+    got = await _lines(pieces, 64 << 10)
+    assert isinstance(got[0], OversizedLine)
+    assert got[0].size == len(big) - 1
+    assert len(got[0].head) + len(got[0].tail) <= 8 << 10  # never held whole
+    assert got[1] == small[:-1]
+    stub = got[0].stub()
+    assert stub == {
+        "status": "create",
+        "id": "c" * 64,
+        "from": "busybox",
+        "Type": "container",
+        "Action": "create",
+        "Actor": {"ID": "c" * 64, "Attributes": {}},
+        "scope": "local",
+        "time": 1_700_000_000,
+        "timeNano": 1_700_000_000_123_456_789,
+        "moorage_truncated": len(big) - 1,
+    }
+    assert event_view(stub)["truncated"] is True
+
+
+async def test_an_oversized_line_that_is_not_an_event_is_dropped() -> None:
+    got = await _lines([b"x" * 10_000 + b"\n", b'{"a":1}\n'], 4096)
+    assert isinstance(got[0], OversizedLine)
+    assert got[0].stub() is None
+    assert got[1] == b'{"a":1}'
+
+
+# -- the health journal (app/services/health_journal.py) --------------------------------
+
+
+def test_health_journal_ids_ordered_and_bounded() -> None:
+    from app.services.health_journal import HealthJournal, format_id, parse_id
+
+    journal = HealthJournal(engine=None, bus=None, size=16)  # type: ignore[arg-type]
+    journal.covered_after = (100, 0)
+    for tn in (200, 200, 150, 300):  # a shared nanosecond, a clock stepping back
+        journal._append(tn, "c", {}, {"status": "healthy"})
+    assert [e.id for e in journal.entries] == [(200, 1), (200, 2), (200, 3), (300, 1)]
+    assert [e.id for e in journal.after((200, 1))] == [(200, 2), (200, 3), (300, 1)]
+    assert journal.covers((100, 0))
+    assert not journal.covers((99, 5))
+    for tn in range(400, 420):
+        journal._append(tn, "c", {}, {"status": "healthy"})
+    assert len(journal.entries) == 16
+    assert journal.covered_after == (403, 1)  # the newest entry dropped
+    assert journal.entries[0].id == (404, 1)
+    assert not journal.covers((300, 1))
+    assert parse_id(format_id((123, 4))) == (123, 4)
+    assert parse_id("123") == (123, 0)
+    for bad in ("abc", "1-x", "-1", "1-2-3"):
+        with pytest.raises(errors.ValidationFailed):
+            parse_id(bad)

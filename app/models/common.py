@@ -8,7 +8,14 @@ import shlex
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from pydantic import AliasGenerator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    AliasGenerator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+)
 from pydantic.alias_generators import to_pascal
 
 from app import errors
@@ -185,6 +192,29 @@ def shell_split(value: Any) -> Any:
             raise ValueError(f"cannot split the command: {exc}") from exc
     return value
 
+
+# Labels: the engine puts an object's labels into each of its events (and a container's
+# image labels into the container's), so their size is bounded here, where they are
+# made. An event line over app/services/events.py MAX_EVENT_LINE (512 KiB) would
+# otherwise reach the event reader.
+LABELS_MAX = 1024  # labels on one object
+LABELS_MAX_BYTES = 64 << 10  # keys and values together (UTF-8)
+LabelKey = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00=]+$")]
+LabelValue = Annotated[str, Field(max_length=4096, pattern=r"^[^\x00]*$")]
+
+
+def check_labels_size(labels: dict[str, str]) -> dict[str, str]:
+    size = sum(len(k.encode()) + len(v.encode()) for k, v in labels.items())
+    if size > LABELS_MAX_BYTES:
+        raise ValueError(
+            f"labels are {size} bytes in all; at most {LABELS_MAX_BYTES} (keys and values)"
+        )
+    return labels
+
+
+_LabelMap = Annotated[dict[LabelKey, LabelValue], Field(max_length=LABELS_MAX)]
+# A labels object, bounded (422 naming the field).
+Labels = Annotated[_LabelMap, AfterValidator(check_labels_size)]
 
 # `json_schema_input_type`: the spec shows every form a caller may send (generated
 # clients must be able to send the short forms), not only the parsed one.

@@ -23,9 +23,13 @@ from pydantic import (
 )
 
 from app.models.common import (
+    LABELS_MAX,
     NAME_PATTERN,
     Bytes,
+    LabelKey,
+    LabelValue,
     RequestBody,
+    check_labels_size,
     check_prune_filters,
     rfc3339,
     shell_split,
@@ -49,8 +53,6 @@ MAX_ITEMS = 256
 ShortText = Annotated[str, Field(min_length=1, max_length=1024)]
 Arg = Annotated[str, Field(max_length=32_768)]
 AbsPath = Annotated[str, Field(min_length=1, max_length=4096, pattern=r"^/[^\x00]*$")]
-LabelKey = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00=]+$")]
-LabelValue = Annotated[str, Field(max_length=4096, pattern=r"^[^\x00]*$")]
 EnvKey = Annotated[str, Field(min_length=1, max_length=1024, pattern=r"^[^\x00=]+$")]
 EnvValue = Annotated[str, Field(max_length=32_768, pattern=r"^[^\x00]*$")]
 ContainerName = Annotated[str, Field(min_length=1, max_length=128, pattern=NAME_PATTERN)]
@@ -552,12 +554,15 @@ class ContainerConfig(RequestBody):
     labels: (
         Annotated[
             dict[LabelKey, LabelValue],
-            Field(max_length=1024),
+            Field(max_length=LABELS_MAX),
             BeforeValidator(
                 split_kv_list,
-                json_schema_input_type=Annotated[dict[LabelKey, LabelValue], Field(max_length=1024)]
+                json_schema_input_type=Annotated[
+                    dict[LabelKey, LabelValue], Field(max_length=LABELS_MAX)
+                ]
                 | _KVList,
             ),
+            AfterValidator(check_labels_size),
         ]
         | None
     ) = None

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, Field, SecretStr, model_validator
 
-from app.models.common import Bytes, Pruned, RequestBody, check_prune_filters
+from app.models.common import Bytes, Labels, Pruned, RequestBody, check_prune_filters
 from app.models.container_options import ExtraHosts
 
 
@@ -174,7 +174,7 @@ class BuildOptions(BaseModel):
     tag: str | list[str] | None = Field(default=None, examples=["app:1.0"])
     target: str | None = None
     buildargs: dict[str, str] = Field(default_factory=dict)
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     nocache: bool = False
     pull: bool = False
     rm: bool = True

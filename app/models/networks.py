@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from app.models.common import NAME_PATTERN, RequestBody, check_prune_filters, rfc3339
+from app.models.common import NAME_PATTERN, Labels, RequestBody, check_prune_filters, rfc3339
 
 
 class IPAMPool(BaseModel):
@@ -154,7 +154,7 @@ class Network(BaseModel):
     attachable: bool = False
     enable_ipv6: bool = False
     created: str | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     options: dict[str, str] = Field(default_factory=dict)
     ipam: IPAM = Field(default_factory=IPAM)
     containers: list[NetworkContainer] = Field(default_factory=list)
@@ -194,7 +194,7 @@ class NetworkCreate(RequestBody):
     internal: bool = False
     attachable: bool = False
     enable_ipv6: bool = False
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
     options: dict[str, str] = Field(default_factory=dict, description="Driver options")
     ipam: IPAMRequest | None = None
     check_duplicate: bool = True

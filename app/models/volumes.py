@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, Field
 
-from app.models.common import NAME_PATTERN, RequestBody, check_prune_filters, rfc3339
+from app.models.common import NAME_PATTERN, Labels, RequestBody, check_prune_filters, rfc3339
 
 
 class Volume(BaseModel):
@@ -43,7 +43,7 @@ class VolumeCreate(RequestBody):
     driver_opts: dict[str, str] = Field(
         default_factory=dict, examples=[{"type": "tmpfs", "device": "tmpfs", "o": "size=64m"}]
     )
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: Labels = Field(default_factory=dict)
 
     def to_engine(self) -> dict[str, Any]:
         return {

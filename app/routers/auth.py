@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from app import errors
-from app.audit import AuditBackend, AuditEntry, AuditUnavailable
+from app.audit import AuditBackend, AuditEntry, AuditUnavailable, Outcome
 from app.models.common import RequestBody
 from app.security import (
     CSRF_HEADER,
@@ -149,6 +149,10 @@ async def audit_list(
         # A row id is a 64-bit integer (SQLite, PostgreSQL BIGSERIAL).
         int | None, Query(ge=1, le=2**63 - 1, description="Rows older than this id")
     ] = None,
+    outcome: Annotated[
+        Outcome | None,
+        Query(description="`refused`: changes refused for credentials, role, CSRF or policy"),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[AuditEntry]:
     """The audit log, newest first; page with `before` (the `Link: rel=next` header)."""
@@ -161,6 +165,7 @@ async def audit_list(
             since=_when(since, "since"),
             until=_when(until, "until"),
             before=before,
+            outcome=outcome,
             limit=limit,
         )
     except errors.ProblemError:

@@ -20,7 +20,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from app import audit, errors
 from app.engine import EngineDep
-from app.models.common import label_filters
+from app.models.common import Labels, label_filters
 from app.models.events import BuildDone, BuildLog, PullProgress
 from app.models.images import (
     BuildCachePruned,
@@ -86,18 +86,25 @@ def _content_type(request: Request) -> str:
 
 
 _STRING_MAP: TypeAdapter[dict[str, str]] = TypeAdapter(dict[str, str])
+_LABELS: TypeAdapter[dict[str, str]] = TypeAdapter(Labels)
 
 
 def _json_options(raw: str | None, name: str) -> dict[str, str]:
-    """`buildargs` / `labels` query values: a JSON object of strings."""
+    """`buildargs` / `labels` query values: a JSON object of strings (labels bounded)."""
     if raw is None:
         return {}
     try:
-        return _STRING_MAP.validate_json(raw)
+        value = _STRING_MAP.validate_json(raw)
     except ValidationError as exc:
         raise errors.ValidationFailed.field(
             ["query", name], "must be a JSON object of strings"
         ) from exc
+    if name == "labels":
+        try:
+            value = _LABELS.validate_python(value)
+        except ValidationError as exc:
+            raise errors.ValidationFailed.field(["query", name], exc.errors()[0]["msg"]) from exc
+    return value
 
 
 _PROGRESS_DOC = """\

@@ -31,6 +31,7 @@ from app.models.events import EngineEvent, HealthEvent, LogEvent, StreamGap
 from app.openapi import ENGINE_EVENT_TYPES
 from app.services import live
 from app.services.events import EventBus, EventFilter, event_stream
+from app.services.health_journal import HealthJournal, Position, parse_id
 from app.services.logs import parse_line_id
 from app.services.stats import StatsSample
 from app.settings import Settings
@@ -58,7 +59,13 @@ async def get_bus(request: Request) -> EventBus:
     return bus
 
 
+async def get_health_journal(request: Request) -> HealthJournal:
+    journal: HealthJournal = request.app.state.health
+    return journal
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+HealthJournalDep = Annotated[HealthJournal, Depends(get_health_journal)]
 HubsDep = Annotated[HubRegistry, Depends(get_hubs)]
 BusDep = Annotated[EventBus, Depends(get_bus)]
 LastEventId = Annotated[
@@ -211,12 +218,21 @@ async def containers_health_stream(
     engine: EngineDep,
     state: ContainerStateDep,
     bus: BusDep,
-    hubs: HubsDep,
+    journal: HealthJournalDep,
     settings: SettingsDep,
+    last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
-    """Follow a container's health (SSE): one event per change of status."""
+    """Follow a container's health (SSE): one event per change of status.
+
+    Resumable: with `Last-Event-ID` (or `?last_event_id=`) the stream sends exactly
+    the changes after that id, in order, then carries on live. Ids are the engine
+    event's time (`<time_nano>-<n>`), the same for every subscriber; the first events
+    of a fresh stream carry the id of the newest change moorage had seen. A resume
+    from before what moorage remembers (`MOORAGE_HEALTH_JOURNAL_SIZE` changes, since
+    it started) gets `event: gap`, then the current status."""
+    resume = _health_resume(request, last_event_id)
     doc = await _container(engine, id, state)
-    body = live.health_events(engine, bus, hubs, doc["Id"], [], settings.sse_queue_size)
+    body = live.health_events(engine, journal, doc["Id"], [], resume)
     return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
 
 
@@ -237,14 +253,23 @@ async def health_stream(
     request: Request,
     engine: EngineDep,
     bus: BusDep,
-    hubs: HubsDep,
+    journal: HealthJournalDep,
     settings: SettingsDep,
     label: Labels = None,
+    last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
-    """Follow the health of every container (SSE), optionally by label."""
+    """Follow the health of every container (SSE), optionally by label.
+
+    Resumable with `Last-Event-ID`, as the stream of one container's health."""
     labels = label_filters(label)
-    body = live.health_events(engine, bus, hubs, None, labels, settings.sse_queue_size)
+    resume = _health_resume(request, last_event_id)
+    body = live.health_events(engine, journal, None, labels, resume)
     return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
+
+
+def _health_resume(request: Request, last_event_id: str | None) -> Position | None:
+    resume = resume_point(request, last_event_id)
+    return parse_id(resume) if resume is not None else None
 
 
 @router.get(

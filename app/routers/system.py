@@ -83,10 +83,11 @@ async def metrics(request: Request) -> PlainTextResponse:
         "moorage_events_journal_size": float(len(bus.journal)),
     }
     hubs = getattr(app.state, "hubs", None)
-    counters: dict[str, float] = {}
+    # Engine events too large to read whole, kept without their attributes.
+    counters: dict[str, float] = {"moorage_engine_events_oversized_total": float(bus.oversized)}
     if hubs is not None:
         gauges.update(hubs.gauges())
-        counters = hubs.counters()
+        counters.update(hubs.counters())
     return PlainTextResponse(
         app.state.metrics.render(gauges, counters), media_type="text/plain; version=0.0.4"
     )

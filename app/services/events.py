@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import weakref
 from collections import deque
@@ -36,6 +37,109 @@ from app.engine import Engine
 log = logging.getLogger("moorage.events")
 
 Event = dict[str, Any]
+
+
+# The longest engine event line read whole. Labels are bounded at create
+# (app/models/common.py: 256 KiB in all), so only objects made past moorage reach it.
+MAX_EVENT_LINE = 512 << 10
+_EDGE = 4 << 10  # what an oversized line keeps of its start and of its end
+
+# The engine writes an event as {"status","id","from","Type","Action","Actor":{"ID",
+# "Attributes":{…}},"scope","time","timeNano"}: all but the attributes sit in the first
+# and last few hundred bytes. Inside the attributes every quote is escaped, so these
+# anchored patterns cannot be fooled by a label's value.
+_HEAD_FIELD = re.compile(rb'[{,]"(Type|Action|ID|id|status|from)":"((?:[^"\\]|\\.)*)"')
+_TAIL_FIELD = re.compile(rb'\}(?:,"scope":"([a-z]*)")?,"time":(\d+),"timeNano":(\d+)\}\s*$')
+
+
+@dataclass
+class OversizedLine:
+    """An event line over the limit: its size, first and last bytes; the rest was
+    dropped as it arrived."""
+
+    size: int
+    head: bytes
+    tail: bytes
+
+    def stub(self) -> Event | None:
+        """The event without its attributes, marked `moorage_truncated` (its size),
+        or None when its start or end cannot be read (not an engine event)."""
+        head = self.head.split(b'"Attributes":', 1)[0]
+        fields: dict[str, str] = {}
+        for m in _HEAD_FIELD.finditer(head):
+            key = m.group(1).decode()
+            fields.setdefault(key, orjson.loads(b'"' + m.group(2) + b'"'))
+        end = _TAIL_FIELD.search(self.tail)
+        if end is None or "Type" not in fields:
+            return None
+        event: Event = {
+            "Type": fields["Type"],
+            "Action": fields.get("Action", fields.get("status", "")),
+            "Actor": {"ID": fields.get("ID", fields.get("id", "")), "Attributes": {}},
+            "scope": (end.group(1) or b"local").decode(),
+            "time": int(end.group(2)),
+            "timeNano": int(end.group(3)),
+            "moorage_truncated": self.size,
+        }
+        for key in ("status", "id", "from"):
+            if key in fields:
+                event[key] = fields[key]
+        return event
+
+
+def _parse_line(line: bytes | OversizedLine) -> Event | None:
+    """An engine event line as an event (an oversized one as its stub), or None."""
+    if isinstance(line, OversizedLine):
+        stub = line.stub()
+        log.warning(
+            "event stream: an event of %d bytes kept without its attributes: %s %s %s",
+            line.size,
+            stub and stub.get("Type"),
+            stub and stub.get("Action"),
+            stub and (stub.get("Actor") or {}).get("ID"),
+        )
+        return stub
+    try:
+        event: Event = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        log.warning("event stream: not JSON: %r", line[:200])
+        return None
+    return event
+
+
+async def event_lines(
+    chunks: AsyncIterator[bytes], limit: int
+) -> AsyncIterator[bytes | OversizedLine]:
+    """The engine's newline-ended lines, each at most `limit` bytes; a longer one is
+    an `OversizedLine` (never held whole: a huge event costs that event, not the
+    stream, as aiohttp's line reader did by failing and reconnecting onto it)."""
+    buf = b""
+    over: OversizedLine | None = None
+    async for chunk in chunks:
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            piece = chunk[start:] if nl < 0 else chunk[start:nl]
+            if over is not None:
+                over.size += len(piece)
+                over.tail = (over.tail + piece)[-_EDGE:]
+            elif len(buf) + len(piece) > limit:
+                whole = buf + piece
+                over = OversizedLine(len(whole), whole[:_EDGE], whole[-_EDGE:])
+                buf = b""
+            else:
+                buf += piece
+            if nl < 0:
+                break
+            if over is not None:
+                yield over
+                over = None
+            elif buf.strip():
+                yield buf
+                buf = b""
+            start = nl + 1
+    if over is None and buf.strip():
+        yield buf
 
 
 @dataclass(eq=False)
@@ -68,6 +172,10 @@ class EventBus:
     journal_from: int | None = None
     # (after, before) of the gaps seen (time_nano): events in between are lost.
     gaps: deque[tuple[int, int]] = field(default_factory=lambda: deque(maxlen=100))
+    # An engine event line longer than this is not buffered: it is published as a
+    # stub without its attributes (see `OversizedLine`), and counted here.
+    max_line: int = MAX_EVENT_LINE
+    oversized: int = 0
     _disconnect_watchers: weakref.WeakSet[asyncio.Event] = field(default_factory=weakref.WeakSet)
     _task: asyncio.Task[None] | None = None
 
@@ -162,13 +270,11 @@ class EventBus:
             # The replay starts at the last event seen when the engine still has it;
             # when its first event is newer, what lay between is gone.
             checking_gap = resumed_from is not None
-            async for line in response.content:
-                if not line.strip():
-                    continue
-                try:
-                    event: Event = orjson.loads(line)
-                except orjson.JSONDecodeError:
-                    log.warning("event stream: not JSON: %r", line[:200])
+            async for line in event_lines(response.content.iter_any(), self.max_line):
+                if isinstance(line, OversizedLine):
+                    self.oversized += 1
+                event = _parse_line(line)
+                if event is None:
                     continue
                 time_nano = int(event.get("timeNano") or 0)
                 # Replay from `since` includes the boundary event: drop what we had.
@@ -207,13 +313,11 @@ class EventBus:
             "since": f"{after // 1_000_000_000}.{after % 1_000_000_000:09d}",
             "until": f"{until // 1_000_000_000}.{until % 1_000_000_000:09d}",
         }
-        async with self.engine.request("GET", "events", params=params, long=True) as response:
-            body = await response.read()
         out: list[Event] = []
-        for line in body.splitlines():
-            if line.strip():
-                event: Event = orjson.loads(line)
-                if int(event.get("timeNano") or 0) > after:
+        async with self.engine.request("GET", "events", params=params, long=True) as response:
+            async for line in event_lines(response.content.iter_any(), self.max_line):
+                event = _parse_line(line)
+                if event is not None and int(event.get("timeNano") or 0) > after:
                     out.append(event)
         return out
 
@@ -297,7 +401,7 @@ def event_view(event: Event) -> dict[str, Any]:
     attrs = actor.get("Attributes") or {}
     tn = int(event.get("timeNano") or 0)
     secs = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(tn // 1_000_000_000))
-    return {
+    view = {
         "type": event.get("Type"),
         "action": event.get("Action"),
         "id": actor.get("ID"),
@@ -306,6 +410,10 @@ def event_view(event: Event) -> dict[str, Any]:
         "time": f"{secs}.{tn % 1_000_000_000:09d}Z",
         "time_nano": tn,
     }
+    if "moorage_truncated" in event:
+        # Too large to read whole: its attributes (labels, name) were dropped.
+        view["truncated"] = True
+    return view
 
 
 def _encode(event: Event) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Literal
 
 from pydantic import BaseModel
@@ -47,3 +48,22 @@ def health_report(inspect: dict[str, Any]) -> HealthReport:
             for entry in health.get("Log") or []
         ],
     )
+
+
+def health_event(report: HealthReport, previous: str | None, ts: str | None) -> dict[str, Any]:
+    """The data of an `event: health`."""
+    last = report.log[-1] if report.log else None
+    return {
+        "container_id": report.container_id,
+        "name": report.name,
+        "status": report.status,
+        "previous": previous,
+        "failing_streak": report.failing_streak,
+        "output": last.output if last else "",
+        "ts": ts or (last.end if last else None) or rfc3339(time.time()),
+    }
+
+
+def ns_rfc3339(ns: int) -> str:
+    base = rfc3339(ns // 1_000_000_000) or ""
+    return base.replace("Z", f".{ns % 1_000_000_000:09d}Z")

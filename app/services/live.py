@@ -19,9 +19,9 @@ import orjson
 
 from app import errors
 from app.engine import Engine
-from app.models.common import _parse_time, rfc3339
-from app.services.events import EventBus
-from app.services.health import HealthReport, health_report
+from app.models.common import _parse_time
+from app.services.health import HealthReport, health_event, health_report
+from app.services.health_journal import HealthJournal, Position, format_id
 from app.services.logs import (
     LineBatch,
     LineId,
@@ -491,126 +491,90 @@ def _label_match(labels: dict[str, str], wanted: list[str]) -> bool:
     return True
 
 
-def health_event(report: HealthReport, previous: str | None, ts: str | None) -> dict[str, Any]:
-    last = report.log[-1] if report.log else None
-    return {
-        "container_id": report.container_id,
-        "name": report.name,
-        "status": report.status,
-        "previous": previous,
-        "failing_streak": report.failing_streak,
-        "output": last.output if last else "",
-        "ts": ts or (last.end if last else None) or rfc3339(time.time()),
+async def _current(
+    engine: Engine, cid: str | None, labels: list[str]
+) -> AsyncIterator[HealthReport]:
+    """The current health of the container, or of every container with a health check
+    (and the labels)."""
+    if cid is not None:
+        doc = await engine.json("GET", f"containers/{cid}/json", kind="container", ref=cid)
+        yield health_report(doc)
+        return
+    filters = {
+        "health": ["starting", "healthy", "unhealthy"],
+        **({"label": labels} if labels else {}),
     }
-
-
-def _health_producer(engine: Engine, bus: EventBus, cid: str | None) -> Callable[[Hub], Any]:
-    async def run(hub: Hub) -> None:
-        last: dict[str, str] = {}
-        with bus.subscribe() as bsub:
-            hub.ready.set()
-            while True:
-                if bsub.overflowed and bsub.queue.empty():
-                    raise errors.EngineError("health: the engine event reader fell behind")
-                event = await bsub.get()
-                if event.get("Type") != "container":
-                    continue
-                actor = event.get("Actor") or {}
-                eid = str(actor.get("ID") or "")
-                if cid is not None and eid != cid:
-                    continue
-                action = str(event.get("Action") or "")
-                if action == "destroy":
-                    last.pop(eid, None)
-                    hub.publish(Item(eid, b"", {"destroyed": True}))
-                    continue
-                if not action.startswith("health_status"):
-                    continue
-                status = action.partition(":")[2].strip()
-                if last.get(eid) == status:
-                    continue
-                last[eid] = status
-                try:
-                    doc = await engine.json(
-                        "GET", f"containers/{eid}/json", kind="container", ref=eid
-                    )
-                except errors.NotFound:
-                    continue
-                report = health_report(doc)
-                # Status as of the event; output of the last check (recorded first).
-                if status in ("starting", "healthy", "unhealthy"):
-                    report = report.model_copy(update={"status": status})
-                tn = int(event.get("timeNano") or 0)
-                ts = _ns_rfc3339(tn) if tn else None
-                labels = dict(actor.get("Attributes") or {})
-                hub.publish(Item(eid, b"", {"report": report, "ts": ts, "labels": labels}))
-
-    return run
-
-
-def _ns_rfc3339(ns: int) -> str:
-    base = rfc3339(ns // 1_000_000_000) or ""
-    return base.replace("Z", f".{ns % 1_000_000_000:09d}Z")
+    rows = await engine.json("GET", "containers/json", params={"filters": filters})
+    for row in rows or []:
+        with contextlib.suppress(errors.NotFound):
+            doc = await engine.json(
+                "GET", f"containers/{row['Id']}/json", kind="container", ref=row["Id"]
+            )
+            yield health_report(doc)
 
 
 async def health_events(
     engine: Engine,
-    bus: EventBus,
-    hubs: HubRegistry,
+    journal: HealthJournal,
     cid: str | None,
     labels: list[str],
-    queue_size: int,
+    resume: Position | None,
 ) -> AsyncIterator[bytes]:
-    """One event per change of health status (the first: the current status)."""
-    last: dict[str, str] = {}
-    seq = 0
+    """One event per change of health status, read from the journal by position.
 
-    def event(report: HealthReport, ts: str | None) -> bytes:
-        nonlocal seq
-        seq += 1
-        data = health_event(report, last.get(report.container_id), ts)
-        last[report.container_id] = report.status
-        return encode("health", data, id=f"{time.time_ns()}-{seq}")
-
-    sub = Subscriber(maxsize=queue_size)
-    async with hubs.subscribe("health", cid or "*", _health_producer(engine, bus, cid), sub) as hub:
-        await hub.ready.wait()
-        if cid is not None:
-            doc = await engine.json("GET", f"containers/{cid}/json", kind="container", ref=cid)
-            yield event(health_report(doc), None)
-        else:
-            filters = {
-                "health": ["starting", "healthy", "unhealthy"],
-                **({"label": labels} if labels else {}),
-            }
-            rows = await engine.json("GET", "containers/json", params={"filters": filters})
-            for row in rows or []:
-                with contextlib.suppress(errors.NotFound):
-                    doc = await engine.json(
-                        "GET", f"containers/{row['Id']}/json", kind="container", ref=row["Id"]
-                    )
-                    yield event(health_report(doc), None)
-        async for items in sub.batches():
-            out: list[bytes] = []
-            for it in items:
-                meta = it.meta or {}
-                if meta.get("destroyed"):
-                    last.pop(it.key, None)
-                    if cid is not None:
-                        out.append(encode("end", {"reason": "removed"}))
-                        yield b"".join(out)
-                        return
-                    continue
-                if cid is None and labels and not _label_match(meta["labels"], labels):
-                    continue
-                report: HealthReport = meta["report"]
-                if last.get(report.container_id) == report.status:
-                    continue
-                out.append(event(report, meta["ts"]))
-            if out:
-                yield b"".join(out)
-        if hub.failure is not None:
-            raise hub.failure
+    Fresh: first the current status of each container (their id: the journal's head
+    when they were read), then every change after it. Resumed (`Last-Event-ID`): the
+    changes after that id, exactly, then live; when the journal does not reach back
+    that far, `event: gap` and a fresh start."""
+    last: dict[str, str] = {}  # status sent, per container: a change already shown is not
+    pos = resume
+    if pos is not None and not journal.covers(pos):
+        yield encode(
+            "gap",
+            {
+                "after": format_id(pos),
+                "first_available": format_id(journal.covered_after),
+                "detail": "Health changes after this id may be lost (older than moorage's "
+                "journal, or from before it started); the current status follows",
+            },
+        )
+        pos = None
+    if pos is None:
+        pos = journal.head
+        at = format_id(pos)
+        async for report in _current(engine, cid, labels):
+            last[report.container_id] = report.status
+            yield encode("health", health_event(report, None, None), id=at)
+    while True:
+        if not journal.covers(pos):
+            raise SlowConsumer("The client did not keep up with the health stream")
+        out: list[bytes] = []
+        for entry in journal.after(pos):
+            pos = entry.id
+            if cid is not None and entry.container_id != cid:
+                continue
+            if entry.data is None:  # removed
+                last.pop(entry.container_id, None)
+                if cid is not None:
+                    out.append(encode("end", {"reason": "removed"}))
+                    yield b"".join(out)
+                    return
+                continue
+            if cid is None and labels and not _label_match(entry.labels, labels):
+                continue
+            shown = last.get(entry.container_id)
+            if shown == entry.data["status"]:
+                continue  # shown by the first events already
+            last[entry.container_id] = entry.data["status"]
+            data = entry.data
+            if shown is not None and shown != data["previous"]:
+                # What this stream showed last (the journal may not have seen the
+                # first status: a container starts its checks without an event).
+                data = {**data, "previous": shown}
+            out.append(encode("health", data, id=format_id(entry.id)))
+        if out:
+            yield b"".join(out)
+        await journal.wait(pos)
 
 
 # ---------------------------------------------------------------------------

@@ -121,6 +121,7 @@ class Terminal:
         self._grace: asyncio.Task[None] | None = None
         self._last = time.monotonic()
         self._audit_id: int | None = None
+        self._audit_rec: Record | None = None
         self.recording: Recording | None = None
         self._audit: dict[str, Any] = {}
         self.ended_by = ""
@@ -463,6 +464,7 @@ class Terminal:
         actor.target = self.container
         try:
             self._audit_id = await store.add(actor)
+            self._audit_rec = actor
         except Exception as exc:
             log.error("terminal %s: audit write failed: %s", self.key, exc)
 
@@ -478,7 +480,11 @@ class Terminal:
             "ended_by": self.ended_by or "process exited",
         }
         try:
-            await store.finish(row_id, 200, summary)
+            rec = self._audit_rec
+            assert rec is not None  # written with the id
+            rec.id = row_id
+            rec.judge(200, None)
+            await store.finish(rec, summary)
         except Exception as exc:
             log.error("terminal %s: audit end write failed: %s", self.key, exc)
 
