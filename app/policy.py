@@ -209,7 +209,7 @@ class Policy(BaseModel):
         for key, value in doc.items():
             if value in (None, "", 0, [], {}, False):
                 continue  # an engine default (inspect shows them all): asks for nothing
-            if not isinstance(key, str) or key.lower() not in known:
+            if not isinstance(key, str) or engine_parse.go_json_key(key) not in known:
                 refuse("unknown-field", f"{what} key {str(key)[:80]!r} is not judged by the policy")
         log = _ci(doc, "LogConfig")
         if log is not None:
@@ -635,12 +635,16 @@ def _truthy(value: Any) -> bool:
 
 
 def _ci(doc: Mapping[str, Any], key: str) -> Any:
-    """A key, in whatever case the caller wrote it (Go's JSON decoder ignores case).
+    """A key, in whatever case the caller wrote it (Go's JSON decoder ignores case, and
+    folds the long s, U+017F, to s and the Kelvin sign to k: `Source` spelled with a
+    long s is Source to the engine).
 
     Duplicates differing only by case are refused: which one the engine keeps is
     not ours to guess.
     """
-    found = [v for k, v in doc.items() if isinstance(k, str) and k.lower() == key.lower()]
+    want = engine_parse.go_json_key(key)
+    fold = engine_parse.go_json_key
+    found = [v for k, v in doc.items() if isinstance(k, str) and fold(k) == want]
     if len(found) > 1:
         refuse("duplicate-keys", f"{key} is given {len(found)} times")
     return found[0] if found else None
@@ -767,6 +771,9 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
     async def guard(method: str, path: str, params: Mapping[str, Any] | None, data: Any) -> Any:
         parts = _path(path)
         params = params or {}
+        if _enters(parts) and method in ("GET", "HEAD", "PUT"):
+            await check_entry(policy, engine, parts[1])
+            return
         if method == "GET" and parts:
             check_fetch(policy, parts, params)
             return
@@ -793,8 +800,13 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             await check_before_start(policy, engine, parts[1])
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "restart":
             await check_before_start(policy, engine, parts[1])
+        elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "attach":
+            await check_entry(policy, engine, parts[1])
+        elif parts == ["commit"]:
+            await check_commit(policy, engine, params)
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "exec":
             body = _mapping(_json_body(data) or {}, "the exec body")
+            await check_entry(policy, engine, parts[1])
             user, passwd = None, None
             if not policy.exec_allow_root:
                 asked = str(_ci(body, "User") or "")
@@ -894,7 +906,11 @@ def pinned_exec_body(body: Mapping[str, Any], user: str, passwd: str) -> bytes |
     if uid is None:
         return None  # the engine refuses a name it cannot find, as it would have
     pinned = f"{uid}:{group}" if ":" in user else str(uid)
-    kept = {k: v for k, v in body.items() if not (isinstance(k, str) and k.lower() == "user")}
+    kept = {
+        k: v
+        for k, v in body.items()
+        if not (isinstance(k, str) and engine_parse.go_json_key(k) == "user")
+    }
     return json.dumps({**kept, "User": pinned}).encode()
 
 
@@ -908,9 +924,30 @@ def check_fetch(policy: Policy, parts: list[str], params: Mapping[str, Any]) -> 
 
 
 def guards_read(path: str) -> bool:
-    """Whether a GET to `path` goes to the guard (it makes the engine fetch)."""
+    """Whether a GET to `path` goes to the guard: it makes the engine fetch, or it
+    reads a container's files (`_enters`)."""
     parts = _path(path)
-    return parts[:1] == ["distribution"] or parts[:2] == ["images", "search"]
+    return parts[:1] == ["distribution"] or parts[:2] == ["images", "search"] or _enters(parts)
+
+
+def _enters(parts: list[str]) -> bool:
+    """A container's files read or written: its archive (GET, HEAD, PUT) or export."""
+    return len(parts) == 3 and parts[0] == "containers" and parts[2] in ("archive", "export")
+
+
+async def check_commit(policy: Policy, engine: Engine, params: Mapping[str, Any]) -> None:
+    """A commit names a new image and gives it the container's content: the name must
+    be in an allowed registry, and the content (the container's image, plus what ran
+    on it) must have come from one — else a commit launders an image as a tag would."""
+    if not policy.allowed_registries:
+        return
+    repo = _ci(params, "repo")
+    if repo:
+        policy.check_image_name(str(repo))
+    ref = str(_ci(params, "container") or "")
+    if ref:
+        doc = await _container(engine, ref)
+        await judge_image(policy, engine, str(doc.get("Image") or ref))
 
 
 @runtime_checkable
@@ -1096,6 +1133,27 @@ async def check_before_start(policy: Policy, engine: Engine, ref: str) -> None:
     the engine resolves it again at every start. So every start and restart through
     moorage judges the container's binds, volumes and namespace joins again.
     """
+    doc, binds = await check_container_as_it_is(policy, engine, ref)
+    if binds:
+        await check_bind_nesting(engine, binds, skip=str(doc.get("Id") or ""))
+
+
+async def check_entry(policy: Policy, engine: Engine, ref: str) -> None:
+    """An exec, attach, archive read or write, or export of a container: judged like
+    a start, on the container as the engine has it.
+
+    A container made outside moorage (or before the policy) may be privileged, share
+    the host's pid namespace or bind `/etc`: an exec in it, or an archive `GET` of
+    `/host/etc/shadow` or `PUT` into its bind, reaches the host as surely as creating
+    it would. What moorage would not create or start, it does not enter either.
+    """
+    await check_container_as_it_is(policy, engine, ref)
+
+
+async def check_container_as_it_is(
+    policy: Policy, engine: Engine, ref: str
+) -> tuple[dict[str, Any], list[Bind]]:
+    """Privileged, host namespaces, joins and mounts of the container `ref` now."""
     doc = await _container(engine, ref)
     host = doc.get("HostConfig") or {}
     name = str(doc.get("Name") or ref).lstrip("/")
@@ -1109,8 +1167,7 @@ async def check_before_start(policy: Policy, engine: Engine, ref: str) -> None:
                 refuse("allow_host_namespaces", f"container {name!r} shares the host's {what}")
     await check_joined(policy, engine, {k: host[k] for k in NAMESPACE_FIELDS if host.get(k)})
     binds = await check_container_mounts(policy, engine, doc, f"container {name!r}")
-    if binds:
-        await check_bind_nesting(engine, binds, skip=str(doc.get("Id") or ""))
+    return doc, binds
 
 
 async def check_bind_nesting(engine: Engine, binds: list[Bind], *, skip: str = "") -> None:
