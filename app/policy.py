@@ -931,8 +931,9 @@ def guards_read(path: str) -> bool:
 
 
 def _enters(parts: list[str]) -> bool:
-    """A container's files read or written: its archive (GET, HEAD, PUT) or export."""
-    return len(parts) == 3 and parts[0] == "containers" and parts[2] in ("archive", "export")
+    """A container's files read or written through its archive (GET, HEAD, PUT): the
+    paths include its binds. (An export is its own layers only: not judged.)"""
+    return len(parts) == 3 and parts[0] == "containers" and parts[2] == "archive"
 
 
 async def check_commit(policy: Policy, engine: Engine, params: Mapping[str, Any]) -> None:
@@ -1139,7 +1140,7 @@ async def check_before_start(policy: Policy, engine: Engine, ref: str) -> None:
 
 
 async def check_entry(policy: Policy, engine: Engine, ref: str) -> None:
-    """An exec, attach, archive read or write, or export of a container: judged like
+    """An exec, attach, or archive read or write of a container: judged like
     a start, on the container as the engine has it.
 
     A container made outside moorage (or before the policy) may be privileged, share
