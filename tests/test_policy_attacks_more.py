@@ -527,3 +527,66 @@ async def test_a_bind_under_the_prefix_still_works(
 
 def test_the_catalogue_is_large_enough() -> None:
     assert len(set(ATTEMPTS)) >= 60, len(set(ATTEMPTS))
+
+
+# -- 5. attach, and symlinks planted through an allowed archive upload ------------------
+
+
+async def test_attach_to_a_privileged_container_made_outside_refused(
+    engine: Engine, name: str
+) -> None:
+    """A terminal's attach (the hijacked engine call the WebSocket route makes)."""
+    ATTEMPTS.append("attach-to-privileged")
+    outside(name, "--privileged")
+    params = {"stream": True, "stdin": True, "stdout": True, "stderr": True}
+    await engine_refused(
+        engine.hijack(f"containers/{name}/attach", tty=False, params=params), "allow_privileged"
+    )
+
+
+def _symlink_tar(link: str, target: str, through: str | None = None) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        info = tarfile.TarInfo(link)
+        info.type, info.linkname = tarfile.SYMTYPE, target
+        tar.addfile(info)
+        if through is not None:
+            data = tarfile.TarInfo(f"{link}/{through}")
+            data.size = 6
+            tar.addfile(data, io.BytesIO(b"pwned\n"))
+    return buf.getvalue()
+
+
+async def test_a_symlink_put_into_an_allowed_bind_does_not_lead_out(
+    api: httpx.AsyncClient, base: Path, name: str
+) -> None:
+    """The upload is allowed (the bind is under the prefix); what it plants is not a
+    way out: a file through the link is the engine's breakout, refused, and a bind of
+    the link is judged where it resolves."""
+    ATTEMPTS.extend(["archive-put-symlink-then-file-through-it", "bind-of-planted-symlink"])
+    outside(name, "-v", f"{base}/data/sub:/x")
+    r = await api.put(
+        f"/v1/containers/{name}/archive",
+        params={"path": "/x"},
+        content=_symlink_tar("esc", f"{base}/outside", through="pwned"),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    assert r.status_code >= 400 or not (base / "outside" / "pwned").exists(), r.text
+    untouched(base)
+    r = await api.put(
+        f"/v1/containers/{name}/archive",
+        params={"path": "/x"},
+        content=_symlink_tar("esc2", f"{base}/outside"),
+        headers={"Content-Type": "application/x-tar"},
+    )
+    assert r.status_code in (200, 204), r.text
+    planted = base / "data" / "sub" / "esc2"
+    try:
+        assert planted.is_symlink()
+        r = await api.post("/v1/containers", json=spec(f"{name}-b", volumes=[f"{planted}:/x"]))
+        refused(r, "bind_mount_prefixes")
+        assert not exists("container", f"{name}-b")
+        untouched(base)
+    finally:
+        planted.unlink(missing_ok=True)
+        (base / "data" / "sub" / "esc").unlink(missing_ok=True)
