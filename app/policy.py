@@ -788,6 +788,7 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
             if isinstance(image, str) and image:
                 await judge_image(policy, engine, image)
             binds = await check_named_volumes(policy, engine, host) + _host_binds(host)
+            binds += await volumes_from_binds(policy, engine, host)
             if binds:
                 await check_bind_nesting(engine, binds)
         elif len(parts) == 3 and parts[0] == "containers" and parts[2] == "update":
@@ -1031,6 +1032,25 @@ async def check_joined(policy: Policy, engine: Engine, host: Mapping[str, Any]) 
         ref = str(entry).split(":", 1)[0].strip()
         doc = await _container(engine, ref)
         await check_container_mounts(policy, engine, doc, f"VolumesFrom {ref!r}")
+
+
+async def volumes_from_binds(policy: Policy, engine: Engine, host: Mapping[str, Any]) -> list[Bind]:
+    """The binds `VolumesFrom` hands the new container, in the mode it gets them
+    (`x:ro` makes them read-only; `x:rw` cannot make a read-only one writable).
+
+    A writable bind above another container's bind (the swap `check_bind_nesting`
+    refuses) can come this way as well as by `Binds`.
+    """
+    binds: list[Bind] = []
+    for entry in _list(_ci(host, "VolumesFrom"), "VolumesFrom"):
+        ref, _, mode = str(entry).partition(":")
+        doc = await _container(engine, ref.strip())
+        inherited = await check_container_mounts(policy, engine, doc, f"VolumesFrom {ref!r}")
+        for path, writable, what in inherited:
+            if mode.strip():
+                writable = writable and _bind_writable(mode)
+            binds.append((path, writable, f"VolumesFrom {ref.strip()!r} {what}"))
+    return binds
 
 
 async def _check_join_chain(policy: Policy, engine: Engine, key: str, value: str) -> None:

@@ -590,3 +590,20 @@ async def test_a_symlink_put_into_an_allowed_bind_does_not_lead_out(
     finally:
         planted.unlink(missing_ok=True)
         (base / "data" / "sub" / "esc").unlink(missing_ok=True)
+
+
+async def test_volumes_from_a_writable_bind_above_another_refused(
+    api: httpx.AsyncClient, base: Path, name: str
+) -> None:
+    """`volumes_from` of a container with a writable bind of `data/`, while another
+    binds `data/sub`: one more container able to swap `sub` for a symlink, which the
+    nesting rule refuses for `volumes` and `mounts` alike."""
+    ATTEMPTS.append("volumes-from-a-writable-bind-above-a-bind")
+    outside(f"{name}-sub", "-v", f"{base}/data/sub:/s:ro")
+    docker("create", *LABEL_FLAGS, "-v", f"{base}/data:/d", "--name", f"{name}-rw", TEST_IMAGE)
+    r = await api.post("/v1/containers", json=spec(name, volumes_from=[f"{name}-rw"]))
+    refused(r, "bind_mount_prefixes")
+    assert not exists("container", name)
+    # Read-only, it is no such way: allowed.
+    r = await api.post("/v1/containers", json=spec(name, volumes_from=[f"{name}-rw:ro"]))
+    assert r.status_code == 201, r.text
