@@ -482,6 +482,8 @@ ROUTE_ATTEMPTS = (
     ("oom-kill-disable-unlimited", {"oom_kill_disable": True}, "oom_kill_disable"),
     ("sysctl-kernel-modprobe", {"security": {"sysctls": {"kernel.modprobe": "/x/pwn"}}},
      "allowed_sysctls"),
+    ("networks-list-host", {"network": None, "networks": [{"name": "host"}]},
+     "allow_host_namespaces"),
     ("storage-opt-other", {"storage_opt": {"dm.basesize": "1T"}}, "storage_opt"),
 )  # fmt: skip
 
