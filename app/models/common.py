@@ -193,6 +193,36 @@ def shell_split(value: Any) -> Any:
     return value
 
 
+def endpoint_settings(
+    *,
+    aliases: list[str],
+    links: list[str],
+    driver_opt: dict[str, str],
+    ipv4_address: str | None,
+    ipv6_address: str | None,
+    link_local_ips: list[str],
+    mac_address: str | None = None,
+) -> dict[str, Any]:
+    """A network's `EndpointSettings`, as create's EndpointsConfig and connect both send it."""
+    out: dict[str, Any] = {}
+    if aliases:
+        out["Aliases"] = list(aliases)
+    if links:
+        out["Links"] = list(links)
+    if driver_opt:
+        out["DriverOpts"] = dict(driver_opt)
+    ipam: dict[str, Any] = {
+        k: v for k, v in (("IPv4Address", ipv4_address), ("IPv6Address", ipv6_address)) if v
+    }
+    if link_local_ips:
+        ipam["LinkLocalIPs"] = list(link_local_ips)
+    if ipam:
+        out["IPAMConfig"] = ipam
+    if mac_address:
+        out["MacAddress"] = mac_address
+    return out
+
+
 # Labels: the engine puts an object's labels into each of its events (and a container's
 # image labels into the container's), so their size is bounded here, where they are
 # made. An event line over app/services/events.py MAX_EVENT_LINE (512 KiB) would

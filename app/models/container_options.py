@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 
-from app.models.common import RequestBody
+from app.models.common import RequestBody, endpoint_settings
 
 MAC = Annotated[
     str, Field(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", examples=["02:42:ac:11:00:99"])
@@ -216,23 +216,13 @@ class NetworkEndpoint(RequestBody):
         return _ip_of(value, 6)
 
     def to_engine(self) -> dict[str, Any]:
-        """The network's `EndpointSettings` (create's EndpointsConfig and connect alike)."""
-        out: dict[str, Any] = {}
-        if self.aliases:
-            out["Aliases"] = list(self.aliases)
-        ipam: dict[str, Any] = {
-            k: v
-            for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address))
-            if v
-        }
-        if self.link_local_ips:
-            ipam["LinkLocalIPs"] = list(self.link_local_ips)
-        if ipam:
-            out["IPAMConfig"] = ipam
-        if self.links:
-            out["Links"] = list(self.links)
-        if self.driver_opt:
-            out["DriverOpts"] = dict(self.driver_opt)
-        if self.mac_address:
-            out["MacAddress"] = self.mac_address
-        return out
+        """The network's `EndpointSettings` at create."""
+        return endpoint_settings(
+            aliases=self.aliases,
+            links=self.links,
+            driver_opt=self.driver_opt,
+            ipv4_address=self.ipv4_address,
+            ipv6_address=self.ipv6_address,
+            link_local_ips=self.link_local_ips,
+            mac_address=self.mac_address,
+        )

@@ -7,7 +7,14 @@ from typing import Annotated, Any, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, Field, field_validator, model_validator
 
-from app.models.common import NAME_PATTERN, Labels, RequestBody, check_prune_filters, rfc3339
+from app.models.common import (
+    NAME_PATTERN,
+    Labels,
+    RequestBody,
+    check_prune_filters,
+    endpoint_settings,
+    rfc3339,
+)
 
 
 class IPAMPool(BaseModel):
@@ -243,22 +250,14 @@ class NetworkConnect(RequestBody):
         return value
 
     def to_engine(self) -> dict[str, Any]:
-        endpoint: dict[str, Any] = {}
-        if self.aliases:
-            endpoint["Aliases"] = self.aliases
-        if self.links:
-            endpoint["Links"] = self.links
-        if self.driver_opt:
-            endpoint["DriverOpts"] = self.driver_opt
-        ipam: dict[str, Any] = {
-            k: v
-            for k, v in (("IPv4Address", self.ipv4_address), ("IPv6Address", self.ipv6_address))
-            if v
-        }
-        if self.link_local_ips:
-            ipam["LinkLocalIPs"] = list(self.link_local_ips)
-        if ipam:
-            endpoint["IPAMConfig"] = ipam
+        endpoint = endpoint_settings(
+            aliases=self.aliases,
+            links=self.links,
+            driver_opt=self.driver_opt,
+            ipv4_address=self.ipv4_address,
+            ipv6_address=self.ipv6_address,
+            link_local_ips=self.link_local_ips,
+        )
         return {"Container": self.container, "EndpointConfig": endpoint}
 
     @model_validator(mode="after")
