@@ -457,6 +457,14 @@ class Engine:
                 f"The engine answered something that is not JSON: {exc}"
             ) from exc
 
+    async def chunks(
+        self, path: str, *, kind: Kind | None = None, ref: str | None = None
+    ) -> AsyncIterator[bytes]:
+        """A long GET's body (an export, a save), chunk by chunk: never all in memory."""
+        async with self.request("GET", path, long=True, kind=kind, ref=ref) as response:
+            async for chunk in response.content.iter_chunked(1 << 16):
+                yield chunk
+
     async def ping(self) -> bool:
         async with self.request("GET", "_ping", versioned=False) as response:
             return response.status == 200

@@ -12,6 +12,7 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from app import errors
+from app.downloads import BINARY, OCTET, TAR, tar_media_type
 from app.engine import Engine, EngineDep
 from app.models.common import check_ref, engine_time
 from app.models.container_io import LogEntry, PathStat, ProcessTable, check_container_path
@@ -29,10 +30,7 @@ from app.services.stats import StatsSample, compute_sample
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 
 NDJSON = "application/x-ndjson"
-TAR = "application/x-tar"
-OCTET = "application/octet-stream"
 _CONTAINER = errors.problem_responses(errors.ContainerNotFound)
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 class EngineBodyResponse(StreamingResponse):
@@ -209,7 +207,7 @@ async def containers_top(
             "description": "A tar of the path; its stat in `X-Moorage-Path-Stat` (JSON). "
             "Sent as `application/x-tar` unless the client accepts only "
             "`application/octet-stream`",
-            "content": {"application/octet-stream": _BINARY, TAR: _BINARY},
+            "content": {"application/octet-stream": BINARY, TAR: BINARY},
             "headers": {
                 "X-Moorage-Path-Stat": {
                     "description": "The path's stat, as JSON (`PathStat`)",
@@ -244,9 +242,9 @@ async def containers_archive_get(
         headers["X-Moorage-Path-Stat"] = stat.header()
         headers["Content-Disposition"] = f'attachment; filename="{safe or "archive"}.tar"'
     body = response.content.iter_chunked(64 << 10)
-    accept = request.headers.get("accept", "")
-    media_type = OCTET if OCTET in accept and TAR not in accept else TAR
-    return EngineBodyResponse(body, close=stack.aclose, media_type=media_type, headers=headers)
+    return EngineBodyResponse(
+        body, close=stack.aclose, media_type=tar_media_type(request), headers=headers
+    )
 
 
 @router.get(
@@ -270,7 +268,7 @@ async def containers_archive_stat(
             "description": "A tar archive (gzip, bzip2, xz or zstd compressed too); "
             "sent as `application/octet-stream` or `application/x-tar`",
             # One binary type in the spec, so that generators handle it (API.md).
-            "content": {OCTET: _BINARY},
+            "content": {OCTET: BINARY},
         }
     },
     responses=errors.problem_responses(

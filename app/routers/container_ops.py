@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import ValidationError
 
 from app import errors
+from app.downloads import tar_download, tar_response_doc
 from app.engine import EngineDep
 from app.models.common import check_ref
 from app.models.container_ops import (
@@ -29,7 +30,6 @@ from app.state import ContainerStateDep
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 
 _NOT_FOUND = (errors.ContainerNotFound,)
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
 _REGISTRY = (errors.RegistryDenied, errors.ImageNotFound, errors.EngineError)
 
 
@@ -67,11 +67,10 @@ async def containers_changes(engine: EngineDep, id: str) -> list[Change]:
 @router.get(
     "/{id}/export",
     responses={
-        200: {
-            "content": {"application/octet-stream": _BINARY, "application/x-tar": _BINARY},
-            "description": "The container's filesystem as a tar, streamed (`application/x-tar` "
-            "unless the client accepts only `application/octet-stream`)",
-        },
+        200: tar_response_doc(
+            "The container's filesystem as a tar, streamed (`application/x-tar` "
+            "unless the client accepts only `application/octet-stream`)"
+        ),
         **errors.problem_responses(*_NOT_FOUND),
     },
     response_class=StreamingResponse,
@@ -80,13 +79,7 @@ async def containers_export(request: Request, engine: EngineDep, id: str) -> Str
     """The container's filesystem as a tar (docker-py `export`), streamed."""
     doc = await containers.inspect(engine, check_ref(id))
     name = str(doc.get("Name") or doc["Id"][:12]).lstrip("/")
-    accept = request.headers.get("accept", "")
-    octet_only = "application/octet-stream" in accept and "application/x-tar" not in accept
-    return StreamingResponse(
-        svc.export_chunks(engine, str(doc["Id"])),
-        media_type="application/octet-stream" if octet_only else "application/x-tar",
-        headers={"Content-Disposition": f'attachment; filename="{name}.tar"'},
-    )
+    return tar_download(request, svc.export_chunks(engine, str(doc["Id"])), name)
 
 
 @router.post(

@@ -19,6 +19,7 @@ from pydantic import TypeAdapter, ValidationError
 from sse_starlette.sse import EventSourceResponse
 
 from app import audit, errors
+from app.downloads import BINARY, OCTET, tar_download, tar_response_doc
 from app.engine import EngineDep
 from app.models.common import Labels, label_filters
 from app.models.events import BuildDone, BuildLog, PullProgress
@@ -51,7 +52,6 @@ from app.streams import accepts_sse, primed, sse_doc, sse_response
 router = APIRouter(prefix="/v1/images", tags=["images"])
 
 TAR_TYPES = ("application/x-tar", "application/octet-stream", "application/gzip")
-_BINARY = {"schema": {"type": "string", "format": "binary"}}
 
 
 def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +75,7 @@ def _inline_defs(schema: dict[str, Any]) -> dict[str, Any]:
 
 def _tar_body(description: str, json_schema: dict[str, Any] | None = None) -> dict[str, Any]:
     # Documented as octet-stream so that generators handle it; x-tar is accepted too.
-    content: dict[str, Any] = {"application/octet-stream": _BINARY}
+    content: dict[str, Any] = {OCTET: BINARY}
     if json_schema is not None:
         content["application/json"] = {"schema": json_schema}
     return {"requestBody": {"required": True, "description": description, "content": content}}
@@ -429,11 +429,10 @@ async def images_history(ref: str, engine: EngineDep) -> list[ImageLayer]:
 @router.get(
     "/{ref:path}/export",
     responses={
-        200: {
-            "content": {"application/octet-stream": _BINARY, "application/x-tar": _BINARY},
-            "description": "The image tarball (`application/x-tar` unless the client accepts "
-            "only `application/octet-stream`)",
-        },
+        200: tar_response_doc(
+            "The image tarball (`application/x-tar` unless the client accepts "
+            "only `application/octet-stream`)"
+        ),
         **errors.problem_responses(errors.ImageNotFound),
     },
     response_class=StreamingResponse,
@@ -442,13 +441,7 @@ async def images_export(ref: str, request: Request, engine: EngineDep) -> Stream
     """The image as a tarball (`docker save`), streamed."""
     image = await svc.get_image(engine, svc.check_image_ref(ref))
     filename = (image.tags[0] if image.tags else image.short_id).replace("/", "_")
-    accept = request.headers.get("accept", "")
-    octet_only = "application/octet-stream" in accept and "application/x-tar" not in accept
-    return StreamingResponse(
-        svc.export_chunks(engine, ref),
-        media_type="application/octet-stream" if octet_only else "application/x-tar",
-        headers={"Content-Disposition": f'attachment; filename="{filename}.tar"'},
-    )
+    return tar_download(request, svc.export_chunks(engine, ref), filename)
 
 
 @router.post(

@@ -39,13 +39,9 @@ async def changes(engine: Engine, ref: str) -> list[Change]:
     return [Change.from_engine(d) for d in docs or []]
 
 
-async def export_chunks(engine: Engine, ref: str) -> AsyncIterator[bytes]:
+def export_chunks(engine: Engine, ref: str) -> AsyncIterator[bytes]:
     """The container's filesystem as a tar, chunk by chunk (never all in memory)."""
-    async with engine.request(
-        "GET", f"containers/{ref}/export", long=True, kind="container", ref=ref
-    ) as response:
-        async for chunk in response.content.iter_chunked(1 << 16):
-            yield chunk
+    return engine.chunks(f"containers/{ref}/export", kind="container", ref=ref)
 
 
 # --- image-update -------------------------------------------------------------------

@@ -752,10 +752,6 @@ async def load_images(engine: Engine, body: Upload) -> list[Image]:
     return [await get_image(engine, ref) for ref in refs]
 
 
-async def export_chunks(engine: Engine, ref: str) -> AsyncIterator[bytes]:
+def export_chunks(engine: Engine, ref: str) -> AsyncIterator[bytes]:
     """`docker save` of one image, chunk by chunk."""
-    async with engine.request(
-        "GET", f"images/{ref}/get", long=True, kind="image", ref=ref
-    ) as response:
-        async for chunk in response.content.iter_chunked(1 << 16):
-            yield chunk
+    return engine.chunks(f"images/{ref}/get", kind="image", ref=ref)
