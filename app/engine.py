@@ -255,16 +255,18 @@ class Engine:
         raise ValueError(f"DOCKER_HOST {url!r}: use unix://, tcp://, https:// or ssh://")
 
     def _install_guard(self) -> None:
-        from app.policy import engine_guard, load_policy
+        # The one place the engine reaches up to the policy (lazily: the policy module
+        # imports this one); the terminals' client reuses what is taken here.
+        from app.policy import engine_guard, guards_read, load_policy
 
         policy = load_policy(self.settings.policy_file)
         if policy is not None:
             self.guard = engine_guard(policy, self)
+        self._guards_read: Callable[[str], bool] = guards_read
         self._guard_client(self.docker)
 
     def _guard_client(self, docker: aiodocker.Docker) -> None:
-        from app.policy import guards_read
-
+        guards_read = self._guards_read
         # Every aiodocker call (ours and its high-level helpers) passes _do_query.
         inner = docker._do_query
 

@@ -142,6 +142,14 @@ async def event_lines(
         yield buf
 
 
+async def cancel_and_wait(task: asyncio.Task[None] | None) -> None:
+    """Cancel a background reader and wait until it has stopped (the bus, the journal)."""
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 @dataclass(eq=False)
 class Subscription:
     """One subscriber's bounded queue. `overflowed` is set when it fell behind."""
@@ -187,11 +195,8 @@ class EventBus:
             self._task = asyncio.create_task(self._run(), name="moorage-events")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     @contextlib.contextmanager
     def subscribe(self, maxsize: int = 10_000) -> Any:

@@ -21,7 +21,6 @@ health stream, of one container or of all, reads the same journal by position.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -30,7 +29,7 @@ from typing import Any
 
 from app import errors
 from app.engine import Engine
-from app.services.events import Event, EventBus
+from app.services.events import Event, EventBus, cancel_and_wait
 from app.services.health import HealthReport, health_event, health_report, ns_rfc3339
 
 log = logging.getLogger("moorage.health")
@@ -88,11 +87,8 @@ class HealthJournal:
             await ready.wait()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
 
     def covers(self, pos: Position) -> bool:
         """Whether every change after `pos` is in the journal."""
