@@ -7,6 +7,7 @@ several checkouts may share one engine).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -22,6 +23,7 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
+from app.engine import Engine
 from app.main import create_app
 from app.settings import Settings
 
@@ -57,11 +59,11 @@ def exists(kind: str, ref: str) -> bool:
     )
 
 
-def run_sleeper(image: str, name: str, *extra: str) -> str:
+def run_sleeper(image: str, name: str, *extra: str, seconds: int = 600) -> str:
     """`docker run -d` a container of this run that sleeps (no network); gives its name."""
     docker(
         "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}", *extra,
-        "--name", name, image, "sleep", "600",
+        "--name", name, image, "sleep", str(seconds),
     )  # fmt: skip
     return name
 
@@ -102,16 +104,44 @@ def settings() -> Settings:
     return Settings()
 
 
+@contextlib.asynccontextmanager
+async def app_client(
+    settings: Settings, *, peer: tuple[str, int] = ("127.0.0.1", 123), client_timeout: float = 60
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app in process with its lifespan run, asked from `peer` (not for endless
+    streams: ASGITransport buffers bodies)."""
+    app = create_app(settings)
+    async with LifespanManager(app):
+        transport = httpx.ASGITransport(app=app, client=peer)
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://moorage.test", timeout=client_timeout
+        ) as c:
+            yield c
+
+
+@contextlib.asynccontextmanager
+async def guarded_engine(policy_file: Path) -> AsyncIterator[Engine]:
+    """An engine client with this policy's guard on every call, closed after."""
+    engine = Engine(Settings(policy_file=policy_file))
+    try:
+        yield engine
+    finally:
+        await engine.close()
+
+
+def refused(r: httpx.Response, rule: str) -> None:
+    """A 403 policy violation naming `rule`."""
+    assert r.status_code == 403, r.text
+    body = r.json()
+    assert body["code"] == "policy-violation", body
+    assert body["detail"].startswith(rule + ":"), body["detail"]
+
+
 @pytest.fixture(scope="session")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app in process (not for endless streams: ASGITransport buffers bodies)."""
-    app = create_app(settings)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://moorage.test", timeout=60
-        ) as c:
-            yield c
+    async with app_client(settings) as c:
+        yield c
 
 
 def free_port() -> int:

@@ -27,7 +27,7 @@ from app.engine import Engine
 from app.main import create_app
 from app.policy import Policy, image_registry, normalise_host_path
 from app.settings import Settings
-from tests.conftest import TEST_IMAGE, docker, exists, inspect
+from tests.conftest import TEST_IMAGE, docker, exists, guarded_engine, inspect, refused
 from tests.conftest import test_labels as labels
 from tests.test_security_routes import walk
 
@@ -425,11 +425,8 @@ def _tar(files: dict[str, str]) -> bytes:
 
 @pytest.fixture(scope="module")
 async def engine(policy_file: Path) -> AsyncIterator[Engine]:
-    eng = Engine(Settings(policy_file=policy_file))
-    try:
+    async with guarded_engine(policy_file) as eng:
         yield eng
-    finally:
-        await eng.close()
 
 
 def _labelled(payload: dict[str, Any]) -> dict[str, Any]:
@@ -647,10 +644,7 @@ async def test_route_create_refused_nothing_created(
 ) -> None:
     body = {"image": TEST_IMAGE, "command": ["true"], "name": name, "labels": labels()}
     body.update(spec(prefix))
-    r = await policy_client.post("/v1/containers", json=body)
-    assert r.status_code == 403, r.text
-    assert r.json()["code"] == "policy-violation"
-    assert r.json()["detail"].startswith(rule + ":")
+    refused(await policy_client.post("/v1/containers", json=body), rule)
     assert not exists("container", name)
 
 

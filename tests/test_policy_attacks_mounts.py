@@ -18,14 +18,20 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from app import errors
 from app.engine import Engine
-from app.main import create_app
 from app.policy import MAX_JOIN_DEPTH, Policy
 from app.settings import Settings
-from tests.conftest import TEST_IMAGE, docker, exists, inspect
+from tests.conftest import (
+    TEST_IMAGE,
+    app_client,
+    docker,
+    exists,
+    guarded_engine,
+    inspect,
+    refused,
+)
 from tests.conftest import test_labels as labels
 
 pytestmark = pytest.mark.engine
@@ -52,22 +58,14 @@ def policy_file(base: Path) -> Path:
 
 @pytest.fixture(scope="module")
 async def client(policy_file: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(policy_file=policy_file, audit_db=":memory:"))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://moorage.test", timeout=60
-        ) as c:
-            yield c
+    async with app_client(Settings(policy_file=policy_file, audit_db=":memory:")) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
 async def engine(policy_file: Path) -> AsyncIterator[Engine]:
-    eng = Engine(Settings(policy_file=policy_file))
-    try:
+    async with guarded_engine(policy_file) as eng:
         yield eng
-    finally:
-        await eng.close()
 
 
 @pytest.fixture(autouse=True)
@@ -78,13 +76,6 @@ def _remove_what_the_test_made(name: str) -> Iterator[None]:
     ids = docker("ps", "-aq", "--filter", f"name={name}", check=False).split()
     if ids:
         docker("rm", "-fv", *ids, check=False)
-
-
-def refused(r: httpx.Response, rule: str) -> None:
-    assert r.status_code == 403, r.text
-    body = r.json()
-    assert body["code"] == "policy-violation", body
-    assert body["detail"].startswith(rule + ":"), body["detail"]
 
 
 async def engine_refused(call: Awaitable[Any], rule: str) -> None:

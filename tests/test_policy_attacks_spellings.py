@@ -27,17 +27,25 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from app import engine_parse, errors
 from app.dockerfile import Unreadable, image_uses
 from app.engine import Engine
-from app.main import create_app
 from app.models.images import PushRequest, RegistryAuth
 from app.policy import Policy
 from app.services import images as svc
 from app.settings import Settings
-from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, docker, exists, inspect
+from tests.conftest import (
+    RUN_ID,
+    TEST_IMAGE,
+    TEST_LABEL,
+    app_client,
+    docker,
+    exists,
+    guarded_engine,
+    inspect,
+    run_sleeper,
+)
 from tests.conftest import test_labels as labels
 from tests.test_registry import PASSWORD, REGISTRY, USER, _registry_answers
 from tests.test_security import bearer, write_tokens
@@ -76,13 +84,9 @@ async def api(
     policy_file: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[httpx.AsyncClient]:
     tokens = write_tokens(tmp_path_factory.mktemp("pb-tokens") / "tokens.toml")
-    app = create_app(Settings(policy_file=policy_file, tokens_file=tokens, audit_db=":memory:"))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, client=("127.0.0.1", 5555))
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://moorage.test", timeout=120
-        ) as c:
-            yield c
+    settings = Settings(policy_file=policy_file, tokens_file=tokens, audit_db=":memory:")
+    async with app_client(settings, peer=("127.0.0.1", 5555), client_timeout=120) as c:
+        yield c
 
 
 class Listener:
@@ -241,17 +245,9 @@ def users_image() -> Iterator[str]:
     _rmi(ref)
 
 
-def _sleeper(image: str, name: str, *extra: str) -> str:
-    docker(
-        "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}", *extra,
-        "--name", name, image, "sleep", "300",
-    )  # fmt: skip
-    return name
-
-
 @pytest.fixture(scope="module")
 def box(users_image: str) -> Iterator[str]:
-    name = _sleeper(users_image, f"mt-pb-box-{SUFFIX}", "--user", "bob")
+    name = run_sleeper(users_image, f"mt-pb-box-{SUFFIX}", "--user", "bob", seconds=300)
     yield name
     docker("rm", "-f", name, check=False)
 
@@ -394,7 +390,7 @@ async def test_exec_user_spellings_of_root_refused(
 async def test_exec_inheriting_a_root_container_user_refused(
     api: httpx.AsyncClient, users_image: str, name: str, container_user: str
 ) -> None:
-    _sleeper(users_image, name, "--user", container_user)
+    run_sleeper(users_image, name, "--user", container_user, seconds=300)
     try:
         r = await api.post(f"/v1/containers/{name}/exec", json={"cmd": ["id"]}, headers=ADMIN)
         _refused(r, "exec_allow_root")
@@ -791,11 +787,8 @@ def test_image_origin() -> None:
 
 @pytest.fixture(scope="module")
 async def guarded(policy_file: Path) -> AsyncIterator[Engine]:
-    engine = Engine(Settings(policy_file=policy_file))
-    try:
+    async with guarded_engine(policy_file) as engine:
         yield engine
-    finally:
-        await engine.close()
 
 
 @pytest.mark.parametrize("call", ["search", "login", "import-url", "remote-build", "raw-dist"])
@@ -850,7 +843,7 @@ async def test_exec_user_is_pinned_to_the_uid_it_was_judged_as(
 ) -> None:
     """A container rewrites its /etc/passwd between the exec's check (create) and its
     start (when runc reads the name): the engine was handed bob's uid, not his name."""
-    _sleeper(users_image, name, "--user", "bob")
+    run_sleeper(users_image, name, "--user", "bob", seconds=300)
     try:
         doc = await guarded.json(
             "POST",

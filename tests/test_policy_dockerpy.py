@@ -11,13 +11,21 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from app import errors
-from app.main import create_app
 from app.policy import HOST_CONFIG_KEYS, Policy
 from app.settings import Settings
-from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, docker, exists, inspect
+from tests.conftest import (
+    RUN_ID,
+    TEST_IMAGE,
+    TEST_LABEL,
+    app_client,
+    docker,
+    exists,
+    guarded_engine,
+    inspect,
+    refused,
+)
 from tests.conftest import test_labels as labels
 
 
@@ -35,13 +43,8 @@ def policy(policy_file: Path) -> Policy:
 
 @pytest.fixture(scope="module")
 async def policy_client(policy_file: Path) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(Settings(policy_file=policy_file, audit_db=":memory:"))
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(
-            transport=transport, base_url="http://moorage.test", timeout=60
-        ) as c:
-            yield c
+    async with app_client(Settings(policy_file=policy_file, audit_db=":memory:")) as c:
+        yield c
 
 
 @pytest.fixture(scope="module")
@@ -104,10 +107,7 @@ async def test_refused_and_nothing_created(
 ) -> None:
     body = {"image": TEST_IMAGE, "command": ["sleep", "60"], "name": name, "labels": labels()}
     body.update(spec(outsiders))
-    r = await policy_client.post("/v1/containers", json=body)
-    assert r.status_code == 403, r.text
-    assert r.json()["code"] == "policy-violation"
-    assert r.json()["detail"].startswith(rule + ":")
+    refused(await policy_client.post("/v1/containers", json=body), rule)
     assert not exists("container", name)
 
 
@@ -139,10 +139,7 @@ def test_unknown_config_key_is_refused(policy: Policy) -> None:
 async def test_raw_engine_body_with_an_unknown_key_creates_nothing(
     policy_file: Path, name: str
 ) -> None:
-    from app.engine import Engine
-
-    eng = Engine(Settings(policy_file=policy_file))
-    try:
+    async with guarded_engine(policy_file) as eng:
         with pytest.raises(errors.PolicyViolation, match="unknown-field"):
             await eng.json(
                 "POST",
@@ -154,8 +151,6 @@ async def test_raw_engine_body_with_an_unknown_key_creates_nothing(
                     "HostConfig": {"Links": ["/other:alias"]},
                 },
             )
-    finally:
-        await eng.close()
     assert not exists("container", name)
 
 
