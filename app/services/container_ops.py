@@ -217,13 +217,7 @@ async def recreate(engine: Engine, ref: str, req: RecreateRequest) -> RecreateRe
         )
         new_id = str(made["Id"])
         for net, settings in extra:
-            await engine.json(
-                "POST",
-                f"networks/{net}/connect",
-                json={"Container": new_id, "EndpointConfig": settings},
-                kind="network",
-                ref=net,
-            )
+            await containers.connect(engine, net, new_id, settings)
         if running:
             await containers.start(engine, new_id)
     except BaseException:

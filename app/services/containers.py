@@ -156,13 +156,18 @@ async def _create(
 async def _connect_extra(engine: Engine, cid: str, spec: ContainerConfig) -> None:
     """API 1.41 takes one network at create: the others are connected before the start."""
     for net in spec.extra_networks():
-        await engine.json(
-            "POST",
-            f"networks/{net.name}/connect",
-            json={"Container": cid, "EndpointConfig": net.to_engine()},
-            kind="network",
-            ref=net.name,
-        )
+        await connect(engine, net.name, cid, net.to_engine())
+
+
+async def connect(engine: Engine, network: str, cid: str, endpoint: dict[str, Any]) -> None:
+    """Attach the container to one more network with its `EndpointSettings`."""
+    await engine.json(
+        "POST",
+        f"networks/{network}/connect",
+        json={"Container": cid, "EndpointConfig": endpoint},
+        kind="network",
+        ref=network,
+    )
 
 
 async def _remove_quietly(engine: Engine, cid: str) -> None:
