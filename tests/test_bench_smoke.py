@@ -17,16 +17,15 @@ from tests.conftest import ROOT, RUN_ID, TEST_LABEL, docker
 NUMBER = re.compile(r"^[\d,]+(\.\d+)?")
 
 
-@pytest.mark.slow
-def test_bench_quick_runs_every_figure() -> None:
-    key = f"smoke-{RUN_ID}"
+def run_bench(key: str, *args: str) -> str:
+    """`python -m <args>` with this run's bench key and labels; its stdout (it must pass)."""
     env = {
         **os.environ,
         "MOORAGE_BENCH_KEY": key,
         "MOORAGE_BENCH_LABELS": f"{TEST_LABEL}={RUN_ID}",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--quick", "--sizes", "5"],
+        [sys.executable, "-m", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -35,8 +34,15 @@ def test_bench_quick_runs_every_figure() -> None:
         check=False,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc.stdout
+
+
+@pytest.mark.slow
+def test_bench_quick_runs_every_figure() -> None:
+    key = f"smoke-{RUN_ID}"
+    stdout = run_bench(key, "bench", "--quick", "--sizes", "5")
     # The final table: the rows after the last header.
-    table = proc.stdout.rsplit("| figure | engine |", 1)[1]
+    table = stdout.rsplit("| figure | engine |", 1)[1]
     rows = [
         [cell.strip() for cell in line.strip("|").split("|")]
         for line in table.splitlines()
@@ -55,22 +61,8 @@ def test_bench_quick_runs_every_figure() -> None:
 @pytest.mark.slow
 def test_bench_terminals_quick_gives_figures() -> None:
     key = f"smoke-term-{RUN_ID}"
-    env = {
-        **os.environ,
-        "MOORAGE_BENCH_KEY": key,
-        "MOORAGE_BENCH_LABELS": f"{TEST_LABEL}={RUN_ID}",
-    }
-    proc = subprocess.run(
-        [sys.executable, "-m", "bench.terminals", "--quick"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    rows = [line for line in proc.stdout.splitlines() if re.match(r"^\| \d+ \|", line)]
+    stdout = run_bench(key, "bench.terminals", "--quick")
+    rows = [line for line in stdout.splitlines() if re.match(r"^\| \d+ \|", line)]
     assert len(rows) == 3  # 1 flat out; 5 flat out and paced
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
