@@ -15,13 +15,14 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
 from app.engine import Engine
 from app.main import create_app
@@ -105,18 +106,24 @@ def settings() -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def app_client(
-    settings: Settings, *, peer: tuple[str, int] = ("127.0.0.1", 123), client_timeout: float = 60
-) -> AsyncIterator[httpx.AsyncClient]:
-    """The app in process with its lifespan run, asked from `peer` (not for endless
-    streams: ASGITransport buffers bodies)."""
+async def in_process(
+    settings: Settings,
+    *,
+    peer: tuple[str, int] = ("127.0.0.1", 123),
+    client_timeout: float = 60,
+    setup: Callable[[FastAPI], None] | None = None,
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app in process with its lifespan run (`setup` first), and a client asking it
+    from `peer` (not for endless streams: ASGITransport buffers bodies)."""
     app = create_app(settings)
+    if setup is not None:
+        setup(app)
     async with LifespanManager(app):
         transport = httpx.ASGITransport(app=app, client=peer)
         async with httpx.AsyncClient(
             transport=transport, base_url="http://moorage.test", timeout=client_timeout
         ) as c:
-            yield c
+            yield app, c
 
 
 @contextlib.asynccontextmanager
@@ -140,7 +147,7 @@ def refused(r: httpx.Response, rule: str) -> None:
 @pytest.fixture(scope="session")
 async def client(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     """The app in process (not for endless streams: ASGITransport buffers bodies)."""
-    async with app_client(settings) as c:
+    async with in_process(settings) as (_, c):
         yield c
 
 

@@ -25,10 +25,10 @@ from app.policy import MAX_JOIN_DEPTH, Policy
 from app.settings import Settings
 from tests.conftest import (
     TEST_IMAGE,
-    app_client,
     docker,
     exists,
     guarded_engine,
+    in_process,
     inspect,
     refused,
 )
@@ -58,7 +58,7 @@ def policy_file(base: Path) -> Path:
 
 @pytest.fixture(scope="module")
 async def client(policy_file: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(Settings(policy_file=policy_file, audit_db=":memory:")) as c:
+    async with in_process(Settings(policy_file=policy_file, audit_db=":memory:")) as (_, c):
         yield c
 
 

@@ -39,10 +39,10 @@ from tests.conftest import (
     RUN_ID,
     TEST_IMAGE,
     TEST_LABEL,
-    app_client,
     docker,
     exists,
     guarded_engine,
+    in_process,
     inspect,
     run_sleeper,
 )
@@ -85,7 +85,7 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     tokens = write_tokens(tmp_path_factory.mktemp("pb-tokens") / "tokens.toml")
     settings = Settings(policy_file=policy_file, tokens_file=tokens, audit_db=":memory:")
-    async with app_client(settings, peer=("127.0.0.1", 5555), client_timeout=120) as c:
+    async with in_process(settings, peer=("127.0.0.1", 5555), client_timeout=120) as (_, c):
         yield c
 
 

@@ -19,10 +19,10 @@ from tests.conftest import (
     RUN_ID,
     TEST_IMAGE,
     TEST_LABEL,
-    app_client,
     docker,
     exists,
     guarded_engine,
+    in_process,
     inspect,
     refused,
 )
@@ -43,7 +43,7 @@ def policy(policy_file: Path) -> Policy:
 
 @pytest.fixture(scope="module")
 async def policy_client(policy_file: Path) -> AsyncIterator[httpx.AsyncClient]:
-    async with app_client(Settings(policy_file=policy_file, audit_db=":memory:")) as c:
+    async with in_process(Settings(policy_file=policy_file, audit_db=":memory:")) as (_, c):
         yield c
 
 

@@ -10,12 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 
 from app import cli
-from app.main import create_app
 from app.redaction import redact, redact_query
 from app.security import (
     CSRF_HEADER,
@@ -25,6 +23,7 @@ from app.security import (
     load_tokens,
 )
 from app.settings import Settings
+from tests.conftest import in_process
 
 TOKENS = {
     "viewer": "mrg_viewer-Secret-0000000000000000000000001",
@@ -83,13 +82,9 @@ async def app_client(
     client: tuple[str, int] = ("127.0.0.1", 5555),
     setup: Callable[[FastAPI], None] | None = None,
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    app = create_app(settings)
-    if setup is not None:
-        setup(app)
-    async with LifespanManager(app):
-        transport = httpx.ASGITransport(app=app, client=client)
-        async with httpx.AsyncClient(transport=transport, base_url="http://moorage.test") as c:
-            yield app, c
+    """The app in process, asked from `client` (httpx's default 5 s timeout)."""
+    async with in_process(settings, peer=client, client_timeout=5, setup=setup) as pair:
+        yield pair
 
 
 @pytest.fixture(scope="module")
