@@ -167,6 +167,26 @@ async def wait_for(cond: Any, limit: float = 15) -> None:
 # -- a shell ---------------------------------------------------------------------------
 
 
+async def resize_both_ways(
+    server: LiveServer,
+    ws: ClientConnection,
+    http_path: str,
+    by_frame: tuple[int, int],
+    by_http: tuple[int, int],
+) -> None:
+    """Resize by a socket frame, then over HTTP: the shell's `stty size` sees each."""
+    await ws.send(json.dumps({"type": "resize", "rows": by_frame[0], "cols": by_frame[1]}))
+    await ws.send(b"stty size\n")
+    await read_until(ws, f"{by_frame[0]} {by_frame[1]}".encode())
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.post(
+            http_path, json={"rows": by_http[0], "cols": by_http[1]}, headers=bearer("admin")
+        )
+        assert r.status_code == 204, r.text
+    await ws.send(b"stty size\n")
+    await read_until(ws, f"{by_http[0]} {by_http[1]}".encode())
+
+
 async def test_tty_shell_echo_size_resize_and_exit_code(server: LiveServer, box: str) -> None:
     t = await open_exec(server, box, tty=True, rows=33, cols=101)
     assert t["ws"] == f"/v1/execs/{t['exec_id']}/ws"
@@ -178,18 +198,7 @@ async def test_tty_shell_echo_size_resize_and_exit_code(server: LiveServer, box:
         # The size given at start: never 0x0 (busybox prints "stty: standard input").
         await ws.send(b"stty size\n")
         await read_until(ws, b"33 101")
-        await ws.send(json.dumps({"type": "resize", "rows": 40, "cols": 132}))
-        await ws.send(b"stty size\n")
-        await read_until(ws, b"40 132")
-        async with httpx.AsyncClient(base_url=server.url) as c:
-            r = await c.post(
-                f"/v1/execs/{t['exec_id']}/resize",
-                json={"rows": 12, "cols": 34},
-                headers=bearer("admin"),
-            )
-            assert r.status_code == 204, r.text
-        await ws.send(b"stty size\n")
-        await read_until(ws, b"12 34")
+        await resize_both_ways(server, ws, f"/v1/execs/{t['exec_id']}/resize", (40, 132), (12, 34))
         await ws.send(b"exit 7\n")
         _, exit_frame = await until_exit(ws)
     assert exit_frame == {"type": "exit", "exit_code": 7}
@@ -268,18 +277,7 @@ async def test_attach_to_the_main_process_with_logs_and_resize(
             await ws.send(b"stty size; echo in-$((2+3))\n")
             out = await read_until(ws, b"in-5")
             assert b"20 70" in out
-            await ws.send(json.dumps({"type": "resize", "rows": 21, "cols": 71}))
-            await ws.send(b"stty size\n")
-            await read_until(ws, b"21 71")
-            async with httpx.AsyncClient(base_url=server.url) as c:
-                r = await c.post(
-                    f"/v1/containers/{name}/resize",
-                    json={"rows": 22, "cols": 72},
-                    headers=bearer("admin"),
-                )
-                assert r.status_code == 204, r.text
-            await ws.send(b"stty size\n")
-            await read_until(ws, b"22 72")
+            await resize_both_ways(server, ws, f"/v1/containers/{name}/resize", (21, 71), (22, 72))
         # Closing an attach detaches: the main process runs on.
         await asyncio.sleep(0.5)
         assert docker("inspect", "-f", "{{.State.Running}}", name).strip() == "true"
