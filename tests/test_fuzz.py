@@ -231,13 +231,7 @@ def test_fuzz_stateful(with_engine: Target) -> None:
     with contextlib.suppress(hypothesis.errors.Flaky):
         Workflow.run(
             settings=settings(
-                max_examples=STATEFUL_RUNS,
-                stateful_step_count=STATEFUL_STEPS,
-                derandomize=True,
-                database=None,
-                deadline=None,
-                suppress_health_check=list(HealthCheck),
-                print_blob=False,
+                FUZZ_SETTINGS, max_examples=STATEFUL_RUNS, stateful_step_count=STATEFUL_STEPS
             )
         )
     assert not problems, problems
