@@ -60,6 +60,12 @@ def exists(kind: str, ref: str) -> bool:
     )
 
 
+def remove_tags(repository: str) -> None:
+    """`docker rmi -f` every tag of a repository this test made."""
+    for ref in docker("images", "--format", "{{.Repository}}:{{.Tag}}", repository).split():
+        docker("rmi", "-f", ref, check=False)
+
+
 def run_sleeper(image: str, name: str, *extra: str, seconds: int = 600) -> str:
     """`docker run -d` a container of this run that sleeps (no network); gives its name."""
     docker(

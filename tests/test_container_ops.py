@@ -15,7 +15,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, docker, exists, inspect
+from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, docker, exists, inspect, remove_tags
 from tests.test_registry import REGISTRY, auth, registry  # noqa: F401 (the fixture)
 
 LABEL = ["--label", f"{TEST_LABEL}={RUN_ID}"]
@@ -40,8 +40,7 @@ def repo() -> Iterator[str]:
     """A local repository name for this test; its images are removed after."""
     value = f"mt-dp-{uuid.uuid4().hex[:8]}"
     yield value
-    for ref in docker("images", "--format", "{{.Repository}}:{{.Tag}}", value).split():
-        docker("rmi", "-f", ref, check=False)
+    remove_tags(value)
 
 
 @pytest.fixture
@@ -219,8 +218,7 @@ def pushed(client: httpx.AsyncClient, name: str) -> Iterator[str]:
     yield ref
     docker("rm", "-f", name, check=False)
     repository = ref.rsplit(":", 1)[0]
-    for line in docker("images", "--format", "{{.Repository}}:{{.Tag}}", repository).split():
-        docker("rmi", "-f", line, check=False)
+    remove_tags(repository)
     for digest in docker("images", "--digests", "--format", "{{.Digest}}", repository).split():
         if digest.startswith("sha256:"):
             docker("rmi", "-f", f"{repository}@{digest}", check=False)

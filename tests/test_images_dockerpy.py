@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import TEST_IMAGE, docker, exists
+from tests.conftest import TEST_IMAGE, docker, exists, remove_tags
 from tests.test_registry import PASSWORD, REGISTRY, USER, auth, registry  # noqa: F401
 
 # --- search ------------------------------------------------------------------------------
@@ -129,8 +129,7 @@ async def test_pull_all_tags_with_a_tag_is_422(client: httpx.AsyncClient) -> Non
 def tag() -> Iterator[str]:
     value = f"mt-build-dp-{uuid.uuid4().hex[:8]}"
     yield value
-    for ref in docker("images", "--format", "{{.Repository}}:{{.Tag}}", value).split():
-        docker("rmi", "-f", ref, check=False)
+    remove_tags(value)
 
 
 PROBE = (
