@@ -421,23 +421,24 @@ async def test_mac_address_of_the_first_network(everything: dict[str, Any]) -> N
     assert everything["doc"]["Config"]["MacAddress"] == "02:42:0a:00:01:32"
 
 
+async def create_sleeper(client: httpx.AsyncClient, name: str, **fields: Any) -> httpx.Response:
+    """POST /v1/containers: a labelled sleeper of the test image, with these fields."""
+    body = {"image": TEST_IMAGE, "name": name, "command": ["sleep", "600"], "labels": labels()}
+    return await client.post("/v1/containers", json={**body, **fields})
+
+
 async def test_networks_addresses_once_started(
     client: httpx.AsyncClient, network: dict[str, str], name: str
 ) -> None:
     octet = network["subnet_a"].split(".")[1]
-    r = await client.post(
-        "/v1/containers",
-        json={
-            "image": TEST_IMAGE,
-            "name": name,
-            "command": ["sleep", "600"],
-            "labels": labels(),
-            "networks": [
-                {"name": network["a"], "ipv4_address": f"10.{octet}.1.70",
-                 "mac_address": "02:42:0a:00:01:46"},
-                {"name": network["b"], "ipv4_address": f"10.{octet}.2.70"},
-            ],
-        },
+    r = await create_sleeper(
+        client,
+        name,
+        networks=[
+            {"name": network["a"], "ipv4_address": f"10.{octet}.1.70",
+             "mac_address": "02:42:0a:00:01:46"},
+            {"name": network["b"], "ipv4_address": f"10.{octet}.2.70"},
+        ],
     )  # fmt: skip
     assert r.status_code == 201, r.text
     nets = inspect("container", name)["NetworkSettings"]["Networks"]
@@ -452,15 +453,10 @@ async def test_networks_all_or_nothing(
     client: httpx.AsyncClient, network: dict[str, str], name: str
 ) -> None:
     """The second network is missing: no container is left behind."""
-    r = await client.post(
-        "/v1/containers",
-        json={
-            "image": TEST_IMAGE,
-            "name": name,
-            "command": ["sleep", "600"],
-            "labels": labels(),
-            "networks": [{"name": network["a"]}, {"name": f"mt-nope-{uuid.uuid4().hex[:6]}"}],
-        },
+    r = await create_sleeper(
+        client,
+        name,
+        networks=[{"name": network["a"]}, {"name": f"mt-nope-{uuid.uuid4().hex[:6]}"}],
     )
     assert r.status_code == 404, r.text
     assert r.json()["code"] == "network-not-found"
@@ -472,15 +468,10 @@ async def test_network_container_join(client: httpx.AsyncClient, name: str) -> N
         "run", "-d", "--label", f"{TEST_LABEL}={RUN_ID}", "--name", f"{name}-host",
         TEST_IMAGE, "sleep", "600",
     )  # fmt: skip
-    r = await client.post(
-        "/v1/containers",
-        json={
-            "image": TEST_IMAGE,
-            "name": name,
-            "command": ["sleep", "600"],
-            "labels": labels(),
-            "network": f"container:{name}-host",
-        },
+    r = await create_sleeper(
+        client,
+        name,
+        network=f"container:{name}-host",
     )
     assert r.status_code == 201, r.text
     other = inspect("container", f"{name}-host")["Id"]
@@ -599,18 +590,13 @@ async def test_recreate_keeps_static_addresses_on_every_network(
     client: httpx.AsyncClient, network: dict[str, str], name: str
 ) -> None:
     octet = network["subnet_a"].split(".")[1]
-    r = await client.post(
-        "/v1/containers",
-        json={
-            "image": TEST_IMAGE,
-            "name": name,
-            "command": ["sleep", "600"],
-            "labels": labels(),
-            "networks": [
-                {"name": network["a"], "aliases": ["db"], "ipv4_address": f"10.{octet}.1.80"},
-                {"name": network["b"], "ipv4_address": f"10.{octet}.2.80"},
-            ],
-        },
+    r = await create_sleeper(
+        client,
+        name,
+        networks=[
+            {"name": network["a"], "aliases": ["db"], "ipv4_address": f"10.{octet}.1.80"},
+            {"name": network["b"], "ipv4_address": f"10.{octet}.2.80"},
+        ],
     )
     assert r.status_code == 201, r.text
     old = r.json()["id"]
