@@ -3,6 +3,7 @@ that refuse unknown fields, and the small value types every resource uses."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import shlex
 from datetime import UTC, datetime
@@ -191,6 +192,17 @@ def shell_split(value: Any) -> Any:
         except ValueError as exc:
             raise ValueError(f"cannot split the command: {exc}") from exc
     return value
+
+
+def ip_addresses(values: list[str]) -> list[str]:
+    """Each value's canonical spelling; a ValueError names the first that is no IP address."""
+    out = []
+    for ip in values:
+        try:
+            out.append(str(ipaddress.ip_address(ip)))
+        except ValueError as exc:
+            raise ValueError(f"{ip[:80]!r} is not an IP address") from exc
+    return out
 
 
 def endpoint_settings(

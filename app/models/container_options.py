@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import AliasChoices, BeforeValidator, Field, field_validator
 
-from app.models.common import RequestBody, endpoint_settings
+from app.models.common import RequestBody, endpoint_settings, ip_addresses
 
 MAC = Annotated[
     str, Field(pattern=r"^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$", examples=["02:42:ac:11:00:99"])
@@ -202,13 +202,7 @@ class NetworkEndpoint(RequestBody):
     @field_validator("link_local_ips")
     @classmethod
     def _link_local(cls, value: list[str]) -> list[str]:
-        out = []
-        for ip in value:
-            try:
-                out.append(str(ipaddress.ip_address(ip)))
-            except ValueError as exc:
-                raise ValueError(f"{ip[:80]!r} is not an IP address") from exc
-        return out
+        return ip_addresses(value)
 
     @field_validator("ipv6_address")
     @classmethod

@@ -13,6 +13,7 @@ from app.models.common import (
     RequestBody,
     check_prune_filters,
     endpoint_settings,
+    ip_addresses,
     rfc3339,
 )
 
@@ -242,12 +243,8 @@ class NetworkConnect(RequestBody):
     @field_validator("link_local_ips")
     @classmethod
     def _link_local(cls, value: list[str]) -> list[str]:
-        for ip in value:
-            try:
-                ipaddress.ip_address(ip)
-            except ValueError as exc:
-                raise ValueError(f"{ip[:80]!r} is not an IP address") from exc
-        return value
+        ip_addresses(value)
+        return value  # as given: connect has always passed the caller's spelling on
 
     def to_engine(self) -> dict[str, Any]:
         endpoint = endpoint_settings(
