@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -134,6 +135,24 @@ async def test_events_stream_reports_the_bus_gap_live_and_on_resume() -> None:
     with contextlib.suppress(asyncio.CancelledError):
         await reader
     await after.aclose()
+
+
+async def test_events_stream_subscribes_before_its_body_starts() -> None:
+    """The response's headers go out before its body runs: an event published in
+    between (the client acting on the headers) is in the stream, not lost."""
+    bus = EventBus(engine=None)  # type: ignore[arg-type]
+    stream = event_stream(bus, EventFilter(), None, 100)
+    assert len(bus.subscribers) == 1
+    bus._publish(_ev(10))
+    async with asyncio.timeout(5):
+        got = _frames(await anext(stream))
+    assert [(e, d["time_nano"]) for e, d in got] == [("volume", 10)]
+    await stream.aclose()
+    assert len(bus.subscribers) == 0
+    # A body that never starts (the client left first) does not stay subscribed.
+    event_stream(bus, EventFilter(), None, 100)
+    gc.collect()
+    assert len(bus.subscribers) == 0
 
 
 async def test_watch_disconnect_fires_on_the_next_loss_only() -> None:

@@ -165,7 +165,9 @@ class Subscription:
 class EventBus:
     engine: Engine
     journal_size: int = 10_000
-    subscribers: set[Subscription] = field(default_factory=set)
+    # Held weakly: a stream's subscription, made in its handler (see `event_stream`),
+    # goes with its body should the response never start.
+    subscribers: weakref.WeakSet[Subscription] = field(default_factory=weakref.WeakSet)
     connected: asyncio.Event = field(default_factory=asyncio.Event)
     last_time_nano: int | None = None
     # Wall time (epoch s) the reader last lost the engine; kept after it reconnects, so
@@ -200,12 +202,18 @@ class EventBus:
 
     @contextlib.contextmanager
     def subscribe(self, maxsize: int = 10_000) -> Any:
-        sub = Subscription(asyncio.Queue(maxsize=maxsize))
-        self.subscribers.add(sub)
+        sub = self.open(maxsize)
         try:
             yield sub
         finally:
             self.subscribers.discard(sub)
+
+    def open(self, maxsize: int = 10_000) -> Subscription:
+        """A subscription that receives every event from now on; the caller holds it
+        (the bus does not) and discards it from `subscribers` when done."""
+        sub = Subscription(asyncio.Queue(maxsize=maxsize))
+        self.subscribers.add(sub)
+        return sub
 
     def watch_disconnect(self) -> asyncio.Event:
         """An event set when the reader next loses the engine (not if it is already
@@ -444,7 +452,7 @@ def _gap(after: int, before: int) -> bytes:
     )
 
 
-async def event_stream(
+def event_stream(
     bus: EventBus,
     match: EventFilter,
     after: int | None,
@@ -456,14 +464,28 @@ async def event_stream(
     resume older than both the engine's memory and the journal) an `event: gap`
     says so, in order with the events around it; the stream stays open across an
     engine restart. With `until` (ns) it ends, `event: end` `{"reason": "until"}`, once
-    that time has come (events after it are not sent)."""
+    that time has come (events after it are not sent).
+
+    Subscribes at once, in the handler: the response's headers reach the client
+    before its body starts, and a client that acts on them (creates what it then
+    waits to see) must find its event in the stream, not published to no one."""
+    return _event_stream(bus, bus.open(queue_size), match, after, until)
+
+
+async def _event_stream(
+    bus: EventBus,
+    sub: Subscription,
+    match: EventFilter,
+    after: int | None,
+    until: int | None,
+) -> AsyncGenerator[bytes, None]:
     from app.streams import SlowConsumer, encode
 
     end = encode("end", {"reason": "until"})
 
     last = after if after is not None else -1
     told: set[tuple[int, int]] = set()
-    with bus.subscribe(maxsize=queue_size) as sub:
+    try:
         if after is not None:
             out: list[bytes] = []
             replay = bus.replay(after)
@@ -531,3 +553,5 @@ async def event_stream(
                     out.append(_encode(event))
             if out:
                 yield b"".join(out)
+    finally:
+        bus.subscribers.discard(sub)
