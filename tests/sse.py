@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -83,3 +85,29 @@ def unix_sockets(pid: int) -> int:
         if target.startswith("socket:[") and target[8:-1] in inodes:
             n += 1
     return n
+
+
+def _idle_pooled(url: str) -> int:
+    """Idle connections in moorage's engine pool (from /metrics)."""
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    gauge = {
+        m.group(1): float(m.group(2))
+        for m in re.finditer(r"^moorage_engine_connections_(open|in_use) (\S+)$", text, re.M)
+    }
+    return int(gauge["open"] - gauge["in_use"])
+
+
+def held_sockets(pid: int, url: str, samples: int = 5) -> int:
+    """The engine connections the process holds in use: its unix sockets less the idle
+    ones in its pool, the least of a few samples. On a shared engine other suites'
+    container events make the state cache re-read containers, several at once, and
+    the connections those bursts open stay pooled (idle) for a while, or are briefly
+    busy: neither is a connection a stream holds, which every sample shows."""
+    least = None
+    for i in range(samples):
+        if i:
+            time.sleep(0.1)
+        n = unix_sockets(pid) - _idle_pooled(url)
+        least = n if least is None else min(least, n)
+    assert least is not None
+    return least
