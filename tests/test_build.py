@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, inspect
+from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, inspect, rmi
 
 TAR = {"Content-Type": "application/x-tar"}
 # First instruction of every stage with steps: each intermediate layer of this run
@@ -48,7 +48,7 @@ def tag() -> Iterator[str]:
     """A unique tag; the image (and any dangling predecessor) is removed afterwards."""
     value = f"mt-build-{uuid.uuid4().hex[:8]}/img:1"
     yield value
-    docker("rmi", "-f", value, check=False)
+    rmi(value)
 
 
 async def build_tar(
@@ -136,7 +136,7 @@ async def test_pull_option_reaches_the_engine(
     # FROM scratch is never pulled: pull=true builds.
     r = await build_tar(client, {"Dockerfile": "FROM scratch\nCOPY f /f\n", "f": "x"}, pull="true")
     assert r.status_code == 200, r.text
-    docker("rmi", r.json()["image"], check=False)
+    rmi(r.json()["image"], force=False)
     # A local-only base with pull=true makes the engine go to a registry, which cannot
     # be reached from here: the registry's failure (502), with the build's log.
     r = await build_tar(client, {"Dockerfile": f"FROM {image}\n"}, pull="true", tag=tag)
@@ -252,7 +252,7 @@ async def test_json_form(client: httpx.AsyncClient, image: str, tag: str) -> Non
         said = docker("run", "--rm", "--network", "none", tag, "cat", "/said")
         assert said.strip() == "hello json"
     finally:
-        docker("rmi", second, check=False)
+        rmi(second, force=False)
 
 
 async def test_json_form_is_checked(client: httpx.AsyncClient, image: str) -> None:
@@ -300,7 +300,7 @@ def test_large_context_is_streamed_not_buffered(live_server: LiveServer, image: 
     with httpx.Client(base_url=live_server.url, timeout=300) as c:
         r = c.post("/v1/images/build", content=body(), headers=TAR)
     assert r.status_code == 200, r.text
-    docker("rmi", r.json()["image"], check=False)
+    rmi(r.json()["image"], force=False)
     growth = _vm_hwm(pid) - before
     print(f"peak memory growth for a {size >> 20} MiB context: {growth / (1 << 20):.1f} MiB")
     assert growth < 32 << 20

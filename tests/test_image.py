@@ -28,7 +28,7 @@ import httpx
 import pytest
 
 from app.security import hash_token, new_token
-from tests.conftest import ROOT, RUN_ID, TEST_LABEL, docker, free_port, inspect
+from tests.conftest import ROOT, RUN_ID, TEST_LABEL, docker, free_port, inspect, rmi
 from tests.engine_harness import wait_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
@@ -70,9 +70,9 @@ def build_leftovers(before: set[str], base: str) -> set[str]:
 
 def remove_images(flt: str, leftovers: set[str]) -> None:
     for image_id in set(docker("images", "-q", "--filter", flt, check=False).split()):
-        docker("rmi", "-f", image_id, check=False, timeout=600)
+        rmi(image_id)
     for image_id in leftovers:
-        docker("rmi", image_id, check=False, timeout=600)  # not -f: never one in use
+        rmi(image_id, force=False)  # not -f: never one in use
 
 
 @pytest.fixture(scope="module")

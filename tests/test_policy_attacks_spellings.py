@@ -44,6 +44,7 @@ from tests.conftest import (
     guarded_engine,
     in_process,
     inspect,
+    rmi,
     run_sleeper,
 )
 from tests.conftest import test_labels as labels
@@ -141,26 +142,10 @@ def _docker_build(dockerfile: str, *tags: str) -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
-_LEFT: list[str] = []
-
-
 def _rmi(*refs: str) -> None:
-    """Remove images of this run. The shared engine sometimes holds an image delete for
-    minutes (other checkouts build and prune on it): what times out is retried at the
-    module's end rather than failing the test it cleans up after."""
-    for ref in refs:
-        try:
-            docker("rmi", "-f", ref, check=False)
-        except subprocess.TimeoutExpired:
-            _LEFT.append(ref)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _retry_removals() -> Iterator[None]:
-    yield
-    for ref in _LEFT:
-        docker("rmi", "-f", ref, check=False, timeout=600)
-    _LEFT.clear()
+    """Remove images of this run (see conftest.rmi: a delete the shared engine holds
+    for minutes is retried at the session's end)."""
+    rmi(*refs)
 
 
 @pytest.fixture(scope="module")
