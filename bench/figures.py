@@ -7,6 +7,7 @@ this build (404) is reported as `n/a (route missing)` rather than as a number.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import statistics
 import subprocess
@@ -193,40 +194,84 @@ def fig3_logs(cfg: Config, server: Moorage) -> list[Row]:
     return [_ratio_row(figure, med(e_t), med(m_t), "", "<=", 1.3)]
 
 
-async def _sse_count(url: str, want: int, limit_s: float) -> tuple[int, float]:
-    """Follow an SSE stream; (log events seen, seconds from first to last)."""
+@dataclass
+class Followed:
+    seen: int = 0  # log events
+    span: float = 0.0  # seconds from the first to the last
+    why: str = ""  # why the stream stopped short: the answer, an `event: error`
+
+
+async def _sse_count(url: str, want: int, limit_s: float, reconnects: int = 5) -> Followed:
+    """Follow an SSE stream as a client would: on an `event: error` (or a connection
+    closed before the end) reconnect with Last-Event-ID, up to `reconnects` times.
+    HTTP/1.0: the body is the stream itself (no chunk framing between the bytes
+    counted), and it ends with the connection."""
     host, _, rest = url.removeprefix("http://").partition("/")
     h, _, p = host.partition(":")
-    reader, writer = await asyncio.open_connection(h, int(p))
-    writer.write(
-        f"GET /{rest} HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\n\r\n".encode()
-    )
-    await writer.drain()
-    seen, first, last, tail = 0, 0.0, 0.0, b""
-    marker = b"event: log"
+    out = Followed()
+    first = last = 0.0
+    marker = b"event: log\n"
+    last_id: bytes | None = None
     deadline = time.monotonic() + limit_s
-    try:
-        while seen < want and time.monotonic() < deadline:
-            try:
-                chunk = await asyncio.wait_for(reader.read(1 << 16), deadline - time.monotonic())
-            except TimeoutError:
-                break
-            if not chunk:
-                break
-            buf = tail + chunk
-            n = buf.count(marker)
-            if n:
-                now = time.perf_counter()
-                first = first or now
-                last = now
-                seen += n
-            if b"event: end" in buf:
-                break
-            tail = buf[-len(marker) :]
-    finally:
-        writer.close()
-        await writer.wait_closed()
-    return seen, last - first
+    for _ in range(reconnects + 1):
+        reader, writer = await asyncio.open_connection(h, int(p))
+        resume = b"Last-Event-ID: %s\r\n" % last_id if last_id else b""
+        writer.write(
+            b"GET /%s HTTP/1.0\r\nHost: %s\r\nAccept: text/event-stream\r\n%s\r\n"
+            % (rest.encode(), host.encode(), resume)
+        )
+        await writer.drain()
+        tail, head, ended = b"", b"", False
+        try:
+            while out.seen < want and time.monotonic() < deadline:
+                try:
+                    chunk = await asyncio.wait_for(
+                        reader.read(1 << 16), deadline - time.monotonic()
+                    )
+                except TimeoutError:
+                    out.why = out.why or "no line before the deadline"
+                    break
+                if not chunk:
+                    break
+                if b"\r\n\r\n" not in head:  # the status line and headers
+                    head += chunk
+                    if b"\r\n\r\n" not in head:
+                        continue
+                    head, _, chunk = head.partition(b"\r\n\r\n")
+                    status = head.split(b"\r\n", 1)[0].decode(errors="replace")
+                    head += b"\r\n\r\n"
+                    if " 200 " not in status + " ":
+                        out.why = f"{status}: {chunk[:200]!r}"
+                        ended = True
+                        break
+                buf = tail + chunk
+                n = buf.count(marker)
+                if n:
+                    now = time.perf_counter()
+                    first = first or now
+                    last = now
+                    out.seen += n
+                j = buf.rfind(b"\nid: ")
+                k = buf.find(b"\n", j + 1) if j >= 0 else -1
+                if k > 0:
+                    last_id = buf[j + 5 : k]
+                if b"event: end" in buf:
+                    ended = True
+                    break
+                if b"event: error" in buf:
+                    out.why = buf[buf.index(b"event: error") :][:300].decode(errors="replace")
+                    break
+                # From the last newline on (a line not yet whole: never a marker, which
+                # ends with one): a marker or id cut by the read is whole in the next.
+                tail = buf[max(buf.rfind(b"\n"), len(buf) - 64, 0) :]
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+        if ended or out.seen >= want or time.monotonic() >= deadline:
+            break
+    out.span = last - first
+    return out
 
 
 def fig4_follow(cfg: Config, server: Moorage) -> list[Row]:
@@ -237,11 +282,12 @@ def fig4_follow(cfg: Config, server: Moorage) -> list[Row]:
     try:
         if http_get(f"{server.url}/v1/containers/{cid}/logs", timeout=30)[0] == 404:
             return [_missing(figure, "-", ">= 100,000/s")]
-        seen, span = asyncio.run(_sse_count(url, lines, 60 if cfg.quick else 120))
+        followed = asyncio.run(_sse_count(url, lines, 60 if cfg.quick else 120))
+        seen, span = followed.seen, followed.span
     finally:
         asyncio.run(containers.remove("printer"))
     rate = seen / span if span > 0 else float("nan")
-    note = "" if seen >= lines else f" ({seen:,}/{lines:,} lines)"
+    note = "" if seen >= lines else f" ({seen:,}/{lines:,} lines: {followed.why or 'ended'})"
     return [
         Row(
             figure,
