@@ -23,7 +23,7 @@ for row in "${rows[@]}"; do
   read -r pkg path _ <<<"$row"
   [ $# -eq 0 ] || [[ "$wanted" == *" $pkg "* ]] || continue
   names+=("$pkg")
-  [ -e "$path" ] || missing+=("$pkg")
+  compgen -G "$path" >/dev/null || missing+=("$pkg")  # a path may be a glob
 done
 for want in "$@"; do
   [[ " ${names[*]} " == *" $want "* ]] || { say "$want is not in $list: add it there"; exit 2; }
