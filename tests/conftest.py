@@ -8,11 +8,13 @@ several checkouts may share one engine).
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import socket
 import subprocess
 import sys
+import tarfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -181,6 +183,17 @@ async def guarded_engine(policy_file: Path) -> AsyncIterator[Engine]:
         yield engine
     finally:
         await engine.close()
+
+
+def tar_of(files: dict[str, bytes]) -> bytes:
+    """An uncompressed tar holding these files (path → content)."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for path, data in files.items():
+            info = tarfile.TarInfo(path)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
 
 
 def refused(r: httpx.Response, rule: str) -> None:

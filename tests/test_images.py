@@ -18,7 +18,7 @@ from app import errors
 from app.models.images import RegistryAuth
 from app.services.images import check_image_ref, engine_filters, looks_like_tar, tar_stream
 from app.services.registry_auth import encode_auth, parse_reference, registry_of
-from tests.conftest import RUN_ID, TEST_LABEL, docker, exists, inspect
+from tests.conftest import RUN_ID, TEST_LABEL, docker, exists, inspect, tar_of
 
 # --- unit: pure translation ------------------------------------------------------
 
@@ -88,18 +88,8 @@ def test_check_image_ref() -> None:
             check_image_ref(bad)
 
 
-def _tar(files: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w") as tar:
-        for path, data in files.items():
-            info = tarfile.TarInfo(path)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def test_looks_like_tar() -> None:
-    assert looks_like_tar(_tar({"a": b"x"}))
+    assert looks_like_tar(tar_of({"a": b"x"}))
     assert looks_like_tar(bytes(1024))
     assert looks_like_tar(b"\x1f\x8b\x08rest")
     assert not looks_like_tar(b"not a tar at all" * 64)
@@ -107,7 +97,7 @@ def test_looks_like_tar() -> None:
 
 
 async def test_tar_stream_checks_the_head_only() -> None:
-    data = _tar({f"f{i}": b"x" * 100 for i in range(20)})
+    data = tar_of({f"f{i}": b"x" * 100 for i in range(20)})
 
     async def chunks() -> AsyncIterator[bytes]:
         for i in range(0, len(data), 100):
