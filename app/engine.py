@@ -34,6 +34,7 @@ from yarl import URL
 
 from app import errors
 from app.settings import Settings
+from app.targets import Target, TlsFiles, target_from_settings
 
 log = logging.getLogger("moorage.engine")
 
@@ -181,19 +182,15 @@ def engine_errors(kind: Kind | None = None, ref: str | None = None) -> Any:
         raise translate_docker_error(exc, kind, ref) from exc
 
 
-def _tls_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.docker_tls_verify and settings.docker_cert_path is None:
+def _tls_context(tls: TlsFiles | None) -> ssl.SSLContext | None:
+    if tls is None:
         return None
     ctx = ssl.create_default_context()
-    cert_dir = settings.docker_cert_path
-    if cert_dir is not None:
-        ca = cert_dir / "ca.pem"
-        if ca.exists():
-            ctx.load_verify_locations(cafile=str(ca))
-        cert, key = cert_dir / "cert.pem", cert_dir / "key.pem"
-        if cert.exists() and key.exists():
-            ctx.load_cert_chain(certfile=str(cert), keyfile=str(key))
-    if not settings.docker_tls_verify:
+    if tls.ca is not None and tls.ca.exists():
+        ctx.load_verify_locations(cafile=str(tls.ca))
+    if tls.cert is not None and tls.key is not None and tls.cert.exists() and tls.key.exists():
+        ctx.load_cert_chain(certfile=str(tls.cert), keyfile=str(tls.key))
+    if not tls.verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
     return ctx
@@ -202,10 +199,13 @@ def _tls_context(settings: Settings) -> ssl.SSLContext | None:
 class Engine:
     """One Docker engine, reached through one pooled aiodocker client."""
 
-    def __init__(self, settings: Settings, name: str = "default") -> None:
+    def __init__(
+        self, settings: Settings, name: str = "default", target: Target | None = None
+    ) -> None:
         self.settings = settings
         self.name = name
-        self.url = settings.docker_host
+        self.target = target or target_from_settings(settings)
+        self.url = self.target.url
         self.short_timeout = aiohttp.ClientTimeout(
             total=None,
             connect=settings.engine_connect_timeout,
@@ -243,7 +243,7 @@ class Engine:
                 url="unix://localhost", connector=connector, timeout=self.short_timeout
             )
         if url.startswith(("tcp://", "http://", "https://")):
-            ctx = _tls_context(self.settings)
+            ctx = _tls_context(self.target.tls)
             scheme = "https" if ctx is not None or url.startswith("https://") else "http"
             hostport = re.sub(r"^[a-z]+://", "", url).rstrip("/")
             tcp = aiohttp.TCPConnector(limit=limit, ssl=ctx if ctx is not None else False)
