@@ -28,13 +28,13 @@ import aiodocker
 import aiohttp
 import orjson
 from aiodocker.stream import Stream
-from fastapi import Depends
+from fastapi import Depends, Query
 from fastapi.requests import HTTPConnection
 from yarl import URL
 
 from app import errors
 from app.settings import Settings
-from app.targets import Target, TlsFiles, target_from_settings
+from app.targets import HOST_NAME_PATTERN, Target, TlsFiles, target_from_settings
 
 log = logging.getLogger("moorage.engine")
 
@@ -557,10 +557,30 @@ def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:
     return out
 
 
-async def get_engine(request: HTTPConnection) -> Engine:
-    """The engine this request talks to."""
-    engine: Engine = request.app.state.engine
+# The `host` query parameter of every engine operation. The dependencies of a host's
+# parts (this one, the container state, the bus, the hubs, the health journal) each
+# take it and look the host up in `app.state.hosts` (app/hosts.py `HostRegistry`): the
+# same parameter in each, so an operation has one `host` and all its parts come from
+# the one host it names. (They cannot take `HostDep` itself: app/hosts.py builds on
+# this module.)
+HostQuery = Annotated[
+    str | None,
+    Query(
+        pattern=HOST_NAME_PATTERN,
+        description="The host (engine) to act on (GET /v1/hosts); default: the default host",
+    ),
+]
+
+
+def host_engine(conn: HTTPConnection, host: str | None) -> Engine:
+    """The engine of the named host (None: the default); 404 host-not-found."""
+    engine: Engine = conn.app.state.hosts.get(host).engine
     return engine
+
+
+async def get_engine(request: HTTPConnection, host: HostQuery = None) -> Engine:
+    """The engine this request talks to: its host's."""
+    return host_engine(request, host)
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]

@@ -12,7 +12,8 @@
     │   ├── ImageNotFound        404 image-not-found
     │   ├── VolumeNotFound       404 volume-not-found
     │   ├── NetworkNotFound      404 network-not-found
-    │   └── ExecNotFound         404 exec-not-found
+    │   ├── ExecNotFound         404 exec-not-found
+    │   └── HostNotFound         404 host-not-found: no host of that name (`?host=`)
     ├── MethodNotAllowed         405 method-not-allowed
     ├── RequestTimeout           408 request-timeout: the body did not arrive in time
     ├── Conflict                 409 conflict
@@ -31,6 +32,7 @@
     │   └── RegistryUnreachable  502 registry-unreachable: a pull/push cannot reach it
     ├── ClientGone               499 client-gone: the client left before the answer (audit)
     ├── EngineUnavailable        503 engine-unavailable (Retry-After)
+    │   └── HostUnavailable      503 host-unavailable (Retry-After): a host known down or disabled
     ├── ShuttingDown             503 shutting-down (Retry-After): cut by the end of a shutdown
     └── Timeout                  504 timeout
 
@@ -175,6 +177,10 @@ class ExecNotFound(NotFound):
     code, title = "exec-not-found", "Exec instance not found"
 
 
+class HostNotFound(NotFound):
+    code, title = "host-not-found", "Host not found"
+
+
 class MethodNotAllowed(ProblemError):
     status, code, title = 405, "method-not-allowed", "Method not allowed"
 
@@ -266,6 +272,12 @@ class EngineUnavailable(ProblemError):
 
     def __init__(self, detail: str = "", retry_after: int = 5, **extra: Any) -> None:
         super().__init__(detail, headers={"Retry-After": str(retry_after)}, **extra)
+
+
+class HostUnavailable(EngineUnavailable):
+    """A host moorage knows is down (or disabled): answered at once, no engine asked."""
+
+    code, title = "host-unavailable", "The host is unavailable"
 
 
 class ShuttingDown(ProblemError):

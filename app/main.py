@@ -14,7 +14,7 @@ from fastapi.routing import APIRoute
 from app import __version__, errors
 from app import openapi as spec
 from app.audit import AuditMiddleware, open_store
-from app.engine import Engine
+from app.hosts import HostRegistry
 from app.metrics import Metrics, MetricsMiddleware
 from app.middleware import BodyLimit, HotReads, ShutdownCut
 from app.redaction import install_log_redaction
@@ -28,11 +28,9 @@ from app.security import (
     authorize,
     document_security,
 )
-from app.services.events import EventBus
-from app.services.health_journal import HealthJournal
 from app.services.terminals import Terminals
 from app.settings import Settings, get_settings
-from app.state import STALE_HEADER, ContainerState
+from app.state import STALE_HEADER
 
 log = logging.getLogger("moorage")
 
@@ -56,34 +54,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        engine = Engine(settings)
-        bus = EventBus(engine, journal_size=settings.events_journal_size)
-        app.state.engine = engine
-        app.state.events = bus
-        health = app.state.health = HealthJournal(engine, bus, settings.health_journal_size)
-        # None when disabled: routes then always ask the engine.
-        app.state.containers = (
-            ContainerState(engine, bus, resync_interval=settings.state_resync_interval)
-            if settings.state_cache
-            else None
-        )
-        log.info("moorage %s: engine at %s", __version__, settings.docker_host)
+        hosts = HostRegistry.from_settings(settings)
+        await hosts.open()
+        app.state.hosts = hosts
+        # The default host's parts under their old names, for code that is not
+        # host-aware yet (it then always works on the default host).
+        local = hosts.default
+        app.state.engine = local.engine
+        app.state.events = local.events
+        app.state.health = local.health
+        app.state.containers = local.containers
+        app.state.hubs = local.hubs
+        for host in hosts.all():
+            log.info("moorage %s: host %s: engine at %s", __version__, host.name, host.engine.url)
         if not security.enabled and not settings.insecure_no_auth:
             log.warning("no tokens configured (MOORAGE_TOKENS_FILE): serving loopback clients only")
         elif not security.enabled:
             log.warning("--insecure-no-auth: ANYONE who reaches this port is root on the host")
-        if engine.guard is None:
+        if local.engine.guard is None:
             log.warning("no policy (MOORAGE_POLICY_FILE): create/exec/build are not checked")
         audit = open_store(settings.audit_db, settings.audit_busy_timeout)
         await audit.open()
         app.state.audit = audit
         security.attach(audit)
         app.state.terminals = Terminals(settings, lambda: getattr(app.state, "audit", None))
-        # Before the bus reads: the journal sees every health change from the first.
-        await health.start()
-        await bus.start()
-        if app.state.containers is not None:
-            await app.state.containers.start()
         # What start-up made lives as long as the process: out of the collector's way,
         # so that full collections (which pause every stream) stay short; and fewer,
         # larger young collections (a busy fan-out allocates fast, mostly acyclic).
@@ -95,11 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await app.state.terminals.close()
-            if app.state.containers is not None:
-                await app.state.containers.stop()
-            await health.stop()
-            await bus.stop()
-            await engine.close()
+            await hosts.close()
             await audit.close()
 
     app = FastAPI(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +15,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app import errors
+from app.targets import HOST_NAME_PATTERN
 
 Authorize = Callable[[Request], Awaitable[object]]
 
@@ -147,20 +149,25 @@ _BOOL_WORDS: dict[bytes, bool] = {
 Flags = Mapping[str, bool]
 Answer = Callable[[Any, str, Flags], Awaitable[Response]]
 
+# A host name as `?host=` carries it (app/targets.py HOST_NAME_PATTERN): no escapes.
+_HOST_NAME = re.compile(HOST_NAME_PATTERN.encode())
+
 
 @dataclass(frozen=True)
 class HotRead:
-    """A `GET {prefix}/{id}[?flag=bool&...]` route (its flags False by default) that
-    `HotReads` answers itself.
+    """A `GET {prefix}/{id}[?flag=bool&...][&host=name]` route (its flags False by
+    default) that `HotReads` answers itself.
 
-    `answer(app_state, id, flags)` is the route's own body, shared with its handler, so
-    the two cannot drift; `route` is the registered route (OpenAPI, every request the
-    hot path leaves alone, and the operationId that metrics and roles go by).
+    `answer(host, id, flags)` is the route's own body, shared with its handler, so the
+    two cannot drift; `host` is the host the request names (app/hosts.py `Host`; the
+    default one without `host=`). `route` is the registered route (OpenAPI, every
+    request the hot path leaves alone, and the operationId that metrics and roles go by).
     """
 
     route: APIRoute
     flags: tuple[str, ...]
     answer: Answer
+    takes_host: bool = False
 
     @classmethod
     def of(cls, router: APIRouter, name: str, flags: tuple[str, ...], answer: Answer) -> HotRead:
@@ -168,6 +175,10 @@ class HotRead:
         # Whatever the routed path would read or run that this one would not: refuse.
         dep = route.dependant
         query = {q.alias: (q.field_info.annotation, q.default) for q in dep.query_params}
+        host = query.pop("host", None)
+        takes_host = host is not None
+        if host is not None and host != (str | None, None):
+            query["host"] = host  # not the plain optional host name: refused below
         plain = (
             route.methods == {"GET"}
             and route.path.endswith("/{id}")
@@ -183,7 +194,7 @@ class HotRead:
                 f"{name}: a hot read is a plain GET .../{{id}}?{'&'.join(flags)}= (bool "
                 "flags), no dependencies"
             )
-        return cls(route, flags, answer)
+        return cls(route, flags, answer, takes_host)
 
     @property
     def prefix(self) -> str:
@@ -213,38 +224,55 @@ class HotReads:
             prefix, _, id = path.rpartition("/")
             read = self.reads.get(prefix + "/")
             if read is not None and id:
-                flags = self._flags(scope["query_string"], read.flags)
-                if flags is not None:
-                    await self._answer(read, id, flags, scope, receive, send)
+                query = self._query(scope["query_string"], read)
+                if query is not None:
+                    await self._answer(read, id, *query, scope, receive, send)
                     return
         await self.app(scope, receive, send)
 
     @staticmethod
-    def _flags(query: bytes, names: tuple[str, ...]) -> dict[str, bool] | None:
-        """The flags' values (False when absent), or None for a query the router
-        should read (another parameter, a flag given twice, a word pydantic reads)."""
-        flags = dict.fromkeys(names, False)
+    def _query(query: bytes, read: HotRead) -> tuple[dict[str, bool], str | None] | None:
+        """The flags' values (False when absent) and the host named (None: the default),
+        or None for a query the router should read (another parameter, one given
+        twice, a word pydantic reads, a host name the pattern refuses)."""
+        flags = dict.fromkeys(read.flags, False)
+        host: str | None = None
         if not query:
-            return flags
+            return flags, host
         seen: set[bytes] = set()
         for pair in query.split(b"&"):
             key, eq, value = pair.partition(b"=")
-            word = _BOOL_WORDS.get(value) if eq else None
-            if word is None or key in seen or key.decode("latin-1") not in flags:
+            if key in seen:
                 return None
             seen.add(key)
+            if key == b"host" and read.takes_host:
+                if not _HOST_NAME.fullmatch(value):
+                    return None
+                host = value.decode("ascii")
+                continue
+            word = _BOOL_WORDS.get(value) if eq else None
+            if word is None or key.decode("latin-1") not in flags:
+                return None
             flags[key.decode("latin-1")] = word
-        return flags
+        return flags, host
 
     async def _answer(
-        self, read: HotRead, id: str, flags: Flags, scope: Scope, receive: Receive, send: Send
+        self,
+        read: HotRead,
+        id: str,
+        flags: Flags,
+        host: str | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
     ) -> None:
         scope["route"] = read.route
         scope["path_params"] = {"id": id}
         request = Request(scope, receive)
         try:
             await self.authorize(request)
-            response = await read.answer(scope["app"].state, id, flags)
+            on = scope["app"].state.hosts.get(host)
+            response = await read.answer(on, id, flags)
         except errors.ProblemError as exc:
             response = errors.problem_response(request, exc)
         await response(scope, receive, send)

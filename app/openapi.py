@@ -208,12 +208,17 @@ def _problems(spec: dict[str, Any]) -> None:
             entry = responses.setdefault(status, {CODES_KEY: []})
             if code not in entry.setdefault(CODES_KEY, []):
                 entry[CODES_KEY].append(code)
+        on_host = any(p.get("name") == "host" for p in op.get("parameters", []))
+        if on_host:
+            # `?host=` names a host moorage does not know: app/hosts.py, before any route.
+            entry = responses.setdefault("404", {CODES_KEY: []})
+            if "host-not-found" not in entry.setdefault(CODES_KEY, []):
+                entry[CODES_KEY].append("host-not-found")
         secured = bool(op.get("security"))
         if secured:
             responses.setdefault("401", {CODES_KEY: ["unauthorized"]})
             role = op.get("x-moorage-role", "admin")
             unsafe = method not in {"get", "head", "options"}
-            on_host = any(p.get("name") == "host" for p in op.get("parameters", []))
             if Role[role] > Role.viewer or unsafe or on_host:
                 entry = responses.setdefault("403", {CODES_KEY: []})
                 if "forbidden" not in entry.setdefault(CODES_KEY, []):

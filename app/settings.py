@@ -128,6 +128,20 @@ class Settings(BaseSettings):
     terminal_max_per_container: int = Field(default=16, ge=1, description="Terminals at once")
     terminal_max_total: int = Field(default=256, ge=1, description="Terminals at once, in all")
 
+    # Several engines (API.md "Several engines (hosts)"; app/hosts.py)
+    hosts_file: Path | None = Field(
+        default=None, description="TOML file of [[hosts]]; none: one host `local` (DOCKER_HOST)"
+    )
+    host_probe_interval: float = Field(
+        default=2.0, gt=0, le=60, description="How often an up host's engine is probed (s)"
+    )
+    host_probe_timeout: float = Field(
+        default=2.0, gt=0, le=60, description="A probe slower than this marks the host down (s)"
+    )
+    host_retry_max: float = Field(
+        default=8.0, gt=0, le=10, description="Longest wait between probes of a down host (s)"
+    )
+
     # The container state kept from events (app/state.py): lists and reads served
     # without asking the engine. Off: every list and read asks the engine.
     state_cache: bool = True

@@ -50,7 +50,7 @@ from fastapi import Depends, Request
 from fastapi.responses import Response
 
 from app import errors
-from app.engine import Engine
+from app.engine import Engine, HostQuery
 from app.models.common import rfc3339
 from app.services.events import EventBus
 
@@ -734,9 +734,9 @@ async def inspect_container_json(
     )
 
 
-async def get_container_state(request: Request) -> ContainerState | None:
-    """The container state of this app; None when `state_cache` is off."""
-    state: ContainerState | None = getattr(request.app.state, "containers", None)
+async def get_container_state(request: Request, host: HostQuery = None) -> ContainerState | None:
+    """The container state of the request's host; None when `state_cache` is off."""
+    state: ContainerState | None = request.app.state.hosts.get(host).containers
     return state
 
 

@@ -12,6 +12,10 @@ from pathlib import Path
 
 from app.settings import Settings
 
+# A host's name (API.md "Several engines"): it travels in `?host=`, metrics labels and
+# audit rows as it is, so nothing in it needs escaping.
+HOST_NAME_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
+
 
 @dataclass(frozen=True, slots=True)
 class TlsFiles:

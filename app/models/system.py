@@ -20,9 +20,18 @@ class EngineSummary(BaseModel):
     arch: str | None = None
 
 
+HostState = Literal["up", "down", "connecting", "disabled"]
+
+
 class Ready(BaseModel):
     status: Literal["ready"] = "ready"
-    engine: EngineSummary
+    engine: EngineSummary = Field(description="The default host's engine")
+    hosts: dict[str, HostState] = Field(
+        default_factory=dict,
+        description="Every host's state, as moorage last saw it (GET /v1/hosts): "
+        "readiness is the default host's alone, so one host down does not take "
+        "moorage out of a load balancer",
+    )
 
 
 class Ping(BaseModel):

@@ -11,7 +11,8 @@ from starlette.routing import Match
 from starlette.types import Scope
 
 from app import errors
-from app.engine import EngineDep
+from app.engine import EngineDep, HostQuery
+from app.hosts import Host
 from app.middleware import HotRead
 from app.models.common import Pruned, check_ref, label_filters
 from app.models.containers import (
@@ -98,6 +99,7 @@ async def containers_list(
     health: Health | None = None,
     fresh: Fresh = False,
     stale: Stale = False,
+    host: HostQuery = None,
 ) -> Response:
     """List containers (running ones unless `all`)."""
     filters: dict[str, list[str]] = {}
@@ -110,10 +112,11 @@ async def containers_list(
         filters["status"] = list(status)
     if health is not None:
         filters["health"] = [health]
-    app_state = request.app.state  # the engine and state: as EngineDep/ContainerStateDep, inline
+    # The host's engine and state as EngineDep/ContainerStateDep give them, inline.
+    on = request.app.state.hosts.get(host)
     return await list_containers_json(
-        getattr(app_state, "containers", None),
-        app_state.engine,
+        on.containers,
+        on.engine,
         _summary_json,
         all=all,
         filters=filters,
@@ -187,18 +190,19 @@ async def containers_prune(
     responses={**_STALE_200, **errors.problem_responses(*_NOT_FOUND)},
 )
 async def containers_get(
-    request: Request, id: str, fresh: Fresh = False, stale: Stale = False
+    request: Request, id: str, fresh: Fresh = False, stale: Stale = False, host: HostQuery = None
 ) -> Response:
     """A container: typed fields, and the engine's inspect document under `attrs`."""
-    return await _get_json(request.app.state, id, {"fresh": fresh, "stale": stale})
+    on = request.app.state.hosts.get(host)
+    return await _get_json(on, id, {"fresh": fresh, "stale": stale})
 
 
-async def _get_json(app_state: Any, id: str, flags: Mapping[str, bool]) -> Response:
-    # The engine and state straight from the app (as EngineDep/ContainerStateDep give
-    # them): no dependency solves on the hottest read.
+async def _get_json(host: Host, id: str, flags: Mapping[str, bool]) -> Response:
+    # The host's engine and state straight from it (as EngineDep/ContainerStateDep
+    # give them): no dependency solves on the hottest read.
     return await inspect_container_json(
-        getattr(app_state, "containers", None),
-        app_state.engine,
+        host.containers,
+        host.engine,
         check_ref(id),
         _container_json,
         fresh=flags["fresh"],

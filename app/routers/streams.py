@@ -26,6 +26,7 @@ from sse_starlette.sse import EventSourceResponse
 
 from app import errors
 from app.engine import EngineDep
+from app.hosts import HostDep
 from app.models.common import check_ref, label_filters
 from app.models.events import EngineEvent, HealthEvent, LogEvent, StreamGap
 from app.openapi import ENGINE_EVENT_TYPES
@@ -46,22 +47,19 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_hubs(request: Request) -> HubRegistry:
-    """The app's stream hubs (made on first use)."""
-    hubs: HubRegistry | None = getattr(request.app.state, "hubs", None)
-    if hubs is None:
-        hubs = request.app.state.hubs = HubRegistry()
-    return hubs
+async def get_hubs(host: HostDep) -> HubRegistry:
+    """The stream hubs of the request's host."""
+    return host.hubs
 
 
-async def get_bus(request: Request) -> EventBus:
-    bus: EventBus = request.app.state.events
-    return bus
+async def get_bus(host: HostDep) -> EventBus:
+    """The event reader of the request's host."""
+    return host.events
 
 
-async def get_health_journal(request: Request) -> HealthJournal:
-    journal: HealthJournal = request.app.state.health
-    return journal
+async def get_health_journal(host: HostDep) -> HealthJournal:
+    """The health journal of the request's host."""
+    return host.health
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

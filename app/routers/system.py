@@ -10,6 +10,7 @@ from fastapi.responses import PlainTextResponse
 
 from app import errors
 from app.engine import EngineDep
+from app.hosts import HostRegistry
 from app.models.images import LoginRequest, LoginResult
 from app.models.system import (
     DiskUsage,
@@ -37,8 +38,10 @@ async def healthz() -> Health:
     "/readyz",
     responses=errors.problem_responses(errors.EngineUnavailable),
 )
-async def readyz(engine: EngineDep) -> Ready:
-    """The engine answers."""
+async def readyz(request: Request) -> Ready:
+    """The default host's engine answers (the others' states are listed, not waited on)."""
+    hosts: HostRegistry = request.app.state.hosts
+    engine = hosts.default.engine
     try:
         # A probe must answer quickly: a stalled engine is "not ready", not a hang.
         async with asyncio.timeout(engine.settings.ready_timeout):
@@ -58,7 +61,8 @@ async def readyz(engine: EngineDep) -> Ready:
             api_version=engine.api_version or doc.get("ApiVersion"),
             os=doc.get("Os"),
             arch=doc.get("Arch"),
-        )
+        ),
+        hosts={host.name: host.state for host in hosts.all()},
     )
 
 
@@ -68,26 +72,41 @@ async def readyz(engine: EngineDep) -> Ready:
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
 )
 async def metrics(request: Request) -> PlainTextResponse:
-    """Prometheus metrics: requests by operation and status, engine and stream gauges."""
+    """Prometheus metrics: requests by operation and status, engine and stream gauges.
+
+    The engine and stream series without labels are totals over every host; the
+    `moorage_host_*{host="…"}` series are each host's own."""
     app = request.app
-    bus = app.state.events
-    connector = app.state.engine.docker.connector
-    gauges = {
-        "moorage_engine_connections_open": float(
-            sum(len(v) for v in getattr(connector, "_conns", {}).values())
-            + len(getattr(connector, "_acquired", ()))
-        ),
-        "moorage_engine_connections_in_use": float(len(getattr(connector, "_acquired", ()))),
-        "moorage_engine_events_connected": 1.0 if bus.connected.is_set() else 0.0,
-        "moorage_event_subscribers": float(len(bus.subscribers)),
-        "moorage_events_journal_size": float(len(bus.journal)),
-    }
-    hubs = getattr(app.state, "hubs", None)
+    hosts: HostRegistry = app.state.hosts
+    gauges: dict[str, float] = {}
     # Engine events too large to read whole, kept without their attributes.
-    counters: dict[str, float] = {"moorage_engine_events_oversized_total": float(bus.oversized)}
-    if hubs is not None:
-        gauges.update(hubs.gauges())
-        counters.update(hubs.counters())
+    counters: dict[str, float] = {"moorage_engine_events_oversized_total": 0.0}
+
+    def add(series: dict[str, float], name: str, value: float) -> None:
+        series[name] = series.get(name, 0.0) + value
+
+    for host in hosts.all():
+        bus, connector = host.events, host.engine.docker.connector
+        in_use = float(len(getattr(connector, "_acquired", ())))
+        own = {
+            "engine_connections_open": float(
+                sum(len(v) for v in getattr(connector, "_conns", {}).values())
+            )
+            + in_use,
+            "engine_connections_in_use": in_use,
+            "engine_events_connected": 1.0 if bus.connected.is_set() else 0.0,
+        }
+        for name, value in own.items():
+            add(gauges, f"moorage_{name}", value)
+            gauges[f'moorage_host_{name}{{host="{host.name}"}}'] = value
+        gauges[f'moorage_host_up{{host="{host.name}"}}'] = 1.0 if host.state == "up" else 0.0
+        add(gauges, "moorage_event_subscribers", float(len(bus.subscribers)))
+        add(gauges, "moorage_events_journal_size", float(len(bus.journal)))
+        add(counters, "moorage_engine_events_oversized_total", float(bus.oversized))
+        for name, value in host.hubs.gauges().items():
+            add(gauges, name, value)
+        for name, value in host.hubs.counters().items():
+            add(counters, name, value)
     return PlainTextResponse(
         app.state.metrics.render(gauges, counters), media_type="text/plain; version=0.0.4"
     )
