@@ -74,6 +74,9 @@ class AuditEntry(BaseModel):
     )
     reason: str | None = Field(default=None, description="The problem's code (or `csrf`)")
     rule: str | None = Field(default=None, description="The policy rule that refused it")
+    host: str | None = Field(
+        default=None, description="The host (engine) it was made on; several: comma-separated"
+    )
 
 
 @dataclass
@@ -92,6 +95,7 @@ class Record:
     outcome: Outcome | None = None
     reason: str | None = None
     rule: str | None = None
+    host: str | None = None
 
     def judge(self, status: int, problem: errors.ProblemError | None) -> None:
         """The outcome of a finished request, from its status and its problem."""
@@ -129,7 +133,8 @@ CREATE TABLE IF NOT EXISTS audit (
     source  TEXT,
     outcome TEXT,
     reason  TEXT,
-    rule    TEXT
+    rule    TEXT,
+    host    TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_ts ON audit (ts);
 CREATE INDEX IF NOT EXISTS audit_actor ON audit (actor, ts);
@@ -138,12 +143,17 @@ CREATE TABLE IF NOT EXISTS auth_state (
     payload TEXT NOT NULL,
     expires REAL NOT NULL
 );
+CREATE TABLE IF NOT EXISTS hosts (
+    name    TEXT PRIMARY KEY,
+    spec    TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
 
 
-_NEW_COLUMNS = ("outcome", "reason", "rule")
+_NEW_COLUMNS = ("outcome", "reason", "rule", "host")
 _COLUMNS = "id, ts, actor, role, action, target, method, path, summary, status, source, outcome,"
-_COLUMNS += " reason, rule"
+_COLUMNS += " reason, rule, host"
 
 
 class AuditStore:
@@ -201,14 +211,15 @@ class AuditStore:
             rec.outcome,
             rec.reason,
             rec.rule,
+            rec.host,
         )
 
         def write() -> int:
             with self._lock:
                 cur = self._conn().execute(
                     "INSERT INTO audit (ts, actor, role, action, target, method, path, summary,"
-                    " status, source, outcome, reason, rule)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " status, source, outcome, reason, rule, host)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     row,
                 )
                 return int(cur.lastrowid or 0)
@@ -307,6 +318,35 @@ class AuditStore:
 
         await asyncio.to_thread(write)
 
+    # -- hosts added through the API (app/hosts.py) ---------------------------------
+
+    async def hosts_load(self) -> list[dict[str, Any]]:
+        def read() -> list[tuple[Any, ...]]:
+            with self._lock:
+                return list(self._conn().execute("SELECT spec FROM hosts ORDER BY created"))
+
+        return [json.loads(r[0]) for r in await asyncio.to_thread(read)]
+
+    async def host_put(self, name: str, spec: dict[str, Any]) -> None:
+        row = (name, json.dumps(spec), time.time())
+
+        def write() -> None:
+            with self._lock:
+                self._conn().execute(
+                    "INSERT INTO hosts (name, spec, created) VALUES (?, ?, ?) ON CONFLICT (name)"
+                    " DO UPDATE SET spec = excluded.spec",
+                    row,
+                )
+
+        await asyncio.to_thread(write)
+
+    async def host_delete(self, name: str) -> None:
+        def write() -> None:
+            with self._lock:
+                self._conn().execute("DELETE FROM hosts WHERE name = ?", (name,))
+
+        await asyncio.to_thread(write)
+
 
 def _state(row: Any) -> dict[str, Any] | None:
     if row is None:
@@ -358,12 +398,14 @@ CREATE TABLE IF NOT EXISTS moorage_audit (
     source  TEXT,
     outcome TEXT,
     reason  TEXT,
-    rule    TEXT
+    rule    TEXT,
+    host    TEXT
 );
--- Logs made before outcomes were recorded.
+-- Logs made before outcomes (and hosts) were recorded.
 ALTER TABLE moorage_audit ADD COLUMN IF NOT EXISTS outcome TEXT;
 ALTER TABLE moorage_audit ADD COLUMN IF NOT EXISTS reason TEXT;
 ALTER TABLE moorage_audit ADD COLUMN IF NOT EXISTS rule TEXT;
+ALTER TABLE moorage_audit ADD COLUMN IF NOT EXISTS host TEXT;
 CREATE INDEX IF NOT EXISTS moorage_audit_ts ON moorage_audit (ts);
 CREATE INDEX IF NOT EXISTS moorage_audit_actor ON moorage_audit (actor, ts);
 CREATE INDEX IF NOT EXISTS moorage_audit_outcome ON moorage_audit (outcome, id);
@@ -371,6 +413,11 @@ CREATE TABLE IF NOT EXISTS moorage_auth_state (
     key     TEXT PRIMARY KEY,
     payload TEXT NOT NULL,
     expires DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS moorage_hosts (
+    name    TEXT PRIMARY KEY,
+    spec    TEXT NOT NULL,
+    created DOUBLE PRECISION NOT NULL
 );
 """
 
@@ -409,8 +456,8 @@ class PostgresAuditStore:
     async def add(self, rec: Record) -> int:
         row_id = await self._p().fetchval(
             "INSERT INTO moorage_audit (ts, actor, role, action, target, method, path, summary,"
-            " status, source, outcome, reason, rule)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+            " status, source, outcome, reason, rule, host)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
             rec.ts,
             rec.actor,
             rec.role,
@@ -424,6 +471,7 @@ class PostgresAuditStore:
             rec.outcome,
             rec.reason,
             rec.rule,
+            rec.host,
         )
         return int(row_id)
 
@@ -489,6 +537,22 @@ class PostgresAuditStore:
     async def state_delete(self, key: str) -> None:
         await self._p().execute("DELETE FROM moorage_auth_state WHERE key = $1", key)
 
+    async def hosts_load(self) -> list[dict[str, Any]]:
+        rows = await self._p().fetch("SELECT spec FROM moorage_hosts ORDER BY created")
+        return [json.loads(r[0]) for r in rows]
+
+    async def host_put(self, name: str, spec: dict[str, Any]) -> None:
+        await self._p().execute(
+            "INSERT INTO moorage_hosts (name, spec, created) VALUES ($1, $2, $3)"
+            " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+            name,
+            json.dumps(spec),
+            time.time(),
+        )
+
+    async def host_delete(self, name: str) -> None:
+        await self._p().execute("DELETE FROM moorage_hosts WHERE name = $1", name)
+
 
 AuditBackend = AuditStore | PostgresAuditStore
 
@@ -516,6 +580,7 @@ def _entry(r: tuple[Any, ...]) -> AuditEntry:
         outcome=r[11],
         reason=r[12],
         rule=r[13],
+        host=r[14],
     )
 
 
@@ -570,7 +635,25 @@ def _record(request: Request, identity: Identity | None, action: str) -> Record:
         path=request.url.path,
         summary=summary,
         source=request.client.host if request.client else None,
+        host=_host(request),
     )
+
+
+def _host(request: Request) -> str | None:
+    """The host a change is made on: those `?host=` names, else the default host (for
+    operations on an engine); the one a /v1/hosts/{host} change is about."""
+    from app.security import takes_host
+
+    if not takes_host(request.scope.get("route")):
+        value = (
+            request.path_params.get("host") if request.url.path.startswith("/v1/hosts") else None
+        )
+        return str(value) if value is not None else None
+    names = request.query_params.getlist("host")
+    if names:
+        return ",".join(names)
+    hosts = getattr(request.app.state, "hosts", None)
+    return hosts.default.name if hosts is not None else None
 
 
 async def begin(request: Request, identity: Identity, action: str) -> None:

@@ -573,8 +573,11 @@ HostQuery = Annotated[
 
 
 def host_engine(conn: HTTPConnection, host: str | None) -> Engine:
-    """The engine of the named host (None: the default); 404 host-not-found."""
-    engine: Engine = conn.app.state.hosts.get(host).engine
+    """The engine of the named host (None: the default); 404 host-not-found, 503
+    host-unavailable at once when the host is known down (app/hosts.py `Host.check`)."""
+    found = conn.app.state.hosts.get(host)
+    found.check()
+    engine: Engine = found.engine
     return engine
 
 

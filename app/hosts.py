@@ -1,6 +1,5 @@
 """Hosts: one object per engine, and the registry of them.
 
-    HostConfig    what a host is (name, target, default, disabled, labels): plain data
     Host          one engine and everything moorage keeps per engine: the client
                   (its own connection pool), the event reader and its journal, the
                   health journal, the container state, the stream hubs, and the
@@ -14,8 +13,14 @@ stalls only its own prober, reader and pool. Routes take the host through the
 through the same parameter: `EngineDep`, `ContainerStateDep`, `BusDep`, `HubsDep`,
 `HealthJournalDep`); without it, the default host.
 
-Without a hosts file there is one host, `local`, from `DOCKER_HOST`: the install of
-one engine behaves as before hosts existed.
+Hosts come from MOORAGE_HOSTS_FILE (app/host_config.py) and from moorage's database
+(added through the API); without a hosts file there is one host, `local`, from
+`DOCKER_HOST`: the install of one engine behaves as before hosts existed.
+
+The circuit: a host whose prober found its engine unreachable (or stalled past
+`host_probe_timeout`) is `down`, and its operations answer 503 `host-unavailable` at
+once (`Host.check`), without a connect spent on it, until a probe finds it again (a
+down host is probed after 0.5 s, doubling up to `host_retry_max`, at most 10 s).
 """
 
 from __future__ import annotations
@@ -25,42 +30,32 @@ import contextlib
 import logging
 import time
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import Depends
 from fastapi.requests import HTTPConnection
 
 from app import errors
 from app.engine import Engine, HostQuery
+from app.host_config import HostConfig, file_configs, to_config
+from app.models.common import rfc3339
+from app.models.hosts import HostSpec
 from app.models.system import HostState
 from app.services.events import EventBus, cancel_and_wait
 from app.services.health_journal import HealthJournal
 from app.settings import Settings
 from app.state import ContainerState
 from app.streams import HubRegistry
-from app.targets import Target, target_from_settings
+from app.targets import target_from_settings
 
 log = logging.getLogger("moorage.hosts")
 
 HostStateName = HostState
-Source = Literal["env", "file", "api"]
 
 LOCAL = "local"
 # A probe reads the engine's info (swarm, container counts) at most this often (s).
 INFO_EVERY = 15.0
-
-
-@dataclass(frozen=True, slots=True)
-class HostConfig:
-    """A host as configured: where its engine is and how it is listed."""
-
-    name: str
-    target: Target
-    default: bool = False
-    disabled: bool = False
-    labels: Mapping[str, str] = field(default_factory=dict)
-    source: Source = "env"  # env (DOCKER_HOST), file (MOORAGE_HOSTS_FILE) or api (database)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +89,9 @@ class Host:
         self.name = config.name
         self.settings = settings
         self._registry = registry
-        self.engine = Engine(settings, config.name, config.target)
+        # The policy applies on every host: MOORAGE_POLICY_FILE, or the host's own.
+        own = settings.model_copy(update={"policy_file": config.policy}) if config.policy else None
+        self.engine = Engine(own or settings, config.name, config.target)
         self.events = EventBus(self.engine, journal_size=settings.events_journal_size)
         self.health = HealthJournal(self.engine, self.events, settings.health_journal_size)
         # None when the state cache is off: routes then always ask the engine.
@@ -137,6 +134,21 @@ class Host:
             return running, len(state.entries)
         return self.info_containers
 
+    def check(self) -> None:
+        """The circuit: 503 host-unavailable at once when the host is known down or is
+        disabled (no engine asked)."""
+        if self.state == "down":
+            raise errors.HostUnavailable(
+                f"Host {self.name!r} is down: {self.error or 'its engine does not answer'}"
+                f" (since {rfc3339(self.since)}; retried in the background)",
+                retry_after=self.settings.engine_retry_after,
+            )
+        if self.state == "disabled":
+            raise errors.HostUnavailable(
+                f"Host {self.name!r} is disabled (maintenance): moorage does not contact it",
+                retry_after=self.settings.engine_retry_after,
+            )
+
     # -- lifecycle ---------------------------------------------------------------------
 
     async def open(self) -> None:
@@ -171,6 +183,13 @@ class Host:
             log.warning("host %s: %s -> %s %s", self.name, previous, state, error or "")
         if self._registry is not None:
             self._registry.notify(HostChange(self.name, state, previous, error, self.since))
+
+    def answered(self) -> None:
+        """Its engine just answered a call made elsewhere (/readyz): up again at once,
+        without waiting for the prober's next try."""
+        if self.state in ("down", "connecting"):
+            self.last_seen = time.time()
+            self._set_state("up")
 
     async def probe(self) -> bool:
         """Ask the engine its version and info, within `host_probe_timeout`; the host is
@@ -207,7 +226,7 @@ class Host:
     async def _probe_loop(self) -> None:
         """Probe every `host_probe_interval` s while up (at once when the event reader
         loses the engine); while down, again after 0.5 s, doubling up to
-        `host_retry_max`."""
+        `host_retry_max` (at once when the event reader reconnects)."""
         retry = 0.5
         while True:
             lost = self.events.watch_disconnect()
@@ -223,7 +242,13 @@ class Host:
                     async with asyncio.timeout(self.settings.host_probe_interval):
                         await lost.wait()
             else:
-                await asyncio.sleep(retry)
+                # Again after `retry`, or as soon as the event reader has the engine back.
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(retry):
+                        if self.events.connected.is_set():
+                            await asyncio.sleep(retry)  # (a stall: the reader sees nothing)
+                        else:
+                            await self.events.connected.wait()
                 retry = min(retry * 2, self.settings.host_retry_max)
 
 
@@ -238,24 +263,35 @@ def _swarm(doc: Mapping[str, Any]) -> Swarm | None:
     )
 
 
+class HostStore(Protocol):
+    """Where hosts added through the API are kept (the audit database, app/audit.py)."""
+
+    async def hosts_load(self) -> list[dict[str, Any]]: ...
+    async def host_put(self, name: str, spec: dict[str, Any]) -> None: ...
+    async def host_delete(self, name: str) -> None: ...
+
+
 class HostRegistry:
-    """Every host by name; `default` is the one a request without `host` gets."""
+    """Every host by name; `default` is the one a request without `host` gets (the one
+    marked `default`, else the first)."""
 
     def __init__(self, settings: Settings, configs: list[HostConfig]) -> None:
         if not configs:
             raise ValueError("no hosts configured")
-        defaults = [c.name for c in configs if c.default]
-        if len(defaults) > 1:
-            raise ValueError(f"more than one default host: {', '.join(defaults)}")
         self.settings = settings
         self._configs = configs
         self.hosts: dict[str, Host] = {}
-        self._default_name = defaults[0] if defaults else configs[0].name
+        self._specs: dict[str, HostSpec] = {}  # the hosts added through the API
+        self._store: HostStore | None = None
+        self._changing = asyncio.Lock()
         self._subscribers: set[asyncio.Queue[HostChange]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HostRegistry:
-        """The hosts of the settings: without a hosts file, `local` from DOCKER_HOST."""
+        """The hosts of the settings: those of the hosts file, else `local` from
+        DOCKER_HOST."""
+        if settings.hosts_file is not None:
+            return cls(settings, file_configs(settings.hosts_file))
         local = HostConfig(LOCAL, target_from_settings(settings), default=True, source="env")
         return cls(settings, [local])
 
@@ -272,17 +308,42 @@ class HostRegistry:
 
     @property
     def default(self) -> Host:
-        return self.hosts[self._default_name]
+        return self._default
+
+    def _pick_default(self) -> None:
+        # Asked on every request without `host`: found once per change of the hosts.
+        self._default = self._marked_default() or next(iter(self.hosts.values()))
+
+    def _marked_default(self) -> Host | None:
+        return next((h for h in self.hosts.values() if h.default), None)
 
     def all(self) -> list[Host]:
         return list(self.hosts.values())
 
     # -- lifecycle -----------------------------------------------------------------------
 
-    async def open(self) -> None:
-        """Make every host and start following its engine (none is waited for)."""
-        for config in self._configs:
+    async def open(self, store: HostStore | None = None) -> None:
+        """Make every host (the configured ones, then those kept in `store`) and start
+        following its engine (none is waited for)."""
+        self._store = store
+        configs = list(self._configs)
+        if store is not None:
+            for doc in await store.hosts_load():
+                try:
+                    spec = HostSpec.model_validate(doc)
+                except ValueError as exc:
+                    log.error("a stored host cannot be read, left out: %s", exc)
+                    continue
+                if any(c.name == spec.name for c in configs):
+                    log.warning("stored host %s: the hosts file has one: left out", spec.name)
+                    continue
+                if spec.default and any(c.default for c in configs):
+                    spec = spec.model_copy(update={"default": False})
+                self._specs[spec.name] = spec
+                configs.append(to_config(spec, "api"))
+        for config in configs:
             self.hosts[config.name] = Host(config, self.settings, self)
+        self._pick_default()
         for host in self.hosts.values():
             await host.open()
 
@@ -292,6 +353,73 @@ class HostRegistry:
                 await host.close()
             except Exception:  # one host's failure must not keep the others open
                 log.exception("host %s: close failed", host.name)
+
+    # -- changes through the API (kept in the store) ------------------------------------
+
+    def _changeable(self, name: str) -> HostSpec:
+        host = self.get(name)
+        spec = self._specs.get(name)
+        if spec is None:
+            where = "the hosts file" if host.config.source == "file" else "DOCKER_HOST"
+            raise errors.Conflict(f"Host {name!r} comes from {where}: change it there")
+        return spec
+
+    def _check_default(self, spec: HostSpec) -> None:
+        marked = self._marked_default()
+        if spec.default and marked is not None and marked.name != spec.name:
+            raise errors.Conflict(
+                f"{marked.name!r} is the default host; only one host is the default"
+            )
+
+    async def add(self, spec: HostSpec) -> Host:
+        """A new host, kept in the store; its engine is not waited for."""
+        async with self._changing:
+            if spec.name in self.hosts:
+                raise errors.NameInUse(f"There is a host named {spec.name!r} already")
+            self._check_default(spec)
+            await self._keep(spec)
+            host = Host(to_config(spec, "api"), self.settings, self)
+            self.hosts[spec.name] = host
+            self._specs[spec.name] = spec
+            self._pick_default()
+            await host.open()
+            return host
+
+    async def change(self, name: str, spec: HostSpec) -> Host:
+        """Replace an API host's settings: its engine client and readers start afresh."""
+        async with self._changing:
+            self._changeable(name)
+            self._check_default(spec)
+            await self._keep(spec)
+            old = self.hosts[name]
+            host = Host(to_config(spec, "api"), self.settings, self)
+            self.hosts[name] = host
+            self._specs[name] = spec
+            self._pick_default()
+            await host.open()
+        await old.close()
+        return host
+
+    async def remove(self, name: str) -> None:
+        async with self._changing:
+            self._changeable(name)
+            if len(self.hosts) == 1:
+                raise errors.Conflict("The last host cannot be removed")
+            if self._store is not None:
+                await self._store.host_delete(name)
+            host = self.hosts.pop(name)
+            del self._specs[name]
+            self._pick_default()
+        await host.close()
+
+    def spec(self, name: str) -> HostSpec:
+        """An API host's spec (409 for a configured host)."""
+        return self._changeable(name)
+
+    async def _keep(self, spec: HostSpec) -> None:
+        if self._store is None:
+            raise errors.Conflict("moorage has no database to keep hosts in")
+        await self._store.host_put(spec.name, spec.model_dump(mode="json"))
 
     # -- state changes -------------------------------------------------------------------
 

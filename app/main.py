@@ -54,8 +54,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        audit = open_store(settings.audit_db, settings.audit_busy_timeout)
+        await audit.open()
+        app.state.audit = audit
+        security.attach(audit)
         hosts = HostRegistry.from_settings(settings)
-        await hosts.open()
+        await hosts.open(audit)  # the hosts added through the API are kept with the audit
         app.state.hosts = hosts
         # The default host's parts under their old names, for code that is not
         # host-aware yet (it then always works on the default host).
@@ -73,10 +77,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("--insecure-no-auth: ANYONE who reaches this port is root on the host")
         if local.engine.guard is None:
             log.warning("no policy (MOORAGE_POLICY_FILE): create/exec/build are not checked")
-        audit = open_store(settings.audit_db, settings.audit_busy_timeout)
-        await audit.open()
-        app.state.audit = audit
-        security.attach(audit)
         app.state.terminals = Terminals(settings, lambda: getattr(app.state, "audit", None))
         # What start-up made lives as long as the process: out of the collector's way,
         # so that full collections (which pause every stream) stay short; and fewer,

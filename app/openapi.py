@@ -208,7 +208,9 @@ def _problems(spec: dict[str, Any]) -> None:
             entry = responses.setdefault(status, {CODES_KEY: []})
             if code not in entry.setdefault(CODES_KEY, []):
                 entry[CODES_KEY].append(code)
-        on_host = any(p.get("name") == "host" for p in op.get("parameters", []))
+        on_host = any(
+            p.get("name") == "host" and p.get("in") == "query" for p in op.get("parameters", [])
+        )
         if on_host:
             # `?host=` names a host moorage does not know: app/hosts.py, before any route.
             entry = responses.setdefault("404", {CODES_KEY: []})

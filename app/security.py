@@ -16,6 +16,7 @@ gets the check without knowing about it; a route missing from `ROLES` is admin-o
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import hashlib
 import hmac
@@ -65,6 +66,10 @@ ROLES: dict[str, Role] = {
     "events_stream": V,
     "metrics": V,
     "hosts_list": V,
+    "hosts_get": V,
+    "hosts_create": A,
+    "hosts_update": A,
+    "hosts_delete": A,
     # containers: reads and streams
     "containers_list": V,
     "containers_get": V,
@@ -184,6 +189,11 @@ class Identity:
     role: Role
     via: Literal["token", "session", "ticket", "loopback", "insecure", "public"]
     session: str | None = None
+    # The hosts it may use (glob patterns, a token's `hosts`); None: every host.
+    hosts: tuple[str, ...] | None = None
+
+    def may_use_host(self, name: str) -> bool:
+        return self.hosts is None or any(fnmatch.fnmatchcase(name, g) for g in self.hosts)
 
 
 class TokenEntry(BaseModel):
@@ -193,6 +203,10 @@ class TokenEntry(BaseModel):
     role: Literal["viewer", "operator", "admin"]
     sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
     expires: datetime | None = None
+    hosts: list[Annotated[str, Field(min_length=1, max_length=128)]] | None = Field(
+        default=None,
+        description="Glob patterns of the hosts it may use (`edge-*`); absent: every host",
+    )
 
     @property
     def level(self) -> Role:
@@ -278,7 +292,12 @@ class Tickets(_Stored):
     async def issue(self, identity: Identity, path: str | None) -> tuple[str, float]:
         value = "tkt_" + secrets.token_urlsafe(24)
         expires = time.time() + self.ttl
-        payload = {"name": identity.name, "role": identity.role.name, "path": path}
+        payload = {
+            "name": identity.name,
+            "role": identity.role.name,
+            "path": path,
+            "hosts": identity.hosts,
+        }
         await self._store().state_put("ticket:" + hash_token(value), payload, expires)
         return value, expires
 
@@ -290,7 +309,7 @@ class Tickets(_Stored):
         scope = doc.get("path")
         if scope is not None and not _under(path, str(scope)):
             return None
-        return Identity(str(doc["name"]), Role[str(doc["role"])], "ticket")
+        return Identity(str(doc["name"]), Role[str(doc["role"])], "ticket", hosts=_hosts(doc))
 
 
 class Sessions(_Stored):
@@ -299,7 +318,12 @@ class Sessions(_Stored):
     async def create(self, identity: Identity) -> tuple[str, Session]:
         value = secrets.token_urlsafe(32)
         session = Session(identity, secrets.token_urlsafe(24), time.time() + self.ttl)
-        payload = {"name": identity.name, "role": identity.role.name, "csrf": session.csrf}
+        payload = {
+            "name": identity.name,
+            "role": identity.role.name,
+            "csrf": session.csrf,
+            "hosts": identity.hosts,
+        }
         await self._store().state_put("session:" + hash_token(value), payload, session.expires)
         return value, session
 
@@ -307,11 +331,19 @@ class Sessions(_Stored):
         doc = await self._store().state_get("session:" + hash_token(value))
         if doc is None or float(doc["expires"]) <= time.time():
             return None
-        identity = Identity(str(doc["name"]), Role[str(doc["role"])], "session", value)
+        identity = Identity(
+            str(doc["name"]), Role[str(doc["role"])], "session", value, hosts=_hosts(doc)
+        )
         return Session(identity, str(doc["csrf"]), float(doc["expires"]))
 
     async def delete(self, value: str) -> None:
         await self._store().state_delete("session:" + hash_token(value))
+
+
+def _hosts(doc: dict[str, Any]) -> tuple[str, ...] | None:
+    """The host scope a ticket or session carries from its token."""
+    hosts = doc.get("hosts")
+    return tuple(str(h) for h in hosts) if hosts is not None else None
 
 
 def _loopback_name(host: str | None) -> bool:
@@ -363,7 +395,8 @@ class Security:
                 match = entry
         if match is None or match.expired(datetime.now(UTC)):
             return None
-        return Identity(match.name, match.level, "token")
+        hosts = tuple(match.hosts) if match.hosts is not None else None
+        return Identity(match.name, match.level, "token", hosts=hosts)
 
     def check_websocket_origin(self, conn: HTTPConnection) -> None:
         """Cross-site WebSocket hijacking: browsers send cookies with a WebSocket
@@ -441,7 +474,13 @@ class Security:
                     raise errors.CsrfRefused(
                         f"A change made with the session cookie needs the {CSRF_HEADER} header"
                     )
-            return Identity(session.identity.name, session.identity.role, "session", cookie)
+            return Identity(
+                session.identity.name,
+                session.identity.role,
+                "session",
+                cookie,
+                hosts=session.identity.hosts,
+            )
         raise errors.Unauthorized("No credentials: send 'Authorization: Bearer <token>'")
 
 
@@ -475,7 +514,43 @@ async def identify(request: HTTPConnection, operation_id: str) -> Identity:
         raise errors.Forbidden(
             f"{operation_id} needs the {needed.name} role; {identity.name} is {identity.role.name}"
         )
+    refused_host = _refused_host(request, identity)
+    if refused_host is not None:
+        if isinstance(request, Request):
+            audit.note_refused(request, identity, operation_id)
+        raise errors.Forbidden(f"{identity.name} may not use host {refused_host!r}")
     return identity
+
+
+_TAKES_HOST: dict[int, bool] = {}
+
+
+def takes_host(route: Any) -> bool:
+    """Whether the route works on a host (has the `host` query parameter, its own or
+    a dependency's): /v1/hosts, /v1/audit, /v1/auth… do not."""
+    key = id(route)
+    found = _TAKES_HOST.get(key)
+    if found is None:
+        found = False
+        todo = [d for d in (getattr(route, "dependant", None),) if d is not None]
+        while todo and not found:
+            dependant = todo.pop()
+            found = any(q.alias == "host" for q in dependant.query_params)
+            todo.extend(dependant.dependencies)
+        _TAKES_HOST[key] = found
+    return found
+
+
+def _refused_host(request: HTTPConnection, identity: Identity) -> str | None:
+    """The first host the request names (`?host=`; none: the default host) that the
+    identity may not use; `*` means the ones it may, so it is never refused."""
+    if identity.hosts is None or not takes_host(request.scope.get("route")):
+        return None
+    names = request.query_params.getlist("host")
+    if not names:
+        hosts = getattr(request.app.state, "hosts", None)
+        names = [hosts.default.name] if hosts is not None else []
+    return next((n for n in names if n != "*" and not identity.may_use_host(n)), None)
 
 
 async def authorize(request: HTTPConnection) -> Identity:

@@ -138,8 +138,15 @@ class Settings(BaseSettings):
     host_probe_timeout: float = Field(
         default=2.0, gt=0, le=60, description="A probe slower than this marks the host down (s)"
     )
+    host_fanout_timeout: float = Field(
+        default=3.0,
+        gt=0,
+        le=300,
+        description="With host=*, a host slower than this is skipped (named in "
+        "Moorage-Unavailable-Hosts) (s)",
+    )
     host_retry_max: float = Field(
-        default=8.0, gt=0, le=10, description="Longest wait between probes of a down host (s)"
+        default=4.0, gt=0, le=10, description="Longest wait between probes of a down host (s)"
     )
 
     # The container state kept from events (app/state.py): lists and reads served

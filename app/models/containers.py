@@ -1100,6 +1100,9 @@ class ContainerSummary(BaseModel):
     created: str | None = None
     labels: dict[str, str] = {}
     ports: list[PortMapping] = []
+    host: str | None = Field(
+        default=None, description="The host it is on (GET /v1/hosts)", examples=["local"]
+    )
 
     @classmethod
     def from_list(cls, doc: dict[str, Any]) -> ContainerSummary:

@@ -23,6 +23,9 @@ class Image(BaseModel):
     architecture: str | None = None
     os: str | None = None
     attrs: dict[str, Any] = Field(default_factory=dict)
+    host: str | None = Field(
+        default=None, description="The host it is on (GET /v1/hosts)", examples=["local"]
+    )
 
     @classmethod
     def from_engine(cls, doc: dict[str, Any]) -> Image:

@@ -167,6 +167,9 @@ class Network(BaseModel):
     ipam: IPAM = Field(default_factory=IPAM)
     containers: list[NetworkContainer] = Field(default_factory=list)
     attrs: dict[str, Any] = Field(default_factory=dict)
+    host: str | None = Field(
+        default=None, description="The host it is on (GET /v1/hosts)", examples=["local"]
+    )
 
     @classmethod
     def from_engine(cls, doc: dict[str, Any]) -> Network:

@@ -20,6 +20,9 @@ class Volume(BaseModel):
     options: dict[str, str] = Field(default_factory=dict)
     created: str | None = None
     attrs: dict[str, Any] = Field(default_factory=dict)
+    host: str | None = Field(
+        default=None, description="The host it is on (GET /v1/hosts)", examples=["local"]
+    )
 
     @classmethod
     def from_engine(cls, doc: dict[str, Any]) -> Volume:

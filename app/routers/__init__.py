@@ -11,6 +11,7 @@ from app.routers import (
     container_ops,
     containers,
     execs,
+    hosts,
     images,
     networks,
     streams,
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     networks.router,
     streams.router,
     auth.router,
+    hosts.router,
 ]
 
 # GET routes answered before routing (app/middleware.py HotReads); each is also routed.

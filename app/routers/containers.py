@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Mapping
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
@@ -10,8 +11,9 @@ from fastapi.routing import APIRoute
 from starlette.routing import Match
 from starlette.types import Scope
 
-from app import errors
+from app import errors, fleet
 from app.engine import EngineDep, HostQuery
+from app.fleet import FANOUT_200, HostsQuery
 from app.hosts import Host
 from app.middleware import HotRead
 from app.models.common import Pruned, check_ref, label_filters
@@ -68,12 +70,26 @@ _STALE_200: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _summary_json(doc: dict[str, Any]) -> bytes:
-    return ContainerSummary.from_list(doc).model_dump_json().encode()
+@functools.cache
+def _summary_renderer(host: str) -> Callable[[dict[str, Any]], bytes]:
+    """A list item's JSON on this host (cached per container by the host's state)."""
+
+    def render(doc: dict[str, Any]) -> bytes:
+        item = ContainerSummary.from_list(doc)
+        item.host = host
+        return item.model_dump_json().encode()
+
+    return render
 
 
 def _container_json(doc: dict[str, Any]) -> bytes:
     return Container.from_inspect(doc).model_dump_json().encode()
+
+
+# The 200 of the list: maybe from a stale copy, maybe gathered from several hosts.
+_merged_200: dict[int | str, dict[str, Any]] = {
+    200: {"headers": {**_STALE_200[200]["headers"], **FANOUT_200[200]["headers"]}}
+}
 
 
 async def _synced(state: ContainerState | None, container: Container) -> Container:
@@ -86,7 +102,7 @@ async def _synced(state: ContainerState | None, container: Container) -> Contain
 @router.get(
     "",
     response_model=list[ContainerSummary],
-    responses={**_STALE_200, **errors.problem_responses(errors.BadRequest)},
+    responses={**_merged_200, **errors.problem_responses(errors.BadRequest)},
 )
 async def containers_list(
     request: Request,
@@ -99,9 +115,9 @@ async def containers_list(
     health: Health | None = None,
     fresh: Fresh = False,
     stale: Stale = False,
-    host: HostQuery = None,
+    host: HostsQuery = None,
 ) -> Response:
-    """List containers (running ones unless `all`)."""
+    """List containers (running ones unless `all`); `host=*`: of every host."""
     filters: dict[str, list[str]] = {}
     if label:
         filters["label"] = label_filters(label)
@@ -112,17 +128,36 @@ async def containers_list(
         filters["status"] = list(status)
     if health is not None:
         filters["health"] = [health]
-    # The host's engine and state as EngineDep/ContainerStateDep give them, inline.
-    on = request.app.state.hosts.get(host)
-    return await list_containers_json(
-        on.containers,
-        on.engine,
-        _summary_json,
-        all=all,
-        filters=filters,
-        fresh=fresh,
-        stale=stale,
+
+    async def one(on: Host) -> Response:
+        # The host's engine and state as EngineDep/ContainerStateDep give them, inline.
+        if not stale:
+            on.check()
+        return await list_containers_json(
+            on.containers,
+            on.engine,
+            _summary_renderer(on.name),
+            all=all,
+            filters=filters,
+            fresh=fresh,
+            stale=stale,
+        )
+
+    hosts, single = fleet.resolve(request, host)
+    if single:
+        return await one(hosts[0])
+    answer = Response(media_type="application/json")
+    parts = await fleet.Fleet(hosts, False, answer, fleet.timeout(request)).gather_parts(
+        one, ask_down=stale
     )
+    # Each host's answer is a JSON array: one array of them all, without parsing.
+    bodies = [bytes(r.body)[1:-1] for r in parts]
+    answer.body = b"[" + b",".join(b for b in bodies if b) + b"]"
+    answer.headers["Content-Length"] = str(len(answer.body))
+    stale_since = sorted(r.headers[STALE_HEADER] for r in parts if STALE_HEADER in r.headers)
+    if stale_since:
+        answer.headers[STALE_HEADER] = stale_since[0]
+    return answer
 
 
 @router.post(
@@ -200,6 +235,8 @@ async def containers_get(
 async def _get_json(host: Host, id: str, flags: Mapping[str, bool]) -> Response:
     # The host's engine and state straight from it (as EngineDep/ContainerStateDep
     # give them): no dependency solves on the hottest read.
+    if not flags["stale"]:
+        host.check()
     return await inspect_container_json(
         host.containers,
         host.engine,

@@ -20,7 +20,8 @@ from sse_starlette.sse import EventSourceResponse
 
 from app import audit, errors
 from app.downloads import BINARY, OCTET, tar_download, tar_response_doc
-from app.engine import EngineDep
+from app.engine import Engine, EngineDep
+from app.fleet import FANOUT_200, FleetDep
 from app.models.common import Labels, label_filters
 from app.models.events import BuildDone, BuildLog, PullProgress
 from app.models.images import (
@@ -157,9 +158,9 @@ async def _streamed(
     return sse_response(body, settings, request)
 
 
-@router.get("", responses=errors.problem_responses(errors.BadRequest))
+@router.get("", responses={**FANOUT_200, **errors.problem_responses(errors.BadRequest)})
 async def images_list(
-    engine: EngineDep,
+    fleet: FleetDep,
     label: Annotated[list[str] | None, Query(description="`key` or `key=value`")] = None,
     dangling: bool | None = None,
     reference: Annotated[
@@ -175,10 +176,14 @@ async def images_list(
         filters["dangling"] = ["true" if dangling else "false"]
     if reference:
         filters["reference"] = reference
-    docs: list[dict[str, Any]] = await engine.json(
-        "GET", "images/json", params={"filters": filters or None, "all": all}
-    )
-    return [Image.from_engine(d) for d in docs or []]
+
+    async def one(engine: Engine) -> list[Image]:
+        docs: list[dict[str, Any]] = await engine.json(
+            "GET", "images/json", params={"filters": filters or None, "all": all}
+        )
+        return [Image.from_engine(d) for d in docs or []]
+
+    return await fleet.gather(one)
 
 
 @router.get(

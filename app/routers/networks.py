@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app import errors
 from app.engine import Engine, EngineDep
+from app.fleet import FANOUT_200, FleetDep
 from app.models.common import Pruned, check_ref, label_filters
 from app.models.networks import (
     Network,
@@ -27,9 +28,9 @@ async def _get(engine: Engine, ref: str) -> Network:
     return Network.from_engine(doc)
 
 
-@router.get("", responses=errors.problem_responses(errors.BadRequest))
+@router.get("", responses={**FANOUT_200, **errors.problem_responses(errors.BadRequest)})
 async def networks_list(
-    engine: EngineDep,
+    fleet: FleetDep,
     label: Annotated[list[str] | None, Query(description="`key` or `key=value`")] = None,
     name: Annotated[str | None, Query(description="Name contains")] = None,
     driver: str | None = None,
@@ -52,18 +53,22 @@ async def networks_list(
         filters["type"] = [type]
     if dangling is not None:
         filters["dangling"] = ["true" if dangling else "false"]
-    docs: list[dict[str, Any]] = await engine.json(
-        "GET", "networks", params={"filters": filters or None}
-    )
-    if greedy:
-        found = await asyncio.gather(
-            *(_get(engine, str(d["Id"])) for d in docs or []), return_exceptions=True
+
+    async def one(engine: Engine) -> list[Network]:
+        docs: list[dict[str, Any]] = await engine.json(
+            "GET", "networks", params={"filters": filters or None}
         )
-        for item in found:  # a network removed since the list is left out
-            if isinstance(item, BaseException) and not isinstance(item, errors.NetworkNotFound):
-                raise item
-        return [n for n in found if isinstance(n, Network)]
-    return [Network.from_engine(d) for d in docs or []]
+        if greedy:
+            found = await asyncio.gather(
+                *(_get(engine, str(d["Id"])) for d in docs or []), return_exceptions=True
+            )
+            for item in found:  # a network removed since the list is left out
+                if isinstance(item, BaseException) and not isinstance(item, errors.NetworkNotFound):
+                    raise item
+            return [n for n in found if isinstance(n, Network)]
+        return [Network.from_engine(d) for d in docs or []]
+
+    return await fleet.gather(one)
 
 
 @router.post(

@@ -19,20 +19,22 @@ what the engine still has, and sends `event: gap` where events were lost.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from sse_starlette.sse import EventSourceResponse
 
-from app import errors
+from app import errors, fleet
 from app.engine import EngineDep
-from app.hosts import HostDep
+from app.fleet import HostsQuery
+from app.hosts import Host, HostDep
 from app.models.common import check_ref, label_filters
 from app.models.events import EngineEvent, HealthEvent, LogEvent, StreamGap
 from app.openapi import ENGINE_EVENT_TYPES
 from app.services import live
 from app.services.events import EventBus, EventFilter, event_stream
-from app.services.health_journal import HealthJournal, Position, parse_id
+from app.services.health_journal import HealthJournal, Position, format_id, parse_id
 from app.services.logs import parse_line_id
 from app.services.stats import StatsSample
 from app.settings import Settings
@@ -249,20 +251,56 @@ async def containers_health_stream(
 )
 async def health_stream(
     request: Request,
-    engine: EngineDep,
-    bus: BusDep,
-    journal: HealthJournalDep,
     settings: SettingsDep,
     label: Labels = None,
     last_event_id: LastEventId = None,
+    host: HostsQuery = None,
 ) -> EventSourceResponse:
-    """Follow the health of every container (SSE), optionally by label.
+    """Follow the health of every container (SSE), optionally by label; `host=*`: of
+    every host.
 
-    Resumable with `Last-Event-ID`, as the stream of one container's health."""
+    Resumable with `Last-Event-ID`, as the stream of one container's health (with
+    several hosts: an id that holds each host's position, app/fleet.py)."""
     labels = label_filters(label)
-    resume = _health_resume(request, last_event_id)
-    body = live.health_events(engine, journal, None, labels, resume)
-    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
+    hosts, single = fleet.resolve(request, host)
+    if single:
+        on = hosts[0]
+        on.check()
+        resume = _health_resume(request, last_event_id)
+        body = live.health_events(on.engine, on.health, None, labels, resume)
+        return sse_response(body, settings, request, engine_lost=on.events.watch_disconnect)
+
+    def part(on: Host, pos: str | None) -> AsyncIterator[bytes]:
+        resume = parse_id(pos) if pos is not None else None
+        return live.health_events(on.engine, on.health, None, labels, resume)
+
+    def head(on: Host) -> str:
+        return format_id(on.health.head)
+
+    return _merged(request, settings, hosts, part, last_event_id, head)
+
+
+def _merged(
+    request: Request,
+    settings: Settings,
+    hosts: list[Host],
+    part: fleet.Part,
+    last_event_id: str | None,
+    head: Callable[[Host], str | None] | None = None,
+) -> EventSourceResponse:
+    """The stream of several hosts (app/fleet.py `merged`); the hosts down at its
+    start named in Moorage-Unavailable-Hosts."""
+    resume = resume_point(request, last_event_id)
+    names = {h.name for h in hosts}
+    positions = fleet.parse_positions(resume, names) if resume is not None else {}
+    body = fleet.merged(
+        hosts, request.app.state.hosts, part, positions, settings.sse_queue_size, head
+    )
+    response = sse_response(body, settings, request)
+    down = [h.name for h in hosts if h.state in ("down", "disabled")]
+    if down:
+        response.headers[fleet.UNAVAILABLE_HEADER] = ",".join(down)
+    return response
 
 
 def _health_resume(request: Request, last_event_id: str | None) -> Position | None:
@@ -311,17 +349,25 @@ async def containers_stats_stream(
 )
 async def stats_stream(
     request: Request,
-    engine: EngineDep,
-    bus: BusDep,
-    hubs: HubsDep,
     settings: SettingsDep,
     label: Labels = None,
     interval: Annotated[float, Query(ge=1.0, le=300.0, description="seconds")] = 2.0,
+    host: HostsQuery = None,
 ) -> EventSourceResponse:
-    """Follow the resource usage of every running container (SSE)."""
+    """Follow the resource usage of every running container (SSE); `host=*`: on every
+    host."""
     labels = label_filters(label)
-    body = live.all_stats_events(engine, hubs, labels, interval, settings.sse_queue_size)
-    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
+    hosts, single = fleet.resolve(request, host)
+    queue = settings.sse_queue_size
+
+    def part(on: Host, pos: str | None = None) -> AsyncIterator[bytes]:
+        return live.all_stats_events(on.engine, on.hubs, labels, interval, queue)
+
+    if single:
+        on = hosts[0]
+        on.check()
+        return sse_response(part(on), settings, request, engine_lost=on.events.watch_disconnect)
+    return _merged(request, settings, hosts, part, None)
 
 
 EventNames = Annotated[
@@ -348,7 +394,6 @@ EventNames = Annotated[
 )
 async def system_events(
     request: Request,
-    bus: BusDep,
     settings: SettingsDep,
     type: Annotated[list[str] | None, Query()] = None,
     action: Annotated[
@@ -373,8 +418,10 @@ async def system_events(
     config: EventNames = None,
     secret: EventNames = None,
     last_event_id: LastEventId = None,
+    host: HostsQuery = None,
 ) -> EventSourceResponse:
-    """Follow the engine's events (SSE), filtered, resumable by id.
+    """Follow the engine's events (SSE), filtered, resumable by id; `host=*`: of every
+    host, each event with its `host`.
 
     The stream outlives an engine restart: moorage's one event reader reconnects,
     asks the engine to replay from the last event it saw, and when the engine cannot
@@ -397,18 +444,38 @@ async def system_events(
         ),
     )
     until_ns = live.time_ns(until) if until is not None else None
+    start = live.time_ns(since) - 1 if since is not None else None
+    if until_ns is not None and start is not None and until_ns <= start:
+        raise errors.ValidationFailed.field(["query", "until"], "until must be after since")
+    hosts, single = fleet.resolve(request, host)
+    queue = settings.sse_queue_size
+    if not single:
+
+        def part(on: Host, pos: str | None) -> AsyncIterator[bytes]:
+            after = _event_id(pos) if pos is not None else start
+            return event_stream(on.events, match, after, queue, until_ns)
+
+        def head(on: Host) -> str | None:
+            # The newest event the host's reader has seen (the engine's clock), unless
+            # the stream starts at `since`.
+            if start is not None:
+                return None
+            newest = on.events.last_time_nano or on.events.journal_from
+            return str(newest) if newest is not None else None
+
+        return _merged(request, settings, hosts, part, last_event_id, head)
     resume = resume_point(request, last_event_id)
-    after: int | None = None
-    if resume is not None:
-        try:
-            after = int(resume)
-        except ValueError:
-            raise errors.ValidationFailed.field(
-                ["query", "last_event_id"], f"{resume[:80]!r} is not an event id"
-            ) from None
-    elif since is not None:
-        after = live.time_ns(since) - 1
+    after = _event_id(resume) if resume is not None else start
     if until_ns is not None and after is not None and until_ns <= after:
         raise errors.ValidationFailed.field(["query", "until"], "until must be after since")
-    body = event_stream(bus, match, after, settings.sse_queue_size, until_ns)
+    body = event_stream(hosts[0].events, match, after, queue, until_ns)
     return sse_response(body, settings, request)
+
+
+def _event_id(value: str) -> int:
+    try:
+        return int(value)
+    except ValueError:
+        raise errors.ValidationFailed.field(
+            ["query", "last_event_id"], f"{value[:80]!r} is not an event id"
+        ) from None

@@ -7,7 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response, status
 
 from app import errors
-from app.engine import EngineDep
+from app.engine import Engine, EngineDep
+from app.fleet import FANOUT_200, FleetDep
 from app.models.common import Pruned, check_ref, label_filters
 from app.models.volumes import Volume, VolumeCreate, VolumePruneRequest
 from app.services.images import engine_filters
@@ -15,9 +16,9 @@ from app.services.images import engine_filters
 router = APIRouter(prefix="/v1/volumes", tags=["volumes"])
 
 
-@router.get("", responses=errors.problem_responses(errors.BadRequest))
+@router.get("", responses={**FANOUT_200, **errors.problem_responses(errors.BadRequest)})
 async def volumes_list(
-    engine: EngineDep,
+    fleet: FleetDep,
     label: Annotated[list[str] | None, Query(description="`key` or `key=value`")] = None,
     dangling: Annotated[bool | None, Query(description="Only volumes no container uses")] = None,
     name: Annotated[str | None, Query(description="Name contains")] = None,
@@ -33,8 +34,14 @@ async def volumes_list(
         filters["name"] = [name]
     if driver:
         filters["driver"] = [driver]
-    doc: dict[str, Any] = await engine.json("GET", "volumes", params={"filters": filters or None})
-    return [Volume.from_engine(v) for v in doc.get("Volumes") or []]
+
+    async def one(engine: Engine) -> list[Volume]:
+        doc: dict[str, Any] = await engine.json(
+            "GET", "volumes", params={"filters": filters or None}
+        )
+        return [Volume.from_engine(v) for v in doc.get("Volumes") or []]
+
+    return await fleet.gather(one)
 
 
 @router.post(
