@@ -21,6 +21,7 @@ import contextlib
 import logging
 import re
 import ssl
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
@@ -233,6 +234,9 @@ class Engine:
         # burst of subscribers must not open an engine connection each.
         self.catch_up_slots = asyncio.Semaphore(settings.stream_catch_up_reads)
         self._http10: aiohttp.ClientSession | None = None
+        # When the engine last answered a call (monotonic s): a probe that times out
+        # while other calls are answered met a busy engine, not a stalled one.
+        self.answered_at = 0.0
 
     def _client(self, limit: int | None = None) -> aiodocker.Docker:
         url = self.url
@@ -380,6 +384,7 @@ class Engine:
                         versioned_api=versioned,
                     )
                 async with query as response:
+                    self.answered_at = time.monotonic()
                     try:
                         yield response
                     finally:

@@ -111,6 +111,7 @@ class Host:
         self.info_containers: tuple[int, int] | None = None  # (running, total) from info
         self._prober: asyncio.Task[None] | None = None
         self._info_at = 0.0
+        self._info_task: asyncio.Task[None] | None = None
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -164,6 +165,7 @@ class Host:
 
     async def close(self) -> None:
         await cancel_and_wait(self._prober)
+        await cancel_and_wait(self._info_task)
         self._prober = None
         if self.containers is not None:
             await self.containers.stop()
@@ -184,25 +186,26 @@ class Host:
         if self._registry is not None:
             self._registry.notify(HostChange(self.name, state, previous, error, self.since))
 
-    def answered(self) -> None:
-        """Its engine just answered a call made elsewhere (/readyz): up again at once,
-        without waiting for the prober's next try."""
-        if self.state in ("down", "connecting"):
-            self.last_seen = time.time()
+    def answered(self, version: Mapping[str, Any]) -> None:
+        """Its engine answered `GET /version` (the prober, or /readyz): up at once."""
+        self.last_seen = time.time()
+        self.version = str(version.get("Version") or "") or None
+        self.api_version = self.engine.api_version or version.get("ApiVersion")
+        if self.state != "disabled":
             self._set_state("up")
 
     async def probe(self) -> bool:
-        """Ask the engine its version and info, within `host_probe_timeout`; the host is
-        up when it answers, down otherwise."""
+        """Ask the engine its version within `host_probe_timeout`: up when it answers;
+        down when it refuses, or stays silent while nothing else it was asked is
+        answered either (a busy engine that answers other calls is slow, not down)."""
+        started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.host_probe_timeout):
                 version = await self.engine.json("GET", "version", versioned=False)
                 await self.engine.negotiate()
-                # `info` costs the engine more: on coming up, then now and then.
-                info = None
-                if self.state != "up" or time.time() - self._info_at > INFO_EVERY:
-                    info = await self.engine.json("GET", "info")
         except TimeoutError:
+            if self.engine.answered_at >= started and self.state == "up":
+                return True  # busy: other calls were answered meanwhile
             self._set_state(
                 "down", f"The engine did not answer within {self.settings.host_probe_timeout:g} s"
             )
@@ -210,18 +213,30 @@ class Host:
         except errors.ProblemError as exc:
             self._set_state("down", exc.detail or exc.title)
             return False
-        self.last_seen = time.time()
-        self.version = str(version.get("Version") or "") or None
-        self.api_version = self.engine.api_version or version.get("ApiVersion")
-        if info is not None:
-            self._info_at = self.last_seen
-            self.swarm = _swarm(info.get("Swarm") or {})
-            self.info_containers = (
-                int(info.get("ContainersRunning") or 0),
-                int(info.get("Containers") or 0),
-            )
-        self._set_state("up")
+        self.answered(version)
+        # `info` (swarm, container counts) costs the engine more, and a slow answer of
+        # it says nothing about the host being up: on coming up, then now and then,
+        # outside the probe's time limit.
+        if time.time() - self._info_at > INFO_EVERY and (
+            self._info_task is None or self._info_task.done()
+        ):
+            self._info_at = time.time()
+            self._info_task = asyncio.create_task(self._read_info())
         return True
+
+    async def _read_info(self) -> None:
+        """The engine's info (swarm, container counts), beside the probes: never holds
+        them up, and a slow answer of it marks nothing down."""
+        try:
+            info = await self.engine.json("GET", "info")
+        except errors.ProblemError as exc:
+            log.debug("host %s: info: %s", self.name, exc.detail)
+            return
+        self.swarm = _swarm(info.get("Swarm") or {})
+        self.info_containers = (
+            int(info.get("ContainersRunning") or 0),
+            int(info.get("Containers") or 0),
+        )
 
     async def _probe_loop(self) -> None:
         """Probe every `host_probe_interval` s while up (at once when the event reader

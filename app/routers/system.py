@@ -55,7 +55,7 @@ async def readyz(request: Request) -> Ready:
         raise errors.EngineUnavailable(
             f"Not ready: {exc.detail}", retry_after=engine.settings.engine_retry_after
         ) from exc
-    hosts.default.answered()
+    hosts.default.answered(doc)
     return Ready(
         engine=EngineSummary(
             version=doc.get("Version"),
