@@ -13,6 +13,8 @@ from fastapi.routing import APIRoute
 
 from app import __version__, errors
 from app import openapi as spec
+from app.alerts.service import Alerting, app_hosts
+from app.alerts.store import AlertStore, open_alert_store
 from app.audit import AuditMiddleware, open_store
 from app.hosts import HostRegistry
 from app.metrics import Metrics, MetricsMiddleware
@@ -78,6 +80,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if local.engine.guard is None:
             log.warning("no policy (MOORAGE_POLICY_FILE): create/exec/build are not checked")
         app.state.terminals = Terminals(settings, lambda: getattr(app.state, "audit", None))
+        # After the hosts: the evaluators follow their journals, buses and hubs.
+        alerts = app.state.alerts = Alerting(
+            settings,
+            AlertStore(open_alert_store(settings.audit_db, settings.audit_busy_timeout)),
+            lambda: app_hosts(app.state),
+        )
+        await alerts.start()
         # What start-up made lives as long as the process: out of the collector's way,
         # so that full collections (which pause every stream) stay short; and fewer,
         # larger young collections (a busy fan-out allocates fast, mostly acyclic).
@@ -88,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await alerts.stop()
             await app.state.terminals.close()
             await hosts.close()
             await audit.close()

@@ -159,6 +159,15 @@ ROLES: dict[str, Role] = {
     "auth_session_delete": V,
     "auth_tickets_create": V,
     "audit_list": A,
+    # notifications (admin: rules hold webhook secrets, deliveries hold log lines)
+    "alerts_rules_list": A,
+    "alerts_rules_get": A,
+    "alerts_rules_create": A,
+    "alerts_rules_update": A,
+    "alerts_rules_delete": A,
+    "alerts_rules_test": A,
+    "alerts_deliveries_list": A,
+    "alerts_stream": A,
 }
 
 # Routes anyone may call (probes). The docs and /openapi.json are not API routes.

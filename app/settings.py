@@ -149,6 +149,26 @@ class Settings(BaseSettings):
         default=4.0, gt=0, le=10, description="Longest wait between probes of a down host (s)"
     )
 
+    # Notifications (API.md "Notifications"; app/alerts/). Rules, the outbox and the
+    # tries live in the audit database.
+    webhook_allow: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes deliveries may go to (JSON list); empty: none allowed",
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300, description="One try, in all (s)")
+    webhook_max_age: float = Field(
+        default=86_400.0, gt=0, description="A delivery is tried again until this old (s)"
+    )
+    webhook_backoff_base: float = Field(default=1.0, gt=0, description="First retry wait (s)")
+    webhook_backoff_max: float = Field(default=600.0, gt=0, description="Longest retry wait (s)")
+    webhook_concurrency: int = Field(default=16, ge=1, le=1000, description="Tries at once")
+    webhook_max_response_bytes: int = Field(
+        default=64 << 10, ge=0, description="Of a receiver's answer, at most this is read"
+    )
+    alerts_retention: float = Field(
+        default=7 * 86_400.0, gt=0, description="Finished deliveries are kept this long (s)"
+    )
+
     # The container state kept from events (app/state.py): lists and reads served
     # without asking the engine. Off: every list and read asks the engine.
     state_cache: bool = True

@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from app.middleware import HotRead
 from app.routers import (
+    alerts,
     auth,
     container_io,
     container_ops,
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     streams.router,
     auth.router,
     hosts.router,
+    alerts.router,
 ]
 
 # GET routes answered before routing (app/middleware.py HotReads); each is also routed.

@@ -1,0 +1,444 @@
+"""The evaluators of one host: each reads what moorage already follows, never an engine
+connection of its own per rule.
+
+    health   the host's health journal (the same one health streams read)
+    event    the host's event bus (one engine `/events` reader per host)
+    log      the shared log hubs: one follower per container in some log rule's
+             scope, joined to the same hub as every viewer of that container's logs
+    stats    the shared stats hubs, the same way
+    host     the host's state, read once a second
+
+A follower dispatches each line or sample to every rule that wants it, so ten rules
+on one container are one hub subscription. Raising an alert is a database write
+(app/alerts/store.py); sending is the sender's business, not the evaluator's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import orjson
+
+from app import errors
+from app.alerts.rules import CompiledRule, EventWhen, HealthWhen, HostWhen, LogWhen, StatsWhen
+from app.engine import Engine
+from app.models.alerts import AlertState
+from app.services import live
+from app.services.events import EventBus
+from app.services.health_journal import HealthJournal
+from app.streams import HubRegistry, Subscriber
+
+if TYPE_CHECKING:
+    from app.state import ContainerState
+
+log = logging.getLogger("moorage.alerts")
+
+LINE_MAX = 8192  # of a log line, at most this is matched
+REASON_MAX = 1000
+RECONCILE = 5.0  # followers are checked against the running containers this often (s)
+HOST_POLL = 1.0
+
+
+class HostView(Protocol):
+    """What alerting needs of a host (app/hosts.py `Host`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def engine(self) -> Engine: ...
+    @property
+    def events(self) -> EventBus: ...
+    @property
+    def health(self) -> HealthJournal: ...
+    @property
+    def hubs(self) -> HubRegistry: ...
+    @property
+    def containers(self) -> ContainerState | None: ...
+    @property
+    def state(self) -> str: ...
+
+
+@dataclass(frozen=True)
+class Seen:
+    """Where an alert comes from: its host and container, and when."""
+
+    host: str
+    container_id: str
+    container_name: str
+    time: float
+
+
+Fire = Callable[[CompiledRule, Seen, AlertState, str, str | None], Awaitable[bool]]
+
+
+def _name(doc: dict[str, Any]) -> str:
+    names = doc.get("Names")
+    if isinstance(names, list) and names:
+        return str(names[0]).lstrip("/")
+    return str(doc.get("Name") or "").lstrip("/")
+
+
+class HostWatch:
+    """Every evaluator of one host; `rules()` is read afresh at each decision."""
+
+    def __init__(
+        self,
+        host: HostView,
+        rules: Callable[[], list[CompiledRule]],
+        fire: Fire,
+        *,
+        queue_size: int,
+        logs_buffer: int,
+        look_back: float,
+    ) -> None:
+        self.host = host
+        self.rules = rules
+        self.fire = fire
+        self.queue_size = queue_size
+        self.logs_buffer = logs_buffer
+        self.look_back = look_back
+        self.started_ns = time.time_ns()
+        self.followers: dict[tuple[str, str], asyncio.Task[None]] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._reconcile = asyncio.Event()
+        self._rescan = True  # the health of every container is read afresh
+        self._rescan_now = asyncio.Event()
+        # (rule, container) → firing as this process last decided (None: not known yet,
+        # as after a restart: the first look decides, and the store drops a repeat).
+        self._firing: dict[tuple[str, str], bool] = {}
+        self._above_since: dict[tuple[str, str], float] = {}
+
+    def _of(self, kind: str) -> list[CompiledRule]:
+        name = self.host.name
+        return [r for r in self.rules() if r.enabled and r.kind == kind and r.on_host(name)]
+
+    async def start(self) -> None:
+        bus_sub = self.host.events.open(self.queue_size)
+        journal = self.host.health
+        self._tasks = [
+            asyncio.create_task(self._events(bus_sub), name=f"alerts-events-{self.host.name}"),
+            asyncio.create_task(self._health(journal.head), name=f"alerts-health-{self.host.name}"),
+            asyncio.create_task(self._host_state(), name=f"alerts-host-{self.host.name}"),
+            asyncio.create_task(self._follow(), name=f"alerts-follow-{self.host.name}"),
+        ]
+
+    async def stop(self) -> None:
+        tasks = self._tasks + list(self.followers.values())
+        self._tasks, self.followers = [], {}
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def rules_changed(self) -> None:
+        """Rules were added or changed: rescan health, re-plan followers."""
+        self._firing = {k: v for k, v in self._firing.items() if k[0] in self._rule_ids()}
+        self._reconcile.set()
+        self._rescan = True
+        self._rescan_now.set()
+
+    def _rule_ids(self) -> set[str]:
+        return {r.id for r in self.rules()}
+
+    async def _decide(
+        self, rule: CompiledRule, seen: Seen, firing: bool, reason: str, *, force: bool = False
+    ) -> None:
+        """A condition's state for (rule, container): a change raises firing/resolved."""
+        key = (rule.id, seen.container_id)
+        known = self._firing.get(key)
+        if known == firing and not force:
+            return
+        self._firing[key] = firing
+        await self.fire(rule, seen, "firing" if firing else "resolved", reason, None)
+
+    # -- health ------------------------------------------------------------------------
+
+    async def _health(self, pos: tuple[int, int]) -> None:
+        journal = self.host.health
+        while True:
+            try:
+                self._rescan_now.clear()
+                if self._rescan:
+                    self._rescan = False
+                    pos = journal.head
+                    await self._health_scan()
+                if not journal.covers(pos):
+                    pos = journal.head
+                    self._rescan = True
+                    continue
+                for entry in journal.after(pos):
+                    pos = entry.id
+                    await self._health_entry(entry.container_id, entry.labels, entry.data)
+                wait = asyncio.ensure_future(journal.wait(pos))
+                poke = asyncio.ensure_future(self._rescan_now.wait())
+                try:
+                    await asyncio.wait({wait, poke}, return_when=asyncio.FIRST_COMPLETED)
+                finally:
+                    wait.cancel()
+                    poke.cancel()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("alerts: health evaluation on %s", self.host.name)
+                await asyncio.sleep(1)
+
+    async def _health_entry(
+        self, cid: str, labels: dict[str, str], data: dict[str, Any] | None
+    ) -> None:
+        rules = self._of("health")
+        if not rules:
+            return
+        name = str((data or {}).get("name") or "").lstrip("/")
+        if data is None:  # removed: whatever fired is over
+            for rule in rules:
+                if self._firing.get((rule.id, cid)):
+                    seen = Seen(self.host.name, cid, name, time.time())
+                    await self._decide(rule, seen, False, "container removed")
+            return
+        status = str(data.get("status") or "")
+        seen = Seen(self.host.name, cid, name, time.time())
+        for rule in rules:
+            assert isinstance(rule.when, HealthWhen)
+            if not rule.on_container(name, labels):
+                continue
+            firing = status in rule.when.status
+            reason = f"health {status}"
+            if data.get("previous"):
+                reason += f" (was {data['previous']})"
+            output = str(data.get("output") or "").strip()
+            if output:
+                reason += f": {output[:200]}"
+            await self._decide(rule, seen, firing, reason)
+
+    async def _health_scan(self) -> None:
+        """The current health of every container with a check (at start, and when the
+        rules change): a container unhealthy already fires now."""
+        if not self._of("health"):
+            return
+        for status in ("starting", "healthy", "unhealthy"):
+            try:
+                rows = await self.host.engine.json(
+                    "GET", "containers/json", params={"filters": {"health": [status]}}
+                )
+            except errors.ProblemError as exc:
+                log.debug("alerts: health scan on %s: %s", self.host.name, exc.detail)
+                return
+            for row in rows or []:
+                data = {"name": _name(row), "status": status, "previous": None, "output": ""}
+                await self._health_entry(str(row["Id"]), dict(row.get("Labels") or {}), data)
+
+    # -- events ------------------------------------------------------------------------
+
+    async def _events(self, sub: Any) -> None:
+        bus = self.host.events
+        try:
+            while True:
+                event = await sub.get()
+                if sub.overflowed and sub.queue.empty():
+                    bus.subscribers.discard(sub)
+                    log.warning("alerts: fell behind the events of %s", self.host.name)
+                    sub = bus.open(self.queue_size)
+                    continue
+                if "moorage" in event:
+                    continue
+                try:
+                    await self._event(event)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("alerts: event evaluation on %s", self.host.name)
+        finally:
+            bus.subscribers.discard(sub)
+
+    async def _event(self, event: dict[str, Any]) -> None:
+        etype = str(event.get("Type") or "")
+        action = str(event.get("Action") or "")
+        if etype == "container" and action == "start":
+            self._reconcile.set()  # a log or stats rule may want it, from its first line
+        rules = self._of("event")
+        if not rules:
+            return
+        actor = event.get("Actor") or {}
+        attrs: dict[str, str] = dict(actor.get("Attributes") or {})
+        cid = str(actor.get("ID") or "")
+        labels = attrs
+        state = self.host.containers
+        if etype == "container" and state is not None:
+            # Labels as the container has them: the event flattens them in with its
+            # own attributes (a label called `name` or `exitCode` would collide).
+            doc = state.get(cid, stale=True)
+            if doc is not None:
+                labels = dict((doc.get("Config") or {}).get("Labels") or {})
+        name = str(attrs.get("name") or "").lstrip("/")
+        tn = int(event.get("timeNano") or 0)
+        seen = Seen(self.host.name, cid, name, tn / 1e9 if tn else time.time())
+        for rule in rules:
+            when = rule.when
+            assert isinstance(when, EventWhen)
+            if etype != when.type or action not in when.action:
+                continue  # the action exactly: `exec_die` is not `die`
+            exit_code = attrs.get("exitCode")
+            if when.exit_code_nonzero and (exit_code is None or exit_code == "0"):
+                continue
+            if etype == "container" and not rule.on_container(name, labels):
+                continue
+            reason = f"{etype} {action}"
+            if exit_code is not None:
+                reason += f" (exit code {exit_code})"
+            await self.fire(rule, seen, "firing", reason, f"{tn}:{action}")
+
+    # -- host --------------------------------------------------------------------------
+
+    async def _host_state(self) -> None:
+        while True:
+            state = self.host.state
+            rules = self._of("host")
+            seen = Seen(self.host.name, "", "", time.time())
+            for rule in rules:
+                assert isinstance(rule.when, HostWhen)
+                firing = state in rule.when.state
+                try:
+                    await self._decide(rule, seen, firing, f"host {self.host.name} is {state}")
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("alerts: host evaluation on %s", self.host.name)
+                    self._firing.pop((rule.id, ""), None)
+            await asyncio.sleep(HOST_POLL)
+
+    # -- followers: logs and stats on the shared hubs ------------------------------------
+
+    async def _follow(self) -> None:
+        while True:
+            try:
+                await self._plan()
+            except asyncio.CancelledError:
+                raise
+            except errors.ProblemError as exc:
+                log.debug("alerts: listing %s: %s", self.host.name, exc.detail)
+            except Exception:
+                log.exception("alerts: planning followers on %s", self.host.name)
+            self._reconcile.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(RECONCILE):
+                    await self._reconcile.wait()
+
+    async def _plan(self) -> None:
+        wanted: dict[tuple[str, str], dict[str, Any]] = {}
+        kinds = {k: self._of(k) for k in ("log", "stats")}
+        if any(kinds.values()):
+            rows = await self.host.engine.json(
+                "GET", "containers/json", params={"filters": {"status": ["running"]}}
+            )
+            for row in rows or []:
+                name, labels = _name(row), dict(row.get("Labels") or {})
+                for kind, rules in kinds.items():
+                    if any(r.on_container(name, labels) for r in rules):
+                        wanted[(kind, str(row["Id"]))] = row
+        for key in [k for k, t in self.followers.items() if k not in wanted or t.done()]:
+            task = self.followers.pop(key)
+            if not task.done():
+                task.cancel()
+        for key, row in wanted.items():
+            if key not in self.followers:
+                run = self._follow_logs if key[0] == "log" else self._follow_stats
+                self.followers[key] = asyncio.create_task(
+                    run(key[1], row), name=f"alerts-{key[0]}-{key[1][:12]}"
+                )
+
+    async def _follow_logs(self, cid: str, row: dict[str, Any]) -> None:
+        engine = self.host.engine
+        name = _name(row)
+        labels = dict(row.get("Labels") or {})
+        try:
+            doc = await engine.json("GET", f"containers/{cid}/json", kind="container", ref=cid)
+        except errors.NotFound:
+            return
+        tty = bool((doc.get("Config") or {}).get("Tty"))
+        created = live._created_ns(doc)
+        # Lines from before alerting started are history, not news; a container
+        # younger than that is read from its first line (its start is news).
+        floor = 0 if created >= self.started_ns else self.started_ns
+        start = live.LogStart.of(None, live.LogQuery(), None, created, self.look_back)
+        producer = live._logs_producer(engine, cid, tty, start, self.logs_buffer)
+        sub = Subscriber(maxsize=self.queue_size)
+        async with self.host.hubs.subscribe("logs", cid, producer, sub):
+            async for items in sub.batches():
+                for item in items:
+                    chunk = item.meta
+                    if item.last or not isinstance(chunk, live.LogChunk):
+                        continue
+                    await self._lines(cid, name, labels, chunk, floor)
+
+    async def _lines(
+        self, cid: str, name: str, labels: dict[str, str], chunk: live.LogChunk, floor: int
+    ) -> None:
+        rules = [r for r in self._of("log") if r.on_container(name, labels)]
+        if not rules:
+            return
+        batch = chunk.batch
+        for i, raw in enumerate(batch.raw):
+            ns = batch.ns[i]
+            if ns < floor:
+                continue
+            stream = batch.stream[i]
+            line = raw[:LINE_MAX].decode(errors="replace")
+            for rule in rules:
+                assert isinstance(rule.when, LogWhen)
+                assert rule.regex is not None
+                if rule.when.stream not in ("both", stream) or not rule.regex.search(line):
+                    continue
+                seen = Seen(self.host.name, cid, name, ns / 1e9)
+                reason = f"{stream}: {line[:REASON_MAX]}"
+                await self.fire(rule, seen, "firing", reason, f"{ns}-{batch.seq[i]}")
+
+    async def _follow_stats(self, cid: str, row: dict[str, Any]) -> None:
+        name = _name(row)
+        labels = dict(row.get("Labels") or {})
+        sub = Subscriber(maxsize=self.queue_size)
+        producer = live._stats_producer(self.host.engine, cid)
+        try:
+            async with self.host.hubs.subscribe("stats", cid, producer, sub):
+                async for items in sub.batches():
+                    # Only the newest sample counts: a burst after a stall is old news.
+                    samples = [it for it in items if not it.last]
+                    if samples:
+                        data = samples[-1].data.split(b"data: ", 1)[1]
+                        await self._sample(cid, name, labels, orjson.loads(data))
+        finally:
+            # The container stopped (or left every rule's scope): its episodes end.
+            seen = Seen(self.host.name, cid, name, time.time())
+            for rule in self._of("stats"):
+                self._above_since.pop((rule.id, cid), None)
+                if self._firing.get((rule.id, cid)):
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(self._decide(rule, seen, False, "container stopped"))
+
+    async def _sample(
+        self, cid: str, name: str, labels: dict[str, str], sample: dict[str, Any]
+    ) -> None:
+        now = time.time()
+        seen = Seen(self.host.name, cid, name, now)
+        for rule in self._of("stats"):
+            when = rule.when
+            assert isinstance(when, StatsWhen)
+            if not rule.on_container(name, labels):
+                continue
+            value = float(sample.get(when.metric) or 0.0)
+            key = (rule.id, cid)
+            if value > when.above:
+                since = self._above_since.setdefault(key, now)
+                if now - since >= when.for_:
+                    reason = (
+                        f"{when.metric} {value:.1f} above {when.above:g} for {now - since:.0f} s"
+                    )
+                    await self._decide(rule, seen, True, reason)
+            else:
+                self._above_since.pop(key, None)
+                reason = f"{when.metric} {value:.1f} at or below {when.above:g}"
+                await self._decide(rule, seen, False, reason)
