@@ -329,10 +329,10 @@ class Alerting:
         row = OutboxRow(r.id, r.rule_id, r.url, r.format, None, r.alert, now, now, 0, "pending")
         return delivery_view(row, [])
 
-    async def stream(self, after: float | None) -> AsyncIterator[bytes]:
-        """`event: alert` for each alert raised (by any replica: read from the outbox),
-        id its time of raising; resumed after an id."""
-        last = after if after is not None else time.time()
+    async def stream(self, after: float) -> AsyncIterator[bytes]:
+        """`event: alert` for each alert raised after `after` (by any replica: read
+        from the outbox), id its time of raising."""
+        last = after
         while True:
             raised = self._raised
             rows = await self.store.alerts_after(last, 500)

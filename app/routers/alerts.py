@@ -5,6 +5,7 @@ No `host` parameter: a rule's scope names its hosts (globs)."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -122,7 +123,7 @@ async def alerts_stream(
 ) -> EventSourceResponse:
     """Alerts as they are raised (SSE), for dashboards; resumable with Last-Event-ID."""
     resume = resume_point(request, last_event_id)
-    after: float | None = None
+    after = time.time()  # from now (taken here: an alert raised once the headers are out is in)
     if resume is not None:
         try:
             after = float(resume)

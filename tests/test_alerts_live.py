@@ -1,0 +1,229 @@
+"""Alerts end to end: a real moorage process (killed with SIGKILL mid-delivery), the
+SSE stream, engine connections counted, a host going down (a private engine), and
+two replicas on one PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from app.main import create_app
+from tests.alert_receiver import Receiver
+from tests.conftest import LiveServer, in_process
+from tests.engine_harness import PrivateEngine, private_engine, wait_for
+from tests.sse import events, held_sockets, run_container
+from tests.test_alerts import SECRET, alert_settings, create, receiver, rule
+from tests.test_audit_postgres import postgres
+
+__all__ = ["postgres", "private_engine", "receiver"]
+
+pytestmark = pytest.mark.engine
+
+
+def server_env(receiver: Receiver, db: Path) -> dict[str, str]:
+    return {
+        "MOORAGE_AUDIT_DB": str(db),
+        "MOORAGE_WEBHOOK_ALLOW": json.dumps([receiver.url + "/"]),
+        "MOORAGE_WEBHOOK_TIMEOUT": "2",
+        "MOORAGE_WEBHOOK_BACKOFF_BASE": "0.2",
+        "MOORAGE_WEBHOOK_BACKOFF_MAX": "1",
+    }
+
+
+def again(server: LiveServer, env: dict[str, str]) -> LiveServer:
+    """A new process on the same port and database, as after a crash."""
+    new = LiveServer(env)
+    new.port, new.url, new.log = server.port, server.url, server.log
+    return new.start(wait_ready=True)
+
+
+def sigkill(server: LiveServer) -> None:
+    assert server.proc is not None
+    os.kill(server.proc.pid, signal.SIGKILL)
+    server.proc.wait(10)
+
+
+async def api_create(url: str, body: dict[str, Any]) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=url, timeout=30) as c:
+        return await create(c, body)
+
+
+@pytest.mark.slow
+async def test_sigkill_before_the_receiver_answers_loses_nothing(receiver, name, tmp_path):
+    env = server_env(receiver, tmp_path / "moorage.sqlite3")
+    server = LiveServer(env).start(wait_ready=True)
+    try:
+        await api_create(server.url, rule(receiver, {"kind": "event", "action": ["die"]}, name))
+        receiver.mode = "hang"  # takes the delivery and never answers
+        run_container(name, "exit 3")
+        first = (await receiver.wait_for(lambda g: len(g) >= 1))[0]
+        sigkill(server)  # the try is under way: the outbox row is leased, not done
+        receiver.mode = "ok"
+        receiver.release.set()
+        server = await asyncio.to_thread(again, server, env)
+        got = await receiver.wait_for(lambda g: len(g) >= 2, timeout=60)
+        assert got[1].delivery == first.delivery  # the same delivery, tried again
+        assert got[1].body == first.body
+        assert got[1].signed_with(SECRET)
+        assert "exit code 3" in got[1].json()["reason"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+async def test_receiver_down_and_a_sigkill_between_every_alert_arrives(receiver, name, tmp_path):
+    env = server_env(receiver, tmp_path / "moorage.sqlite3")
+    server = LiveServer(env).start(wait_ready=True)
+    try:
+        made = await api_create(
+            server.url, rule(receiver, {"kind": "event", "action": ["die"]}, f"{name}-*")
+        )
+        await receiver.stop()  # down: nothing listens on its port
+        for i in range(5):
+            run_container(f"{name}-{i}", f"exit {i + 1}")
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+
+            async def failing() -> bool:
+                r = await c.get("/v1/alerts/deliveries", params={"rule_id": made["id"]})
+                rows = r.json()
+                return len(rows) == 5 and all(d["attempts"] for d in rows)
+
+            for _ in range(300):
+                if await failing():
+                    break
+                await asyncio.sleep(0.1)
+            rows = (await c.get("/v1/alerts/deliveries", params={"rule_id": made["id"]})).json()
+        ids = {d["id"] for d in rows}
+        assert len(ids) == 5
+        assert all(
+            a["status"] == "failed" and a["code"] is None for d in rows for a in d["attempts"]
+        )
+        sigkill(server)
+        server = await asyncio.to_thread(again, server, env)
+        await receiver.start()  # back, on the same port
+        got = await receiver.wait_for(lambda g: {r.delivery for r in g} >= ids, timeout=60)
+        assert {r.delivery for r in got} == ids  # each once or more, none missing
+        assert all(r.signed_with(SECRET) for r in got)
+    finally:
+        server.stop()
+
+
+async def test_alert_stream_live_and_resumed(receiver, name, tmp_path):
+    env = server_env(receiver, tmp_path / "moorage.sqlite3")
+    server = LiveServer(env).start(wait_ready=True)
+    try:
+        made = await api_create(server.url, rule(receiver, {"kind": "health"}, name))
+        url = f"{server.url}/v1/alerts/stream"
+        async with httpx.AsyncClient(timeout=30) as c:
+            async with c.stream("GET", url) as r:
+                assert r.status_code == 200
+                assert r.headers["content-type"].startswith("text/event-stream")
+                await c.post(f"{server.url}/v1/alerts/rules/{made['id']}/test")
+                async for ev in events(r):
+                    assert ev.event == "alert"
+                    first = ev
+                    break
+            assert first.json["rule_id"] == made["id"]
+            assert first.json["reason"].startswith("test delivery")
+            second = (await c.post(f"{server.url}/v1/alerts/rules/{made['id']}/test")).json()
+            headers = {"Last-Event-ID": str(first.id)}
+            async with c.stream("GET", url, headers=headers) as r:
+                async for ev in events(r):
+                    assert ev.json["id"] == second["id"]  # after the first, not it again
+                    break
+            bad = await c.get(url, params={"last_event_id": "yesterday"})
+            assert bad.status_code == 422
+    finally:
+        server.stop()
+
+
+def hubs_open(url: str, kind: str) -> int:
+    text = httpx.get(f"{url}/metrics", timeout=10).text
+    m = re.search(rf'^moorage_stream_hubs_open{{kind="{kind}"}} (\S+)$', text, re.M)
+    return int(float(m.group(1))) if m else 0
+
+
+@pytest.mark.slow
+async def test_log_rules_share_one_engine_connection(receiver, name, tmp_path):
+    env = server_env(receiver, tmp_path / "moorage.sqlite3")
+    server = LiveServer(env).start(wait_ready=True)
+    try:
+        assert server.proc is not None
+        pid = server.proc.pid
+        run_container(name, "while :; do echo tick; sleep 1; done")
+        before = held_sockets(pid, server.url)
+        body = rule(receiver, {"kind": "log", "pattern": "^never matches$"}, name)
+        await api_create(server.url, body)
+        assert await asyncio.to_thread(wait_for, lambda: hubs_open(server.url, "logs") == 1)
+        one = held_sockets(pid, server.url)
+        assert one == before + 1  # the follow
+        for _ in range(4):
+            await api_create(server.url, body)
+        stats = rule(receiver, {"kind": "stats", "metric": "cpu_percent", "above": 99}, name)
+        await api_create(server.url, stats)
+        assert await asyncio.to_thread(wait_for, lambda: hubs_open(server.url, "stats") == 1)
+        assert held_sockets(pid, server.url) == one + 1  # five log rules: still one follow
+        async with (
+            httpx.AsyncClient(timeout=30) as c,
+            c.stream("GET", f"{server.url}/v1/containers/{name}/logs/stream") as r,
+        ):
+            async for ev in events(r):
+                if ev.event == "log":
+                    break
+            assert held_sockets(pid, server.url) <= one + 1  # a viewer joins the same hub
+        assert hubs_open(server.url, "logs") == 1
+    finally:
+        server.stop()
+
+
+@pytest.mark.slow
+async def test_host_down_fires_and_resolves(receiver, private_engine: PrivateEngine):
+    settings = alert_settings(receiver, docker_host=private_engine.url)
+    async with in_process(settings) as (_, c):
+        body = rule(receiver, {"kind": "host", "state": ["down"]}, "x")
+        body["scope"] = {"hosts": ["local"]}
+        await create(c, body)
+        await asyncio.sleep(1.5)
+        assert receiver.got == []  # up: nothing to say
+        await asyncio.to_thread(private_engine.stop)
+        got = await receiver.wait_for(lambda g: len(g) >= 1, timeout=60)
+        alert = got[0].json()
+        assert alert["state"] == "firing"
+        assert alert["host"] == "local"
+        assert alert["container"] == {"id": "", "name": ""}
+        assert alert["reason"] == "host local is down"
+        await asyncio.to_thread(private_engine.start)
+        got = await receiver.wait_for(lambda g: len(g) >= 2, timeout=60)
+        assert got[1].json()["state"] == "resolved"
+        assert got[1].json()["reason"] == "host local is up"
+
+
+@pytest.mark.slow
+async def test_two_replicas_on_one_postgresql_send_each_alert_once(receiver, postgres, name):
+    settings = alert_settings(receiver, audit_db=postgres)
+    apps = [create_app(settings), create_app(settings)]
+    async with LifespanManager(apps[0]), LifespanManager(apps[1]):
+        transport = httpx.ASGITransport(app=apps[0], client=("127.0.0.1", 123))
+        async with httpx.AsyncClient(transport=transport, base_url="http://m") as c:
+            made = await create(c, rule(receiver, {"kind": "event", "action": ["die"]}, f"{name}*"))
+            await asyncio.sleep(2.5)  # the other replica reads the rules every 2 s
+            for i in range(3):
+                run_container(f"{name}-{i}", "exit 1")
+            await receiver.wait_for(lambda g: len(g) >= 3)
+            await asyncio.sleep(2)
+            assert len(receiver.got) == 3, [r.json() for r in receiver.got]
+            assert len({r.delivery for r in receiver.got}) == 3
+            rows = (await c.get("/v1/alerts/deliveries", params={"rule_id": made["id"]})).json()
+            assert len(rows) == 3
+            assert all(len(d["attempts"]) == 1 for d in rows)
+        # Both replicas evaluated: each saw the events (no one is idle by luck).
+        assert all(a.state.alerts.watches["local"] for a in apps)
