@@ -85,6 +85,10 @@ async def test_rule_crud_secret_write_only(receiver, name):
         assert made["when"] == {"kind": "health", "status": ["unhealthy"]}
         assert SECRET not in (await c.get(f"/v1/alerts/rules/{made['id']}")).text
         assert SECRET not in (await c.get("/v1/alerts/rules")).text
+        audit = await c.get("/v1/audit", params={"action": "alerts_rules_create"})
+        assert audit.status_code == 200
+        assert audit.json()
+        assert SECRET not in audit.text  # redacted from the audit summary too
         listed = (await c.get("/v1/alerts/rules")).json()
         assert [r["id"] for r in listed] == [made["id"]]
 

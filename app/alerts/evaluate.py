@@ -135,15 +135,15 @@ class HostWatch:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def rules_changed(self) -> None:
-        """Rules were added or changed: rescan health, re-plan followers."""
-        self._firing = {k: v for k, v in self._firing.items() if k[0] in self._rule_ids()}
+    def rules_changed(self, changed: set[str]) -> None:
+        """Rules were added, changed or removed: what this process knew of them is
+        forgotten (a changed rule starts afresh, as its stored state does), health is
+        read again, followers are planned again."""
+        self._firing = {k: v for k, v in self._firing.items() if k[0] not in changed}
+        self._above_since = {k: v for k, v in self._above_since.items() if k[0] not in changed}
         self._reconcile.set()
         self._rescan = True
         self._rescan_now.set()
-
-    def _rule_ids(self) -> set[str]:
-        return {r.id for r in self.rules()}
 
     async def _decide(
         self, rule: CompiledRule, seen: Seen, firing: bool, reason: str, *, force: bool = False

@@ -143,9 +143,10 @@ class Alerting:
                 rules.append(CompiledRule.of(s))
             except Exception as exc:  # a row this version cannot read: skipped, said
                 log.error("alerts: rule %s cannot be used: %s", s.id, exc)
+        changed = {rule_id for rule_id, _ in signature ^ self._signature}
         self.rules, self._signature = rules, signature
         for watch in self.watches.values():
-            watch.rules_changed()
+            watch.rules_changed(changed)
 
     async def _watch_hosts(self) -> None:
         hosts = {h.name: h for h in self.hosts()}
