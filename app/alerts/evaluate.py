@@ -173,7 +173,8 @@ class HostWatch:
                     continue
                 for entry in journal.after(pos):
                     pos = entry.id
-                    await self._health_entry(entry.container_id, entry.labels, entry.data)
+                    at = entry.id[0] / 1e9  # the engine's event time
+                    await self._health_entry(entry.container_id, entry.labels, entry.data, at)
                 wait = asyncio.ensure_future(journal.wait(pos))
                 poke = asyncio.ensure_future(self._rescan_now.wait())
                 try:
@@ -188,7 +189,7 @@ class HostWatch:
                 await asyncio.sleep(1)
 
     async def _health_entry(
-        self, cid: str, labels: dict[str, str], data: dict[str, Any] | None
+        self, cid: str, labels: dict[str, str], data: dict[str, Any] | None, at: float
     ) -> None:
         rules = self._of("health")
         if not rules:
@@ -197,11 +198,11 @@ class HostWatch:
         if data is None:  # removed: whatever fired is over
             for rule in rules:
                 if self._firing.get((rule.id, cid)):
-                    seen = Seen(self.host.name, cid, name, time.time())
+                    seen = Seen(self.host.name, cid, name, at)
                     await self._decide(rule, seen, False, "container removed")
             return
         status = str(data.get("status") or "")
-        seen = Seen(self.host.name, cid, name, time.time())
+        seen = Seen(self.host.name, cid, name, at)
         for rule in rules:
             assert isinstance(rule.when, HealthWhen)
             if not rule.on_container(name, labels):
@@ -230,7 +231,8 @@ class HostWatch:
                 return
             for row in rows or []:
                 data = {"name": _name(row), "status": status, "previous": None, "output": ""}
-                await self._health_entry(str(row["Id"]), dict(row.get("Labels") or {}), data)
+                labels = dict(row.get("Labels") or {})
+                await self._health_entry(str(row["Id"]), labels, data, time.time())
 
     # -- events ------------------------------------------------------------------------
 

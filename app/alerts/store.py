@@ -163,6 +163,10 @@ class SqliteAlertStore:
             )
             if self.path != ":memory:":
                 db.execute("PRAGMA journal_mode=WAL")
+                # A commit is in the WAL before it returns (a killed process loses
+                # nothing), without an fsync each: a burst of alerts is not a burst of
+                # disk flushes. Only a crash of the machine may lose the last ones.
+                db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SQLITE_SCHEMA)
             return db
 
