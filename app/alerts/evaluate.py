@@ -163,7 +163,9 @@ class HostWatch:
         while True:
             try:
                 self._rescan_now.clear()
-                if self._rescan:
+                # The scan waits for the host to be up (the journal meanwhile keeps
+                # what changes; a scan reads the rest).
+                if self._rescan and (self.host.state == "up" or not self._of("health")):
                     self._rescan = False
                     pos = journal.head
                     await self._health_scan()
@@ -178,7 +180,11 @@ class HostWatch:
                 wait = asyncio.ensure_future(journal.wait(pos))
                 poke = asyncio.ensure_future(self._rescan_now.wait())
                 try:
-                    await asyncio.wait({wait, poke}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait(
+                        {wait, poke},
+                        timeout=HOST_POLL if self._rescan else None,
+                        return_when=asyncio.FIRST_COMPLETED,
+                    )
                 finally:
                     wait.cancel()
                     poke.cancel()
@@ -333,6 +339,8 @@ class HostWatch:
     async def _plan(self) -> None:
         wanted: dict[tuple[str, str], dict[str, Any]] = {}
         kinds = {k: self._of(k) for k in ("log", "stats")}
+        if self.host.state != "up":
+            return  # never a connect spent on a host known down (or disabled)
         if any(kinds.values()):
             rows = await self.host.engine.json(
                 "GET", "containers/json", params={"filters": {"status": ["running"]}}

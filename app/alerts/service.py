@@ -18,7 +18,7 @@ from app.alerts.evaluate import HostView, HostWatch, Seen
 from app.alerts.rules import CompiledRule, iso, rule_view, when_doc
 from app.alerts.sender import Sender, url_allowed
 from app.alerts.store import AlertStore, OutboxRow, Raise, StoredRule
-from app.engine import Engine
+from app.hosts import HostRegistry
 from app.models.alerts import (
     Alert,
     AlertContainer,
@@ -29,10 +29,8 @@ from app.models.alerts import (
     AlertState,
     DeliveryAttempt,
 )
-from app.services.events import EventBus
-from app.services.health_journal import HealthJournal
 from app.settings import Settings
-from app.streams import HubRegistry, encode
+from app.streams import encode
 
 log = logging.getLogger("moorage.alerts")
 
@@ -44,57 +42,10 @@ class AlertRuleNotFound(errors.NotFound):
     status, code, title = 404, "alert-rule-not-found", "Alert rule not found"
 
 
-class LocalHost:
-    """The app's one engine (app.state), as a host, until app/hosts.py gives hosts."""
-
-    name = "local"
-
-    def __init__(self, state: Any) -> None:
-        self._s = state
-
-    @property
-    def engine(self) -> Engine:
-        engine: Engine = self._s.engine
-        return engine
-
-    @property
-    def events(self) -> EventBus:
-        bus: EventBus = self._s.events
-        return bus
-
-    @property
-    def health(self) -> HealthJournal:
-        journal: HealthJournal = self._s.health
-        return journal
-
-    @property
-    def hubs(self) -> HubRegistry:
-        hubs: HubRegistry | None = getattr(self._s, "hubs", None)
-        if hubs is None:  # made on first use, as app/routers/streams.py does
-            hubs = self._s.hubs = HubRegistry()
-        return hubs
-
-    @property
-    def containers(self) -> Any:
-        return getattr(self._s, "containers", None)
-
-    @property
-    def state(self) -> str:
-        bus = self.events
-        if bus.connected.is_set():
-            return "up"
-        return "down" if bus.lost_at is not None or bus.unreachable else "connecting"
-
-
 def app_hosts(state: Any) -> list[HostView]:
-    """Every host of the app: the registry's (app/hosts.py), else the one engine."""
-    registry = getattr(state, "hosts", None)
-    if registry is not None:
-        return list(registry.all())
-    local: LocalHost | None = getattr(state, "alerts_local_host", None)
-    if local is None:  # one object: a host's evaluators are kept while it is the same
-        local = state.alerts_local_host = LocalHost(state)
-    return [local]
+    """Every host of the app (app/hosts.py), as the registry has them now."""
+    registry: HostRegistry = state.hosts
+    return list(registry.all())
 
 
 class Alerting:
@@ -339,7 +290,7 @@ class Alerting:
             rows = await self.store.alerts_after(last, 500)
             if rows:
                 last = rows[-1].created
-                yield b"".join(encode("alert", r.alert, id=f"{r.created:.6f}") for r in rows)
+                yield b"".join(encode("alert", r.alert, id=repr(r.created)) for r in rows)
                 if len(rows) == 500:
                     continue
             with contextlib.suppress(TimeoutError):

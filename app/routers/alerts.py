@@ -29,7 +29,7 @@ AlertingDep = Annotated[Alerting, Depends(get_alerting)]
 _AUTH = (errors.Unauthorized, errors.Forbidden)
 
 _STREAM_DOC = """\
-id: 1764523623.123456
+id: 1764523623.1234567
 event: alert
 data: {"id": "0b6f…", "rule_id": "5c2e…", "rule": "web unhealthy", "state": "firing", \
 "host": "local", "container": {"id": "4f1c8e2a9b7d", "name": "web-1"}, \
