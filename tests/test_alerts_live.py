@@ -5,20 +5,26 @@ two replicas on one PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import signal
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from asgi_lifespan import LifespanManager
+from fastapi import FastAPI
 
+from app.hosts import HostConfig, HostRegistry
 from app.main import create_app
+from app.settings import Settings
+from app.targets import Target, target_from_settings
 from tests.alert_receiver import Receiver
-from tests.conftest import LiveServer, in_process
+from tests.conftest import TEST_IMAGE, LiveServer, in_process
 from tests.engine_harness import PrivateEngine, private_engine, wait_for
 from tests.sse import events, held_sockets, run_container
 from tests.test_alerts import SECRET, alert_settings, create, receiver, rule
@@ -185,12 +191,49 @@ async def test_log_rules_share_one_engine_connection(receiver, name, tmp_path):
         server.stop()
 
 
+@contextlib.asynccontextmanager
+async def two_hosts(
+    settings: Settings, private: PrivateEngine
+) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
+    """The app with two hosts: `local` (the shared engine) and `pe` (a private one)."""
+
+    def registry(s: Settings) -> HostRegistry:
+        local = HostConfig("local", target_from_settings(s), default=True)
+        return HostRegistry(s, [local, HostConfig("pe", Target(private.url), source="file")])
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(HostRegistry, "from_settings", staticmethod(registry))
+        async with in_process(settings) as (app, c):
+            yield app, c
+
+
+@pytest.mark.slow
+async def test_rules_per_host_and_across_hosts(receiver, private_engine: PrivateEngine, name):
+    async with two_hosts(alert_settings(receiver), private_engine) as (app, c):
+        assert sorted(app.state.alerts.watches) == ["local", "pe"]
+        for hosts, path in ((["pe"], "/pe-only"), (["*"], "/every")):
+            body = rule(receiver, {"kind": "event", "action": ["die"]}, name)
+            body["scope"]["hosts"] = hosts
+            body["target"]["url"] = receiver.url + path
+            await create(c, body)
+        run_container(name, "exit 1")  # on local
+        private_engine.docker(
+            "run", "--name", name, "--network", "none", TEST_IMAGE, "sh", "-c", "exit 2",
+            check=False,  # it exits 2: that is the point
+        )  # fmt: skip
+        got = await receiver.wait_for(lambda g: len(g) >= 3)
+        await asyncio.sleep(1)
+        seen = sorted((r.path, r.json()["host"]) for r in receiver.got)
+        assert seen == [("/every", "local"), ("/every", "pe"), ("/pe-only", "pe")]
+        assert all(r.signed_with(SECRET) for r in got)
+        private_engine.docker("rm", "-f", name)
+
+
 @pytest.mark.slow
 async def test_host_down_fires_and_resolves(receiver, private_engine: PrivateEngine):
-    settings = alert_settings(receiver, docker_host=private_engine.url)
-    async with in_process(settings) as (_, c):
+    async with two_hosts(alert_settings(receiver), private_engine) as (_, c):
         body = rule(receiver, {"kind": "host", "state": ["down"]}, "x")
-        body["scope"] = {"hosts": ["local"]}
+        body["scope"] = {"hosts": ["pe"]}
         await create(c, body)
         await asyncio.sleep(1.5)
         assert receiver.got == []  # up: nothing to say
@@ -198,13 +241,14 @@ async def test_host_down_fires_and_resolves(receiver, private_engine: PrivateEng
         got = await receiver.wait_for(lambda g: len(g) >= 1, timeout=60)
         alert = got[0].json()
         assert alert["state"] == "firing"
-        assert alert["host"] == "local"
+        assert alert["host"] == "pe"
         assert alert["container"] == {"id": "", "name": ""}
-        assert alert["reason"] == "host local is down"
+        assert alert["reason"] == "host pe is down"
         await asyncio.to_thread(private_engine.start)
         got = await receiver.wait_for(lambda g: len(g) >= 2, timeout=60)
         assert got[1].json()["state"] == "resolved"
-        assert got[1].json()["reason"] == "host local is up"
+        assert got[1].json()["reason"] == "host pe is up"
+        assert all(r.json()["host"] == "pe" for r in got)  # local stayed up: nothing
 
 
 @pytest.mark.slow
