@@ -45,9 +45,15 @@ class EventWhen(RequestBody):
 
     kind: Literal["event"]
     type: str = Field(default="container", pattern=r"^[a-z]{1,32}$")
-    action: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
-        default=["die"], min_length=1, max_length=_LIST_MAX
+    action: list[str] = Field(
+        default=["die"], min_length=1, max_length=_LIST_MAX, description="Exact actions, each 1-64"
     )
+
+    @field_validator("action")
+    @classmethod
+    def _bounded(cls, values: list[str]) -> list[str]:
+        return _items(values, 64)
+
     exit_code_nonzero: bool = Field(
         default=False, description="Only events whose `exitCode` attribute is not 0 (a `die`)"
     )
@@ -92,19 +98,31 @@ When = Annotated[
     HealthWhen | EventWhen | LogWhen | StatsWhen | HostWhen, Field(discriminator="kind")
 ]
 
-_GLOB = Annotated[str, Field(min_length=1, max_length=256)]
+
+def _items(values: list[str], longest: int) -> list[str]:
+    # Bounds of each item checked here, not as a schema of its own: generators would
+    # name an item schema after its field (`labels` -> `Label`), which exists already.
+    for value in values:
+        if not 1 <= len(value) <= longest:
+            raise ValueError(f"each item has 1 to {longest} characters")
+    return values
 
 
 class AlertScope(RequestBody):
     """Which hosts and containers a rule watches: every list must match (empty: any)."""
 
-    hosts: list[_GLOB] = Field(default=["*"], max_length=_LIST_MAX, description="Host globs")
-    labels: list[_GLOB] = Field(
+    hosts: list[str] = Field(default=["*"], max_length=_LIST_MAX, description="Host globs")
+    labels: list[str] = Field(
         default_factory=list, max_length=_LIST_MAX, description="`key` or `key=value`, all"
     )
-    names: list[_GLOB] = Field(
+    names: list[str] = Field(
         default_factory=list, max_length=_LIST_MAX, description="Container name globs, any"
     )
+
+    @field_validator("hosts", "labels", "names")
+    @classmethod
+    def _bounded(cls, values: list[str]) -> list[str]:
+        return _items(values, 256)
 
 
 class AlertTargetIn(RequestBody):
