@@ -153,8 +153,8 @@ class HostWatch:
         known = self._firing.get(key)
         if known == firing and not force:
             return
-        self._firing[key] = firing
         await self.fire(rule, seen, "firing" if firing else "resolved", reason, None)
+        self._firing[key] = firing  # after the store took it: a failed raise is tried again
 
     # -- health ------------------------------------------------------------------------
 

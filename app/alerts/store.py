@@ -173,9 +173,15 @@ class SqliteAlertStore:
         self._db = await asyncio.to_thread(connect)
 
     async def close(self) -> None:
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
+        def close() -> None:
+            # Under the lock: a write still running in another thread (a try whose
+            # task was cancelled keeps its thread) must not meet a closed connection.
+            with self._lock:
+                db, self._db = self._db, None
+                if db is not None:
+                    db.close()
+
+        await asyncio.to_thread(close)
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
