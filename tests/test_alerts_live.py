@@ -19,10 +19,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from fastapi import FastAPI
 
-from app.hosts import HostConfig, HostRegistry
 from app.main import create_app
-from app.settings import Settings
-from app.targets import Target, target_from_settings
 from tests.alert_receiver import Receiver
 from tests.conftest import TEST_IMAGE, LiveServer, in_process
 from tests.engine_harness import PrivateEngine, private_engine, wait_for
@@ -193,23 +190,24 @@ async def test_log_rules_share_one_engine_connection(receiver, name, tmp_path):
 
 @contextlib.asynccontextmanager
 async def two_hosts(
-    settings: Settings, private: PrivateEngine
+    receiver: Receiver, private: PrivateEngine, tmp: Path
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
-    """The app with two hosts: `local` (the shared engine) and `pe` (a private one)."""
-
-    def registry(s: Settings) -> HostRegistry:
-        local = HostConfig("local", target_from_settings(s), default=True)
-        return HostRegistry(s, [local, HostConfig("pe", Target(private.url), source="file")])
-
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(HostRegistry, "from_settings", staticmethod(registry))
-        async with in_process(settings) as (app, c):
-            yield app, c
+    """The app with two hosts (MOORAGE_HOSTS_FILE): `local`, the shared engine, and
+    `pe`, a private one."""
+    hosts = tmp / "hosts.toml"
+    hosts.write_text(
+        '[[hosts]]\nname = "local"\nurl = "unix:///var/run/docker.sock"\ndefault = true\n\n'
+        f'[[hosts]]\nname = "pe"\nurl = "{private.url}"\n'
+    )
+    async with in_process(alert_settings(receiver, hosts_file=hosts)) as (app, c):
+        yield app, c
 
 
 @pytest.mark.slow
-async def test_rules_per_host_and_across_hosts(receiver, private_engine: PrivateEngine, name):
-    async with two_hosts(alert_settings(receiver), private_engine) as (app, c):
+async def test_rules_per_host_and_across_hosts(
+    receiver, private_engine: PrivateEngine, name, tmp_path
+):
+    async with two_hosts(receiver, private_engine, tmp_path) as (app, c):
         assert sorted(app.state.alerts.watches) == ["local", "pe"]
         for hosts, path in ((["pe"], "/pe-only"), (["*"], "/every")):
             body = rule(receiver, {"kind": "event", "action": ["die"]}, name)
@@ -230,8 +228,8 @@ async def test_rules_per_host_and_across_hosts(receiver, private_engine: Private
 
 
 @pytest.mark.slow
-async def test_host_down_fires_and_resolves(receiver, private_engine: PrivateEngine):
-    async with two_hosts(alert_settings(receiver), private_engine) as (_, c):
+async def test_host_down_fires_and_resolves(receiver, private_engine: PrivateEngine, tmp_path):
+    async with two_hosts(receiver, private_engine, tmp_path) as (_, c):
         body = rule(receiver, {"kind": "host", "state": ["down"]}, "x")
         body["scope"] = {"hosts": ["pe"]}
         await create(c, body)
