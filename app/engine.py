@@ -20,9 +20,8 @@ import asyncio
 import contextlib
 import logging
 import re
-import ssl
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from typing import Annotated, Any, Literal, TypeVar
 
 import aiodocker
@@ -33,9 +32,9 @@ from fastapi import Depends, Query
 from fastapi.requests import HTTPConnection
 from yarl import URL
 
-from app import errors
+from app import errors, transports
 from app.settings import Settings
-from app.targets import HOST_NAME_PATTERN, Target, TlsFiles, target_from_settings
+from app.targets import HOST_NAME_PATTERN, Target, target_from_settings
 
 log = logging.getLogger("moorage.engine")
 
@@ -123,7 +122,14 @@ def translate_docker_error(
     if isinstance(exc, aiodocker.DockerError):
         status, message = exc.status, str(exc.message).strip()
         if status == 900:
-            return errors.EngineUnavailable(f"Cannot reach the Docker engine: {message}")
+            return errors.EngineUnavailable(
+                f"Cannot reach the Docker engine: {transports.explain(message)}"
+            )
+        if status == 400 and "HTTP request to an HTTPS server" in message:
+            # Not the caller's request: the host is configured without its TLS files.
+            return errors.EngineUnavailable(
+                f"Cannot reach the Docker engine: {transports.explain(message)}"
+            )
         if status in (400, 404, 409, 500) and _AMBIGUOUS.search(message):
             return errors.AmbiguousId(message)
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream
@@ -168,7 +174,9 @@ def translate_docker_error(
     if isinstance(exc, aiohttp.ClientPayloadError | aiohttp.ServerDisconnectedError):
         return errors.EngineError(f"The engine closed the connection: {exc}")
     if isinstance(exc, aiohttp.ClientError | ConnectionError):
-        return errors.EngineUnavailable(f"Cannot reach the Docker engine: {exc}")
+        return errors.EngineUnavailable(
+            f"Cannot reach the Docker engine: {transports.explain(str(exc))}"
+        )
     return errors.EngineError(f"{type(exc).__name__}: {exc}")
 
 
@@ -183,20 +191,6 @@ def engine_errors(kind: Kind | None = None, ref: str | None = None) -> Any:
         raise translate_docker_error(exc, kind, ref) from exc
 
 
-def _tls_context(tls: TlsFiles | None) -> ssl.SSLContext | None:
-    if tls is None:
-        return None
-    ctx = ssl.create_default_context()
-    if tls.ca is not None and tls.ca.exists():
-        ctx.load_verify_locations(cafile=str(tls.ca))
-    if tls.cert is not None and tls.key is not None and tls.cert.exists() and tls.key.exists():
-        ctx.load_cert_chain(certfile=str(tls.cert), keyfile=str(tls.key))
-    if not tls.verify:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 class Engine:
     """One Docker engine, reached through one pooled aiodocker client."""
 
@@ -207,6 +201,8 @@ class Engine:
         self.name = name
         self.target = target or target_from_settings(settings)
         self.url = self.target.url
+        # The url as it may be shown (logs, errors, a host's `url`): no password.
+        self.display_url = transports.safe_url(self.url)
         self.short_timeout = aiohttp.ClientTimeout(
             total=None,
             connect=settings.engine_connect_timeout,
@@ -220,6 +216,15 @@ class Engine:
             connect=settings.engine_connect_timeout,
             sock_connect=settings.engine_connect_timeout,
         )
+        # Liveness probes (ping, the version lookup): the whole call within the connect
+        # timeout, since a stopped engine accepts connections and then says nothing.
+        self.probe_timeout = aiohttp.ClientTimeout(
+            total=settings.engine_connect_timeout,
+            connect=settings.engine_connect_timeout,
+            sock_connect=settings.engine_connect_timeout,
+        )
+        # ssh:// only: the SSH connections every client of this engine dials through.
+        self._ssh = transports.ssh_tunnel_for(self.target, settings.engine_connect_timeout)
         self.docker = self._client()
         self._hijacks: aiodocker.Docker | None = None  # terminals' connections (hijack)
         # The policy hook: awaited with (method, path, params, data) before any
@@ -239,24 +244,20 @@ class Engine:
         self.answered_at = 0.0
 
     def _client(self, limit: int | None = None) -> aiodocker.Docker:
-        url = self.url
-        limit = self.settings.engine_pool_size if limit is None else limit
-        if url.startswith("unix://"):
-            connector = aiohttp.UnixConnector(url.removeprefix("unix://"), limit=limit)
-            return aiodocker.Docker(
-                url="unix://localhost", connector=connector, timeout=self.short_timeout
-            )
-        if url.startswith(("tcp://", "http://", "https://")):
-            ctx = _tls_context(self.target.tls)
-            scheme = "https" if ctx is not None or url.startswith("https://") else "http"
-            hostport = re.sub(r"^[a-z]+://", "", url).rstrip("/")
-            tcp = aiohttp.TCPConnector(limit=limit, ssl=ctx if ctx is not None else False)
-            return aiodocker.Docker(
-                url=f"{scheme}://{hostport}", connector=tcp, timeout=self.short_timeout
-            )
-        if url.startswith("ssh://"):
-            return aiodocker.Docker(url=url, timeout=self.short_timeout)
-        raise ValueError(f"DOCKER_HOST {url!r}: use unix://, tcp://, https:// or ssh://")
+        """An aiodocker client over this engine's transport (app/transports.py)."""
+        if limit is None:
+            limit = self.settings.engine_pool_size
+            if self._ssh is not None:
+                limit = min(limit, transports.SSH_POOL_LIMIT)
+        try:
+            base, connector = transports.connector_for(self.target, limit=limit, tunnel=self._ssh)
+        except transports.InvalidTarget as exc:
+            # A host whose files are missing is a host that is down, with the reason.
+            base, connector = "unix://localhost", transports.FailingConnector(str(exc))
+        docker = aiodocker.Docker(url=base, connector=connector, timeout=self.short_timeout)
+        # What aiodocker's connection errors name: the engine, not "unix://localhost".
+        docker._connection_info = self.display_url
+        return docker
 
     def _install_guard(self) -> None:
         # The one place the engine reaches up to the policy (lazily: the policy module
@@ -319,6 +320,28 @@ class Engine:
                 await docker.close()
                 # aiodocker leaves a caller-supplied connector open.
                 await docker.connector.close()
+        if self._ssh is not None:
+            await self._ssh.close()
+
+    def _unavailable(self, exc: errors.EngineUnavailable) -> None:
+        """The configured Retry-After, not the class default; and a TLS engine's reset
+        named for what it is: OpenSSL reports a refused client certificate either as
+        the engine's alert or, when the engine's close wins the race, as a bare reset."""
+        exc.headers["Retry-After"] = str(self.settings.engine_retry_after)
+        if self.target.tls is not None and "Connection reset by peer" in exc.detail:
+            exc.detail = transports.explain_tls_reset(exc.detail)
+
+    @contextlib.contextmanager
+    def _probing(self) -> Iterator[None]:
+        """A probe that timed out: the engine is there but silent (SIGSTOPped, hung)."""
+        try:
+            yield
+        except errors.Timeout as exc:
+            raise errors.EngineUnavailable(
+                f"The engine at {self.display_url} did not answer within "
+                f"{self.settings.engine_connect_timeout:g} s (stopped or hung)",
+                retry_after=self.settings.engine_retry_after,
+            ) from exc
 
     async def negotiate(self) -> str:
         """Pin the API version: the engine's own, capped at what moorage reads."""
@@ -327,10 +350,12 @@ class Engine:
         async with self._version_lock:
             if self.api_version is None:
                 try:
-                    with engine_errors():
-                        ver = await self.docker._query_json("version", versioned_api=False)
+                    with self._probing(), engine_errors():
+                        ver = await self.docker._query_json(
+                            "version", versioned_api=False, timeout=self.probe_timeout
+                        )
                 except errors.EngineUnavailable as exc:
-                    exc.headers["Retry-After"] = str(self.settings.engine_retry_after)
+                    self._unavailable(exc)
                     raise
                 major, minor = (int(p) for p in str(ver["ApiVersion"]).split(".")[:2])
                 chosen = min((major, minor), MAX_API_VERSION)
@@ -353,11 +378,12 @@ class Engine:
         ref: str | None = None,
         versioned: bool = True,
         unchunked: bool = False,
+        probe: bool = False,
     ) -> AsyncIterator[aiohttp.ClientResponse]:
         """An engine call whose response body the caller reads (or streams).
 
         `unchunked`: ask for a body without HTTP chunks (HTTP/1.0; plain GETs on unix
-        or tcp engines): much cheaper to read for log streams."""
+        any transport): much cheaper to read for log streams."""
         try:
             if versioned:
                 await self.negotiate()
@@ -367,9 +393,11 @@ class Engine:
                 data = orjson.dumps(json)
                 headers = {"Content-Type": "application/json", **(headers or {})}
             timeout = self.long_timeout if long else self.short_timeout
+            if probe:
+                timeout = self.probe_timeout
             with engine_errors(kind, ref):
                 plain = method == "GET" and data is None and headers is None
-                if unchunked and plain and self.url.startswith(("unix://", "tcp://", "http")):
+                if unchunked and plain:
                     query = self._query_http10(
                         method, path, _clean_params(params), timeout, versioned
                     )
@@ -390,8 +418,7 @@ class Engine:
                     finally:
                         response.release()
         except errors.EngineUnavailable as exc:
-            # The configured hint, not the class default.
-            exc.headers["Retry-After"] = str(self.settings.engine_retry_after)
+            self._unavailable(exc)
             raise
 
     @contextlib.asynccontextmanager
@@ -473,8 +500,10 @@ class Engine:
                 yield chunk
 
     async def ping(self) -> bool:
-        async with self.request("GET", "_ping", versioned=False) as response:
-            return response.status == 200
+        """Whether the engine answers, within the connect timeout (a probe)."""
+        with self._probing():
+            async with self.request("GET", "_ping", versioned=False, probe=True) as response:
+                return response.status == 200
 
     async def hijack(
         self,
