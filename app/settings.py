@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     docker_cert_path: Path | None = Field(
         default=None, validation_alias=AliasChoices("MOORAGE_DOCKER_CERT_PATH", "DOCKER_CERT_PATH")
     )
+    # DOCKER_HOST=ssh://user@host[:port]: the client key and the known_hosts that must
+    # list the host's key (default: ~/.ssh's keys and known_hosts, as the docker CLI).
+    docker_ssh_key: Path | None = None
+    docker_ssh_known_hosts: Path | None = None
     engine_pool_size: int = Field(default=100, ge=1, le=10_000)
     engine_connect_timeout: float = Field(default=5.0, gt=0)
     engine_timeout: float = Field(default=30.0, gt=0, description="Read timeout of short calls (s)")

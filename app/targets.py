@@ -45,7 +45,11 @@ class Target:
 
 
 def target_from_settings(settings: Settings) -> Target:
-    """The engine of `DOCKER_HOST`, TLS from `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`."""
+    """The engine of `DOCKER_HOST`, TLS from `DOCKER_TLS_VERIFY` / `DOCKER_CERT_PATH`,
+    SSH files from `MOORAGE_DOCKER_SSH_KEY` / `MOORAGE_DOCKER_SSH_KNOWN_HOSTS`."""
+    if settings.docker_host.startswith("ssh://"):
+        ssh = SshFiles(key=settings.docker_ssh_key, known_hosts=settings.docker_ssh_known_hosts)
+        return Target(url=settings.docker_host, ssh=ssh)
     tls = None
     if settings.docker_tls_verify or settings.docker_cert_path is not None:
         certs = settings.docker_cert_path
