@@ -10,17 +10,19 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+import aiodocker
 import aiohttp
 import pytest
 
 from app import errors, transports
-from app.engine import Engine, Hijacked
+from app.engine import Engine, Hijacked, translate_docker_error
 from app.settings import Settings
 from app.targets import SshFiles, Target, TlsFiles
 from tests.conftest import TEST_IMAGE
@@ -294,12 +296,29 @@ async def test_ssh_failures_name_their_cause(ssh_engine: SshEngine) -> None:
     )
     assert re.search(r"known_hosts file \S+ does not exist", no_file), no_file
 
-    ssh_engine.sshd_down()
+    # sshd goes away under an engine that was connected: its next call says so.
+    connected = Engine(SETTINGS, "t", ssh_engine.target())
     try:
+        assert await connected.ping() is True
+        ssh_engine.sshd_down()
+        async with asyncio.timeout(NEVER_HANG):
+            with pytest.raises(errors.EngineUnavailable) as info:
+                await connected.ping()
+        assert "refused the connection" in info.value.detail, info.value.detail
         down = await refused(ssh_engine.target())
         assert "refused the connection" in down, down
     finally:
+        await connected.close()
         ssh_engine.sshd_up()
+
+    # sshd answers, the engine behind it does not: dial-stdio's own words.
+    ssh_engine.engine_down()
+    try:
+        no_engine = await refused(ssh_engine.target())
+        assert "`docker system dial-stdio` on the SSH host failed" in no_engine, no_engine
+        assert "docker.sock" in no_engine
+    finally:
+        ssh_engine.start()
 
 
 async def test_a_stalled_engine_is_a_clear_error(remote: TlsEngine | SshEngine) -> None:
@@ -476,3 +495,39 @@ def test_safe_url_and_validate() -> None:
         with pytest.raises(transports.InvalidTarget):
             transports.validate(bad)
     transports.validate(Target("tcp://h:2376", tls=TlsFiles(ca=Path("/ca.pem"))))
+
+
+def test_explain_names_known_causes() -> None:
+    cases = {
+        "[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate": "client certificate",
+        "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert": "client certificate",
+        "[SSL: CERTIFICATE_VERIFY_FAILED] certificate verify failed": "did not verify",
+        "[SSL: WRONG_VERSION_NUMBER] wrong version number": "does not speak TLS",
+        "Client sent an HTTP request to an HTTPS server.": "speaks TLS on that port",
+    }
+    for message, cause in cases.items():
+        explained = transports.explain(message)
+        assert cause in explained
+        assert explained.endswith(message)
+    assert transports.explain("something else") == "something else"
+
+
+def test_translate_plain_http_to_a_tls_engine_is_unavailable_not_bad_request() -> None:
+    exc = translate_docker_error(
+        aiodocker.DockerError(400, {"message": "Client sent an HTTP request to an HTTPS server."})
+    )
+    assert isinstance(exc, errors.EngineUnavailable)
+    assert "give the host its `tls` files" in exc.detail
+
+
+def test_tls_context_refuses_what_it_cannot_use(tmp_path: Path) -> None:
+    with pytest.raises(transports.InvalidTarget, match="does not exist"):
+        transports.tls_context(TlsFiles(ca=tmp_path / "none.pem"))
+    (tmp_path / "cert.pem").write_text("not a certificate")
+    with pytest.raises(transports.InvalidTarget, match="both a client certificate and its key"):
+        transports.tls_context(TlsFiles(cert=tmp_path / "cert.pem"))
+    (tmp_path / "key.pem").write_text("not a key")
+    with pytest.raises(transports.InvalidTarget, match="TLS files unusable"):
+        transports.tls_context(TlsFiles(cert=tmp_path / "cert.pem", key=tmp_path / "key.pem"))
+    ctx = transports.tls_context(TlsFiles(verify=False))
+    assert ctx.verify_mode == ssl.CERT_NONE

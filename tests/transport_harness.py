@@ -145,6 +145,15 @@ class SshEngine(_Scripted):
     def sshd_up(self) -> None:
         self.run("sshd-up")
 
+    def engine_down(self) -> None:
+        """Stop the engine behind sshd (sshd stays): dial-stdio then fails there."""
+        subprocess.run(
+            [str(ROOT / "scripts" / "private-engine.sh"), "stop", str(self.dir / "engine")],
+            capture_output=True,
+            timeout=60,
+            check=True,
+        )
+
     def dial_stdio(self) -> int:
         """Remote `docker system dial-stdio` processes running for this engine."""
         return int(self.run("dial-stdio"))
