@@ -514,7 +514,7 @@ def test_explain_names_known_causes() -> None:
 
 def test_translate_plain_http_to_a_tls_engine_is_unavailable_not_bad_request() -> None:
     exc = translate_docker_error(
-        aiodocker.DockerError(400, {"message": "Client sent an HTTP request to an HTTPS server."})
+        aiodocker.DockerError(400, "Client sent an HTTP request to an HTTPS server.")
     )
     assert isinstance(exc, errors.EngineUnavailable)
     assert "give the host its `tls` files" in exc.detail
