@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import ssl
 import time
 import uuid
@@ -531,3 +532,25 @@ def test_tls_context_refuses_what_it_cannot_use(tmp_path: Path) -> None:
         transports.tls_context(TlsFiles(cert=tmp_path / "cert.pem", key=tmp_path / "key.pem"))
     ctx = transports.tls_context(TlsFiles(verify=False))
     assert ctx.verify_mode == ssl.CERT_NONE
+
+
+def plain_tcp_engine() -> str:
+    """The shared engine's plain TCP listener, when it has one (read-only use)."""
+    url = "tcp://127.0.0.1:2375"
+    try:
+        with socket.create_connection(("127.0.0.1", 2375), timeout=1):
+            return url
+    except OSError:
+        pytest.skip("the shared engine has no plain TCP listener here")
+
+
+async def test_plain_tcp_and_tls_to_a_plain_engine() -> None:
+    url = plain_tcp_engine()
+    e = Engine(SETTINGS, "tcp", Target(url))
+    try:
+        assert await e.ping() is True
+        assert isinstance(await e.json("GET", "containers/json"), list)
+    finally:
+        await e.close()
+    detail = await refused(Target(url, tls=TlsFiles(verify=False)))
+    assert "does not speak TLS on that port" in detail, detail
