@@ -39,6 +39,9 @@ from aiohttp.connector import HIGH_LEVEL_SCHEMA_SET
 from app.targets import SshFiles, Target, TlsFiles
 
 log = logging.getLogger("moorage.transports")
+# One SSH session per engine connection: asyncssh's INFO lines would come per request.
+if logging.getLogger("asyncssh").level == logging.NOTSET:
+    logging.getLogger("asyncssh").setLevel(logging.WARNING)
 
 # OpenSSH allows 10 sessions per connection (MaxSessions); the 11th channel open fails
 # and aiohttp sees "Server disconnected", which reads as the host going down. Stay below
