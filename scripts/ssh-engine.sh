@@ -19,6 +19,7 @@
 # accepts every environment variable a client sends (`AcceptEnv *`) and each session
 # writes what it got to DIR/sessions/<pid>.env: a test reads there what travelled.
 # PORT: $SSH_ENGINE_PORT, else a free port chosen at the first start (DIR/port).
+# $SSH_ENGINE_MAX_SESSIONS: sshd's MaxSessions (default OpenSSH's 10), read at sshd-up.
 set -euo pipefail
 
 cmd=${1:-}
@@ -102,6 +103,7 @@ SetEnv DOCKER_HOST=unix://$sock
 ForceCommand $dir/session.sh
 PrintMotd no
 LogLevel VERBOSE
+MaxSessions ${SSH_ENGINE_MAX_SESSIONS:-10}
 EOF
 }
 

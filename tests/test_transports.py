@@ -403,6 +403,35 @@ async def test_ssh_more_concurrent_requests_than_sessions_per_connection(
         ssh_engine.docker("rm", "-f", box, check=False)
 
 
+async def test_ssh_a_server_allowing_fewer_sessions(ssh_engine: SshEngine) -> None:
+    """sshd with MaxSessions 3: the refused session opens another SSH connection
+    instead of failing the request."""
+    ssh_engine.sshd_down()
+    ssh_engine.sshd_up(max_sessions=3)
+    box = sleeper(ssh_engine)
+    e = Engine(SETTINGS, "ssh", ssh_engine.target())
+    try:
+        async with AsyncExitStack() as stack:
+            for _ in range(8):
+                response = await stack.enter_async_context(
+                    e.request(
+                        "GET",
+                        f"containers/{box}/logs",
+                        params={"stdout": True, "follow": True},
+                        long=True,
+                    )
+                )
+                assert response.status == 200
+            assert await e.ping() is True
+            assert e._ssh is not None
+            assert e._ssh.connections >= 3
+    finally:
+        await e.close()
+        ssh_engine.docker("rm", "-f", box, check=False)
+        ssh_engine.sshd_down()
+        ssh_engine.sshd_up()
+
+
 async def test_ssh_closed_streams_leave_no_dial_stdio(ssh_engine: SshEngine) -> None:
     """50 log streams opened and closed: no remote dial-stdio outlives them beyond the
     few idle pooled connections, and none at all once the engine is closed."""

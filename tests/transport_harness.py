@@ -31,14 +31,14 @@ class _Scripted:
         self.socket = directory / "docker.sock"
         self.facts: dict[str, str] = {}
 
-    def run(self, command: str, timeout: float = 90) -> str:
+    def run(self, command: str, timeout: float = 90, **env: str) -> str:
         proc = subprocess.run(
             [str(self.script), command, str(self.dir)],
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
-            env={**os.environ, "MOORAGE_TEST_IMAGE": TEST_IMAGE},
+            env={**os.environ, "MOORAGE_TEST_IMAGE": TEST_IMAGE, **env},
         )
         if proc.returncode != 0:
             raise RuntimeError(f"{self.script.name} {command} failed: {proc.stderr.strip()}")
@@ -142,8 +142,8 @@ class SshEngine(_Scripted):
     def sshd_down(self) -> None:
         self.run("sshd-down")
 
-    def sshd_up(self) -> None:
-        self.run("sshd-up")
+    def sshd_up(self, max_sessions: int = 10) -> None:
+        self.run("sshd-up", SSH_ENGINE_MAX_SESSIONS=str(max_sessions))
 
     def engine_down(self) -> None:
         """Stop the engine behind sshd (sshd stays): dial-stdio then fails there."""
