@@ -312,6 +312,11 @@ async def test_ssh_failures_name_their_cause(ssh_engine: SshEngine) -> None:
         await connected.close()
         ssh_engine.sshd_up()
 
+    # sshd stalled: the TCP connect succeeds, no SSH banner ever comes.
+    with ssh_engine.sshd_stalled():
+        stalled = await refused(ssh_engine.target())
+    assert "did not answer within 3 s" in stalled, stalled
+
     # sshd answers, the engine behind it does not: dial-stdio's own words.
     ssh_engine.engine_down()
     try:

@@ -10,8 +10,10 @@ run here (under CI=true that skip is a failure: conftest).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,6 +146,17 @@ class SshEngine(_Scripted):
 
     def sshd_up(self, max_sessions: int = 10) -> None:
         self.run("sshd-up", SSH_ENGINE_MAX_SESSIONS=str(max_sessions))
+
+    @contextlib.contextmanager
+    def sshd_stalled(self) -> Iterator[None]:
+        """SIGSTOP our listening sshd (connects are queued, no banner comes), then CONT."""
+        pid = int((self.dir / "sshd.pid").read_text())
+        assert str(self.dir / "sshd_config") in Path(f"/proc/{pid}/cmdline").read_text()
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            yield
+        finally:
+            os.kill(pid, signal.SIGCONT)
 
     def engine_down(self) -> None:
         """Stop the engine behind sshd (sshd stays): dial-stdio then fails there."""
