@@ -122,9 +122,7 @@ def translate_docker_error(
     if isinstance(exc, aiodocker.DockerError):
         status, message = exc.status, str(exc.message).strip()
         if status == 900:
-            return errors.EngineUnavailable(
-                f"Cannot reach the Docker engine: {transports.explain(message)}"
-            )
+            return errors.EngineUnavailable(transports.describe_unreachable(message))
         if status == 400 and "HTTP request to an HTTPS server" in message:
             # Not the caller's request: the host is configured without its TLS files.
             return errors.EngineUnavailable(

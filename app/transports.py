@@ -145,12 +145,26 @@ def explain(message: str) -> str:
     return message
 
 
-def explain_tls_reset(message: str) -> str:
+# aiodocker's wording of a connection failure (its made-up status 900).
+_AIODOCKER_900 = re.compile(r"^Cannot connect to Docker Engine via (\S+) \[(.*)\]$", re.S)
+UNREACHABLE = "Cannot reach the Docker engine"
+
+
+def describe_unreachable(message: str) -> str:
+    """A 900's message as a host's error: where, then the cause, then the details."""
+    match = _AIODOCKER_900.match(message)
+    if match is None:
+        return f"{UNREACHABLE}: {explain(message)}"
+    return f"{UNREACHABLE} at {match[1]}: {explain(match[2])}"
+
+
+def explain_tls_reset(detail: str) -> str:
     """A TLS engine that reset the connection: most likely a refused client certificate."""
-    prefix = "Cannot reach the Docker engine: "
-    rest = message.removeprefix(prefix)
+    head, sep, rest = detail.partition(": ")
+    if not sep:
+        head, rest = UNREACHABLE, detail
     return (
-        f"{prefix}the engine reset the TLS connection (it most likely refuses moorage's "
+        f"{head}: the engine reset the TLS connection (it most likely refuses moorage's "
         f"client certificate: not signed by the CA it trusts): {rest}"
     )
 
@@ -497,6 +511,7 @@ __all__ = [
     "SshTunnel",
     "TransportError",
     "connector_for",
+    "describe_unreachable",
     "explain",
     "explain_tls_reset",
     "safe_url",
