@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi spec-tools packages engine images image wheelhouse dist bench clean
+.PHONY: run test lint typecheck unit openapi spec-tools packages engine images image wheelhouse dist bench clean ui ui-if-npm
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -13,13 +13,38 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-## run: start moorage on 127.0.0.1:8000 against DOCKER_HOST (default: the local socket)
-run: $(STAMP)
+# The dashboard (ui/, README there): npm ci from its lock file, then openapi-typescript
+# from openapi/openapi.json, tsc (strict) and vite build into app/ui/dist, which the
+# wheel, the sdist and the image carry. Rebuilt when a source, the lock or the spec is
+# newer than the build.
+UI_DEPS := ui/node_modules/.moorage-installed
+UI_BUILT := app/ui/dist/index.html
+UI_SRC := $(shell find ui/src ui/public -type f ! -name schema.d.ts 2>/dev/null) \
+	ui/index.html ui/vite.config.ts ui/tsconfig.json ui/package.json
+
+$(UI_DEPS): ui/package-lock.json
+	cd ui && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	@touch $@
+
+$(UI_BUILT): $(UI_DEPS) $(UI_SRC) openapi/openapi.json
+	cd ui && npm run build
+
+## ui: build the dashboard when missing or stale (needs Node.js >= 20.19 and npm)
+ui: $(UI_BUILT)
+
+# make run without npm still serves the API (/ui then says how to build it).
+ui-if-npm:
+	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory ui; \
+	else echo "make run: npm not found: the dashboard at /ui is not built"; fi
+
+## run: start moorage on 127.0.0.1:8000 against DOCKER_HOST (default: the local socket);
+## the dashboard at http://127.0.0.1:8000/ (built first when missing or stale)
+run: $(STAMP) ui-if-npm
 	@scripts/engine-up.sh || echo "make run: no engine yet; moorage starts anyway (/readyz says 503 until one answers)"
 	$(BIN)/moorage serve
 
-## test: engine up, test images, lint, type checks, the whole suite
-test: $(STAMP) packages engine lint typecheck openapi spec-tools
+## test: engine up, test images, lint, type checks, the dashboard built and type-checked, the whole suite
+test: $(STAMP) packages engine lint typecheck openapi spec-tools ui
 	scripts/registry-up.sh
 	$(BIN)/pytest
 
@@ -50,7 +75,7 @@ spec-tools:
 
 ## image: the service image moorage:latest (README "The image and compose"): no registry, and
 ## no package index inside the build (wheels built here, in wheelhouse/)
-image:
+image: ui
 	scripts/image.sh
 
 ## wheelhouse: the wheels the image installs from (copy them along for an air-gapped build)
@@ -68,4 +93,5 @@ bench: $(STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
+	rm -rf ui/node_modules app/ui/dist
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache dist build wheelhouse/*.whl

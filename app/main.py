@@ -11,7 +11,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.routing import APIRoute
 
-from app import __version__, errors
+from app import __version__, errors, ui
 from app import openapi as spec
 from app.alerts.service import Alerting, app_hosts
 from app.alerts.store import AlertStore, open_alert_store
@@ -107,6 +107,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
+        # /docs on local Swagger UI assets (app/ui.py); ReDoc would load from a CDN.
+        docs_url=None,
+        redoc_url=None,
         generate_unique_id_function=operation_id,
         separate_input_output_schemas=True,
         # Every route gets authentication, its role check and its audit record here,
@@ -122,6 +125,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if isinstance(route, APIRoute) and not route.summary and route.description:
                 route.summary = route.description.strip().splitlines()[0].rstrip(".")
         app.include_router(router)
+    ui.install(app)  # /, /ui and /docs: pages, not API operations
     # Innermost: a hot read is counted, audited, limited and given headers like any other.
     app.add_middleware(HotReads, reads=HOT_READS, authorize=authorize)
     app.add_middleware(

@@ -158,6 +158,7 @@ ROLES: dict[str, Role] = {
     "auth_session_create": V,
     "auth_session_delete": V,
     "auth_tickets_create": V,
+    "auth_whoami": V,
     "audit_list": A,
     # notifications (admin: rules hold webhook secrets, deliveries hold log lines)
     "alerts_rules_list": A,

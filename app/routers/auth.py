@@ -30,6 +30,17 @@ class SessionInfo(BaseModel):
     csrf_token: str = Field(description=f"Send it as {CSRF_HEADER} on every change")
 
 
+class WhoAmI(BaseModel):
+    name: str
+    role: str = Field(description="viewer, operator or admin")
+    via: str = Field(description="token, session, ticket, loopback or insecure")
+    auth_required: bool = Field(description="False when no tokens are configured")
+    csrf_token: str | None = Field(
+        default=None,
+        description=f"With a session cookie: send it as {CSRF_HEADER} on every change",
+    )
+
+
 class TicketRequest(RequestBody):
     path: str | None = Field(
         default=None, description="Only streams under this path (e.g. /v1/containers/web-1)"
@@ -95,6 +106,25 @@ async def auth_session_delete(identity: IdentityDep, request: Request) -> Respon
     response = Response(status_code=204)
     response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict")
     return response
+
+
+@router.get("/v1/auth/whoami", responses=errors.problem_responses(errors.Unauthorized))
+async def auth_whoami(identity: IdentityDep, request: Request) -> WhoAmI:
+    """Who the caller is and their role (a dashboard offers only what that role may do)."""
+    security = _security(request)
+    csrf = None
+    if identity.via == "session" and identity.session is not None:
+        # The cookie is HttpOnly: a reloaded page learns its CSRF token here. Only a
+        # same-origin page can read this answer (no CORS for it unless configured).
+        session = await security.sessions.get(identity.session)
+        csrf = session.csrf if session is not None else None
+    return WhoAmI(
+        name=identity.name,
+        role=identity.role.name,
+        via=identity.via,
+        auth_required=security.enabled,
+        csrf_token=csrf,
+    )
 
 
 @router.post(

@@ -1,0 +1,87 @@
+"""The dashboard in a real browser against a real moorage and engine: sign in with a
+token, see a container made from outside the page appear, stop it from the page (with
+confirmation) and see the engine agree. axe-core finds nothing on each page; every
+page is photographed (light, dark, phone) under ui/screenshots/."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+
+from tests.browser.ui_harness import (
+    Browser,
+    Tokens,
+    check_page,
+    chromium,
+    sign_in,
+    skip_without_ui,
+    ui_server,
+)
+from tests.conftest import LiveServer, inspect, run_sleeper
+
+pytestmark = [*skip_without_ui, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def tokens() -> Tokens:
+    return Tokens()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Iterator[LiveServer]:
+    s = ui_server(tmp_path_factory.mktemp("ui"), tokens).start(wait_ready=True)
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+async def browser(server: LiveServer) -> AsyncIterator[Browser]:
+    async with chromium(server.url) as b:
+        yield b
+
+
+async def test_sign_in_then_a_container_appears_and_is_stopped(
+    server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str
+) -> None:
+    async with browser.page() as page:
+        await page.goto(server.url + "/")
+        assert page.url == server.url + "/ui/"
+        await check_page(page, "login-light")
+        await sign_in(page, server.url, tokens.operator)
+        # Made from outside the page, after it opened: the events stream brings it in.
+        run_sleeper(image, name)
+        row = page.locator(f'tr[data-name="{name}"]')
+        await row.get_by_text("running").wait_for()
+        await check_page(page, "containers-light")
+        await row.get_by_role("button", name=f"Stop {name}").click()
+        dialog = page.get_by_role("dialog")
+        await dialog.get_by_text(f"Stop {name}?").wait_for()
+        await dialog.get_by_role("button", name="Stop").click()
+        await row.get_by_text("exited").wait_for(timeout=30_000)
+    assert inspect("container", name)["State"]["Status"] == "exited"
+
+
+async def test_a_viewer_is_not_offered_lifecycle_buttons(
+    server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str
+) -> None:
+    run_sleeper(image, name)
+    async with browser.page() as page:
+        await sign_in(page, server.url, tokens.viewer)
+        row = page.locator(f'tr[data-name="{name}"]')
+        await row.wait_for()
+        assert await row.get_by_role("button").count() == 0
+        assert await row.get_by_role("link", name="Logs").count() == 1
+
+
+@pytest.mark.parametrize("look", ["dark", "phone"])
+async def test_pages_in_dark_and_on_a_phone(
+    server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str, look: str
+) -> None:
+    run_sleeper(image, name)
+    async with browser.page(dark=look == "dark", phone=look == "phone") as page:
+        await page.goto(server.url + "/ui/")
+        await check_page(page, f"login-{look}")
+        await sign_in(page, server.url, tokens.admin)
+        await page.locator(f'tr[data-name="{name}"]').wait_for()
+        await check_page(page, f"containers-{look}")

@@ -1,0 +1,51 @@
+// The dashboard's one API client: openapi-fetch over the types openapi-typescript
+// generated from openapi/openapi.json (src/api/schema.d.ts), as any user's client is.
+import createClient, { type Middleware } from "openapi-fetch";
+import type { components, paths } from "./schema";
+
+export type Schemas = components["schemas"];
+export type ContainerSummary = Schemas["ContainerSummary"];
+export type Container = Schemas["Container"];
+export type StatsSample = Schemas["StatsSample"];
+export type HealthEvent = Schemas["HealthEvent"];
+export type LogEvent = Schemas["LogEvent"];
+export type Problem = Schemas["Problem"];
+export type WhoAmI = Schemas["WhoAmI"];
+
+let csrf: string | null = null;
+
+/** The session's CSRF token, sent as X-CSRF-Token on every change. */
+export function setCsrf(token: string | null): void {
+  csrf = token;
+}
+
+const withCsrf: Middleware = {
+  onRequest({ request }) {
+    if (csrf && request.method !== "GET" && request.method !== "HEAD") {
+      request.headers.set("X-CSRF-Token", csrf);
+    }
+    return request;
+  },
+};
+
+// Relative URLs: the page and the API are one origin (127.0.0.1 and localhost differ).
+export const api = createClient<paths>({ baseUrl: "", credentials: "same-origin" });
+api.use(withCsrf);
+
+/** An error carrying the problem document the API answered. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    readonly problem: Partial<Problem> | undefined,
+  ) {
+    super(problem?.detail ?? problem?.title ?? `HTTP ${status}`);
+  }
+}
+
+/** The data of an openapi-fetch answer, or an ApiError with its problem document. */
+export function ok<T>(r: { data?: T; error?: unknown; response: Response }): T {
+  if (r.error !== undefined || !r.response.ok) {
+    throw new ApiError(r.response.status, r.error as Partial<Problem> | undefined);
+  }
+  return r.data as T;
+}
