@@ -5,6 +5,7 @@ import { logout, whoami } from "./api/session";
 import { ContainersPage } from "./containers/ContainersPage";
 import { problemText } from "./format";
 import { Login } from "./login/Login";
+import { LogsPage } from "./logs/LogsPage";
 import { linkTo, useLocation } from "./router";
 import { initTheme, toggleTheme, type Theme } from "./theme";
 
@@ -26,6 +27,8 @@ export function App() {
   const m = loc.path.match(/^\/containers\/([^/]+)$/);
   if (m) {
     page = <main id="main" class="page"><h1>{decodeURIComponent(m[1] ?? "")}</h1></main>;
+  } else if (loc.path === "/logs") {
+    page = <LogsPage loc={loc} />;
   } else {
     page = <ContainersPage who={who} loc={loc} />;
   }

@@ -1,0 +1,120 @@
+// Where a view's lines come from: one logs/stream per container (resumed by the
+// streams module after a cut: no line lost, none twice) and the history route for
+// "load earlier" and jumps back in time.
+import { api, ApiError, ok, type ContainerSummary, type LogEvent } from "../api/client";
+import { openStream, type Stream } from "../streams";
+import { entry, type Entry } from "./store";
+
+export interface Source {
+  index: number;
+  ref: string; // id or name, as the URL gave it
+  host: string | undefined;
+  name: string;
+  color: number; // 0-7: the view's palette
+  state: "connecting" | "live" | "lost" | "ended";
+  ended?: string;
+}
+
+/** `c=web-1,edge:db` (host:name), `label=k=v`, `project=shop`: the containers to follow. */
+export async function resolveSources(q: URLSearchParams): Promise<Source[]> {
+  const refs: { ref: string; host: string | undefined; name: string }[] = [];
+  const host = q.get("host") ?? undefined;
+  for (const one of (q.get("c") ?? "").split(",").filter(Boolean)) {
+    const i = one.indexOf(":");
+    if (i > 0) refs.push({ host: one.slice(0, i), ref: one.slice(i + 1), name: one.slice(i + 1) });
+    else refs.push({ host, ref: one, name: one });
+  }
+  const labels = q.getAll("label");
+  const project = q.get("project");
+  if (project) labels.push(`com.docker.compose.project=${project}`);
+  if (labels.length) {
+    const list = ok(
+      await api.GET("/v1/containers", { params: { query: { all: true, label: labels } } }),
+    ) as (ContainerSummary & { host?: string })[];
+    for (const c of list.sort((a, b) => a.name.localeCompare(b.name))) {
+      refs.push({ host: c.host, ref: c.id, name: c.name });
+    }
+  }
+  return refs.map((r, index) => ({ ...r, index, color: index % 8, state: "connecting" }));
+}
+
+export interface FeedHandlers {
+  lines: (batch: Entry[]) => void;
+  state: (src: Source) => void;
+}
+
+/** Follow every source; lines reach `lines` once per animation frame, in batches. */
+export function follow(sources: Source[], tail: string, h: FeedHandlers): () => void {
+  let queue: Entry[] = [];
+  let frame = 0;
+  const flush = (): void => {
+    frame = 0;
+    const batch = queue;
+    queue = [];
+    if (batch.length) h.lines(batch);
+  };
+  const streams: Stream[] = sources.map((src) =>
+    openStream(
+      `/v1/containers/${encodeURIComponent(src.ref)}/logs/stream`,
+      { tail, host: src.host },
+      {
+        onState: (open) => {
+          if (src.state === "ended") return;
+          src.state = open ? "live" : "lost";
+          h.state(src);
+        },
+        on: {
+          log: (d) => {
+            const l = d as LogEvent;
+            queue.push(entry(src.index, l.stream, l.ts, l.line));
+            if (!frame) frame = requestAnimationFrame(flush);
+          },
+          end: (d) => {
+            const end = d as { reason?: string; exit_code?: number };
+            src.state = "ended";
+            src.ended =
+              end.reason === "exited" ? `exited (${end.exit_code ?? "?"})` : (end.reason ?? "ended");
+            h.state(src);
+          },
+          error: (d) => {
+            src.state = "ended";
+            src.ended = (d as { detail?: string }).detail ?? "failed";
+            h.state(src);
+          },
+        },
+      },
+    ),
+  );
+  return () => {
+    cancelAnimationFrame(frame);
+    for (const s of streams) s.close();
+  };
+}
+
+/** History of one source between `since` and `until` (RFC 3339), at most `tail` lines. */
+export async function history(
+  src: Source,
+  opts: { since?: string; until?: string; tail: number },
+): Promise<Entry[]> {
+  const r = await api.GET("/v1/containers/{id}/logs", {
+    params: {
+      path: { id: src.ref },
+      query: {
+        tail: String(opts.tail),
+        ...(opts.since ? { since: opts.since } : {}),
+        ...(opts.until ? { until: opts.until } : {}),
+        ...(src.host ? { host: src.host } : {}),
+      } as { tail: string },
+    },
+    headers: { Accept: "application/x-ndjson" },
+    parseAs: "text",
+  });
+  if (!r.response.ok) throw new ApiError(r.response.status, undefined);
+  const out: Entry[] = [];
+  for (const line of (r.data ?? "").split("\n")) {
+    if (!line) continue;
+    const l = JSON.parse(line) as LogEvent;
+    out.push(entry(src.index, l.stream, l.ts, l.line));
+  }
+  return out;
+}

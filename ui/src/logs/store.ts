@@ -1,0 +1,138 @@
+// The lines a log view holds: at most `cap` (the oldest go first), kept in time order
+// across containers, with the filtered subset and its row offsets for the virtual list.
+import { detectLevel, normTs, parseJson, stripAnsi, type Level } from "./parse";
+
+export interface Entry {
+  seq: number;
+  src: number; // which source (container) of the view
+  stream: "stdout" | "stderr";
+  ts: string; // RFC 3339, nine fraction digits (sorts as time)
+  raw: string; // as the container wrote it (ANSI kept)
+  text: string; // without escapes: what search, copy and download see
+  level: Level | null;
+  json: Record<string, unknown> | null;
+}
+
+let nextSeq = 1;
+
+export function entry(src: number, stream: string, ts: string, line: string): Entry {
+  const text = stripAnsi(line);
+  return {
+    seq: nextSeq++,
+    src,
+    stream: stream === "stderr" ? "stderr" : "stdout",
+    ts: normTs(ts),
+    raw: line,
+    text,
+    level: detectLevel(text),
+    json: parseJson(text),
+  };
+}
+
+function before(a: Entry, b: Entry): boolean {
+  return a.ts < b.ts || (a.ts === b.ts && a.seq < b.seq);
+}
+
+export class LogStore {
+  entries: Entry[] = [];
+  /** Lines dropped from the front to stay within `cap`. */
+  dropped = 0;
+
+  constructor(public cap: number) {}
+
+  /** Add lines as they arrive; true when one landed before the end (a merged view). */
+  append(batch: Entry[]): boolean {
+    let reordered = false;
+    const es = this.entries;
+    for (const e of batch) {
+      let i = es.length;
+      // Sources interleave by time: walk back over the few lines that are later.
+      while (i > 0 && before(e, es[i - 1] as Entry)) i--;
+      if (i === es.length) es.push(e);
+      else {
+        es.splice(i, 0, e);
+        reordered = true;
+      }
+    }
+    return this.trim() || reordered;
+  }
+
+  /** Older lines ("load earlier"), placed in time order. */
+  prepend(batch: Entry[]): void {
+    const merged = [...batch, ...this.entries];
+    merged.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    this.entries = merged;
+  }
+
+  private trim(): boolean {
+    const over = this.entries.length - this.cap;
+    if (over <= 0) return false;
+    // In chunks: one splice per 1% of the cap, not one per line.
+    const n = Math.max(over, Math.ceil(this.cap / 100));
+    this.entries.splice(0, n);
+    this.dropped += n;
+    return true;
+  }
+
+  clear(): void {
+    this.entries = [];
+  }
+}
+
+export type Filter = (e: Entry) => boolean;
+
+/** The filtered lines and where each row starts (px), for the virtual list. */
+export class Layout {
+  rows: Entry[] = [];
+  tops: Float64Array = new Float64Array(1024);
+
+  constructor(
+    public rowsOf: (e: Entry) => number,
+    public lineHeight: number,
+  ) {}
+
+  get height(): number {
+    return this.tops[this.rows.length] ?? 0;
+  }
+
+  rebuild(entries: Entry[], pass: Filter): void {
+    this.rows = entries.filter(pass);
+    this.relayout(0);
+  }
+
+  /** Rows from `from` on got new heights (wrap, width, an expanded JSON line). */
+  relayout(from: number): void {
+    const n = this.rows.length;
+    if (this.tops.length < n + 1) {
+      const grown = new Float64Array(Math.max(n + 1, this.tops.length * 2));
+      grown.set(this.tops.subarray(0, from + 1));
+      this.tops = grown;
+    }
+    let y = this.tops[from] ?? 0;
+    for (let i = from; i < n; i++) {
+      this.tops[i] = y;
+      y += this.rowsOf(this.rows[i] as Entry) * this.lineHeight;
+    }
+    this.tops[n] = y;
+  }
+
+  /** New lines at the end that pass the filter. */
+  extend(batch: Entry[], pass: Filter): number {
+    const start = this.rows.length;
+    for (const e of batch) if (pass(e)) this.rows.push(e);
+    this.relayout(start);
+    return this.rows.length - start;
+  }
+
+  /** The first row whose bottom is below `y` (binary search over the offsets). */
+  rowAt(y: number): number {
+    let lo = 0;
+    let hi = this.rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((this.tops[mid + 1] ?? 0) <= y) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
