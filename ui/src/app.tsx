@@ -2,7 +2,9 @@
 import { useEffect, useState } from "preact/hooks";
 import type { WhoAmI } from "./api/client";
 import { logout, whoami } from "./api/session";
+import { ContainerPage } from "./containers/ContainerPage";
 import { ContainersPage } from "./containers/ContainersPage";
+import { Finder } from "./finder/Finder";
 import { problemText } from "./format";
 import { Login } from "./login/Login";
 import { LogsPage } from "./logs/LogsPage";
@@ -14,6 +16,30 @@ export function App() {
   const [error, setError] = useState<string | null>(null);
   const [theme, setTheme] = useState<Theme>(initTheme);
   const loc = useLocation();
+  const [finder, setFinder] = useState(false);
+
+  // Keyboard: Ctrl/Cmd-K the finder, `/` the page's search, Esc leaves a field.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      const t = e.target as HTMLElement | null;
+      const typing = !!t && (t.tagName === "INPUT" || t.tagName === "TEXTAREA" || t.tagName === "SELECT");
+      if ((e.ctrlKey || e.metaKey) && e.key.toLowerCase() === "k") {
+        e.preventDefault();
+        setFinder(true);
+      } else if (e.key === "/" && !typing) {
+        const search = document.querySelector<HTMLInputElement>("[data-search]");
+        if (search) {
+          e.preventDefault();
+          search.focus();
+          search.select();
+        }
+      } else if (e.key === "Escape" && typing && t instanceof HTMLInputElement && !t.closest("dialog")) {
+        t.blur();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
 
   useEffect(() => {
     whoami().then(setWho, (e) => setError(problemText(e)));
@@ -26,7 +52,8 @@ export function App() {
   let page;
   const m = loc.path.match(/^\/containers\/([^/]+)$/);
   if (m) {
-    page = <main id="main" class="page"><h1>{decodeURIComponent(m[1] ?? "")}</h1></main>;
+    const name = decodeURIComponent(m[1] ?? "");
+    page = <ContainerPage key={name} who={who} loc={loc} name={name} />;
   } else if (loc.path === "/logs") {
     page = <LogsPage loc={loc} />;
   } else {
@@ -41,6 +68,9 @@ export function App() {
         <nav aria-label="Main">
           <a {...linkTo("/")} aria-current={loc.path === "/" ? "page" : undefined}>Containers</a>
           <a href="/docs">API docs</a>
+          <button type="button" class="small finder-button" onClick={() => setFinder(true)} aria-keyshortcuts="Control+K Meta+K">
+            Find… <kbd>Ctrl K</kbd>
+          </button>
         </nav>
         <span class="who" title={`signed in via ${who.via}`}>{who.name} · {who.role}</span>
         <button type="button" class="small" onClick={() => setTheme(toggleTheme(theme))}
@@ -52,6 +82,7 @@ export function App() {
         )}
       </header>
       {page}
+      {finder && <Finder onClose={() => setFinder(false)} />}
     </>
   );
 }

@@ -118,7 +118,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
       <div class="toolbar">
         <h1>Containers</h1>
         <label class="sr-only" for="filter">Filter containers</label>
-        <input id="filter" type="search" placeholder="Filter: name, image, state, label…" value={q}
+        <input id="filter" type="search" data-search placeholder="Filter (/): name, image, state, label…" value={q}
           onInput={(e) => setQuery({ q: (e.target as HTMLInputElement).value })} />
         <label for="group">Group by</label>
         <select id="group" value={group.startsWith("label:") ? "label" : group}
