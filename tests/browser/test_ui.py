@@ -47,6 +47,7 @@ async def test_sign_in_then_a_container_appears_and_is_stopped(
     async with browser.page() as page:
         await page.goto(server.url + "/")
         assert page.url == server.url + "/ui/"
+        await page.get_by_label("API token").wait_for()
         await check_page(page, "login-light")
         await sign_in(page, server.url, tokens.operator)
         # Made from outside the page, after it opened: the events stream brings it in.
@@ -81,6 +82,7 @@ async def test_pages_in_dark_and_on_a_phone(
     run_sleeper(image, name)
     async with browser.page(dark=look == "dark", phone=look == "phone") as page:
         await page.goto(server.url + "/ui/")
+        await page.get_by_label("API token").wait_for()
         await check_page(page, f"login-{look}")
         await sign_in(page, server.url, tokens.admin)
         await page.locator(f'tr[data-name="{name}"]').wait_for()

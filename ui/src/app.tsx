@@ -46,7 +46,8 @@ export function App() {
   }, []);
 
   if (error) return <main id="main" class="page"><h1>moorage</h1><p class="error" role="alert">{error}</p></main>;
-  if (who === undefined) return <main id="main" class="page" aria-busy="true"><p>Loading…</p></main>;
+  if (who === undefined)
+    return <main id="main" class="page" aria-busy="true"><h1 class="sr-only">moorage</h1><p>Loading…</p></main>;
   if (who === null) return <Login onLogin={setWho} />;
 
   let page;

@@ -1,0 +1,163 @@
+"""The log viewer in a real browser against a real moorage and engine: follow a
+container, see a line printed after the page opened, search it (regex, invert, in the
+URL), lose the stream to a restart of moorage and resume with no line lost or twice,
+and the merged view of several containers. What the viewer holds is read the way a
+user gets it: "Download all"."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import pytest
+
+from tests.browser.ui_harness import check_page, chromium, skip_without_ui, ui_server
+from tests.conftest import LiveServer, docker
+from tests.sse import run_container
+
+pytestmark = [*skip_without_ui, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    # Loopback with no tokens: the dashboard needs no sign-in. A short SSE retry, so
+    # that the browser comes back soon after a restart.
+    s = ui_server(tmp_path_factory.mktemp("ui-logs"), None, MOORAGE_SSE_RETRY_MS="300").start(
+        wait_ready=True
+    )
+    yield s
+    s.stop()
+
+
+async def downloaded(page: Any, which: str = "all") -> list[str]:
+    """The lines the viewer holds, as "Download all" (or "filtered") saves them."""
+    async with page.expect_download() as info:
+        await page.get_by_role("button", name=f"Download {which}").click()
+    download = await info.value
+    text = Path(await download.path()).read_text()
+    return text.splitlines()
+
+
+def texts(lines: list[str], merged: bool = False) -> list[str]:
+    """`<ts> [<name>] <stream> <text>` → text."""
+    return [line.split(" ", 3 if merged else 2)[-1] for line in lines]
+
+
+async def shown(page: Any) -> list[str]:
+    return list(await page.locator(".loglist .ll .tx").all_inner_texts())
+
+
+async def test_follow_search_and_resume_after_a_restart(server: LiveServer, name: str) -> None:
+    n = 400
+    # Lines keep coming for ~20 s: across the page opening, a search and a restart.
+    run_container(
+        name,
+        f"i=1; while [ $i -le {n} ]; do echo line-$i; i=$((i+1)); sleep 0.05; done; sleep 600",
+    )
+    async with chromium(server.url) as browser, browser.page() as page:
+        await page.goto(f"{server.url}/ui/logs?c={name}")
+        await page.get_by_text("line-1", exact=True).wait_for()
+        # A line written after the page opened appears while following.
+        docker("exec", name, "sh", "-c", "echo printed-after-open > /proc/1/fd/1")
+        await page.get_by_text("printed-after-open").wait_for()
+        await check_page(page, "logs-light")
+
+        # Search: a regular expression, in the URL, highlighted; inverted.
+        await page.get_by_role("button", name=".* Regex").click()
+        await page.get_by_label("Search logs").fill("^line-1[0-9]$")
+        query = await page.evaluate("() => location.search")
+        assert "q=%5Eline-1%5B0-9%5D%24" in query and "re=1" in query
+        await page.wait_for_function(
+            "() => document.querySelectorAll('.loglist .ll .tx').length === 10"
+        )
+        assert sorted(await shown(page)) == sorted(f"line-1{d}" for d in range(10))
+        assert await page.locator(".loglist mark").count() == 10
+        await page.get_by_role("button", name="! Invert").click()
+        await page.wait_for_function(
+            "() => ![...document.querySelectorAll('.loglist .ll .tx')].some("
+            "e => /^line-1[0-9]$/.test(e.textContent))"
+        )
+        filtered = texts(await downloaded(page, "filtered"))
+        assert "line-1" in filtered and "line-15" not in filtered
+        # The same view from its URL, in a new page (shareable).
+        url = await page.evaluate("() => location.href")
+        await page.goto(url)
+        await page.get_by_text("line-2", exact=True).wait_for()
+        assert (
+            await page.get_by_role("button", name="! Invert").get_attribute("aria-pressed")
+            == "true"
+        )
+        await page.get_by_label("Search logs").fill("")
+        await page.get_by_role("button", name="! Invert").click()
+
+        # moorage restarts mid-stream: the stream ends ("shutdown"), the browser comes
+        # back with Last-Event-ID and the view goes on where it was.
+        server.stop()
+        await asyncio.sleep(1.5)
+        server.start(wait_ready=True)
+        await page.get_by_text(f"line-{n}", exact=True).wait_for(timeout=60_000)
+        lines = texts(await downloaded(page))
+    want = [f"line-{i}" for i in range(1, n + 1)]
+    got = [line for line in lines if line.startswith("line-")]
+    assert got == want  # nothing lost, nothing twice, in order
+    assert lines.count("printed-after-open") == 1
+
+
+async def test_merged_view_of_a_compose_project(server: LiveServer, name: str) -> None:
+    project = f"{name}-p"
+    label = ["--label", f"com.docker.compose.project={project}"]
+    for k in range(3):
+        run_container(
+            f"{name}-{k}",
+            f"i=1; while [ $i -le 20 ]; do echo c{k}-$i; i=$((i+1)); sleep 0.1; done; sleep 600",
+            *label,
+        )
+    async with chromium(server.url) as browser, browser.page() as page:
+        await page.goto(f"{server.url}/ui/logs?project={quote(project)}")
+        for k in range(3):
+            await page.get_by_text(f"c{k}-20", exact=True).wait_for()
+        group = page.get_by_role("group", name="Containers in this view")
+        assert await group.get_by_role("button").count() == 3
+        # A colour per container, and its name on each line.
+        classes = {
+            await row.get_attribute("class") for row in await page.locator(".loglist .ll").all()
+        }
+        assert {c.split()[-1] for c in classes if c} >= {"c0", "c1", "c2"}
+        lines = await downloaded(page)
+        await check_page(page, "logs-merged-light")
+        # Hide one container: its lines leave the view, the others stay.
+        await group.get_by_role("button", name=f"{name}-1").click()
+        filtered = await downloaded(page, "filtered")
+    names = [line.split(" ", 2)[1] for line in lines]
+    assert {f"{name}-{k}" for k in range(3)} == set(names)
+    # Merged in time order.
+    stamps = [line.split(" ", 1)[0] for line in lines]
+    assert stamps == sorted(stamps)
+    for k in range(3):
+        mine = [
+            t for line, t in zip(lines, texts(lines, True), strict=True) if f"{name}-{k} " in line
+        ]
+        assert mine == [f"c{k}-{i}" for i in range(1, 21)]
+    assert not any(f" {name}-1 " in line for line in filtered)
+    assert len(filtered) == 40
+
+
+async def test_dark_and_phone_log_pages(server: LiveServer, name: str) -> None:
+    run_container(
+        name,
+        "echo 'INFO starting'; echo 'level=warn slow' >&2; "
+        'echo \'{"level":"error","msg":"boom","code":500}\'; '
+        "printf '\\033[32mgreen\\033[0m plain\\n'; sleep 600",
+    )
+    async with chromium(server.url) as browser:
+        for look in ("dark", "phone"):
+            async with browser.page(dark=look == "dark", phone=look == "phone") as page:
+                await page.goto(f"{server.url}/ui/logs?c={name}")
+                await page.get_by_text("green").wait_for()
+                # JSON pretty-printed on demand.
+                await page.get_by_role("button", name="Expand JSON").click()
+                await page.locator("pre.json").get_by_text('"code": 500').wait_for()
+                await check_page(page, f"logs-{look}")
