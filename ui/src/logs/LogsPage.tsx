@@ -66,9 +66,9 @@ export function LogsPage({ loc }: { loc: Location }) {
   const m = useMemo(() => matcher(search), [search.q, search.regex, search.invert]);
   const prefixChars = (showTs ? 24 : 0) + ((sources?.length ?? 0) > 1 ? 16 : 0) + 5;
   const rowsOf = (e: Entry): number => {
-    if (e.json && expanded.has(e.seq)) return pretty(e).split("\n").length;
+    if (expanded.has(e.seq) && e.json) return pretty(e).split("\n").length;
     if (!wrap) return 1;
-    const len = prefixChars + (e.json ? 80 : e.text.length);
+    const len = prefixChars + e.text.length;
     return Math.max(1, Math.ceil(len / cols));
   };
   const pass = (e: Entry): boolean =>

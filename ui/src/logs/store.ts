@@ -2,31 +2,42 @@
 // across containers, with the filtered subset and its row offsets for the virtual list.
 import { detectLevel, normTs, parseJson, stripAnsi, type Level } from "./parse";
 
-export interface Entry {
-  seq: number;
-  src: number; // which source (container) of the view
-  stream: "stdout" | "stderr";
-  ts: string; // RFC 3339, nine fraction digits (sorts as time)
-  raw: string; // as the container wrote it (ANSI kept)
-  text: string; // without escapes: what search, copy and download see
-  level: Level | null;
-  json: Record<string, unknown> | null;
-}
-
 let nextSeq = 1;
 
+/** One line. Its level and JSON are worked out when first asked (a row drawn, a level
+filter), not as it arrives: a 100,000-line history is read at the speed of the wire. */
+export class Entry {
+  readonly seq = nextSeq++;
+  readonly stream: "stdout" | "stderr";
+  readonly ts: string; // RFC 3339, nine fraction digits (sorts as time)
+  readonly text: string; // without escapes: what search, copy and download see
+  private lv: Level | null | undefined;
+  private js: Record<string, unknown> | null | undefined;
+
+  constructor(
+    readonly src: number, // which source (container) of the view
+    stream: string,
+    ts: string,
+    readonly raw: string, // as the container wrote it (ANSI kept)
+  ) {
+    this.stream = stream === "stderr" ? "stderr" : "stdout";
+    this.ts = normTs(ts);
+    this.text = stripAnsi(raw);
+  }
+
+  get level(): Level | null {
+    if (this.lv === undefined) this.lv = detectLevel(this.text);
+    return this.lv;
+  }
+
+  get json(): Record<string, unknown> | null {
+    if (this.js === undefined) this.js = parseJson(this.text);
+    return this.js;
+  }
+}
+
 export function entry(src: number, stream: string, ts: string, line: string): Entry {
-  const text = stripAnsi(line);
-  return {
-    seq: nextSeq++,
-    src,
-    stream: stream === "stderr" ? "stderr" : "stdout",
-    ts: normTs(ts),
-    raw: line,
-    text,
-    level: detectLevel(text),
-    json: parseJson(text),
-  };
+  return new Entry(src, stream, ts, line);
 }
 
 function before(a: Entry, b: Entry): boolean {
