@@ -33,11 +33,15 @@ FIGURES = SHOTS / "figures.json"
 OBSERVE = """
 window.__long = [];
 try {
-  new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); })
-    .observe({ type: "longtask", buffered: true });
+  new PerformanceObserver((l) => {
+    for (const e of l.getEntries()) window.__long.push(e.duration);
+  }).observe({ type: "longtask", buffered: true });
 } catch (e) {}
 new MutationObserver((_, obs) => {
-  if (document.querySelector(".loglist .ll")) { window.__firstLine = performance.now(); obs.disconnect(); }
+  if (document.querySelector(".loglist .ll")) {
+    window.__firstLine = performance.now();
+    obs.disconnect();
+  }
 }).observe(document, { childList: true, subtree: true });
 """
 
