@@ -87,3 +87,52 @@ async def test_pages_in_dark_and_on_a_phone(
         await sign_in(page, server.url, tokens.admin)
         await page.locator(f'tr[data-name="{name}"]').wait_for()
         await check_page(page, f"containers-{look}")
+
+
+async def test_an_unhealthy_container_its_page_and_the_finder(
+    server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str
+) -> None:
+    run_sleeper(
+        image, name, "-e", "API_SECRET=hunter2", "--health-cmd", "exit 1",
+        "--health-interval", "1s", "--health-retries", "1",
+    )  # fmt: skip
+    async with browser.page() as page:
+        await sign_in(page, server.url, tokens.viewer)
+        row = page.locator(f'tr[data-name="{name}"]')
+        # Live from the health stream: no reload.
+        await row.locator(".badge.health-unhealthy").wait_for(timeout=30_000)
+        # `/` is the filter; Ctrl-K the finder: type, Enter, the container's page.
+        await page.keyboard.press("/")
+        assert await page.evaluate("() => document.activeElement.id") == "filter"
+        await page.keyboard.press("Escape")
+        await page.keyboard.press("Control+k")
+        finder = page.get_by_role("combobox", name="Find a container or page")
+        await finder.fill(name)
+        await page.get_by_role("option", name=name).first.wait_for()
+        await page.keyboard.press("Enter")
+        await page.get_by_role("heading", name=name, exact=True).wait_for()
+        await page.get_by_role("heading", name="Health").wait_for()
+        await page.get_by_role("cell", name="1", exact=True).first.wait_for()  # exit codes
+        # The environment's values are hidden until asked for.
+        assert await page.get_by_text("hunter2").count() == 0
+        await page.get_by_role("button", name="Show value of API_SECRET").click()
+        await page.get_by_text("hunter2").wait_for()
+        await page.get_by_role("button", name="Hide value of API_SECRET").click()
+        await page.get_by_role("cell", name="sleep 600").first.wait_for()  # processes
+        await check_page(page, "container-light")
+        # A viewer is offered no lifecycle button here either.
+        assert await page.get_by_role("button", name="Stop").count() == 0
+
+
+async def test_selected_containers_in_one_merged_view(
+    server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str
+) -> None:
+    names = [run_sleeper(image, f"{name}-{k}") for k in range(2)]
+    async with browser.page() as page:
+        await sign_in(page, server.url, tokens.admin)
+        for n in names:
+            await page.get_by_role("checkbox", name=f"Select {n}").check()
+        await page.get_by_role("link", name="Logs of 2 selected").click()
+        group = page.get_by_role("group", name="Containers in this view")
+        for n in names:
+            await group.get_by_role("button", name=n).wait_for()

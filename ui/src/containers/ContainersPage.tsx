@@ -45,6 +45,14 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
   const group = loc.query.get("group") ?? "";
   const [asking, setAsking] = useState<{ action: Action; c: Row } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
+  const [picked, setPicked] = useState<Set<string>>(new Set());
+  const keyOf = (c: Row): string => (c.host ? `${c.host}:${c.name}` : c.name);
+  const pick = (c: Row, on: boolean): void => {
+    const next = new Set(picked);
+    if (on) next.add(keyOf(c));
+    else next.delete(keyOf(c));
+    setPicked(next);
+  };
   const operator = can(who, "operator");
 
   const health = (c: Row): string => live.health.get(c.id) ?? c.health ?? "none";
@@ -131,6 +139,11 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
           <option value="stack">stack</option>
           <option value="label">label…</option>
         </select>
+        {picked.size > 0 && (
+          <a {...linkTo(`/logs?c=${[...picked].map(encodeURIComponent).join(",")}`)} class="button-link">
+            Logs of {picked.size} selected
+          </a>
+        )}
         <span class={`live ${live.connected ? "on" : "off"}`} role="status">
           {live.connected ? "live" : "connecting…"}
         </span>
@@ -145,6 +158,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
             <caption class="sr-only">Containers, {rows.length} shown</caption>
             <thead>
               <tr>
+                <th scope="col"><span class="sr-only">Select</span></th>
                 {header("name", "Name")}
                 {header("image", "Image")}
                 {header("state", "State")}
@@ -160,7 +174,16 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
               <tbody key={g}>
                 {group && (
                   <tr class="group">
-                    <th colSpan={9} scope="rowgroup">{g} <span class="count">({list.length})</span></th>
+                    <th colSpan={10} scope="rowgroup">
+                      {g} <span class="count">({list.length})</span>
+                      {g !== "(none)" && (
+                        <a class="group-logs" {...linkTo(
+                          group === "compose"
+                            ? `/logs?project=${encodeURIComponent(g)}`
+                            : `/logs?label=${encodeURIComponent(`${group.startsWith("label:") ? group.slice(6) : GROUPS[group]}=${g}`)}`,
+                        )}>Merged logs</a>
+                      )}
+                    </th>
                   </tr>
                 )}
                 {list.map((c) => {
@@ -169,6 +192,10 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
                   const hostQ = c.host ? `?host=${encodeURIComponent(c.host)}` : "";
                   return (
                     <tr key={`${c.host ?? ""}/${c.id}`} data-name={c.name}>
+                      <td>
+                        <input type="checkbox" aria-label={`Select ${c.name}`} checked={picked.has(keyOf(c))}
+                          onChange={(e) => pick(c, (e.target as HTMLInputElement).checked)} />
+                      </td>
                       <td>
                         <a {...linkTo(`/containers/${encodeURIComponent(c.name)}${hostQ}`)} class="name">{c.name}</a>
                         {c.host && <span class="host-tag">{c.host}</span>}
