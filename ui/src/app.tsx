@@ -5,6 +5,8 @@ import { logout, whoami } from "./api/session";
 import { ContainerPage } from "./containers/ContainerPage";
 import { ContainersPage } from "./containers/ContainersPage";
 import { Finder } from "./finder/Finder";
+import { HostsPage } from "./hosts/HostsPage";
+import { listHosts } from "./hosts/hosts";
 import { problemText } from "./format";
 import { Login } from "./login/Login";
 import { LogsPage } from "./logs/LogsPage";
@@ -17,6 +19,7 @@ export function App() {
   const [theme, setTheme] = useState<Theme>(initTheme);
   const loc = useLocation();
   const [finder, setFinder] = useState(false);
+  const [several, setSeveral] = useState(false);
 
   // Keyboard: Ctrl/Cmd-K the finder, `/` the page's search, Esc leaves a field.
   useEffect(() => {
@@ -44,6 +47,10 @@ export function App() {
   useEffect(() => {
     whoami().then(setWho, (e) => setError(problemText(e)));
   }, []);
+  // The Hosts page is offered when there is more than one engine.
+  useEffect(() => {
+    if (who) listHosts().then((h) => setSeveral((h?.length ?? 0) > 1), () => setSeveral(false));
+  }, [who]);
 
   if (error) return <main id="main" class="page"><h1>moorage</h1><p class="error" role="alert">{error}</p></main>;
   if (who === undefined)
@@ -55,6 +62,8 @@ export function App() {
   if (m) {
     const name = decodeURIComponent(m[1] ?? "");
     page = <ContainerPage key={name} who={who} loc={loc} name={name} />;
+  } else if (loc.path === "/hosts") {
+    page = <HostsPage />;
   } else if (loc.path === "/logs") {
     page = <LogsPage loc={loc} />;
   } else {
@@ -68,6 +77,7 @@ export function App() {
         <a {...linkTo("/")} class="brand">moorage</a>
         <nav aria-label="Main">
           <a {...linkTo("/")} aria-current={loc.path === "/" ? "page" : undefined}>Containers</a>
+          {several && <a {...linkTo("/hosts")} aria-current={loc.path === "/hosts" ? "page" : undefined}>Hosts</a>}
           <a href="/docs">API docs</a>
           <button type="button" class="small finder-button" onClick={() => setFinder(true)} aria-keyshortcuts="Control+K Meta+K">
             Find… <kbd>Ctrl K</kbd>

@@ -43,6 +43,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
   const sort = (loc.query.get("sort") ?? "name") as SortKey;
   const desc = loc.query.get("desc") === "1";
   const group = loc.query.get("group") ?? "";
+  const onHost = loc.query.get("host");
   const [asking, setAsking] = useState<{ action: Action; c: Row } | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
   const [picked, setPicked] = useState<Set<string>>(new Set());
@@ -80,7 +81,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
           return c.name;
       }
     };
-    const list = (live.rows ?? []).filter(match);
+    const list = (live.rows ?? []).filter((c) => (!onHost || c.host === onHost) && match(c));
     list.sort((a, b) => {
       const va = value(a);
       const vb = value(b);
@@ -88,7 +89,11 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
       return desc ? -r : r;
     });
     return list;
-  }, [live.rows, live.stats, live.health, q, sort, desc]);
+  }, [live.rows, live.stats, live.health, q, sort, desc, onHost]);
+  const hostNames = useMemo(
+    () => [...new Set((live.rows ?? []).map((c) => c.host).filter((h): h is string => !!h))].sort(),
+    [live.rows],
+  );
 
   const groups = useMemo(() => {
     const m = new Map<string, Row[]>();
@@ -139,6 +144,15 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
           <option value="stack">stack</option>
           <option value="label">label…</option>
         </select>
+        {hostNames.length > 1 && (
+          <>
+            <label for="host-filter">Host</label>
+            <select id="host-filter" value={onHost ?? ""} onChange={(e) => setQuery({ host: (e.target as HTMLSelectElement).value })}>
+              <option value="">all hosts</option>
+              {hostNames.map((h) => <option key={h} value={h}>{h}</option>)}
+            </select>
+          </>
+        )}
         {picked.size > 0 && (
           <a {...linkTo(`/logs?c=${[...picked].map(encodeURIComponent).join(",")}`)} class="button-link">
             Logs of {picked.size} selected

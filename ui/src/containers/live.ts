@@ -7,6 +7,9 @@ import { openStream } from "../streams";
 
 export type Row = ContainerSummary & { host?: string };
 
+// Every host at once: each item and event then names its host (API.md "Several engines").
+const ALL_HOSTS = { host: "*" } as Record<string, string>;
+
 export interface Live {
   rows: Row[] | null;
   error: string | null;
@@ -30,7 +33,7 @@ export function useContainers(): Live {
     // Answers can overtake each other under a burst: only the newest request counts.
     const mine = ++seq.current;
     try {
-      const list = ok(await api.GET("/v1/containers", { params: { query: { all: true } } }));
+      const list = ok(await api.GET("/v1/containers", { params: { query: { all: true, ...ALL_HOSTS } } }));
       if (mine !== seq.current) return;
       setRows(list as Row[]);
       setError(null);
@@ -48,7 +51,7 @@ export function useContainers(): Live {
     void load();
     const events = openStream(
       "/v1/events",
-      { type: "container" },
+      { type: "container", ...ALL_HOSTS },
       { on: { container: refresh }, onState: setConnected, pauseHidden: true },
     );
     // Samples arrive one per container per interval: batch them into one render a frame.
@@ -56,7 +59,7 @@ export function useContainers(): Live {
     let frame = 0;
     const statsStream = openStream(
       "/v1/stats/stream",
-      {},
+      { ...ALL_HOSTS },
       {
         pauseHidden: true,
         on: {
@@ -77,7 +80,7 @@ export function useContainers(): Live {
     );
     const healthStream = openStream(
       "/v1/health/stream",
-      {},
+      { ...ALL_HOSTS },
       {
         pauseHidden: true,
         on: {
