@@ -18,7 +18,8 @@ from tests.browser.ui_harness import (
     skip_without_ui,
     ui_server,
 )
-from tests.conftest import LiveServer, inspect, run_sleeper
+from tests.conftest import RUN_ID, LiveServer, inspect, run_sleeper
+from tests.sse import run_container
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 
@@ -48,13 +49,13 @@ async def test_sign_in_then_a_container_appears_and_is_stopped(
         await page.goto(server.url + "/")
         assert page.url == server.url + "/ui/"
         await page.get_by_label("API token").wait_for()
-        await check_page(page, "login-light")
+        await check_page(page)
         await sign_in(page, server.url, tokens.operator)
         # Made from outside the page, after it opened: the events stream brings it in.
         run_sleeper(image, name)
         row = page.locator(f'tr[data-name="{name}"]')
         await row.get_by_text("running").wait_for()
-        await check_page(page, "containers-light")
+        await check_page(page)
         await row.get_by_role("button", name=f"Stop {name}").click()
         dialog = page.get_by_role("dialog")
         await dialog.get_by_text(f"Stop {name}?").wait_for()
@@ -75,18 +76,53 @@ async def test_a_viewer_is_not_offered_lifecycle_buttons(
         assert await row.get_by_role("link", name="Logs").count() == 1
 
 
-@pytest.mark.parametrize("look", ["dark", "phone"])
-async def test_pages_in_dark_and_on_a_phone(
+@pytest.mark.parametrize("look", ["light", "dark", "phone"])
+async def test_every_page_photographed_and_checked(
     server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str, look: str
 ) -> None:
-    run_sleeper(image, name)
+    """Each page in each look: axe-core finds nothing, and its screenshot is kept."""
+    run_sleeper(
+        image, name, "-e", "API_SECRET=hunter2", "--health-cmd", "exit 1",
+        "--health-interval", "1s", "--health-retries", "1",
+        "--label", f"com.docker.compose.project={name}-shop",
+    )  # fmt: skip
+    logger = run_container(
+        f"{name}-logs",
+        "echo 'INFO starting up'; echo 'level=warn cache is cold' >&2; "
+        "echo '{\"level\":\"error\",\"msg\":\"payment failed\",\"code\":502}'; "
+        "printf '\\033[32mOK\\033[0m health probe answered\\n'; "
+        "echo 'DEBUG pool size 4'; sleep 600",
+        "--label", f"com.docker.compose.project={name}-shop",
+    )  # fmt: skip
     async with browser.page(dark=look == "dark", phone=look == "phone") as page:
         await page.goto(server.url + "/ui/")
         await page.get_by_label("API token").wait_for()
         await check_page(page, f"login-{look}")
         await sign_in(page, server.url, tokens.admin)
-        await page.locator(f'tr[data-name="{name}"]').wait_for()
+        # Only this run's containers (the engine is shared): filtered by its label.
+        await page.goto(f"{server.url}/ui/?q={RUN_ID}&group=compose")
+        await page.locator(f'tr[data-name="{name}"] .health-unhealthy').wait_for(timeout=30_000)
         await check_page(page, f"containers-{look}")
+        await page.goto(f"{server.url}/ui/containers/{name}")
+        await page.get_by_role("heading", name="Environment").wait_for()
+        await page.get_by_role("cell", name="1", exact=True).first.wait_for()
+        await check_page(page, f"container-{look}")
+        await page.goto(f"{server.url}/ui/logs?c={logger}")
+        await page.get_by_text("pool size 4").wait_for()
+        await page.get_by_role("button", name="Expand JSON").click()
+        await check_page(page, f"logs-{look}")
+        await page.goto(f"{server.url}/ui/logs?project={name}-shop&q=e")
+        await (
+            page.get_by_role("group", name="Containers in this view")
+            .get_by_role("button", name=name, exact=False)
+            .first.wait_for()
+        )
+        await page.get_by_text("payment failed").wait_for()
+        await check_page(page, f"logs-merged-{look}")
+        await page.goto(f"{server.url}/ui/hosts")
+        await page.get_by_role("heading", name="Hosts").wait_for()
+        await page.wait_for_timeout(300)
+        await check_page(page, f"hosts-{look}")
 
 
 async def test_an_unhealthy_container_its_page_and_the_finder(
@@ -119,7 +155,7 @@ async def test_an_unhealthy_container_its_page_and_the_finder(
         await page.get_by_text("hunter2").wait_for()
         await page.get_by_role("button", name="Hide value of API_SECRET").click()
         await page.get_by_role("cell", name="sleep 600").first.wait_for()  # processes
-        await check_page(page, "container-light")
+        await check_page(page)
         # A viewer is offered no lifecycle button here either.
         assert await page.get_by_role("button", name="Stop").count() == 0
 

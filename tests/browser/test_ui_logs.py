@@ -63,7 +63,7 @@ async def test_follow_search_and_resume_after_a_restart(server: LiveServer, name
         # A line written after the page opened appears while following.
         docker("exec", name, "sh", "-c", "echo printed-after-open > /proc/1/fd/1")
         await page.get_by_text("printed-after-open").wait_for()
-        await check_page(page, "logs-light")
+        await check_page(page)
 
         # Search: a regular expression, in the URL, highlighted; inverted.
         await page.get_by_role("button", name=".* Regex").click()
@@ -129,7 +129,7 @@ async def test_merged_view_of_a_compose_project(server: LiveServer, name: str) -
         }
         assert {c.split()[-1] for c in classes if c} >= {"c0", "c1", "c2"}
         lines = await downloaded(page)
-        await check_page(page, "logs-merged-light")
+        await check_page(page)
         # Hide one container: its lines leave the view, the others stay.
         await group.get_by_role("button", name=f"{name}-1").click()
         filtered = await downloaded(page, "filtered")
@@ -145,21 +145,3 @@ async def test_merged_view_of_a_compose_project(server: LiveServer, name: str) -
         assert mine == [f"c{k}-{i}" for i in range(1, 21)]
     assert not any(f" {name}-1 " in line for line in filtered)
     assert len(filtered) == 40
-
-
-async def test_dark_and_phone_log_pages(server: LiveServer, name: str) -> None:
-    run_container(
-        name,
-        "echo 'INFO starting'; echo 'level=warn slow' >&2; "
-        'echo \'{"level":"error","msg":"boom","code":500}\'; '
-        "printf '\\033[32mgreen\\033[0m plain\\n'; sleep 600",
-    )
-    async with chromium(server.url) as browser:
-        for look in ("dark", "phone"):
-            async with browser.page(dark=look == "dark", phone=look == "phone") as page:
-                await page.goto(f"{server.url}/ui/logs?c={name}")
-                await page.get_by_text("green").wait_for()
-                # JSON pretty-printed on demand.
-                await page.get_by_role("button", name="Expand JSON").click()
-                await page.locator("pre.json").get_by_text('"code": 500').wait_for()
-                await check_page(page, f"logs-{look}")

@@ -143,11 +143,12 @@ async def axe(page: Any) -> list[dict[str, Any]]:
     return violations
 
 
-async def check_page(page: Any, shot: str) -> None:
-    """No axe violation, and a screenshot at ui/screenshots/<shot>.png."""
+async def check_page(page: Any, shot: str | None = None) -> None:
+    """No axe violation; with `shot`, a screenshot at ui/screenshots/<shot>.png."""
     violations = await axe(page)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{shot}.png"))
+    if shot is not None:
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        await page.screenshot(path=str(SHOTS / f"{shot}.png"))
     assert violations == [], json.dumps(violations, indent=1)
 
 

@@ -146,7 +146,7 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
       </div>
       {notice && <p class="notice" role="status">{notice}</p>}
       <div class="grid">
-        <section aria-labelledby="s-overview">
+        <section aria-labelledby="s-overview" tabIndex={0}>
           <h2 id="s-overview">Overview</h2>
           <dl class="facts">
             <dt>Id</dt><dd><code>{c.short_id}</code></dd>
@@ -169,7 +169,7 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
             </details>
           )}
         </section>
-        <section aria-labelledby="s-health">
+        <section aria-labelledby="s-health" tabIndex={0}>
           <h2 id="s-health">Health</h2>
           {!health || health.status === "none" ? (
             <p>No health check.</p>
@@ -191,11 +191,11 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
             </>
           )}
         </section>
-        <section aria-labelledby="s-env">
+        <section aria-labelledby="s-env" tabIndex={0}>
           <h2 id="s-env">Environment</h2>
           <Env env={env} />
         </section>
-        <section aria-labelledby="s-mounts">
+        <section aria-labelledby="s-mounts" tabIndex={0}>
           <h2 id="s-mounts">Mounts</h2>
           {(c.mounts ?? []).length === 0 ? <p>No mounts.</p> : (
             <table>
@@ -211,7 +211,7 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
             </table>
           )}
         </section>
-        <section aria-labelledby="s-networks">
+        <section aria-labelledby="s-networks" tabIndex={0}>
           <h2 id="s-networks">Networks</h2>
           {Object.keys(c.networks ?? {}).length === 0 ? <p>No networks.</p> : (
             <table>
@@ -224,10 +224,10 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
             </table>
           )}
         </section>
-        <section aria-labelledby="s-top">
+        <section aria-labelledby="s-top" tabIndex={0}>
           <h2 id="s-top">Processes</h2>
           {!top ? <p>{c.status === "running" ? "…" : "Not running."}</p> : (
-            <div class="table-wrap">
+            <div class="table-wrap" tabIndex={0} role="region" aria-label="Processes table">
               <table>
                 <thead><tr>{top.titles.map((t) => <th scope="col" key={t}>{t}</th>)}</tr></thead>
                 <tbody>{top.processes.map((p, i) => <tr key={i}>{p.map((v, j) => <td key={j}><code>{v}</code></td>)}</tr>)}</tbody>
@@ -236,10 +236,10 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
           )}
         </section>
       </div>
-      <section aria-labelledby="s-inspect">
+      <section aria-labelledby="s-inspect" tabIndex={0}>
         <details>
           <summary id="s-inspect">Inspect (the engine's document)</summary>
-          <pre class="inspect">{JSON.stringify(c.attrs, (k, v) => (k === "Env" ? "(see Environment)" : v), 2)}</pre>
+          <pre class="inspect" tabIndex={0}>{JSON.stringify(c.attrs, (k, v) => (k === "Env" ? "(see Environment)" : v), 2)}</pre>
         </details>
       </section>
       {asking && (

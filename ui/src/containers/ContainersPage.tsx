@@ -105,7 +105,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
   }, [rows, group]);
 
   const header = (key: SortKey, text: string) => (
-    <th scope="col" aria-sort={sort === key ? (desc ? "descending" : "ascending") : "none"}>
+    <th scope="col" class={`col-${key}`} aria-sort={sort === key ? (desc ? "descending" : "ascending") : "none"}>
       <button type="button" class="sort" onClick={() => setQuery({ sort: key, desc: sort === key && !desc ? "1" : null })}>
         {text}
         {sort === key ? (desc ? " ▼" : " ▲") : ""}
@@ -167,7 +167,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
       {live.rows === null ? (
         <p>Loading…</p>
       ) : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Containers table">
           <table class="containers">
             <caption class="sr-only">Containers, {rows.length} shown</caption>
             <thead>
@@ -179,7 +179,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
                 {header("health", "Health")}
                 {header("cpu", "CPU")}
                 {header("memory", "Memory")}
-                <th scope="col">Ports</th>
+                <th scope="col" class="col-ports">Ports</th>
                 {header("created", "Age")}
                 <th scope="col">Actions</th>
               </tr>
@@ -214,13 +214,13 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
                         <a {...linkTo(`/containers/${encodeURIComponent(c.name)}${hostQ}`)} class="name">{c.name}</a>
                         {c.host && <span class="host-tag">{c.host}</span>}
                       </td>
-                      <td class="image" title={c.image ?? ""}>{c.image}</td>
+                      <td class="image col-image" title={c.image ?? ""}>{c.image}</td>
                       <td><span class={`badge state-${c.state}`}>{c.state}</span></td>
                       <td>{h !== "none" && <span class={`badge health-${h}`}>{h}</span>}</td>
                       <td class="num">{c.state === "running" ? percent(s?.cpu_percent) : ""}</td>
                       <td class="num">{c.state === "running" ? bytes(s?.memory_usage) : ""}</td>
-                      <td class="ports">{portLinks(c)}</td>
-                      <td class="num" title={c.created ?? ""}>{age(c.created)}</td>
+                      <td class="ports col-ports">{portLinks(c)}</td>
+                      <td class="num col-created" title={c.created ?? ""}>{age(c.created)}</td>
                       {(
                         <td class="actions">
                           <a {...linkTo(`/logs?c=${encodeURIComponent(c.name)}${c.host ? `&host=${encodeURIComponent(c.host)}` : ""}`)}>Logs</a>

@@ -11,7 +11,7 @@ export function HostsPage() {
       {error && <p class="error" role="alert">{error}</p>}
       {hosts === null && !error && <p>This moorage serves one engine.</p>}
       {hosts && (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Hosts table">
           <table>
             <caption class="sr-only">Hosts</caption>
             <thead>
