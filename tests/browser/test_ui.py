@@ -172,3 +172,38 @@ async def test_selected_containers_in_one_merged_view(
         group = page.get_by_role("group", name="Containers in this view")
         for n in names:
             await group.get_by_role("button", name=n).wait_for()
+
+
+async def test_filter_sort_and_group_the_table(
+    server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str
+) -> None:
+    for k, project in ((0, "blue"), (1, "blue"), (2, "green")):
+        run_sleeper(image, f"{name}-{k}", "--label", f"com.docker.compose.project={name}-{project}")
+    async with browser.page() as page:
+        await sign_in(page, server.url, tokens.viewer)
+        await page.get_by_label("Filter containers").fill(name)
+        rows = page.locator("tbody tr[data-name]")
+        await page.wait_for_function(
+            "() => document.querySelectorAll('tbody tr[data-name]').length === 3"
+        )
+        await page.get_by_role("button", name="Name").click()  # ascending → descending
+        await page.wait_for_function(
+            "(n) => document.querySelector('tbody tr[data-name]').dataset.name === n + '-2'",
+            arg=name,
+        )
+        assert [await r.get_attribute("data-name") for r in await rows.all()] == [
+            f"{name}-2",
+            f"{name}-1",
+            f"{name}-0",
+        ]
+        await page.get_by_label("Group by").select_option("compose")
+        groups = page.locator("tr.group th")
+        await groups.first.wait_for()
+        assert [t.split(" (")[0] for t in await groups.all_inner_texts()] == [
+            f"{name}-blue",
+            f"{name}-green",
+        ]
+        # Filter, sort and grouping are in the URL: the view can be shared.
+        query = await page.evaluate("() => location.search")
+        assert "group=compose" in query
+        assert "desc=1" in query

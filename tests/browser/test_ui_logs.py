@@ -7,6 +7,7 @@ user gets it: "Download all"."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -145,3 +146,77 @@ async def test_merged_view_of_a_compose_project(server: LiveServer, name: str) -
         assert mine == [f"c{k}-{i}" for i in range(1, 21)]
     assert not any(f" {name}-1 " in line for line in filtered)
     assert len(filtered) == 40
+
+
+async def test_history_earlier_lines_and_a_jump_in_time(server: LiveServer, name: str) -> None:
+    n = 3000
+    cid = run_container(name, f"seq 1 {n} | sed 's/^/old-/'; sleep 600")
+    await asyncio.sleep(1)
+    # The engine's own time of line 500, as a user would read it off another screen.
+    stamped = docker("logs", "-t", "--tail", str(n - 499), cid).splitlines()[0]
+    ts = stamped.split(" ", 1)[0]
+    async with chromium(server.url) as browser, browser.page() as page:
+        await page.goto(f"{server.url}/ui/logs?c={name}&tail=100")
+        await page.get_by_text(f"old-{n}", exact=True).wait_for()
+        await page.get_by_text("100 of 100 lines").wait_for()
+        # "Load earlier" until the first line is there; no line twice at the seams.
+        while "old-1" not in texts(await downloaded(page))[:1]:
+            await page.get_by_role("button", name="Load earlier").click()
+            await page.get_by_text("Loading earlier").wait_for(state="detached")
+        assert texts(await downloaded(page)) == [f"old-{i}" for i in range(1, n + 1)]
+        # Jump to a time: the line written then is at the top of the view.
+        local = await page.evaluate(
+            "(ts) => { const d = new Date(ts); const p = (x) => String(x).padStart(2, '0');"
+            " return `${d.getFullYear()}-${p(d.getMonth()+1)}-${p(d.getDate())}T`"
+            " + `${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`; }",
+            ts,
+        )
+        await page.get_by_label("Jump to").fill(local)
+        await page.get_by_role("button", name="Go").click()
+        top = await page.evaluate(
+            "() => { const l = document.querySelector('.loglist');"
+            " const rows = [...l.querySelectorAll('.ll')].filter(r =>"
+            "  r.getBoundingClientRect().top >= l.getBoundingClientRect().top - 1);"
+            " rows.sort((a, b) => a.getBoundingClientRect().top - b.getBoundingClientRect().top);"
+            " return rows[0].querySelector('.tx').textContent; }"
+        )
+    # The jump lands on the first line of that second (the input has whole seconds).
+    first_of_second = int(top.removeprefix("old-"))
+    assert 1 <= first_of_second <= 500
+
+
+async def test_pause_marker_keyboard_and_stream_toggles(server: LiveServer, name: str) -> None:
+    run_container(
+        name,
+        "i=1; while true; do echo out-$i; echo err-$i >&2; i=$((i+1)); sleep 0.1; done",
+    )
+    async with chromium(server.url) as browser, browser.page() as page:
+        await page.goto(f"{server.url}/ui/logs?c={name}")
+        await page.get_by_text("out-3", exact=True).wait_for()
+        # `f` pauses: new lines are counted on a marker, not scrolled to.
+        await page.locator(".loglist").focus()
+        await page.keyboard.press("f")
+        marker = page.get_by_role("button", name=re.compile(r"^\d+ new lines? ↓$"))
+        await marker.wait_for()
+        await page.wait_for_function(
+            "() => /^([5-9]|\\d\\d+) new lines/.test("
+            "document.querySelector('.newlines')?.textContent ?? '')"
+        )
+        await marker.click()
+        await page.get_by_role("button", name="❚❚ Pause").wait_for()
+        # stderr off: only stdout lines are shown; then only stderr.
+        await page.get_by_role("button", name="stderr").click()
+        await page.wait_for_function(
+            "() => { const t = [...document.querySelectorAll('.loglist .ll .tx')]"
+            ".map(e => e.textContent); return t.length > 0 && t.every(x => x.startsWith('out-')); }"
+        )
+        await page.get_by_role("button", name="stderr").click()
+        await page.get_by_role("button", name="stdout").click()
+        await page.wait_for_function(
+            "() => { const t = [...document.querySelectorAll('.loglist .ll .tx')]"
+            ".map(e => e.textContent); return t.length > 0 && t.every(x => x.startsWith('err-')); }"
+        )
+        # `/` goes to the search field.
+        await page.locator(".loglist").focus()
+        await page.keyboard.press("/")
+        assert await page.evaluate("() => document.activeElement.id") == "log-search"
