@@ -18,7 +18,7 @@ from tests.browser.ui_harness import (
     skip_without_ui,
     ui_server,
 )
-from tests.conftest import RUN_ID, LiveServer, inspect, run_sleeper
+from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, inspect, run_sleeper
 from tests.sse import run_container
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
@@ -179,9 +179,19 @@ async def test_filter_sort_and_group_the_table(
 ) -> None:
     for k, project in ((0, "blue"), (1, "blue"), (2, "green")):
         run_sleeper(image, f"{name}-{k}", "--label", f"com.docker.compose.project={name}-{project}")
+    # A published port (loopback only) becomes a link.
+    docker(
+        "run", "-d", "--label", f"{TEST_LABEL}={RUN_ID}", "-p", "127.0.0.1::8080",
+        "--name", f"{name}-web", image, "sleep", "600",
+    )  # fmt: skip
+    port = docker("port", f"{name}-web", "8080/tcp").split(":")[-1].strip()
     async with browser.page() as page:
         await sign_in(page, server.url, tokens.viewer)
-        await page.get_by_label("Filter containers").fill(name)
+        await page.locator(f'tr[data-name="{name}-web"]').wait_for()
+        link = page.locator(f'tr[data-name="{name}-web"]').get_by_role("link", name="8080")
+        assert await link.get_attribute("href") == f"http://127.0.0.1:{port}/"
+        # Matches labels too: the three of the two compose projects, not the web one.
+        await page.get_by_label("Filter containers").fill(f"project={name}")
         rows = page.locator("tbody tr[data-name]")
         await page.wait_for_function(
             "() => document.querySelectorAll('tbody tr[data-name]').length === 3"
