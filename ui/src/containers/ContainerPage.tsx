@@ -65,12 +65,13 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
 
   const load = async (): Promise<void> => {
     try {
-      const got = ok(await api.GET("/v1/containers/{id}", { params: { path: { id: name } } }));
+      const query = host ? { host } : {};
+      const got = ok(await api.GET("/v1/containers/{id}", { params: { path: { id: name }, query } }));
       setC(got);
       setError(null);
-      setHealth(ok(await api.GET("/v1/containers/{id}/health", { params: { path: { id: got.id } } })));
+      setHealth(ok(await api.GET("/v1/containers/{id}/health", { params: { path: { id: got.id }, query } })));
       if (got.status === "running") {
-        const t = await api.GET("/v1/containers/{id}/top", { params: { path: { id: got.id } } });
+        const t = await api.GET("/v1/containers/{id}/top", { params: { path: { id: got.id }, query } });
         setTop(t.response.ok && t.data ? t.data : null);
       } else setTop(null);
     } catch (e) {
@@ -95,7 +96,7 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
         health: (d) => {
           const h = d as HealthEvent;
           setHealth((old) => (old ? { ...old, status: h.status, failing_streak: h.failing_streak } : old));
-          void api.GET("/v1/containers/{id}/health", { params: { path: { id: name } } }).then((r) => r.data && setHealth(r.data));
+          void api.GET("/v1/containers/{id}/health", { params: { path: { id: name }, query: host ? { host } : {} } }).then((r) => r.data && setHealth(r.data));
         },
       },
     });

@@ -29,7 +29,7 @@ export function actionsFor(state: string): Action[] {
 }
 
 export async function run(action: Action, c: Pick<Row, "id" | "host">): Promise<void> {
-  const params = { path: { id: c.id } };
+  const params = { path: { id: c.id }, query: c.host ? { host: c.host } : {} };
   switch (action) {
     case "start":
       ok(await api.POST("/v1/containers/{id}/start", { params }));
@@ -50,7 +50,7 @@ export async function run(action: Action, c: Pick<Row, "id" | "host">): Promise<
       ok(await api.POST("/v1/containers/{id}/kill", { params }));
       return;
     case "remove":
-      ok(await api.DELETE("/v1/containers/{id}", { params: { ...params, query: { force: true } } }));
+      ok(await api.DELETE("/v1/containers/{id}", { params: { ...params, query: { ...params.query, force: true } } }));
       return;
   }
 }

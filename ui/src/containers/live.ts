@@ -3,12 +3,14 @@
 // /v1/health/stream. Streams only: nothing here polls.
 import { useEffect, useRef, useState } from "preact/hooks";
 import { api, ok, type ContainerSummary, type HealthEvent, type StatsSample } from "../api/client";
+import { listHosts } from "../hosts/hosts";
 import { openStream } from "../streams";
 
 export type Row = ContainerSummary & { host?: string };
 
-// Every host at once: each item and event then names its host (API.md "Several engines").
-const ALL_HOSTS = { host: "*" } as Record<string, string>;
+// Every host at once (API.md "Several engines": each item and event then names its
+// host), asked only when there are several: a single-engine moorage takes no `host=*`.
+let ALL_HOSTS: Record<string, string> = {};
 
 export interface Live {
   rows: Row[] | null;
@@ -48,6 +50,22 @@ export function useContainers(): Live {
   };
 
   useEffect(() => {
+    let closed = false;
+    let close = (): void => undefined;
+    void listHosts()
+      .catch(() => null)
+      .then((hosts) => {
+        if (closed) return;
+        ALL_HOSTS = (hosts?.length ?? 0) > 1 ? { host: "*" } : {};
+        close = subscribe();
+      });
+    return () => {
+      closed = true;
+      close();
+    };
+  }, []);
+
+  const subscribe = (): (() => void) => {
     void load();
     const events = openStream(
       "/v1/events",
@@ -98,7 +116,7 @@ export function useContainers(): Live {
       cancelAnimationFrame(frame);
       window.clearTimeout(pending.current);
     };
-  }, []);
+  };
 
   return { rows, error, stats, health, connected, refresh };
 }

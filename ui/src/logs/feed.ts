@@ -104,7 +104,7 @@ export async function history(
         ...(opts.since ? { since: opts.since } : {}),
         ...(opts.until ? { until: opts.until } : {}),
         ...(src.host ? { host: src.host } : {}),
-      } as { tail: string },
+      },
     },
     headers: { Accept: "application/x-ndjson" },
     parseAs: "text",
