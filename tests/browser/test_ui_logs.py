@@ -216,7 +216,17 @@ async def test_pause_marker_keyboard_and_stream_toggles(server: LiveServer, name
             "() => { const t = [...document.querySelectorAll('.loglist .ll .tx')]"
             ".map(e => e.textContent); return t.length > 0 && t.every(x => x.startsWith('err-')); }"
         )
-        # `/` goes to the search field.
+        # `/` goes to the search field. Smart case: a capital makes it case-sensitive.
         await page.locator(".loglist").focus()
         await page.keyboard.press("/")
         assert await page.evaluate("() => document.activeElement.id") == "log-search"
+        await page.get_by_role("button", name="stdout").click()
+        await page.keyboard.type("OUT-")
+        await page.get_by_text("0 of ").wait_for()
+        await page.get_by_label("Search logs").fill("ERR-")
+        await page.get_by_text("0 of ").wait_for()
+        await page.get_by_label("Search logs").fill("out-1")
+        await page.wait_for_function(
+            "() => { const t = [...document.querySelectorAll('.loglist .ll .tx')]"
+            ".map(e => e.textContent); return t.length > 0 && t.every(x => x.startsWith('out-1')); }"
+        )
