@@ -4,7 +4,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { problemText } from "../format";
 import { setQuery, type Location } from "../router";
-import { follow, history, resolveSources, type Source } from "./feed";
+import { follow, history, nameSources, resolveSources, type Source } from "./feed";
 import { LogLine, pretty } from "./LogLine";
 import { LEVELS, type Level } from "./parse";
 import { matcher } from "./search";
@@ -117,6 +117,7 @@ export function LogsPage({ loc }: { loc: Location }) {
           return;
         }
         setSources(srcs);
+        void nameSources(srcs).then((changed) => changed && !cancelled && setSources([...srcs]));
         stop = follow(srcs, tail, {
           lines: (batch) => {
             const reordered = store.append(batch);

@@ -38,6 +38,23 @@ export async function resolveSources(q: URLSearchParams): Promise<Source[]> {
   return refs.map((r, index) => ({ ...r, index, color: index % 8, state: "connecting" }));
 }
 
+/** Names for sources the URL gave by id (the streams do not wait for these). */
+export async function nameSources(sources: Source[]): Promise<boolean> {
+  const byId = sources.filter((s) => /^[0-9a-f]{12,64}$/.test(s.ref) && s.name === s.ref);
+  const got = await Promise.all(
+    byId.map((s) =>
+      api
+        .GET("/v1/containers/{id}", { params: { path: { id: s.ref }, query: s.host ? { host: s.host } : {} } })
+        .then((r) => (r.data ? r.data.name : null), () => null),
+    ),
+  );
+  got.forEach((name, i) => {
+    const s = byId[i];
+    if (s && name) s.name = name;
+  });
+  return got.some(Boolean);
+}
+
 export interface FeedHandlers {
   lines: (batch: Entry[]) => void;
   state: (src: Source) => void;
