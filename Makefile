@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test lint typecheck unit openapi spec-tools packages engine images image wheelhouse dist bench clean ui ui-if-npm
+.PHONY: run test lint typecheck unit openapi spec-tools packages engine images image wheelhouse dist bench clean ui ui-if-npm ui-test
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ $(UI_BUILT): $(UI_DEPS) $(UI_SRC) openapi/openapi.json
 ## ui: build the dashboard when missing or stale (needs Node.js >= 20.19 and npm)
 ui: $(UI_BUILT)
 
+## ui-test: the dashboard's unit tests (ui/tests, node --test); the browser tests are pytest's
+ui-test: $(UI_DEPS)
+	cd ui && npm test
+
 # make run without npm still serves the API (/ui then says how to build it).
 ui-if-npm:
 	@if command -v npm >/dev/null; then $(MAKE) --no-print-directory ui; \
@@ -44,7 +48,7 @@ run: $(STAMP) ui-if-npm
 	$(BIN)/moorage serve
 
 ## test: engine up, test images, lint, type checks, the dashboard built and type-checked, the whole suite
-test: $(STAMP) packages engine lint typecheck openapi spec-tools ui
+test: $(STAMP) packages engine lint typecheck openapi spec-tools ui ui-test
 	scripts/registry-up.sh
 	$(BIN)/pytest
 
