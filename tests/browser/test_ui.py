@@ -217,3 +217,10 @@ async def test_filter_sort_and_group_the_table(
         query = await page.evaluate("() => location.search")
         assert "group=compose" in query
         assert "desc=1" in query
+        # The keyboard: j / k move between containers, l opens the logs of the current one.
+        await page.locator("body").click(position={"x": 5, "y": 300})
+        for key in "jjk":
+            await page.keyboard.press(key)
+        current = await page.evaluate("() => document.activeElement.textContent")
+        await page.keyboard.press("l")
+        await page.get_by_role("log", name=f"Log lines of {current}").wait_for()

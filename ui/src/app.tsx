@@ -1,6 +1,6 @@
 // The shell: who is signed in, the header, and the page the path names.
 import { useEffect, useState } from "preact/hooks";
-import type { WhoAmI } from "./api/client";
+import { SIGNED_OUT, type WhoAmI } from "./api/client";
 import { logout, whoami } from "./api/session";
 import { ContainerPage } from "./containers/ContainerPage";
 import { ContainersPage } from "./containers/ContainersPage";
@@ -46,6 +46,9 @@ export function App() {
 
   useEffect(() => {
     whoami().then(setWho, (e) => setError(problemText(e)));
+    const out = (): void => setWho(null);
+    window.addEventListener(SIGNED_OUT, out);
+    return () => window.removeEventListener(SIGNED_OUT, out);
   }, []);
   // The Hosts page is offered when there is more than one engine.
   useEffect(() => {

@@ -19,12 +19,22 @@ export function setCsrf(token: string | null): void {
   csrf = token;
 }
 
+/** Fired when the API answers 401 to a page that was signed in (the session ended). */
+export const SIGNED_OUT = "moorage:signed-out";
+
 const withCsrf: Middleware = {
   onRequest({ request }) {
     if (csrf && request.method !== "GET" && request.method !== "HEAD") {
       request.headers.set("X-CSRF-Token", csrf);
     }
     return request;
+  },
+  onResponse({ request, response }) {
+    // whoami and sign-in answer 401 by design; elsewhere it means the session is over.
+    if (response.status === 401 && !new URL(request.url).pathname.startsWith("/v1/auth/")) {
+      window.dispatchEvent(new Event(SIGNED_OUT));
+    }
+    return response;
   },
 };
 

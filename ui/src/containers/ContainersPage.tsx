@@ -1,6 +1,6 @@
 // Every container in one table: live state, health, CPU and memory; filter, sort and
 // group; lifecycle actions with confirmation.
-import { useMemo, useState } from "preact/hooks";
+import { useEffect, useMemo, useState } from "preact/hooks";
 import type { WhoAmI } from "../api/client";
 import { can } from "../api/session";
 import { Confirm } from "../components/Confirm";
@@ -55,6 +55,27 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
     setPicked(next);
   };
   const operator = can(who, "operator");
+
+  // lazydocker's keys: j / k move between containers, l opens the current one's logs.
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent): void => {
+      const t = e.target as HTMLElement | null;
+      if (e.ctrlKey || e.metaKey || e.altKey || (t && /^(INPUT|TEXTAREA|SELECT)$/.test(t.tagName))) return;
+      if (document.querySelector("dialog[open]")) return;
+      const links = [...document.querySelectorAll<HTMLAnchorElement>("table.containers a.name")];
+      const at = links.findIndex((a) => a === document.activeElement);
+      if (e.key === "j" || e.key === "k") {
+        e.preventDefault();
+        const next = e.key === "j" ? Math.min(at + 1, links.length - 1) : Math.max(at - 1, 0);
+        links[next]?.focus();
+      } else if (e.key === "l" && at >= 0) {
+        e.preventDefault();
+        links[at]?.closest("tr")?.querySelector<HTMLAnchorElement>("a.logs")?.click();
+      }
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, []);
 
   const health = (c: Row): string => live.health.get(c.id) ?? c.health ?? "none";
   const rows = useMemo(() => {
@@ -131,7 +152,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
       <div class="toolbar">
         <h1>Containers</h1>
         <label class="sr-only" for="filter">Filter containers</label>
-        <input id="filter" type="search" data-search placeholder="Filter (/): name, image, state, label…" value={q}
+        <input id="filter" type="search" data-search placeholder="Filter (/): name, image, state, label… (j/k move, l logs)" value={q}
           onInput={(e) => setQuery({ q: (e.target as HTMLInputElement).value })} />
         <label for="group">Group by</label>
         <select id="group" value={group.startsWith("label:") ? "label" : group}
@@ -223,7 +244,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
                       <td class="num col-created" title={c.created ?? ""}>{age(c.created)}</td>
                       {(
                         <td class="actions">
-                          <a {...linkTo(`/logs?c=${encodeURIComponent(c.name)}${c.host ? `&host=${encodeURIComponent(c.host)}` : ""}`)}>Logs</a>
+                          <a class="logs" {...linkTo(`/logs?c=${encodeURIComponent(c.name)}${c.host ? `&host=${encodeURIComponent(c.host)}` : ""}`)}>Logs</a>
                           {operator && actionsFor(c.state).map((a) => (
                             <button key={a} type="button" class={a === "remove" || a === "kill" ? "danger small" : "small"}
                               aria-label={`${LABELS[a]} ${c.name}`} onClick={() => setAsking({ action: a, c })}>
