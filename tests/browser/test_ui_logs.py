@@ -228,5 +228,6 @@ async def test_pause_marker_keyboard_and_stream_toggles(server: LiveServer, name
         await page.get_by_label("Search logs").fill("out-1")
         await page.wait_for_function(
             "() => { const t = [...document.querySelectorAll('.loglist .ll .tx')]"
-            ".map(e => e.textContent); return t.length > 0 && t.every(x => x.startsWith('out-1')); }"
+            ".map(e => e.textContent);"
+            " return t.length > 0 && t.every(x => x.startsWith('out-1')); }"
         )
