@@ -88,6 +88,8 @@ def install(app: FastAPI, dist: Path = DIST) -> None:
             swagger_js_url="/ui/swagger/swagger-ui-bundle.js",
             swagger_css_url="/ui/swagger/swagger-ui.css",
             swagger_favicon_url="/ui/favicon.svg",
+            # No badge fetched from validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
         )
 
     app.add_route("/", root, include_in_schema=False)
