@@ -237,7 +237,8 @@ export function LogsPage({ loc }: { loc: Location }) {
   };
 
   const download = (which: "all" | "filtered"): void => {
-    const rows = which === "all" ? store.entries : layout.rows;
+    // The filter as it is now (the list's rows follow it one frame later).
+    const rows = which === "all" ? store.entries : store.entries.filter(passRef.current);
     const multi = (sources?.length ?? 0) > 1;
     const text = rows
       .map((e) => `${e.ts} ${multi ? `${sources?.[e.src]?.name ?? ""} ` : ""}${e.stream} ${e.text}`)
