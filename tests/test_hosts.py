@@ -28,6 +28,7 @@ NOT_HOST_OPS = {
     "auth_session_create",
     "auth_session_delete",
     "auth_tickets_create",
+    "auth_whoami",
 }
 
 
