@@ -70,7 +70,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
         links[next]?.focus();
       } else if (e.key === "l" && at >= 0) {
         e.preventDefault();
-        links[at]?.closest("tr")?.querySelector<HTMLAnchorElement>("a.logs")?.click();
+        links[at]?.closest("tr")?.querySelector<HTMLAnchorElement>("a.logs-link")?.click();
       }
     };
     window.addEventListener("keydown", onKey);
@@ -244,7 +244,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
                       <td class="num col-created" title={c.created ?? ""}>{age(c.created)}</td>
                       {(
                         <td class="actions">
-                          <a class="logs" {...linkTo(`/logs?c=${encodeURIComponent(c.name)}${c.host ? `&host=${encodeURIComponent(c.host)}` : ""}`)}>Logs</a>
+                          <a class="logs-link" {...linkTo(`/logs?c=${encodeURIComponent(c.name)}${c.host ? `&host=${encodeURIComponent(c.host)}` : ""}`)}>Logs</a>
                           {operator && actionsFor(c.state).map((a) => (
                             <button key={a} type="button" class={a === "remove" || a === "kill" ? "danger small" : "small"}
                               aria-label={`${LABELS[a]} ${c.name}`} onClick={() => setAsking({ action: a, c })}>
