@@ -1,6 +1,5 @@
 // Lifecycle actions on one container (operator role), each confirmed by the user first.
 import { api, ok } from "../api/client";
-import type { Row } from "./live";
 
 export type Action = "start" | "stop" | "restart" | "pause" | "unpause" | "kill" | "remove";
 
@@ -28,7 +27,7 @@ export function actionsFor(state: string): Action[] {
   }
 }
 
-export async function run(action: Action, c: Pick<Row, "id" | "host">): Promise<void> {
+export async function run(action: Action, c: { id: string; host?: string | undefined }): Promise<void> {
   const params = { path: { id: c.id }, query: c.host ? { host: c.host } : {} };
   switch (action) {
     case "start":

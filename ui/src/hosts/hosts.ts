@@ -1,28 +1,15 @@
 // The engines moorage serves (GET /v1/hosts), and their state kept live: streams opened
 // with host=* carry an `event: host` {host, state} when one goes down or comes back.
 import { useEffect, useState } from "preact/hooks";
+import { api, ok, type Schemas } from "../api/client";
 import { openStream } from "../streams";
 
-/** API.md "Several engines": the fields the dashboard shows. */
-export interface Host {
-  name: string;
-  url: string;
-  default: boolean;
-  state: "up" | "down" | "connecting" | "disabled";
-  version?: string | null;
-  api_version?: string | null;
-  swarm?: { node_id?: string; role?: string; cluster_id?: string } | null;
-  containers?: { running: number; total: number } | null;
-  last_seen?: string | null;
-  error?: string | null;
-  labels?: Record<string, string>;
-}
+export type Host = Schemas["Host"];
 
 export async function listHosts(): Promise<Host[] | null> {
-  const r = await fetch("/v1/hosts", { credentials: "same-origin" });
-  if (r.status === 404) return null; // a moorage without hosts: one engine
-  if (!r.ok) throw new Error(`hosts: HTTP ${r.status}`);
-  return (await r.json()) as Host[];
+  const r = await api.GET("/v1/hosts");
+  if (r.response.status === 404) return null; // a moorage without the hosts routes
+  return ok(r);
 }
 
 /** The hosts, re-read whenever one changes state; null: a single-engine moorage. */
