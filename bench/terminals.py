@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import contextlib
 import json
 import os
 import re
 import subprocess
 import time
+import urllib.request
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -114,26 +117,62 @@ class EngineTerminal:
 
 
 class MoorageTerminal:
-    """`cat` on a TTY through moorage's WebSocket."""
+    """`cat` on a TTY through moorage's WebSocket, spoken over the same asyncio streams
+    as the engine side: the handshake and the frames by hand (a keystroke is a 7-byte
+    masked binary frame, its echo a 3-byte one), so that the load generator spends on
+    a keystroke about what it spends on the engine's, and the difference measured is
+    moorage's (the `websockets` client costs the 2-core machine 2-3x more per key)."""
 
     def __init__(self, url: str, container: str) -> None:
         self.url, self.container = url, container
 
     async def open(self) -> None:
-        import urllib.request
+        created = await asyncio.to_thread(_create_exec, self.url, self.container)
+        host, port = self.url.removeprefix("http://").rsplit(":", 1)
+        self.reader, self.writer = await asyncio.open_connection(host, int(port))
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.writer.write(
+            f"GET {created['ws']} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\n"
+            f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+            "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        assert b" 101 " in head.split(b"\r\n", 1)[0], head
+        opcode, payload = await self._frame()
+        assert opcode == 1, payload
+        assert json.loads(payload)["type"] == "ready", payload
+        self.mask = os.urandom(4)
 
-        def create() -> dict[str, Any]:
-            request = urllib.request.Request(
-                f"{self.url}/v1/containers/{self.container}/exec",
-                data=json.dumps({"interactive": True, "tty": True, "cmd": ["cat"]}).encode(),
-                headers={"Content-Type": "application/json"},
-                method="POST",
-            )
-            with urllib.request.urlopen(request, timeout=30) as response:
-                doc: dict[str, Any] = json.load(response)
-                return doc
+    async def _frame(self) -> tuple[int, bytes]:
+        b0, b1 = await self.reader.readexactly(2)
+        size = b1 & 0x7F
+        if size == 126:
+            size = int.from_bytes(await self.reader.readexactly(2), "big")
+        elif size == 127:
+            size = int.from_bytes(await self.reader.readexactly(8), "big")
+        return b0 & 0x0F, await self.reader.readexactly(size)
 
-        created = await asyncio.to_thread(create)
+    async def key(self, byte: bytes) -> None:
+        self.writer.write(b"\x82\x81" + self.mask + bytes((byte[0] ^ self.mask[0],)))
+        while (await self._frame())[0] != 2:  # skip control frames (pings)
+            pass
+
+    async def close(self) -> None:
+        # A close frame with 1000: the exec ends at once.
+        payload = (1000).to_bytes(2, "big")
+        masked = bytes(b ^ self.mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(b"\x88\x82" + self.mask + masked)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.reader.read(), 5)
+        self.writer.close()
+
+
+class LibraryTerminal(MoorageTerminal):
+    """The same through the `websockets` client (`--client websockets`): what a Python
+    user of moorage would write, with the library's own per-message cost."""
+
+    async def open(self) -> None:
+        created = await asyncio.to_thread(_create_exec, self.url, self.container)
         ws_url = self.url.replace("http://", "ws://") + created["ws"]
         self.ws = await websockets.connect(ws_url, compression=None)
         ready = json.loads(await self.ws.recv())
@@ -146,6 +185,18 @@ class MoorageTerminal:
 
     async def close(self) -> None:
         await self.ws.close()
+
+
+def _create_exec(url: str, container: str) -> dict[str, Any]:
+    request = urllib.request.Request(
+        f"{url}/v1/containers/{container}/exec",
+        data=json.dumps({"interactive": True, "tty": True, "cmd": ["cat"]}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        doc: dict[str, Any] = json.load(response)
+        return doc
 
 
 async def _type(terms: list[Any], keys: int, rate: float | None) -> list[float]:
