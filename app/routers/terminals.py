@@ -108,11 +108,13 @@ async def _run(ws: WebSocket, term: Terminal, action: str) -> None:
 
 
 @router.websocket("/v1/execs/{exec_id}/ws")
-async def execs_ws(websocket: WebSocket, exec_id: str, terminals: TerminalsDep) -> None:
-    """Run (or reattach to) an interactive exec."""
+async def execs_ws(
+    websocket: WebSocket, exec_id: str, engine: EngineDep, terminals: TerminalsDep
+) -> None:
+    """Run (or reattach to) an interactive exec (on the host it was created on)."""
     if not _EXEC_ID.match(exec_id):
         raise TerminalNotFound(f"No terminal {exec_id!r}")
-    await _run(websocket, terminals.get(exec_id), "terminal_exec")
+    await _run(websocket, terminals.get(exec_id, engine), "terminal_exec")
 
 
 @router.websocket("/v1/containers/{id}/attach/ws")
