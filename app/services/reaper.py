@@ -40,7 +40,8 @@ ROUNDS = 5  # a process may fork while a round runs: a few rounds, until one kil
 # the sessions: those given, and those of the marked processes found. The stat line is
 # read by the shell itself (`read`), the comm field skipped up to its last `) `.
 REAPER = (
-    'exec 2>/dev/null; m="' + MARKER + '=$0"; s=" $* "; me=$(set -- $(cat /proc/self/stat); echo $6); '
+    "exec 2>/dev/null; "  # a process gone mid-read is no news
+    'm="' + MARKER + '=$0"; s=" $* "; me=$(set -- $(cat /proc/self/stat); echo $6); '
     "n=0; while [ $n -lt " + str(ROUNDS) + " ]; do "
     "for d in /proc/[0-9]*; do "
     'case "$(tr "\\000" "\\n" < "$d/environ" 2>/dev/null)" in '
