@@ -154,14 +154,17 @@ class MoorageTerminal:
 
     async def key(self, byte: bytes) -> None:
         self.writer.write(b"\x82\x81" + self.mask + bytes((byte[0] ^ self.mask[0],)))
-        while (await self._frame())[0] != 2:  # skip control frames (pings)
-            pass
+        while (frame := await self._frame())[0] != 2:
+            if frame[0] == 9:  # a ping (keep-alive): its pong, or moorage hangs up
+                self._send(0xA, frame[1])
+
+    def _send(self, opcode: int, payload: bytes) -> None:
+        assert len(payload) < 126
+        masked = bytes(b ^ self.mask[i % 4] for i, b in enumerate(payload))
+        self.writer.write(bytes((0x80 | opcode, 0x80 | len(payload))) + self.mask + masked)
 
     async def close(self) -> None:
-        # A close frame with 1000: the exec ends at once.
-        payload = (1000).to_bytes(2, "big")
-        masked = bytes(b ^ self.mask[i % 4] for i, b in enumerate(payload))
-        self.writer.write(b"\x88\x82" + self.mask + masked)
+        self._send(0x8, (1000).to_bytes(2, "big"))  # close 1000: the exec ends at once
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.reader.read(), 5)
         self.writer.close()
