@@ -202,10 +202,13 @@ def _create_exec(url: str, container: str) -> dict[str, Any]:
         return doc
 
 
-async def _type(terms: list[Any], keys: int, rate: float | None) -> list[float]:
+async def _type(
+    terms: list[Any], keys: int, rate: float | None, server: int | None = None
+) -> tuple[list[float], float, float]:
     """Every terminal types `keys` bytes, each after the last one's echo (and, with a
     `rate`, at most that many a second, the terminals' starts spread over one
-    interval); the round trips in ms."""
+    interval); the round trips in ms, and the CPU per keystroke (µs) of this client
+    and of the `server` process while they typed (opening and closing left out)."""
     await asyncio.gather(*(t.open() for t in terms))
     for t in terms:  # warm up: the first echo also carries the TTY's set-up
         await t.key(b"w")
@@ -224,9 +227,16 @@ async def _type(terms: list[Any], keys: int, rate: float | None) -> list[float]:
             await t.key(byte)
             times.append((time.perf_counter() - t0) * 1000)
 
+    mine0, theirs0 = _own_cpu(), _cpu_seconds(server) if server else 0.0
     await asyncio.gather(*(typist(n, t) for n, t in enumerate(terms)))
+    mine, theirs = _own_cpu() - mine0, (_cpu_seconds(server) - theirs0 if server else 0.0)
     await asyncio.gather(*(t.close() for t in terms), return_exceptions=True)
-    return times
+    return times, mine / len(times) * 1e6, theirs / len(times) * 1e6
+
+
+def _own_cpu() -> float:
+    t = os.times()
+    return t.user + t.system
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -269,22 +279,25 @@ async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[d
     try:
         for n, rate in ((n, r) for n in counts for r in rates if n > 1 or r is None):
             # Alternate, engine first, so that neither side always runs on a warmer box.
-            engine = await _type([EngineTerminal(container) for _ in range(n)], keys, rate)
-            cpu0 = _cpu_seconds(server.pid)
-            mine = await _type(
-                [MoorageTerminal(server.url, container) for _ in range(n)], keys, rate
+            load = os.getloadavg()[0]
+            engine, engine_client, _ = await _type(
+                [EngineTerminal(container) for _ in range(n)], keys, rate
             )
-            cpu = _cpu_seconds(server.pid) - cpu0
+            mine, client, cpu = await _type(
+                [MoorageTerminal(server.url, container) for _ in range(n)], keys, rate, server.pid
+            )
             row = {
                 "terminals": n,
                 "rate": rate,
+                "load": load,
                 "engine_p50": _pct(engine, 0.5),
                 "engine_p99": _pct(engine, 0.99),
                 "moorage_p50": _pct(mine, 0.5),
                 "moorage_p99": _pct(mine, 0.99),
                 "keystrokes": len(mine),
-                # moorage's own CPU per keystroke (opening and closing included)
-                "moorage_cpu_us": cpu / len(mine) * 1e6,
+                # CPU per keystroke while typing: moorage's own, and the client's per side
+                "moorage_cpu_us": cpu,
+                "client_cpu_us": [engine_client, client],
             }
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -298,9 +311,9 @@ async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[d
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| terminals | typing | engine p50 (ms) | engine p99 (ms) | moorage p50 (ms) | "
-        "moorage p99 (ms) | moorage CPU/key (µs) | p99 ratio | "
-        "goal (p99 <= 2x engine; < 10 ms at 100) | met |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "moorage p99 (ms) | moorage CPU/key (µs) | client CPU/key engine, moorage (µs) | "
+        "load | p99 ratio | goal (p99 <= 2x engine; < 10 ms at 100) | met |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         ratio = r["moorage_p99"] / r["engine_p99"] if r["engine_p99"] else float("inf")
@@ -309,6 +322,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"| {r['terminals']} | {_typing(r['rate'])} | "
             f"{r['engine_p50']:.3f} | {r['engine_p99']:.3f} | "
             f"{r['moorage_p50']:.3f} | {r['moorage_p99']:.3f} | {r['moorage_cpu_us']:.0f} | "
+            f"{r['client_cpu_us'][0]:.0f}, {r['client_cpu_us'][1]:.0f} | {r['load']:.1f} | "
             f"{ratio:.2f}x | "
             f"{'<= 2x' + (', < 10 ms' if r['terminals'] >= 100 else '')} | "
             f"{'met' if met else 'NOT met'} |"
