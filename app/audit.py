@@ -643,7 +643,7 @@ def _record(request: HTTPConnection, identity: Identity | None, action: str) -> 
     )
 
 
-def _host(request: Request) -> str | None:
+def _host(request: HTTPConnection) -> str | None:
     """The host a change is made on: those `?host=` names, else the default host (for
     operations on an engine); the one a /v1/hosts/{host} change is about."""
     from app.security import takes_host

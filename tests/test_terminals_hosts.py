@@ -9,38 +9,35 @@ the in-container reaper (app/services/reaper.py), not the kill from this machine
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
+import os
 from collections.abc import Iterator
-from typing import Any
+from pathlib import Path
 
 import httpx
 import pytest
 import websockets
 
-from tests.conftest import ROOT, RUN_ID, TEST_IMAGE, TEST_LABEL, LiveServer
+from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, LiveServer
 from tests.engine_harness import PrivateEngine, private_engine
-from tests.test_terminals import read_until, ready, until_exit, wait_for
+from tests.test_terminals import Served, read_until, ready, until_exit, wait_for
 
 __all__ = ["private_engine"]
 
 HOST = "pe"
 
 
-class TwoHosts(LiveServer):
-    def _spawn(self, logf: Any) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "tests.two_hosts_app:app", "--port", str(self.port),
-             "--ws", "websockets-sansio", "--log-level", "warning"],
-            cwd=ROOT, env=self._env, stdout=logf, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-
-
 @pytest.fixture
-def server(private_engine: PrivateEngine, tmp_path: Any) -> Iterator[LiveServer]:
-    live = TwoHosts(
+def server(private_engine: PrivateEngine, tmp_path: Path) -> Iterator[LiveServer]:
+    """`moorage serve` with two hosts: `local` (the shared engine) and the private one."""
+    hosts = tmp_path / "hosts.toml"
+    local = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    hosts.write_text(
+        f'[[hosts]]\nname = "local"\nurl = "{local}"\ndefault = true\n\n'
+        f'[[hosts]]\nname = "{HOST}"\nurl = "{private_engine.url}"\n'
+    )
+    live = Served(
         env={
-            "MOORAGE_TEST_SECOND_HOST": f"{HOST}={private_engine.url}",
+            "MOORAGE_HOSTS_FILE": str(hosts),
             "MOORAGE_AUDIT_DB": str(tmp_path / "audit.sqlite3"),
             "MOORAGE_TERMINAL_REATTACH_GRACE": "4",
         }
