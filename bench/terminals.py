@@ -42,7 +42,13 @@ NOTES = """\
 side): 1 terminal p99 0.45 ms (1.67x, met); 100 paced at 20 keys/s p99 8.5 ms (0.91x,
 met); 100 flat out p99 10.3-11.5 ms, 1.8-2.3x the engine's 5.0 ms (NOT met). The
 table above was taken with five other helpers' suites on the same 2 cores (load in
-its column): its absolute figures say little, its CPU columns more.
+its column): its absolute figures say little, its CPU columns more. A second loaded
+run (14:10, load 10): 1 terminal p99 1.02 ms against the engine's 5.74; 100 flat out
+p50 15.8 ms against 3.1, p99 52.8 against 43.6 (1.21x), moorage 44.5 µs per key,
+clients 9 and 18; 100 paced p99 137 ms against 43 (2.9x). Under load the p99 ratios
+measure the other runs' tails as much as moorage (the engine's own p99 is 8-40x its
+quiet figure), so neither a "met" nor a "NOT met" there is a verdict; the p50 ratio
+of the flat-out row (4-5x loaded, 2.6x quiet) is the steadier sign.
 
 **Where a keystroke's time goes** (100 terminals flat out; py-spy on the moorage
 worker, perf for the kernel side; 12:20-13:30, load 2-26). WebSocket: uvicorn's
