@@ -9,9 +9,12 @@ asked anything.
 Refused changes are written too, with `outcome = "refused"`: no or bad credentials
 (401, actor `unauthenticated`), a too-low role or a CSRF failure (403, `reason`
 `forbidden` / `csrf`), a policy violation (403, `reason` `policy-violation` and the
-policy `rule`). Every finished row has an outcome: `ok` (< 400), `refused`, or
-`failed` (any other problem; `reason` is its code). Summaries never hold a secret
-(app/redaction.py: by key, by value, by command flag).
+policy `rule`). A WebSocket handshake (a terminal) that is denied is written the same
+way, whatever its cause (`origin` for a page of another origin, a used ticket, the
+role, the policy on an attach, a terminal that has ended); an accepted one writes its
+own session row (app/services/terminals.py). Every finished row has an outcome: `ok`
+(< 400), `refused`, or `failed` (any other problem; `reason` is its code). Summaries
+never hold a secret (app/redaction.py: by key, by value, by command flag).
 
 Storage: SQLite (stdlib `sqlite3`, in a worker thread), WAL mode, so several worker
 processes of one host can share one file; or PostgreSQL (`MOORAGE_AUDIT_DB=
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from fastapi import Request
+from fastapi.requests import HTTPConnection
 from pydantic import BaseModel, Field
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -587,7 +591,7 @@ def _entry(r: tuple[Any, ...]) -> AuditEntry:
 # -- building records --------------------------------------------------------------------
 
 
-def _summary(request: Request) -> dict[str, Any]:
+def _summary(request: HTTPConnection) -> dict[str, Any]:
     """What was asked, secrets removed; uploads by their size only (never buffered)."""
     from app.redaction import redact
 
@@ -612,7 +616,7 @@ def _summary(request: Request) -> dict[str, Any]:
     return out
 
 
-def _target(request: Request, summary: dict[str, Any]) -> str:
+def _target(request: HTTPConnection, summary: dict[str, Any]) -> str:
     if request.path_params:
         return "/".join(str(v) for v in request.path_params.values())
     for part in ("body", "query"):
@@ -624,14 +628,14 @@ def _target(request: Request, summary: dict[str, Any]) -> str:
     return ""
 
 
-def _record(request: Request, identity: Identity | None, action: str) -> Record:
+def _record(request: HTTPConnection, identity: Identity | None, action: str) -> Record:
     summary = _summary(request)
     return Record(
         actor=identity.name if identity is not None else UNAUTHENTICATED,
         role=identity.role.name if identity is not None else "none",
         action=action,
         target=_target(request, summary),
-        method=request.method,
+        method=str(request.scope.get("method", "GET")),  # a WebSocket handshake is a GET
         path=request.url.path,
         summary=summary,
         source=request.client.host if request.client else None,
@@ -639,7 +643,7 @@ def _record(request: Request, identity: Identity | None, action: str) -> Record:
     )
 
 
-def _host(request: Request) -> str | None:
+def _host(request: HTTPConnection) -> str | None:
     """The host a change is made on: those `?host=` names, else the default host (for
     operations on an engine); the one a /v1/hosts/{host} change is about."""
     from app.security import takes_host
@@ -676,10 +680,11 @@ async def begin(request: Request, identity: Identity, action: str) -> None:
         log.error("audit write failed, change allowed (audit_fail_closed=false): %s", exc)
 
 
-def note_refused(request: Request, identity: Identity | None, action: str) -> None:
-    """A change refused for its credentials (no identity) or its role: written, with
-    its status and outcome, when the response is done. Nothing of the body is read."""
-    if request.method not in SAFE_METHODS:
+def note_refused(request: HTTPConnection, identity: Identity | None, action: str) -> None:
+    """A change (or a WebSocket handshake) refused for its credentials (no identity),
+    its origin or its role: written, with its status and outcome, when the response is
+    done. Nothing of the body is read."""
+    if request.scope["type"] == "websocket" or request.scope.get("method") not in SAFE_METHODS:
         request.state.audit = _record(request, identity, action)
 
 
@@ -706,6 +711,9 @@ class AuditMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http" or scope["method"] in SAFE_METHODS:
             await self.app(scope, receive, send)
             return
@@ -736,3 +744,46 @@ class AuditMiddleware:
                             await store.add(rec)
                 except Exception as exc:
                     log.error("audit outcome write failed (%s %s): %s", rec.action, status, exc)
+
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A denied handshake is a refused (or failed) attempt to open a terminal: one
+        row, as for a change. Denied = answered with an HTTP response (the problem
+        handler's) or closed before it was accepted (uvicorn answers 403)."""
+        state: dict[str, Any] = scope.setdefault("state", {})
+        accepted = False
+        denied: int | None = None
+
+        async def watch(message: Message) -> None:
+            nonlocal accepted, denied
+            kind = message["type"]
+            if kind == "websocket.accept":
+                accepted = True
+            elif kind == "websocket.http.response.start":
+                denied = int(message["status"])
+            elif kind == "websocket.close" and not accepted and denied is None:
+                denied = 403
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            if denied is not None:
+                await _write_denied(scope, state, denied)
+
+
+async def _write_denied(scope: Scope, state: dict[str, Any], status: int) -> None:
+    app = scope.get("app")
+    store: AuditBackend | None = getattr(getattr(app, "state", None), "audit", None)
+    if store is None:
+        return
+    rec: Record | None = state.get("audit")
+    if rec is None:  # refused past authentication (policy, limits, an ended terminal)
+        route = scope.get("route")
+        action = str(getattr(route, "name", "") or "websocket")
+        rec = _record(HTTPConnection(scope), state.get("identity"), action)
+    rec.judge(status, state.get("problem"))
+    try:
+        with anyio.CancelScope(shield=True):
+            await store.add(rec)
+    except Exception as exc:
+        log.error("audit write of a denied handshake failed (%s %s): %s", rec.action, status, exc)

@@ -54,6 +54,15 @@ def _serve(args: argparse.Namespace) -> int:
             else "moorage: WARNING: --insecure-no-auth: anyone who reaches this port is root",
             file=sys.stderr,
         )
+    if settings.workers > 1:
+        # A terminal is a hijacked engine connection held by one process: the exec's
+        # POST and its WebSocket (and any reattach) may reach different workers.
+        print(
+            f"moorage: WARNING: {settings.workers} workers: interactive terminals may fail"
+            " (404 terminal-not-found) when the socket reaches another worker than the one"
+            " that created it; run terminals on a one-worker instance (README: Terminals)",
+            file=sys.stderr,
+        )
     uvicorn.run(
         "app.main:app",
         host=settings.host,

@@ -540,20 +540,40 @@ class Hijacked:
     """One upgraded engine connection: output messages out, stdin in.
 
     aiodocker's reader queue pauses the socket past 64 KiB unread, so output the
-    caller does not read waits in the engine, not here."""
+    caller does not read waits in the engine, not here.
+
+    Reads and writes skip aiodocker's per-call wrappers (a keystroke is one of each):
+    a write goes straight to the transport and waits only while the transport is
+    paused (its buffer full); errors are mapped only when one happens."""
 
     def __init__(self, stream: Stream) -> None:
         self._stream = stream
+        resp = stream._resp
+        assert resp is not None  # set up by _init()
+        assert resp.connection is not None
+        self._transport = resp.connection.transport
+        self._protocol = resp.connection.protocol
+        self._queue = stream._queue
 
     async def read(self) -> tuple[int, bytes] | None:
         """(1 stdout | 2 stderr, bytes), or None at the end of the output."""
-        with engine_errors("exec"):
-            msg = await self._stream.read_out()
-        return None if msg is None else (msg.stream, msg.data)
+        assert self._queue is not None
+        try:
+            msg = await self._queue.read()
+        except aiohttp.EofStream:
+            return None
+        except (aiodocker.DockerError, aiohttp.ClientError, TimeoutError, ConnectionError) as exc:
+            raise translate_docker_error(exc, "exec", None) from exc
+        return msg.stream, msg.data
 
     async def write(self, data: bytes) -> None:
-        with engine_errors("exec"):
-            await self._stream.write_in(data)
+        transport, protocol = self._transport, self._protocol
+        if self._stream._closed or transport is None or transport.is_closing():
+            raise RuntimeError("Cannot write to closed transport")
+        transport.write(data)
+        if protocol is not None and protocol.writing_paused:
+            with engine_errors("exec"):
+                await protocol._drain_helper()
 
     def write_eof(self) -> None:
         """Close stdin, keep reading: what `cat > file` needs to finish."""

@@ -5,6 +5,7 @@
     ├── Unauthorized             401 unauthorized
     ├── Forbidden                403 forbidden
     │   ├── CsrfRefused          403 forbidden (audited as `csrf`)
+    │   ├── OriginRefused        403 forbidden (audited as `origin`): a WebSocket from elsewhere
     │   ├── PolicyViolation      403 policy-violation
     │   └── RegistryDenied       403 registry-denied
     ├── NotFound                 404 not-found
@@ -143,6 +144,13 @@ class CsrfRefused(Forbidden):
     caller, told apart in the audit log (`reason`)."""
 
     audit_reason = "csrf"
+
+
+class OriginRefused(Forbidden):
+    """A WebSocket handshake from a page of another origin (cross-site WebSocket
+    hijacking): told apart in the audit log (`reason`)."""
+
+    audit_reason = "origin"
 
 
 class PolicyViolation(Forbidden):

@@ -421,7 +421,7 @@ class Security:
         host = conn.headers.get("host", "").lower()
         if origin != "null" and host and urlsplit(origin).netloc.lower() == host:
             return
-        raise errors.Forbidden(f"A WebSocket from origin {origin!r} is not allowed")
+        raise errors.OriginRefused(f"A WebSocket from origin {origin!r} is not allowed")
 
     def _refuse_foreign_browser(self, request: HTTPConnection) -> None:
         """Loopback mode trusts the machine, not every web page its browser opens.
@@ -500,9 +500,9 @@ PUBLIC_IDENTITY = Identity("public", Role.viewer, "public")
 async def identify(request: HTTPConnection, operation_id: str) -> Identity:
     """Who is calling, and may they call this operation (401 / 403 otherwise).
 
-    Reads the headers, query and cookie only, never the body. A WebSocket handshake
-    (its origin checked first) is not audited here: a terminal audits its own
-    session (app/services/terminals.py)."""
+    Reads the headers, query and cookie only, never the body. A refused WebSocket
+    handshake (its origin checked first) is audited like a refused change; an
+    accepted one audits its own session (app/services/terminals.py)."""
     from app import audit
 
     security: Security = request.app.state.security
@@ -511,16 +511,14 @@ async def identify(request: HTTPConnection, operation_id: str) -> Identity:
             security.check_websocket_origin(request)
         identity = await security.authenticate(request, operation_id)
     except errors.ProblemError:
-        if isinstance(request, Request):
-            # Who was refused, when known (a valid session without its CSRF header).
-            who = getattr(request.state, "refused_identity", None)
-            audit.note_refused(request, who, operation_id)
+        # Who was refused, when known (a valid session without its CSRF header).
+        who = getattr(request.state, "refused_identity", None)
+        audit.note_refused(request, who, operation_id)
         raise
     request.state.identity = identity
     needed = required_role(operation_id)
     if identity.role < needed:
-        if isinstance(request, Request):
-            audit.note_refused(request, identity, operation_id)
+        audit.note_refused(request, identity, operation_id)
         raise errors.Forbidden(
             f"{operation_id} needs the {needed.name} role; {identity.name} is {identity.role.name}"
         )

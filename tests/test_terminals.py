@@ -413,6 +413,84 @@ async def test_policy_refuses_a_root_terminal(strict: LiveServer, box: str) -> N
         await read_until(ws, b"1000")
 
 
+async def refused_rows(server: LiveServer, path: str, headers: dict[str, str]) -> list[Any]:
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.get("/v1/audit", params={"outcome": "refused"}, headers=headers)
+    assert r.status_code == 200, r.text
+    return [e for e in r.json() if e["path"] == path]
+
+
+async def test_refused_handshakes_are_audited(server: LiveServer, box: str) -> None:
+    """A foreign origin, a low role, no or a used ticket: each refusal is a row (who,
+    why), and the exec never ran."""
+    t = await open_exec(server, box, tty=True)
+    attach = f"/v1/containers/{box}/attach/ws"
+    refusals: list[tuple[str, dict[str, Any], int]] = [
+        (t["ws"], {"headers": {"Origin": "https://evil.example"}}, 403),
+        (t["ws"], {"role": "viewer"}, 403),
+        (attach, {"role": "operator"}, 403),
+        (t["ws"], {"role": None}, 401),
+    ]
+    async with httpx.AsyncClient(base_url=server.url) as c:
+        r = await c.post("/v1/auth/tickets", json={"path": t["ws"]}, headers=bearer("admin"))
+        ticket = r.json()["ticket"]
+    # Another origin is refused before the ticket is looked at (it stays unspent).
+    used = f"{t['ws']}?ticket={ticket}"
+    refusals += [(used, {"role": None, "headers": {"Origin": "https://evil.example"}}, 403)]
+    for path, kw, status in refusals:
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await connect(server, path, **kw)
+        assert info.value.response.status_code == status
+    assert not any("/bin/sh" in p for p in processes(box))  # nothing ran
+    async with connect(server, used, role=None) as ws:
+        await ready(ws)
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await connect(server, used, role=None)  # used once already
+    assert info.value.response.status_code == 401
+
+    rows = await refused_rows(server, t["ws"], bearer("admin"))
+    got = sorted((e["actor"], e["role"], e["status"], e["reason"]) for e in rows)
+    assert got == sorted(
+        [
+            ("unauthenticated", "none", 403, "origin"),
+            ("unauthenticated", "none", 403, "origin"),
+            ("viewer-bot", "viewer", 403, "forbidden"),
+            ("unauthenticated", "none", 401, "unauthorized"),
+            ("unauthenticated", "none", 401, "unauthorized"),
+        ]
+    )
+    assert all(e["action"] == "execs_ws" and e["method"] == "GET" for e in rows)
+    assert all(e["target"] == t["exec_id"] for e in rows)
+    assert all(ticket not in json.dumps(e) for e in rows)  # the ticket is not written
+    (row,) = await refused_rows(server, attach, bearer("admin"))
+    assert (row["actor"], row["action"], row["reason"]) == (
+        "operator-bot",
+        "containers_attach_ws",
+        "forbidden",
+    )
+
+
+async def test_a_policy_refused_attach_is_audited(
+    strict: LiveServer, name: str, image: str
+) -> None:
+    """Attach to a container that shares the host's IPC namespace (made outside
+    moorage) is refused by the policy before the handshake is accepted, and written
+    with its rule."""
+    run_sleeper(image, name, "--ipc", "host")
+    try:
+        path = f"/v1/containers/{name}/attach/ws"
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await connect(strict, path, role=None)
+        assert info.value.response.status_code == 403
+        assert b"policy-violation" in info.value.response.body
+        (row,) = await refused_rows(strict, path, {})
+        assert row["reason"] == "policy-violation"
+        assert row["rule"] == "allow_host_namespaces"
+        assert row["actor"] == "anonymous-loopback"
+    finally:
+        docker("rm", "-f", name, check=False)
+
+
 async def test_each_session_is_audited(server: LiveServer, box: str) -> None:
     t = await open_exec(server, box, cmd=["sh", "-c", "exit 5"])
     async with connect(server, t["ws"]) as ws:
@@ -463,20 +541,27 @@ async def test_terminals_per_container_are_limited(server: LiveServer, box: str)
 
 @pytest.mark.slow
 async def test_a_hundred_open_close_cycles_leave_no_process(server: LiveServer, box: str) -> None:
+    """Every cycle leaves a background job, every other one a job that cleared its
+    environment (`env -i`: no marker, only its session ties it to the terminal); half
+    the shells exit by themselves first, half are closed with everything running."""
     baseline = len(processes(box))
     for i in range(100):
         t = await open_exec(server, box, tty=True)
         async with connect(server, t["ws"]) as ws:
             await ready(ws)
             # A background job, re-parented to PID 1 when the shell goes.
-            await ws.send(f"sleep {2000 + i} & echo cycle-{i}\n".encode())
+            line = f"sleep {2000 + i} & echo cycle-{i}\n"
+            if i % 4 < 2:
+                line = f"env -i sh -c 'sleep {3000 + i}' & " + line
+            await ws.send(line.encode())
             await read_until(ws, f"cycle-{i}".encode())
             if i % 2:
                 await ws.send(b"exit\n")
                 await until_exit(ws)
-            # else: the client closes (1000) with the shell and its job running
+            # else: the client closes (1000) with the shell and its jobs running
     await wait_for(lambda: len(processes(box)) == baseline, limit=30)
-    assert not any("sleep 2" in p for p in processes(box))
+    left = processes(box)
+    assert not any("sleep 2" in p or "sleep 3" in p for p in left), left
 
 
 def rss_kib(pid: int) -> int:

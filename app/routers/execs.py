@@ -76,7 +76,8 @@ async def containers_exec(
 ) -> ExecOutput | ExecDemuxOutput | JSONResponse | EventSourceResponse:
     """Run a command in a running container; its exit code and output (or SSE)."""
     if spec.interactive:
-        created = await terminals.open_exec(engine, check_ref(id), spec)
+        host = request.query_params.get("host")  # checked by EngineDep's `host`
+        created = await terminals.open_exec(engine, check_ref(id), spec, host)
         return JSONResponse(created.model_dump(), status_code=201)
     exec_id = await execs.exec_create(engine, check_ref(id), spec)
     if spec.detach:

@@ -48,14 +48,16 @@ WEBSOCKETS: dict[str, Any] = {
         "operationId": "execs_ws",
         "summary": "Run an interactive exec (from POST /v1/containers/{id}/exec, "
         "interactive: true) over a WebSocket; reattach to it",
-        "description": FRAMES,
+        "description": FRAMES + " Query: `host`, the host the exec was created on (the "
+        "`ws` path from the create carries it); the id names no exec on another host.",
         "x-moorage-role": "admin",
     },
     "/v1/containers/{id}/attach/ws": {
         "operationId": "containers_attach_ws",
         "summary": "Attach to a container's main process over a WebSocket",
-        "description": FRAMES + " Query: `logs=true` sends the container's earlier output "
-        "first; `rows`, `cols` size its TTY. Closing detaches (the container runs on).",
+        "description": FRAMES + " Query: `host` (as on every engine operation); `logs=true` "
+        "sends the container's earlier output first; `rows`, `cols` size its TTY. Closing "
+        "detaches (the container runs on).",
         "x-moorage-role": "admin",
     },
 }
@@ -108,11 +110,13 @@ async def _run(ws: WebSocket, term: Terminal, action: str) -> None:
 
 
 @router.websocket("/v1/execs/{exec_id}/ws")
-async def execs_ws(websocket: WebSocket, exec_id: str, terminals: TerminalsDep) -> None:
-    """Run (or reattach to) an interactive exec."""
+async def execs_ws(
+    websocket: WebSocket, exec_id: str, engine: EngineDep, terminals: TerminalsDep
+) -> None:
+    """Run (or reattach to) an interactive exec (on the host it was created on)."""
     if not _EXEC_ID.match(exec_id):
         raise TerminalNotFound(f"No terminal {exec_id!r}")
-    await _run(websocket, terminals.get(exec_id), "terminal_exec")
+    await _run(websocket, terminals.get(exec_id, engine), "terminal_exec")
 
 
 @router.websocket("/v1/containers/{id}/attach/ws")

@@ -7,10 +7,10 @@
 An exec terminal's life: created (`POST …/exec` with `interactive`) → started by its
 first WebSocket → *detached* when that socket drops (any close but 1000) → reattached
 within `terminal_reattach_grace` (the client first gets the last
-`terminal_replay_bytes` of output again) or ended. Ending kills every process whose
-environment carries the terminal's marker variable: a TTY exec does not end when
-its connection closes, and a shell's background jobs are re-parented to the
-container's PID 1 (ENGINE-NOTES), so killing the exec's own process is not enough.
+`terminal_replay_bytes` of output again) or ended. Ending kills the exec's whole
+process tree (app/services/reaper.py: by its marker variable and by its session):
+a TTY exec does not end when its connection closes, and a shell's background jobs
+are re-parented to the container's PID 1 (ENGINE-NOTES).
 
 An attach terminal is one socket on the container's main process: closing it only
 drops the engine connection (the container runs on).
@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import secrets
 import time
 from collections import deque
@@ -41,13 +40,13 @@ from app.engine import Engine, Hijacked
 from app.engine import Kind as EngineKind
 from app.models.execs import ExecSpec
 from app.models.terminals import TerminalCreated
-from app.services import execs
+from app.services import execs, reaper
+from app.services.reaper import MARKER
 from app.services.recordings import Recording
 from app.settings import Settings
 
 log = logging.getLogger("moorage.terminals")
 
-MARKER = "MOORAGE_TERMINAL"
 # Close codes: 1000 is the client's "I am done" (the process ends at once); others
 # (1001 going away, 1006 dropped) detach and leave the grace to reattach.
 CLOSE_NORMAL = 1000
@@ -57,17 +56,6 @@ CLOSE_ENDED = 4002
 DEFAULT_SIZE = (24, 80)
 # Where a shell usually is; the first that exists is the default command.
 SHELLS = ("/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash", "/bin/sh", "/usr/bin/sh")
-
-# Run in the container: kill every process whose environment holds the marker
-# ($0), a few rounds in case one forked while the last round ran. The reaper's own
-# processes do not carry the marker.
-_REAPER = (
-    'm="' + MARKER + '=$0"; n=0; while [ $n -lt 5 ]; do f=0; '
-    "for d in /proc/[0-9]*; do "
-    'case "$(tr "\\000" "\\n" < "$d/environ" 2>/dev/null)" in '
-    '*"$m"*) kill -9 "${d#/proc/}" 2>/dev/null && f=1;; esac; done; '
-    "[ $f = 0 ] && break; n=$((n+1)); done"
-)
 
 
 class TooManyTerminals(errors.ProblemError):
@@ -107,6 +95,7 @@ class Terminal:
         self.tty = tty
         self.user = user
         self.marker = marker
+        self.session: reaper.SessionRef | None = None  # learnt after the start, if here
         self.size = size or DEFAULT_SIZE
         self.ws: WebSocket | None = None
         self.conn: Hijacked | None = None
@@ -276,6 +265,8 @@ class Terminal:
                 log.error("terminal %s: cannot record: %s", self.key, exc)
         await self._audit_start(actor)
         self._spawn(self._pump())
+        if self.kind == "exec":
+            self._spawn(self._learn_session())
         if self.hub.settings.terminal_idle_timeout > 0:
             self._spawn(self._idle_watch(self.hub.settings.terminal_idle_timeout))
 
@@ -399,11 +390,32 @@ class Terminal:
                 return
             await asyncio.sleep(left)
 
+    async def _learn_session(self) -> None:
+        """The exec's session, while its process runs: from this machine's /proc when
+        moorage shares the engine's pid namespace (then ending needs no exec)."""
+        assert self.marker is not None
+        for _ in range(20):
+            try:
+                pid = (await execs.exec_state(self.engine, self.key)).pid or 0
+            except errors.ProblemError:
+                return
+            if pid > 0:
+                break
+            await asyncio.sleep(0.05)  # started, not yet running
+        else:
+            return
+        found = reaper.find_session(pid, self.marker)
+        if found is not None and not self.done.is_set():
+            self.session = found
+
     async def _reap(self) -> None:
-        """Kill every process carrying this terminal's marker (see the docstring)."""
+        """Kill the terminal's whole process tree (app/services/reaper.py)."""
         if self.marker is None:
             return
-        spec = ExecSpec(cmd=["sh", "-c", _REAPER, self.marker], user=self.user)
+        if self.session is not None:
+            await asyncio.to_thread(reaper.kill_on_host, self.marker, self.session)
+            return
+        spec = ExecSpec(cmd=["sh", "-c", reaper.REAPER, self.marker], user=self.user)
         try:
             exec_id = await execs.exec_create(self.engine, self.container, spec)
             await execs.collect(execs.exec_attached(self.engine, exec_id, tty=False), demux=False)
@@ -412,7 +424,7 @@ class Terminal:
             if isinstance(exc, errors.ContainerNotRunning | errors.ContainerNotFound):
                 return  # nothing runs there any more
             log.warning("terminal %s: in-container reaper failed: %s", self.key, exc)
-        killed = await asyncio.to_thread(_reap_on_host, self.marker)
+        killed = await asyncio.to_thread(reaper.kill_on_host, self.marker, None)
         if not killed:
             log.warning("terminal %s: its processes could not be ended", self.key)
 
@@ -510,8 +522,11 @@ class Terminals:
                 f"{here} terminals are open on this container (MOORAGE_TERMINAL_MAX_PER_CONTAINER)"
             )
 
-    async def open_exec(self, engine: Engine, container: str, spec: ExecSpec) -> TerminalCreated:
-        """Create an interactive exec (the policy sees it at the engine chokepoint)."""
+    async def open_exec(
+        self, engine: Engine, container: str, spec: ExecSpec, host: str | None = None
+    ) -> TerminalCreated:
+        """Create an interactive exec (the policy sees it at the engine chokepoint);
+        `host`, when the caller named one, goes into the socket's path."""
         ref = await _container_id(engine, container)
         self._admit(ref)
         cmd = spec.cmd or [await best_shell(engine, ref)]
@@ -537,11 +552,14 @@ class Terminals:
         self.by_key[exec_id] = term
         # Never started: dropped (nothing runs yet) when no socket comes in time.
         term._grace = asyncio.create_task(term._expire(self.settings.terminal_reattach_grace))
-        return TerminalCreated(exec_id=exec_id, ws=f"/v1/execs/{exec_id}/ws", tty=spec.tty, cmd=cmd)
+        # The socket names the host the exec is on (an exec id means nothing elsewhere).
+        ws = f"/v1/execs/{exec_id}/ws" + (f"?host={host}" if host is not None else "")
+        return TerminalCreated(exec_id=exec_id, ws=ws, tty=spec.tty, cmd=cmd)
 
-    def get(self, exec_id: str) -> Terminal:
+    def get(self, exec_id: str, engine: Engine) -> Terminal:
+        """The open exec terminal `exec_id` on `engine`'s host; 404 otherwise."""
         term = self.by_key.get(exec_id)
-        if term is None or term.kind != "exec" or term.ended:
+        if term is None or term.kind != "exec" or term.ended or term.engine is not engine:
             raise TerminalNotFound(
                 f"No open terminal {exec_id!r} here (created with interactive: true, "
                 "within the reattach grace)"
@@ -581,7 +599,7 @@ class Terminals:
 
     async def resize_exec(self, engine: Engine, exec_id: str, rows: int, cols: int) -> None:
         term = self.by_key.get(exec_id)
-        if term is not None:
+        if term is not None and term.engine is engine:
             await term.resize(rows, cols)
             return
         await engine.json(
@@ -616,30 +634,6 @@ async def best_shell(engine: Engine, container: str) -> str:
 async def _container_id(engine: Engine, ref: str) -> str:
     doc = await engine.json("GET", f"containers/{ref}/json", kind="container", ref=ref)
     return str(doc["Id"])
-
-
-def _reap_on_host(marker: str) -> int:
-    """Where moorage runs on the engine's host (as root), the same kill by /proc."""
-    needle = f"{MARKER}={marker}".encode()
-    killed = 0
-    for _ in range(5):
-        found = 0
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                with open(f"/proc/{entry}/environ", "rb") as f:
-                    env = f.read().split(b"\0")
-            except OSError:
-                continue
-            if needle in env:
-                with contextlib.suppress(OSError):
-                    os.kill(int(entry), 9)
-                    found += 1
-        killed += found
-        if not found:
-            break
-    return killed
 
 
 async def _close(ws: WebSocket, code: int, reason: str) -> None:

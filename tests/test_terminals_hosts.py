@@ -1,0 +1,136 @@
+"""Terminals on another host: exec and attach WebSockets and the resize routes take
+`host`, against a private engine (scripts/private-engine.sh) next to the shared one.
+
+The private engine runs in its own pid namespace, so ending a terminal there takes
+the in-container reaper (app/services/reaper.py), not the kill from this machine's
+/proc: the leak check below covers that path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, LiveServer
+from tests.engine_harness import PrivateEngine, private_engine
+from tests.test_terminals import Served, read_until, ready, until_exit, wait_for
+
+__all__ = ["private_engine"]
+
+HOST = "pe"
+
+
+@pytest.fixture
+def server(private_engine: PrivateEngine, tmp_path: Path) -> Iterator[LiveServer]:
+    """`moorage serve` with two hosts: `local` (the shared engine) and the private one."""
+    hosts = tmp_path / "hosts.toml"
+    local = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    hosts.write_text(
+        f'[[hosts]]\nname = "local"\nurl = "{local}"\ndefault = true\n\n'
+        f'[[hosts]]\nname = "{HOST}"\nurl = "{private_engine.url}"\n'
+    )
+    live = Served(
+        env={
+            "MOORAGE_HOSTS_FILE": str(hosts),
+            "MOORAGE_AUDIT_DB": str(tmp_path / "audit.sqlite3"),
+            "MOORAGE_TERMINAL_REATTACH_GRACE": "4",
+        }
+    ).start(wait_ready=True)
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def box(private_engine: PrivateEngine, name: str) -> Iterator[str]:
+    """A container on the private engine only: a sleeper, and a `sh -i` on a TTY."""
+    for suffix, extra in (("", ["sleep", "600"]), ("-sh", ["sh"])):
+        flags = ["-it"] if suffix else []
+        private_engine.docker(
+            "run", "-d", *flags, "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
+            "--name", name + suffix, TEST_IMAGE, *extra,
+        )  # fmt: skip
+    yield name
+    private_engine.docker("rm", "-f", name, name + "-sh", check=False)
+
+
+def ws_url(server: LiveServer, path: str) -> str:
+    return server.url.replace("http://", "ws://") + path
+
+
+def top(engine: PrivateEngine, container: str) -> list[str]:
+    out = engine.docker("top", container, "-o", "pid,args")
+    return [line for line in out.splitlines()[1:] if line.strip()]
+
+
+async def test_an_exec_terminal_on_another_host(
+    server: LiveServer, private_engine: PrivateEngine, box: str
+) -> None:
+    baseline = len(top(private_engine, box))
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+        # Not on the default host: there it does not exist.
+        r = await c.post(f"/v1/containers/{box}/exec", json={"interactive": True})
+        assert r.status_code == 404, r.text
+        r = await c.post(
+            f"/v1/containers/{box}/exec",
+            params={"host": HOST},
+            json={"interactive": True, "tty": True, "rows": 30, "cols": 100},
+        )
+        assert r.status_code == 201, r.text
+        t = r.json()
+        assert t["ws"] == f"/v1/execs/{t['exec_id']}/ws?host={HOST}"
+        # The exec id means nothing on the default host.
+        with pytest.raises(websockets.InvalidStatus) as info:
+            await websockets.connect(ws_url(server, f"/v1/execs/{t['exec_id']}/ws"))
+        assert info.value.response.status_code == 404
+        async with websockets.connect(ws_url(server, t["ws"])) as ws:
+            await ready(ws)
+            await ws.send(b"stty size\n")
+            await read_until(ws, b"30 100")
+            await ws.send(json.dumps({"type": "resize", "rows": 40, "cols": 120}))
+            await ws.send(b"stty size\n")
+            await read_until(ws, b"40 120")
+            r = await c.post(
+                f"/v1/execs/{t['exec_id']}/resize",
+                params={"host": HOST},
+                json={"rows": 50, "cols": 132},
+            )
+            assert r.status_code == 204, r.text
+            await ws.send(b"stty size\n")
+            await read_until(ws, b"50 132")
+            # Jobs left behind, one with its environment cleared: ended with it.
+            await ws.send(b"env -i sh -c 'sleep 3001' & sleep 2001 & echo jobs\n")
+            await read_until(ws, b"jobs")
+            await ws.close()  # 1000: the terminal ends, and its processes
+    await wait_for(lambda: len(top(private_engine, box)) == baseline)
+    left = top(private_engine, box)
+    assert not any("sleep 2001" in p or "sleep 3001" in p for p in left), left
+
+
+async def test_an_attach_terminal_on_another_host(
+    server: LiveServer, private_engine: PrivateEngine, box: str
+) -> None:
+    shell = box + "-sh"
+    path = f"/v1/containers/{shell}/attach/ws?host={HOST}&rows=33&cols=90"
+    async with websockets.connect(ws_url(server, path)) as ws:
+        assert (await ready(ws))["tty"] is True
+        await ws.send(b"stty size\n")
+        await read_until(ws, b"33 90")
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+            r = await c.post(
+                f"/v1/containers/{shell}/resize",
+                params={"host": HOST},
+                json={"rows": 44, "cols": 111},
+            )
+            assert r.status_code == 204, r.text
+        await ws.send(b"stty size\n")
+        await read_until(ws, b"44 111")
+        await ws.send(b"exit 3\n")
+        _, doc = await until_exit(ws)
+    assert doc["exit_code"] == 3
+    assert private_engine.inspect("container", shell)["State"]["ExitCode"] == 3
