@@ -13,6 +13,16 @@
 #
 # The socket is DIR/docker.sock. Only a process whose command line names DIR is ever
 # signalled: the shared engine is never touched.
+#
+# For scripts/swarm-up.sh (a node of a two-node swarm), two settings:
+#   PRIVATE_ENGINE_NETNS=name   run in that network namespace (made by the caller; its
+#                               own `moorage-pe-…` otherwise); wipe deletes it either way
+#   PRIVATE_ENGINE_HOSTNAME=h   also its own mount, UTS and PID namespaces: hostname h,
+#                               a /sys of its network namespace (libnetwork writes there
+#                               by interface name), private /run/docker and /run/containerd,
+#                               its own engine key (not /etc/docker/key.json: its own node
+#                               ID), tini as PID 1. Its mounts never show on the host and
+#                               it all ends with the dockerd.
 set -euo pipefail
 
 cmd=${1:-}
@@ -28,7 +38,8 @@ logfile="$dir/dockerd.log"
 image=${MOORAGE_TEST_IMAGE:-moorage-test/busybox:latest}
 
 # Its own network namespace (see start).
-netns="moorage-pe-$(printf %s "$dir" | md5sum | cut -c1-8)"
+netns=${PRIVATE_ENGINE_NETNS:-"moorage-pe-$(printf %s "$dir" | md5sum | cut -c1-8)"}
+hostname=${PRIVATE_ENGINE_HOSTNAME:-}
 
 say() { printf 'private-engine: %s\n' "$*" >&2; }
 
@@ -68,6 +79,26 @@ status() {
   esac
 }
 
+# The script PID 1 of an isolated engine runs (in its new namespaces) before dockerd.
+isolated_init() {
+  mkdir -p "$dir/cgroup"
+  {
+    echo '#!/bin/sh'
+    echo 'set -e'
+    echo "hostname '$hostname'"
+    # A /sys of this network namespace, with the host's cgroup mounts moved over.
+    echo "mount --rbind /sys/fs/cgroup '$dir/cgroup'"
+    echo 'mount -t sysfs sysfs /sys'
+    echo "mount --move '$dir/cgroup' /sys/fs/cgroup"
+    echo 'mount -t tmpfs tmpfs /run/containerd 2>/dev/null || { mkdir -p /run/containerd; mount -t tmpfs tmpfs /run/containerd; }'
+    echo 'mkdir -p /run/docker && mount -t tmpfs tmpfs /run/docker'
+    printf 'exec tini --'
+    printf " '%s'" "$@"
+    echo
+  } >"$dir/init.sh"
+  chmod +x "$dir/init.sh"
+}
+
 start() {
   local pid
   pid=$(find_pid)
@@ -81,11 +112,20 @@ start() {
     # host's default bridge interface (docker0) at start, which breaks the shared engine.
     ip netns add "$netns" 2>/dev/null || true
     ip netns exec "$netns" ip link set lo up 2>/dev/null || true
-    nohup nsenter --net="/var/run/netns/$netns" dockerd --host "unix://$sock" \
-      --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile" \
-      --bridge none --iptables=false --ip-masq=false --ip-forward=false \
-      --shutdown-timeout 2 --log-level warn \
-      >>"$logfile" 2>&1 </dev/null &
+    local args=(dockerd --host "unix://$sock"
+      --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile"
+      --bridge none --iptables=false --ip-masq=false --ip-forward=false
+      --shutdown-timeout 2 --log-level warn)
+    if [ -z "$hostname" ]; then
+      nohup nsenter --net="/var/run/netns/$netns" "${args[@]}" \
+        >>"$logfile" 2>&1 </dev/null &
+    else
+      printf '{"deprecated-key-path": "%s"}\n' "$dir/key.json" >"$dir/daemon.json"
+      isolated_init "${args[@]}" --config-file "$dir/daemon.json"
+      nohup nsenter --net="/var/run/netns/$netns" unshare --mount --uts --pid --fork \
+        --kill-child --propagation slave --mount-proc "$dir/init.sh" \
+        >>"$logfile" 2>&1 </dev/null &
+    fi
   fi
   for _ in $(seq 1 150); do
     answers && break
