@@ -23,6 +23,7 @@
 #                               its own engine key (not /etc/docker/key.json: its own node
 #                               ID), tini as PID 1. Its mounts never show on the host and
 #                               it all ends with the dockerd.
+#   PRIVATE_ENGINE_STOP_WAIT=s  how long stop waits before SIGKILL (default 30)
 set -euo pipefail
 
 cmd=${1:-}
@@ -146,12 +147,13 @@ stop() {
     kill -CONT "$pid" 2>/dev/null || true
     kill -TERM "$pid" 2>/dev/null || true
     # It keeps its pid file until it has fully exited: wait for the process itself.
-    for _ in $(seq 1 300); do
+    local wait=${PRIVATE_ENGINE_STOP_WAIT:-30}
+    for _ in $(seq 1 $((wait * 10))); do
       [ -d "/proc/$pid" ] || break
       sleep 0.1
     done
     if [ -d "/proc/$pid" ]; then
-      say "dockerd $pid did not exit in 30 s: killing it"
+      say "dockerd $pid did not exit in $wait s: killing it"
       kill -KILL "$pid" 2>/dev/null || true
       while [ -d "/proc/$pid" ]; do sleep 0.1; done
     fi
