@@ -43,7 +43,9 @@ Guard = Callable[[str, str, Mapping[str, Any] | None, Any], Awaitable[Any]]
 
 T = TypeVar("T")
 
-Kind = Literal["container", "image", "volume", "network", "exec", "node", "service", "task"]
+Kind = Literal[
+    "container", "image", "volume", "network", "exec", "node", "service", "task", "secret", "config"
+]
 
 # Newest API version whose response shapes moorage reads; older engines are used at
 # their own version. (1.52 dropped fields moorage does not rely on, but pin anyway.)
@@ -55,6 +57,11 @@ _NOT_FOUND_BY_KIND: dict[str, type[errors.NotFound]] = {
     "volume": errors.VolumeNotFound,
     "network": errors.NetworkNotFound,
     "exec": errors.ExecNotFound,
+    "service": errors.ServiceNotFound,
+    "task": errors.TaskNotFound,
+    "node": errors.NodeNotFound,
+    "secret": errors.SecretNotFound,
+    "config": errors.ConfigNotFound,
 }
 _NOT_FOUND_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.NotFound]]] = [
     (re.compile(r"no such container", re.I), errors.ContainerNotFound),
@@ -65,6 +72,12 @@ _NOT_FOUND_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.NotFound]]] = [
     (re.compile(r"no such exec", re.I), errors.ExecNotFound),
     (re.compile(r"no such volume|volume .* not found", re.I), errors.VolumeNotFound),
     (re.compile(r"network .* not found|no such network", re.I), errors.NetworkNotFound),
+    # Swarm objects: "service web not found" (and task, node, secret, config).
+    (re.compile(r"^service .* not found", re.I), errors.ServiceNotFound),
+    (re.compile(r"^task .* not found", re.I), errors.TaskNotFound),
+    (re.compile(r"^node .* not found", re.I), errors.NodeNotFound),
+    (re.compile(r"^secret .* not found", re.I), errors.SecretNotFound),
+    (re.compile(r"^config .* not found", re.I), errors.ConfigNotFound),
 ]
 _CONFLICT_BY_MESSAGE: list[tuple[re.Pattern[str], type[errors.Conflict]]] = [
     (re.compile(r"is already in use|already exists", re.I), errors.NameInUse),
@@ -107,6 +120,7 @@ _BAD_INPUT_500 = re.compile(
 )
 # A driver (volume, network, log, IPAM) that is not installed: the caller named it.
 _NO_PLUGIN = re.compile(r"plugin \S+ not found|error looking up \w+ plugin", re.I)
+_NOT_A_MANAGER = re.compile(r"not a swarm manager", re.I)
 # A short id matching several objects (containers: 500; networks: 400).
 _AMBIGUOUS = re.compile(r"multiple IDs found with provided prefix|is ambiguous", re.I)
 
@@ -128,6 +142,10 @@ def translate_docker_error(
             return errors.EngineUnavailable(
                 f"Cannot reach the Docker engine: {transports.explain(message)}"
             )
+        if status == 503 and _NOT_A_MANAGER.search(message):
+            # The engine's 503 for a Swarm call on a worker or outside a swarm: the
+            # engine is up, this host is the wrong one.
+            return errors.NotASwarmManager(message)
         if status in (400, 404, 409, 500) and _AMBIGUOUS.search(message):
             return errors.AmbiguousId(message)
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream

@@ -14,7 +14,12 @@
     │   ├── VolumeNotFound       404 volume-not-found
     │   ├── NetworkNotFound      404 network-not-found
     │   ├── ExecNotFound         404 exec-not-found
-    │   └── HostNotFound         404 host-not-found: no host of that name (`?host=`)
+    │   ├── HostNotFound         404 host-not-found: no host of that name (`?host=`)
+    │   ├── ServiceNotFound      404 service-not-found (Swarm)
+    │   ├── TaskNotFound         404 task-not-found
+    │   ├── NodeNotFound         404 node-not-found
+    │   ├── SecretNotFound       404 secret-not-found
+    │   └── ConfigNotFound       404 config-not-found
     ├── MethodNotAllowed         405 method-not-allowed
     ├── RequestTimeout           408 request-timeout: the body did not arrive in time
     ├── Conflict                 409 conflict
@@ -187,6 +192,26 @@ class ExecNotFound(NotFound):
 
 class HostNotFound(NotFound):
     code, title = "host-not-found", "Host not found"
+
+
+class ServiceNotFound(NotFound):
+    code, title = "service-not-found", "Service not found"
+
+
+class TaskNotFound(NotFound):
+    code, title = "task-not-found", "Task not found"
+
+
+class NodeNotFound(NotFound):
+    code, title = "node-not-found", "Node not found"
+
+
+class SecretNotFound(NotFound):
+    code, title = "secret-not-found", "Secret not found"
+
+
+class ConfigNotFound(NotFound):
+    code, title = "config-not-found", "Config not found"
 
 
 class MethodNotAllowed(ProblemError):

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
     sse_max_lifetime: float = Field(default=3600.0, gt=0)
     sse_queue_size: int = Field(default=100_000, ge=10)
     events_journal_size: int = Field(default=10_000, ge=256)
+    swarm_logs_window: float = Field(
+        default=0.1,
+        ge=0,
+        le=10,
+        description="Seconds a service log line waits to be merged in time order with "
+        "other tasks' lines (app/services/swarm_logs.py)",
+    )
     health_journal_size: int = Field(
         default=10_000, ge=16, description="Health changes kept for resuming health streams"
     )

@@ -1,0 +1,267 @@
+"""Swarm services and their tasks: create, read, change, scale, roll back, redeploy,
+remove, and every task's logs merged in time order (history and SSE)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request, Response, status
+from sse_starlette.sse import EventSourceResponse
+
+from app import errors
+from app.engine import EngineDep
+from app.models.common import check_ref, engine_time, label_filters
+from app.models.services import ScaleRequest, Service, ServiceCreate, ServiceSpec
+from app.models.swarm import ServiceLogLine, Task
+from app.routers.streams import LastEventId, SettingsDep
+from app.services import swarm, swarm_logs
+from app.streams import resume_point, sse_doc, sse_response
+
+router = APIRouter(tags=["services"])
+
+_MANAGER = errors.NotASwarmManager
+_NOT_FOUND = errors.ServiceNotFound
+Labels = Annotated[list[str] | None, Query(description="`key` or `key=value`, repeatable")]
+Tail = Annotated[str, Query(pattern=r"^(all|\d+)$", description="Lines per task, or `all`")]
+
+_LOGS_DOC = """\
+retry: 3000
+id: 1764523623123456789-idhxsrkcr57s1x3zb9jg6pb2v-0
+event: log
+data: {"task_id": "idhxsrkcr57s1x3zb9jg6pb2v", "slot": 1, "node_id": "w8o2rp5wmodj62hmd8zv0hncp", \
+"container_id": "54595d7f4d6f…", "stream": "stdout", "ts": "2025-11-30T17:27:03.123456789Z", \
+"line": "hello"}
+"""
+
+
+@router.get("/v1/services", responses=errors.problem_responses(_MANAGER))
+async def services_list(
+    engine: EngineDep,
+    label: Labels = None,
+    name: Annotated[str | None, Query(description="Name starts with")] = None,
+    mode: Annotated[str | None, Query(pattern="^(replicated|global)$")] = None,
+) -> list[Service]:
+    """Services, each with `replicas` {running, desired} and its state."""
+    filters: dict[str, list[str]] = {}
+    if labels := label_filters(label):
+        filters["label"] = labels
+    if name:
+        filters["name"] = [name]
+    if mode:
+        filters["mode"] = [mode]
+    return await swarm.list_services(engine, filters)
+
+
+@router.post(
+    "/v1/services",
+    status_code=status.HTTP_201_CREATED,
+    responses=errors.problem_responses(errors.NameInUse, errors.PolicyViolation, _MANAGER),
+)
+async def services_create(body: ServiceCreate, engine: EngineDep) -> Service:
+    """Create a service. Its tasks start on the nodes the swarm picks; a service whose
+    every task is rejected (a missing image) says so in `state`."""
+    return await swarm.create_service(engine, body)
+
+
+@router.get("/v1/services/{id}", responses=errors.problem_responses(_NOT_FOUND, _MANAGER))
+async def services_get(id: str, engine: EngineDep) -> Service:
+    """One service (by id or name)."""
+    check_ref(id)
+    return await swarm.get_service(engine, id)
+
+
+@router.patch(
+    "/v1/services/{id}",
+    responses=errors.problem_responses(_NOT_FOUND, errors.PolicyViolation, _MANAGER),
+)
+async def services_update(id: str, body: ServiceSpec, engine: EngineDep) -> Service:
+    """Change the fields given, keep the rest (a rolling update when tasks change).
+    moorage sends the engine's version, and retries when another writer came first."""
+    check_ref(id)
+    return await swarm.update_service(engine, id, swarm.patch(body))
+
+
+@router.delete(
+    "/v1/services/{id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    responses=errors.problem_responses(_NOT_FOUND, _MANAGER),
+)
+async def services_delete(id: str, engine: EngineDep) -> None:
+    """Remove a service and its tasks."""
+    check_ref(id)
+    await engine.json("DELETE", f"services/{id}", kind="service", ref=id)
+
+
+@router.post(
+    "/v1/services/{id}/scale",
+    responses=errors.problem_responses(_NOT_FOUND, errors.Conflict, _MANAGER),
+)
+async def services_scale(id: str, body: ScaleRequest, engine: EngineDep) -> Service:
+    """Set the number of replicas (409 for a global service)."""
+    check_ref(id)
+    return await swarm.update_service(engine, id, swarm.scale(body.replicas))
+
+
+@router.post(
+    "/v1/services/{id}/rollback",
+    responses=errors.problem_responses(_NOT_FOUND, errors.Conflict, _MANAGER),
+)
+async def services_rollback(id: str, engine: EngineDep) -> Service:
+    """Return to the previous spec (409 when there is none)."""
+    check_ref(id)
+    return await swarm.update_service(engine, id, swarm.unchanged, params={"rollback": "previous"})
+
+
+@router.post("/v1/services/{id}/redeploy", responses=errors.problem_responses(_NOT_FOUND, _MANAGER))
+async def services_redeploy(id: str, engine: EngineDep) -> Service:
+    """Replace every task with a new one of the same spec (a forced rollout)."""
+    check_ref(id)
+    return await swarm.update_service(engine, id, swarm.force_redeploy)
+
+
+def _log_params(
+    *,
+    follow: bool,
+    tail: str,
+    since: str | None,
+    until: str | None,
+    stdout: bool,
+    stderr: bool,
+    after: swarm_logs.Key | None = None,
+) -> dict[str, Any]:
+    return swarm_logs.engine_params(
+        follow=follow,
+        tail=tail,
+        since=engine_time(since) if since else None,
+        until=engine_time(until) if until else None,
+        stdout=stdout,
+        stderr=stderr,
+        after=after,
+    )
+
+
+@router.get("/v1/services/{id}/logs", responses=errors.problem_responses(_NOT_FOUND, _MANAGER))
+async def services_logs(
+    id: str,
+    engine: EngineDep,
+    tail: Tail = "all",
+    since: str | None = None,
+    until: str | None = None,
+    stdout: bool = True,
+    stderr: bool = True,
+) -> list[ServiceLogLine]:
+    """Every task's lines, merged in timestamp order, each with its task, slot, node
+    and container."""
+    check_ref(id)
+    params = _log_params(
+        follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
+    )
+    doc = await swarm.service_doc(engine, id)
+    lookup = swarm_logs.task_lookup(engine, doc["ID"])
+    return await swarm_logs.history(
+        engine, f"services/{doc['ID']}/logs", params, lookup, "service", id
+    )
+
+
+@router.get(
+    "/v1/services/{id}/logs/stream",
+    response_class=EventSourceResponse,
+    responses={
+        **sse_doc(
+            "`event: log` per line, every task's merged in timestamp order; id "
+            "`<ts_ns>-<task_id>-<seq>`, resumable with Last-Event-ID; "
+            '`event: end` `{"reason": "removed"}` when the service goes',
+            _LOGS_DOC,
+            events={"log": ServiceLogLine},
+        ),
+        **errors.problem_responses(_NOT_FOUND, _MANAGER),
+    },
+)
+async def services_logs_stream(
+    id: str,
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    tail: Tail = "all",
+    since: str | None = None,
+    stdout: bool = True,
+    stderr: bool = True,
+    last_event_id: LastEventId = None,
+) -> EventSourceResponse:
+    """Follow a service's logs (SSE): every task's lines merged in timestamp order.
+
+    A line waits `MOORAGE_SWARM_LOGS_WINDOW` s (0.1) so that other tasks' lines of the
+    same moment take their place before it. A resume continues right after the line
+    named (`tail`/`since` are then ignored), without repeats or gaps."""
+    check_ref(id)
+    resume = resume_point(request, last_event_id)
+    after = swarm_logs.parse_id(resume) if resume else None
+    params = _log_params(
+        follow=True, tail=tail, since=since, until=None, stdout=stdout, stderr=stderr, after=after
+    )
+    doc = await swarm.service_doc(engine, id)
+    body = swarm_logs.follow(engine, doc["ID"], params, after, settings.swarm_logs_window)
+    return sse_response(body, settings, request)
+
+
+# -- tasks ----------------------------------------------------------------------------
+
+
+@router.get("/v1/tasks", tags=["tasks"], responses=errors.problem_responses(_MANAGER))
+async def tasks_list(
+    engine: EngineDep,
+    service: Annotated[str | None, Query(description="Service id or name")] = None,
+    node: Annotated[str | None, Query(description="Node id or hostname")] = None,
+    desired_state: Annotated[str | None, Query(pattern="^(running|shutdown|accepted)$")] = None,
+    label: Labels = None,
+) -> list[Task]:
+    """Tasks, each with its node and container."""
+    filters: dict[str, list[str]] = {}
+    if service:
+        filters["service"] = [check_ref(service, "service")]
+    if node:
+        filters["node"] = [check_ref(node, "node")]
+    if desired_state:
+        filters["desired-state"] = [desired_state]
+    if labels := label_filters(label):
+        filters["label"] = labels
+    docs: list[dict[str, Any]] = await engine.json(
+        "GET", "tasks", params={"filters": filters or None}
+    )
+    return [Task.from_engine(d) for d in docs or []]
+
+
+@router.get(
+    "/v1/tasks/{id}",
+    tags=["tasks"],
+    responses=errors.problem_responses(errors.TaskNotFound, _MANAGER),
+)
+async def tasks_get(id: str, engine: EngineDep) -> Task:
+    """One task."""
+    check_ref(id)
+    return Task.from_engine(await engine.json("GET", f"tasks/{id}", kind="task", ref=id))
+
+
+@router.get(
+    "/v1/tasks/{id}/logs",
+    tags=["tasks"],
+    responses=errors.problem_responses(errors.TaskNotFound, _MANAGER),
+)
+async def tasks_logs(
+    id: str,
+    engine: EngineDep,
+    tail: Tail = "all",
+    since: str | None = None,
+    until: str | None = None,
+    stdout: bool = True,
+    stderr: bool = True,
+) -> list[ServiceLogLine]:
+    """One task's lines, with its slot, node and container."""
+    check_ref(id)
+    params = _log_params(
+        follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
+    )
+    doc: dict[str, Any] = await engine.json("GET", f"tasks/{id}", kind="task", ref=id)
+    lookup = swarm_logs.task_lookup(engine, str(doc.get("ServiceID") or "") or None)
+    return await swarm_logs.history(engine, f"tasks/{doc['ID']}/logs", params, lookup, "task", id)

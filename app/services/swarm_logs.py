@@ -1,0 +1,308 @@
+"""A service's logs: every task's lines merged in timestamp order, resumable.
+
+The engine's `/services/{id}/logs` (managers only) sends the lines of every task as
+they come, unordered across tasks (moby #33673); with `details=1` each carries
+`com.docker.swarm.node.id`, `…service.id` and `…task.id`. moorage orders them:
+
+    key    `(ts_ns, task_id, seq)`: the engine's stamp of the line in ns, its task, and
+           a sequence among that task's lines of the same stamp. One total order, the
+           same on every read of the same lines.
+    id     the SSE event id is the key written `<ts_ns>-<task_id>-<seq>`.
+    live   each line waits in a reorder buffer for `window` seconds after it arrived,
+           then leaves in key order: lines of other tasks that arrive up to `window`
+           late still take their place. (A line later than that is sent at once, out
+           of order, with the id of the newest line already sent, so that a resume
+           neither repeats nor skips what followed.)
+    resume `Last-Event-ID` K: the engine is asked from K's second (`since`, inclusive)
+           and every line whose key is at or before K is dropped; `tail` is ignored.
+
+History (no follow) is read whole and sorted. `tail` is per task, as the engine means it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from app import errors
+from app.engine import Engine, translate_docker_error
+from app.models.swarm import ServiceLogLine
+from app.services.logs import FrameParser, ns_to_engine, ts_ns
+from app.streams import encode
+
+Key = tuple[int, str, int]
+_ID = re.compile(r"^(\d{1,20})-([a-z0-9]{1,64})-(\d{1,9})$")
+_TASK_KEY = "com.docker.swarm.task.id"
+_NODE_KEY = "com.docker.swarm.node.id"
+
+
+def parse_id(value: str) -> Key:
+    """`<ts_ns>-<task_id>-<seq>` → key (422 naming `last_event_id` otherwise)."""
+    m = _ID.match(value.strip())
+    if not m:
+        raise errors.ValidationFailed.field(
+            ["query", "last_event_id"],
+            f"{value[:80]!r} is not a service log id (<ts_ns>-<task_id>-<seq>)",
+        )
+    return int(m.group(1)), m.group(2), int(m.group(3))
+
+
+def format_id(key: Key) -> str:
+    return f"{key[0]}-{key[1]}-{key[2]}"
+
+
+@dataclass(slots=True, order=True)
+class RawLine:
+    key: Key
+    arrived: float = field(compare=False)
+    stream: str = field(compare=False)
+    ts: str = field(compare=False)
+    node_id: str = field(compare=False)
+    text: str = field(compare=False)
+
+
+class LineSplitter:
+    """Engine bytes → `RawLine`s: frames (or raw text with a TTY), whole lines, then
+    `<ts> <details> <text>`; each gets its key (the sequence counted per task)."""
+
+    def __init__(self, tty: bool = False) -> None:
+        self._frames = FrameParser(tty=tty)
+        self._partial: dict[str, bytes] = {}
+        self._last: dict[str, tuple[int, int]] = {}  # task → (ts_ns, seq) of its last line
+
+    def feed(self, chunk: bytes, now: float) -> list[RawLine]:
+        out: list[RawLine] = []
+        for stream, payload in self._frames.feed(chunk):
+            data = self._partial.pop(stream, b"") + payload
+            *lines, rest = data.split(b"\n")
+            if rest:
+                self._partial[stream] = rest
+            for raw in lines:
+                line = self._parse(stream, raw, now)
+                if line is not None:
+                    out.append(line)
+        return out
+
+    def flush(self, now: float) -> list[RawLine]:
+        out = [self._parse(s, raw, now) for s, raw in self._partial.items()]
+        self._partial.clear()
+        return [line for line in out if line is not None]
+
+    def _parse(self, stream: str, raw: bytes, now: float) -> RawLine | None:
+        ts, _, rest = raw.partition(b" ")
+        details, _, text = rest.partition(b" ")
+        try:
+            ns = ts_ns(ts)
+        except ValueError:
+            return None  # not a stamped line (the engine always stamps with timestamps=1)
+        attrs = dict(
+            item.split("=", 1)
+            for item in details.decode("utf-8", "replace").split(",")
+            if "=" in item
+        )
+        task = attrs.get(_TASK_KEY, "")
+        last_ns, last_seq = self._last.get(task, (-1, -1))
+        seq = last_seq + 1 if last_ns == ns else 0
+        self._last[task] = (ns, seq)
+        return RawLine(
+            key=(ns, task, seq),
+            arrived=now,
+            stream=stream,
+            ts=ts.decode(),
+            node_id=attrs.get(_NODE_KEY, ""),
+            text=text.decode("utf-8", "replace").removesuffix("\r"),
+        )
+
+
+class Reorder:
+    """The reorder buffer of the live stream (see the module's docstring)."""
+
+    def __init__(self, window: float, after: Key | None) -> None:
+        self.window = window
+        self.after = after  # the newest key sent (or resumed from)
+        self._heap: list[RawLine] = []
+
+    def add(self, lines: list[RawLine]) -> None:
+        for line in lines:
+            if self.after is None or line.key > self.after:
+                heapq.heappush(self._heap, line)
+
+    def due(self, now: float) -> list[tuple[RawLine, Key]]:
+        """Lines whose wait is over, in key order, each with the id it is sent with."""
+        out: list[tuple[RawLine, Key]] = []
+        heap = self._heap
+        while heap and heap[0].arrived + self.window <= now:
+            out.append(self._send(heapq.heappop(heap)))
+        return out
+
+    def drain(self) -> list[tuple[RawLine, Key]]:
+        return [self._send(heapq.heappop(self._heap)) for _ in range(len(self._heap))]
+
+    def _send(self, line: RawLine) -> tuple[RawLine, Key]:
+        if self.after is None or line.key > self.after:
+            self.after = line.key
+        return line, self.after
+
+    def next_due(self) -> float | None:
+        return self._heap[0].arrived + self.window if self._heap else None
+
+
+TaskInfo = tuple[int | None, str | None]  # slot, container id
+TaskLookup = Callable[[str], Awaitable[TaskInfo]]
+
+
+def task_lookup(engine: Engine, service_id: str | None) -> TaskLookup:
+    """A task's slot and container id, cached; an unknown task refreshes the cache
+    from one tasks call (the service's, when there is one)."""
+    cache: dict[str, TaskInfo] = {}
+
+    async def lookup(task_id: str) -> TaskInfo:
+        if task_id not in cache:
+            flt = {"service": [service_id]} if service_id else {"id": [task_id]}
+            tasks: list[dict[str, Any]] = await engine.json("GET", "tasks", params={"filters": flt})
+            for t in tasks or []:
+                container = ((t.get("Status") or {}).get("ContainerStatus") or {}).get(
+                    "ContainerID"
+                )
+                cache[t["ID"]] = (t.get("Slot"), container or None)
+            cache.setdefault(task_id, (None, None))
+        return cache[task_id]
+
+    return lookup
+
+
+async def _record(line: RawLine, key: Key, lookup: TaskLookup) -> ServiceLogLine:
+    slot, container = await lookup(line.key[1])
+    return ServiceLogLine(
+        id=format_id(key),
+        task_id=line.key[1],
+        slot=slot,
+        node_id=line.node_id or None,
+        container_id=container,
+        stream="stderr" if line.stream == "stderr" else "stdout",
+        ts=line.ts,
+        line=line.text,
+    )
+
+
+def engine_params(
+    *,
+    follow: bool,
+    tail: str,
+    since: str | None,
+    until: str | None,
+    stdout: bool,
+    stderr: bool,
+    after: Key | None,
+) -> dict[str, Any]:
+    if not stdout and not stderr:
+        raise errors.ValidationFailed.field(["query", "stdout"], "ask for stdout, stderr or both")
+    params: dict[str, Any] = {
+        "stdout": stdout,
+        "stderr": stderr,
+        "timestamps": True,
+        "details": True,
+        "follow": follow,
+        "tail": tail,
+    }
+    if after is not None:
+        # From the resumed line's second on, every task's lines (tail would cut them).
+        params["since"] = ns_to_engine(after[0] - after[0] % 1_000_000_000)
+        params["tail"] = "all"
+    elif since is not None:
+        params["since"] = since
+    if until is not None:
+        params["until"] = until
+    return params
+
+
+async def history(
+    engine: Engine, path: str, params: dict[str, Any], lookup: TaskLookup, kind: str, ref: str
+) -> list[ServiceLogLine]:
+    """Every line asked for, merged in key order."""
+    splitter = LineSplitter()
+    lines: list[RawLine] = []
+    async with engine.request("GET", path, params=params, long=True, kind=kind, ref=ref) as resp:  # type: ignore[arg-type]
+        async for chunk in resp.content.iter_any():
+            lines.extend(splitter.feed(chunk, 0.0))
+    lines.extend(splitter.flush(0.0))
+    lines.sort()
+    return [await _record(line, line.key, lookup) for line in lines]
+
+
+async def follow(
+    engine: Engine,
+    service_id: str,
+    params: dict[str, Any],
+    after: Key | None,
+    window: float,
+) -> AsyncIterator[bytes]:
+    """The live stream's events: `log` per line, merged; `end` when the engine's stream
+    ends (`removed` when the service is gone)."""
+    lookup = task_lookup(engine, service_id)
+    reorder = Reorder(window, after)
+    splitter = LineSplitter()
+    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
+    failure: list[BaseException] = []
+
+    async def read() -> None:
+        try:
+            async with engine.request(
+                "GET", f"services/{service_id}/logs", params=params, long=True, kind="service"
+            ) as resp:
+                async for chunk in resp.content.iter_any():
+                    await chunks.put(chunk)
+        except Exception as exc:  # handed to the stream: it says so in `event: error`
+            failure.append(exc)
+        finally:
+            await chunks.put(None)
+
+    reader = asyncio.create_task(read())
+    try:
+        ended = False
+        while not ended:
+            due_at = reorder.next_due()
+            timeout = None if due_at is None else max(0.0, due_at - time.monotonic())
+            try:
+                async with asyncio.timeout(timeout):
+                    chunk = await chunks.get()
+                if chunk is None:
+                    ended = True
+                    reorder.add(splitter.flush(time.monotonic()))
+                else:
+                    reorder.add(splitter.feed(chunk, time.monotonic()))
+                    # Everything already queued, before deciding what is due.
+                    while not chunks.empty():
+                        more = chunks.get_nowait()
+                        if more is None:
+                            ended = True
+                            reorder.add(splitter.flush(time.monotonic()))
+                            break
+                        reorder.add(splitter.feed(more, time.monotonic()))
+            except TimeoutError:
+                pass
+            out = reorder.drain() if ended else reorder.due(time.monotonic())
+            if out:
+                parts = []
+                for line, key in out:
+                    record = await _record(line, key, lookup)
+                    parts.append(encode("log", record.model_dump(exclude={"id"}), id=record.id))
+                yield b"".join(parts)
+        if failure:
+            raise translate_docker_error(failure[0], "service", service_id)
+        reason = "ended"
+        try:
+            await engine.json("GET", f"services/{service_id}", kind="service")
+        except errors.NotFound:
+            reason = "removed"
+        yield encode("end", {"reason": reason})
+    finally:
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
