@@ -52,6 +52,8 @@ OUTCOMES: tuple[Outcome, ...] = ("ok", "refused", "failed")
 UNAUTHENTICATED = "unauthenticated"  # the actor of a request refused for its credentials
 
 SUMMARY_MAX = 4000
+# Body fields that are secrets whatever their names or shapes (by path).
+SECRET_BODY_FIELDS: dict[str, tuple[str, ...]] = {"/v1/secrets": ("data",)}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
@@ -605,6 +607,11 @@ def _summary(request: HTTPConnection) -> dict[str, Any]:
             out["body"] = redact(json.loads(body))
         except ValueError:
             out["body_bytes"] = len(body)
+        hidden = SECRET_BODY_FIELDS.get(request.url.path, ())
+        if isinstance(out.get("body"), dict):
+            for key in hidden:
+                if key in out["body"]:
+                    out["body"][key] = "***"
     elif body is not None:
         out["body_bytes"] = len(body)
     elif request.headers.get("content-length"):

@@ -83,6 +83,24 @@ HOST_CONFIG_KEYS = _keys(
     "CpuPeriod CpuQuota CpuRealtimePeriod CpuRealtimeRuntime CpusetCpus CpusetMems "
     "MemoryReservation MemorySwap MemorySwappiness PidsLimit Ulimits"
 )
+# A Swarm service spec (API 1.41, and the later Privileges fields), judged like a
+# create body: the keys the policy judges or knows to be harmless; any other is refused.
+# Absent on purpose: PluginSpec / NetworkAttachmentSpec (a task that installs a plugin,
+# which runs with every privilege; internal attachments).
+SERVICE_KEYS = _keys(
+    "Name Labels TaskTemplate Mode UpdateConfig RollbackConfig Networks EndpointSpec"
+)
+TASK_KEYS = _keys(
+    "ContainerSpec Resources RestartPolicy Placement ForceUpdate Runtime Networks LogDriver"
+)
+SERVICE_CONTAINER_KEYS = _keys(
+    # judged by the rules
+    "Image Mounts Privileges CapabilityAdd Sysctls Isolation OomScoreAdj "
+    # harmless: they name, limit, or reach only the task itself
+    "Labels Command Args Hostname Env Dir User Groups TTY OpenStdin ReadOnly StopSignal "
+    "StopGracePeriod HealthCheck Hosts DNSConfig Secrets Configs Init CapabilityDrop Ulimits"
+)
+PRIVILEGES_KEYS = _keys("CredentialSpec SELinuxContext Seccomp AppArmor NoNewPrivileges")
 LOCAL_DRIVER = "local"
 # What the local driver hands mount(2): it reads exactly these keys (case-sensitively,
 # refusing any other) and splits `o` at commas into flags and data.
@@ -242,6 +260,90 @@ class Policy(BaseModel):
         score = _ci(doc, "OomScoreAdj")
         if isinstance(score, int | float) and not isinstance(score, bool) and score < 0:
             refuse("oom_score_adj", f"OomScoreAdj {score} would make host processes die first")
+
+    def check_service_spec(self, spec: Mapping[str, Any]) -> None:
+        """POST services/create and services/{id}/update: the container policy applied
+        to what every task of the service will be (privileged, host namespaces, binds,
+        capabilities, devices, profiles, registries, log drivers), on every node."""
+        self._known(spec, SERVICE_KEYS, "service spec")
+        task = _mapping(_ci(spec, "TaskTemplate") or {}, "TaskTemplate")
+        self._known(task, TASK_KEYS, "TaskTemplate")
+        runtime = str(_ci(task, "Runtime") or "").strip().lower()
+        if runtime not in ("", "container"):
+            # `plugin` installs a managed plugin on every node: privileged by nature.
+            refuse("allow_privileged", f"TaskTemplate Runtime {runtime!r} is not allowed")
+        container = _mapping(_ci(task, "ContainerSpec") or {}, "ContainerSpec")
+        self._known(container, SERVICE_CONTAINER_KEYS, "ContainerSpec")
+        image = _ci(container, "Image")
+        if isinstance(image, str) and image.strip():
+            # Every node pulls it by this name (an id-looking one too).
+            self.check_image_name(image.strip())
+        for mount in _list(_ci(container, "Mounts"), "Mounts"):
+            self.check_mount(_mapping(mount, "Mounts"))
+        self.check_capabilities(_list(_ci(container, "CapabilityAdd"), "CapabilityAdd"))
+        self.check_sysctls(_mapping(_ci(container, "Sysctls") or {}, "Sysctls"))
+        isolation = str(_ci(container, "Isolation") or "").strip().lower()
+        if isolation not in ("", "default"):
+            refuse("allow_unconfined", f"Isolation {isolation!r} is not allowed")
+        score = _ci(container, "OomScoreAdj")
+        if isinstance(score, int | float) and not isinstance(score, bool) and score < 0:
+            refuse("oom_score_adj", f"OomScoreAdj {score} would make host processes die first")
+        self._check_privileges(_mapping(_ci(container, "Privileges") or {}, "Privileges"))
+        if not self.allow_host_namespaces:
+            nets = _list(_ci(task, "Networks"), "Networks") + _list(
+                _ci(spec, "Networks"), "Networks"
+            )
+            for net in nets:
+                target = str(_ci(_mapping(net, "Networks"), "Target") or "")
+                if _is_host_mode(target):
+                    refuse("allow_host_namespaces", "a service on the host network")
+        resources = _mapping(_ci(task, "Resources") or {}, "Resources")
+        reservations = _mapping(_ci(resources, "Reservations") or {}, "Reservations")
+        if (
+            _list(_ci(reservations, "GenericResources"), "GenericResources")
+            and not self.allow_devices
+        ):
+            refuse("allow_devices", "GenericResources give the tasks host devices (GPUs)")
+        log = _ci(task, "LogDriver")
+        if log is not None:
+            driver = str(_ci(_mapping(log, "LogDriver"), "Name") or "").strip().lower()
+            if driver and driver not in {d.lower() for d in self.allowed_log_drivers}:
+                refuse("allowed_log_drivers", f"log driver {driver!r} is not allowed")
+
+    def _check_privileges(self, privileges: Mapping[str, Any]) -> None:
+        self._known(privileges, PRIVILEGES_KEYS, "Privileges")
+        if _ci(privileges, "CredentialSpec") is not None:
+            refuse("allow_unconfined", "CredentialSpec (a Windows identity) is not allowed")
+        if self.allow_unconfined:
+            return
+        selinux = _mapping(_ci(privileges, "SELinuxContext") or {}, "SELinuxContext")
+        if _truthy(_ci(selinux, "Disable")):
+            refuse("allow_unconfined", "SELinuxContext Disable is not allowed")
+        for key in ("User", "Role"):
+            if _ci(selinux, key):
+                refuse("allow_unconfined", f"SELinuxContext {key} is not allowed")
+        kind = _ci(selinux, "Type")
+        if kind and str(kind).strip() not in engine_parse.LABEL_TYPES:
+            refuse("allow_unconfined", f"SELinuxContext Type {kind!r} is not allowed")
+        for key in ("Seccomp", "AppArmor"):
+            profile = _mapping(_ci(privileges, key) or {}, key)
+            mode = str(_ci(profile, "Mode") or "").strip().lower()
+            if mode == "unconfined":
+                refuse("allow_unconfined", f"{key} unconfined is not allowed")
+            if mode == "custom" and key == "Seccomp":
+                text = _ci(profile, "Profile")
+                if isinstance(text, list):  # Go's []byte: base64 in JSON
+                    refuse("allow_unconfined", "a Seccomp profile the policy cannot read")
+                self.check_security_opt(f"seccomp={text or ''}")
+            elif mode not in ("", "default"):
+                refuse("allow_unconfined", f"{key} mode {mode!r} is not allowed")
+
+    def _known(self, doc: Mapping[str, Any], known: frozenset[str], what: str) -> None:
+        for key, value in doc.items():
+            if value in (None, "", 0, [], {}, False):
+                continue  # an engine default: asks for nothing
+            if not isinstance(key, str) or engine_parse.go_json_key(key) not in known:
+                refuse("unknown-field", f"{what} key {str(key)[:80]!r} is not judged by the policy")
 
     def check_volume_driver(self, name: str, what: str) -> None:
         if name.strip().lower() not in {d.lower() for d in self.allowed_volume_drivers}:
@@ -874,25 +976,35 @@ def engine_guard(policy: Policy, engine: Engine) -> Guard:
                 policy.registries()
             ):
                 refuse("allowed_registries", f"a login to {server!r} is not allowed")
-        elif parts[:1] == ["services"] and parts[-1] in ("create", "update"):
+        elif parts == ["services", "create"] or (
+            len(parts) == 3 and parts[0] == "services" and parts[2] == "update"
+        ):
             body = _mapping(_json_body(data) or {}, "the service body")
-            spec = _mapping(
-                _ci(_mapping(_ci(body, "TaskTemplate") or {}, "TaskTemplate"), "ContainerSpec")
-                or {},
-                "ContainerSpec",
-            )
-            if _ci(spec, "Image"):
-                # Every node pulls it by this name: an id-looking one too.
-                policy.check_image_name(str(_ci(spec, "Image")))
-            for mount in _list(_ci(spec, "Mounts"), "Mounts"):
-                self_mount = _mapping(mount, "Mounts")
-                policy.check_mount(self_mount)
-            # Volumes already on this engine (a node's own volumes are out of sight).
-            await check_named_volumes(policy, engine, {"Mounts": _ci(spec, "Mounts")})
-            policy.check_sysctls(_mapping(_ci(spec, "Sysctls") or {}, "Sysctls"))
-            policy.check_capabilities(_list(_ci(spec, "CapabilityAdd"), "CapabilityAdd"))
+            await check_service(policy, engine, body)
 
     return guard
+
+
+async def check_service(policy: Policy, engine: Engine, body: Mapping[str, Any]) -> None:
+    """A service spec (`Policy.check_service_spec`), then what it names on this engine:
+    its volumes as they are (a node's own volumes are out of sight), and each network
+    by its driver (`host` under another name is still the host's)."""
+    policy.check_service_spec(body)
+    task = _mapping(_ci(body, "TaskTemplate") or {}, "TaskTemplate")
+    container = _mapping(_ci(task, "ContainerSpec") or {}, "ContainerSpec")
+    await check_named_volumes(policy, engine, {"Mounts": _ci(container, "Mounts")})
+    if policy.allow_host_namespaces:
+        return
+    for net in _list(_ci(task, "Networks"), "Networks") + _list(_ci(body, "Networks"), "Networks"):
+        target = str(_ci(_mapping(net, "Networks"), "Target") or "").strip()
+        if not target:
+            continue
+        try:
+            doc = await engine.json("GET", f"networks/{quote(target, safe='')}", kind="network")
+        except errors.NotFound:
+            continue  # the engine refuses a network it does not have
+        if str(doc.get("Driver", "")).lower() == "host":
+            refuse("allow_host_namespaces", f"a service on the host network ({target!r})")
 
 
 def pinned_exec_body(body: Mapping[str, Any], user: str, passwd: str) -> bytes | None:
