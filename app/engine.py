@@ -120,6 +120,8 @@ _BAD_INPUT_500 = re.compile(
 )
 # A driver (volume, network, log, IPAM) that is not installed: the caller named it.
 _NO_PLUGIN = re.compile(r"plugin \S+ not found|error looking up \w+ plugin", re.I)
+# A secret or config a service uses (the engine: 400 InvalidArgument).
+_SWARM_IN_USE = re.compile(r"is in use by the following service", re.I)
 _NOT_A_MANAGER = re.compile(r"not a swarm manager", re.I)
 # A short id matching several objects (containers: 500; networks: 400).
 _AMBIGUOUS = re.compile(r"multiple IDs found with provided prefix|is ambiguous", re.I)
@@ -172,6 +174,8 @@ def translate_docker_error(
                     return conflict(message)
             return errors.Conflict(message)
         if status == 400:
+            if _SWARM_IN_USE.search(message):
+                return errors.InUse(message)
             return errors.BadRequest(message)
         if status == 401:
             return errors.RegistryDenied(message)

@@ -299,3 +299,41 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     report.outcome = "failed"
     report.longrepr = f"skipped under CI=true (install it through scripts/): {reason}"
+
+
+class SwarmNodes:
+    """The two-node swarm of scripts/swarm-up.sh: each node's engine socket."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.manager = f"unix://{root}/manager/docker.sock"
+        self.worker = f"unix://{root}/worker/docker.sock"
+
+    def docker(self, node: str, *args: str, check: bool = True) -> str:
+        """The docker CLI on one node (`manager` or `worker`)."""
+        return docker("-H", getattr(self, node), *args, check=check)
+
+
+@pytest.fixture(scope="session")
+def swarm_nodes() -> Iterator[SwarmNodes]:
+    """A real two-node swarm (two private engines in their own namespaces), started
+    once for the session (about 2 s) and removed after it, leaving nothing behind."""
+    root = Path(f"/tmp/moorage-swarm-{RUN_ID}")
+    script = str(ROOT / "scripts" / "swarm-up.sh")
+    proc = subprocess.run(
+        [script, "up", str(root)], capture_output=True, text=True, timeout=180, check=False
+    )
+    if proc.returncode != 0:
+        subprocess.run([script, "down", str(root)], capture_output=True, timeout=120, check=False)
+        raise AssertionError(f"swarm-up.sh up failed: {proc.stderr.strip()}")
+    nodes = SwarmNodes(root)
+    try:
+        for node in ("manager", "worker"):
+            # A second tag of the test image on each node: an image update to roll out.
+            nodes.docker(node, "tag", TEST_IMAGE, SWARM_IMAGE_V2)
+        yield nodes
+    finally:
+        subprocess.run([script, "down", str(root)], capture_output=True, timeout=120, check=False)
+
+
+SWARM_IMAGE_V2 = "moorage-test/busybox:v2"

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
 
 from app.models.common import Bytes, LabelKey, LabelValue, RequestBody, rfc3339, split_kv_list
 from app.models.containers import (
@@ -31,6 +31,7 @@ from app.models.containers import (
 )
 
 NS = 1_000_000_000
+MIN_MEMORY = 4 << 20
 Duration = Annotated[float, Field(ge=0, le=31_536_000, description="seconds")]
 Cpus = Annotated[float, Field(gt=0, le=4096)]
 ServiceName = Annotated[
@@ -89,7 +90,14 @@ class NetworkAttachment(RequestBody):
 
 class Limits(RequestBody):
     cpus: Cpus | None = None
-    memory: Bytes | None = None
+    memory: Bytes | None = Field(default=None, description="Bytes or `512m`; at least 4 MiB")
+
+    @field_validator("memory")
+    @classmethod
+    def _at_least_4m(cls, value: int | None) -> int | None:
+        if value is not None and value < MIN_MEMORY:
+            raise ValueError("must be at least 4 MiB (the engine's minimum)")
+        return value
 
     def to_engine(self) -> dict[str, Any]:
         out: dict[str, Any] = {}

@@ -8,6 +8,8 @@ app/engine.py turns into 409 `not-a-swarm-manager`.
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -17,8 +19,10 @@ from app.engine import Engine
 from app.models.services import Replicas, Service, ServiceSpec
 from app.models.swarm import Node, NodeUpdate, Swarm
 
-# Attempts of a read-modify-write when another writer changed the object in between.
-UPDATE_ATTEMPTS = 5
+# Attempts of a read-modify-write when another writer changed the object in between,
+# each after a short random pause (writers that collided do not collide again in step).
+UPDATE_ATTEMPTS = 10
+RETRY_PAUSE = (0.01, 0.1)
 _OUT_OF_SEQUENCE = "update out of sequence"
 # Task states after which a task never runs again.
 TERMINAL = frozenset({"complete", "shutdown", "failed", "rejected", "orphaned", "remove"})
@@ -106,7 +110,13 @@ async def list_services(
 
 def _view(doc: dict[str, Any], tasks: list[dict[str, Any]], names: dict[str, str]) -> Service:
     status = doc.get("ServiceStatus") or {}
-    running = int(status.get("RunningTasks") or 0)
+    # Running and meant to: the engine's RunningTasks also counts tasks still stopping
+    # after a scale down or an update (for up to their stop grace period).
+    running = sum(
+        1
+        for t in tasks
+        if (t.get("Status") or {}).get("State") == "running" and t.get("DesiredState") == "running"
+    )
     desired = status.get("DesiredTasks")
     if desired is None:
         mode = (doc.get("Spec") or {}).get("Mode") or {}
@@ -163,7 +173,7 @@ async def update_service(
 ) -> Service:
     """Read the service, change its spec, send it with the version read; when another
     writer updated it in between (the engine: out of sequence), read it again."""
-    for attempt in range(UPDATE_ATTEMPTS):
+    for _ in range(UPDATE_ATTEMPTS):
         doc = await service_doc(engine, ref)
         spec = await resolve_references(engine, change(doc.get("Spec") or {}))
         version = int((doc.get("Version") or {}).get("Index") or 0)
@@ -177,9 +187,10 @@ async def update_service(
                 ref=ref,
             )
         except errors.EngineError as exc:
-            if _OUT_OF_SEQUENCE in exc.detail and attempt < UPDATE_ATTEMPTS - 1:
-                continue
-            raise
+            if _OUT_OF_SEQUENCE not in exc.detail:
+                raise
+            await _pause()
+            continue
         except errors.BadRequest as exc:
             if "does not have a previous spec" in exc.detail:
                 raise errors.Conflict(
@@ -187,7 +198,7 @@ async def update_service(
                 ) from exc
             raise
         return await get_service(engine, doc["ID"])
-    raise errors.Conflict(f"Service {ref!r} kept changing; try again")  # pragma: no cover
+    raise errors.Conflict(f"Service {ref!r} kept changing under {UPDATE_ATTEMPTS} tries; try again")
 
 
 def patch(change: ServiceSpec) -> Callable[[dict[str, Any]], dict[str, Any]]:
@@ -224,7 +235,7 @@ def unchanged(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 async def update_node(engine: Engine, ref: str, change: NodeUpdate) -> Node:
-    for attempt in range(UPDATE_ATTEMPTS):
+    for _ in range(UPDATE_ATTEMPTS):
         doc: dict[str, Any] = await engine.json("GET", f"nodes/{ref}", kind="node", ref=ref)
         version = int((doc.get("Version") or {}).get("Index") or 0)
         try:
@@ -237,9 +248,14 @@ async def update_node(engine: Engine, ref: str, change: NodeUpdate) -> Node:
                 ref=ref,
             )
         except errors.EngineError as exc:
-            if _OUT_OF_SEQUENCE in exc.detail and attempt < UPDATE_ATTEMPTS - 1:
-                continue
-            raise
+            if _OUT_OF_SEQUENCE not in exc.detail:
+                raise
+            await _pause()
+            continue
         fresh: dict[str, Any] = await engine.json("GET", f"nodes/{doc['ID']}", kind="node")
         return Node.from_engine(fresh)
-    raise errors.Conflict(f"Node {ref!r} kept changing; try again")  # pragma: no cover
+    raise errors.Conflict(f"Node {ref!r} kept changing under {UPDATE_ATTEMPTS} tries; try again")
+
+
+async def _pause() -> None:
+    await asyncio.sleep(random.uniform(*RETRY_PAUSE))
