@@ -31,20 +31,25 @@ async def sw(swarm_nodes: SwarmNodes) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
+def problem(r: httpx.Response, status: int, code: str) -> None:
+    assert r.status_code == status, r.text
+    assert r.json()["code"] == code, r.text
+
+
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:6]}"
 
 
-async def until(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 60) -> Any:
+async def until(check: Callable[[], Awaitable[Any]], what: str, limit: float = 60) -> Any:
     """Poll until `check` gives something true (a swarm converges in its own time)."""
-    deadline = asyncio.get_running_loop().time() + timeout
+    deadline = asyncio.get_running_loop().time() + limit
     last: Any = None
     while asyncio.get_running_loop().time() < deadline:
         last = await check()
         if last:
             return last
         await asyncio.sleep(0.3)
-    raise AssertionError(f"{what}: not reached in {timeout} s (last: {last!r})")
+    raise AssertionError(f"{what}: not reached in {limit} s (last: {last!r})")
 
 
 async def create(c: httpx.AsyncClient, **spec: Any) -> dict[str, Any]:
@@ -81,19 +86,25 @@ async def test_swarm_and_nodes(sw: httpx.AsyncClient) -> None:
     r = await sw.get("/v1/swarm")
     assert r.status_code == 200, r.text
     doc = r.json()
-    assert doc["local_node_state"] == "active" and doc["control_available"] is True
-    assert doc["cluster_id"] and doc["nodes"] == 2 and doc["managers"] == 1
+    assert doc["local_node_state"] == "active"
+    assert doc["control_available"] is True
+    assert doc["cluster_id"]
+    assert doc["nodes"] == 2
+    assert doc["managers"] == 1
     assert "JoinTokens" not in doc["attrs"]  # tokens only through the admin route
     nodes = (await sw.get("/v1/nodes")).json()
     assert sorted(n["hostname"] for n in nodes) == ["swarm-manager", "swarm-worker"]
     leader = next(n for n in nodes if n["leader"])
-    assert leader["role"] == "manager" and leader["state"] == "ready"
+    assert leader["role"] == "manager"
+    assert leader["state"] == "ready"
     assert leader["addr"] == "10.77.0.1"
     one = await sw.get("/v1/nodes/swarm-worker")
-    assert one.status_code == 200 and one.json()["role"] == "worker"
+    assert one.status_code == 200
+    assert one.json()["role"] == "worker"
     assert one.json()["availability"] == "active"
     tokens = (await sw.get("/v1/swarm/join-tokens")).json()
-    assert tokens["worker"].startswith("SWMTKN-") and tokens["manager"].startswith("SWMTKN-")
+    assert tokens["worker"].startswith("SWMTKN-")
+    assert tokens["manager"].startswith("SWMTKN-")
 
 
 async def test_node_labels_and_missing(sw: httpx.AsyncClient, swarm_nodes: SwarmNodes) -> None:
@@ -116,7 +127,7 @@ async def test_node_labels_and_missing(sw: httpx.AsyncClient, swarm_nodes: Swarm
         ("/v1/configs/nope", "config-not-found"),
     ):
         r = await sw.get(path)
-        assert r.status_code == 404 and r.json()["code"] == code, (path, r.text)
+        problem(r, 404, code)
 
 
 async def test_not_a_swarm_manager(swarm_nodes: SwarmNodes) -> None:
@@ -124,19 +135,22 @@ async def test_not_a_swarm_manager(swarm_nodes: SwarmNodes) -> None:
     answers both with their local state."""
     async with in_process(Settings(docker_host=swarm_nodes.worker)) as (_, c):
         r = await c.get("/v1/services")
-        assert r.status_code == 409 and r.json()["code"] == "not-a-swarm-manager", r.text
+        problem(r, 409, "not-a-swarm-manager")
         doc = (await c.get("/v1/swarm")).json()
-        assert doc["local_node_state"] == "active" and doc["control_available"] is False
+        assert doc["local_node_state"] == "active"
+        assert doc["control_available"] is False
         assert doc["cluster_id"] is None or doc["attrs"] == {}
         r = await c.post("/v1/services", json={"image": TEST_IMAGE})
-        assert r.status_code == 409 and r.json()["code"] == "not-a-swarm-manager"
+        assert r.status_code == 409
+        assert r.json()["code"] == "not-a-swarm-manager"
     shared = Settings()
     if docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip() == "inactive":
         async with in_process(shared) as (_, c):
             assert (await c.get("/v1/swarm")).json()["local_node_state"] == "inactive"
             for path in ("/v1/nodes", "/v1/tasks", "/v1/secrets", "/v1/swarm/join-tokens"):
                 r = await c.get(path)
-                assert r.status_code == 409 and r.json()["code"] == "not-a-swarm-manager"
+                assert r.status_code == 409
+                assert r.json()["code"] == "not-a-swarm-manager"
 
 
 # -- services ------------------------------------------------------------------------------
@@ -146,7 +160,8 @@ async def test_replicas_spread_and_scale(sw: httpx.AsyncClient, swarm_nodes: Swa
     name = unique("spread")
     made = await create(sw, name=name, replicas=2, labels={"app": "spread"})
     try:
-        assert made["name"] == name and made["replicas"]["desired"] == 2
+        assert made["name"] == name
+        assert made["replicas"]["desired"] == 2
         tasks = await running(sw, name, 2)
         await sw.post(f"/v1/services/{name}/scale", json={"replicas": 4})
         tasks = await running(sw, name, 4)
@@ -162,7 +177,8 @@ async def test_replicas_spread_and_scale(sw: httpx.AsyncClient, swarm_nodes: Swa
         assert listed[0]["replicas"] == {"running": 4, "desired": 4}
         assert listed[0]["state"] == "running"
         r = await sw.post(f"/v1/services/{name}/scale", json={"replicas": 1})
-        assert r.status_code == 200 and r.json()["spec"]["replicas"] == 1
+        assert r.status_code == 200
+        assert r.json()["spec"]["replicas"] == 1
         await running(sw, name, 1)
         got = (await sw.get(f"/v1/services/{name}")).json()
         assert got["replicas"] == {"running": 1, "desired": 1}
@@ -220,7 +236,8 @@ async def test_spec_translation_on_the_engine(
         assert spec["UpdateConfig"]["Monitor"] == 3_000_000_000
         assert c["Healthcheck"]["Test"] == ["CMD-SHELL", "true"]
         assert c["Healthcheck"]["Interval"] == 2_000_000_000
-        assert c["Env"] == ["MODE=test"] and c["Labels"] == {"team": "a"}
+        assert c["Env"] == ["MODE=test"]
+        assert c["Labels"] == {"team": "a"}
         assert task["Placement"]["Constraints"] == ["node.role==manager"]
         assert spec["EndpointSpec"]["Ports"][0]["PublishMode"] == "host"
         # Read back in moorage's names: the spec as sent.
@@ -254,8 +271,10 @@ async def test_patch_one_field_keeps_the_rest(
         r = await sw.patch(f"/v1/services/{name}", json={"hostname": "h1"})
         assert r.status_code == 200, r.text
         spec = r.json()["spec"]
-        assert spec["hostname"] == "h1" and spec["environment"] == {"A": "1"}
-        assert spec["labels"] == {"keep": "me"} and spec["args"] == LOOP
+        assert spec["hostname"] == "h1"
+        assert spec["environment"] == {"A": "1"}
+        assert spec["labels"] == {"keep": "me"}
+        assert spec["args"] == LOOP
         changes = [
             {"user": "0"},
             {"workdir": "/bin"},
@@ -270,13 +289,19 @@ async def test_patch_one_field_keeps_the_rest(
             r.text for r in results if r.status_code != 200
         ]
         spec = (await sw.get(f"/v1/services/{name}")).json()["spec"]
-        assert spec["user"] == "0" and spec["workdir"] == "/bin" and spec["stop_grace_period"] == 3
-        assert spec["container_labels"] == {"x": "1"} and spec["stop_signal"] == "SIGINT"
-        assert spec["hostname"] == "h1" and spec["environment"] == {"A": "1"}
+        assert spec["user"] == "0"
+        assert spec["workdir"] == "/bin"
+        assert spec["stop_grace_period"] == 3
+        assert spec["container_labels"] == {"x": "1"}
+        assert spec["stop_signal"] == "SIGINT"
+        assert spec["hostname"] == "h1"
+        assert spec["environment"] == {"A": "1"}
         r = await sw.patch(f"/v1/services/{name}", json={"hostnme": "typo"})
-        assert r.status_code == 422 and "hostnme" in r.text
+        assert r.status_code == 422
+        assert "hostnme" in r.text
         r = await sw.patch(f"/v1/services/{name}", json={"hostname": None})
-        assert r.status_code == 200 and r.json()["spec"]["hostname"] is None
+        assert r.status_code == 200
+        assert r.json()["spec"]["hostname"] is None
     finally:
         await remove(sw, name)
 
@@ -315,9 +340,10 @@ async def test_rollback_without_previous_spec_is_409(sw: httpx.AsyncClient) -> N
     await create(sw, name=name, replicas=0)
     try:
         r = await sw.post(f"/v1/services/{name}/rollback")
-        assert r.status_code == 409 and r.json()["code"] == "conflict", r.text
+        problem(r, 409, "conflict")
         got = (await sw.get(f"/v1/services/{name}")).json()
-        assert got["state"] == "stopped" and got["replicas"] == {"running": 0, "desired": 0}
+        assert got["state"] == "stopped"
+        assert got["replicas"] == {"running": 0, "desired": 0}
     finally:
         await remove(sw, name)
 
@@ -384,7 +410,7 @@ async def test_rejected_update_rolls_back(sw: httpx.AsyncClient) -> None:
             status = doc["update_status"] or {}
             return doc if status.get("state") == "rollback_completed" else None
 
-        doc = await until(rolled_back, "the automatic rollback", timeout=90)
+        doc = await until(rolled_back, "the automatic rollback", limit=90)
         assert doc["image"] == TEST_IMAGE
         tasks = await running(sw, name, 2)
         assert all(t["image"] == TEST_IMAGE for t in tasks)
@@ -400,7 +426,8 @@ async def test_drain_moves_tasks(sw: httpx.AsyncClient) -> None:
         tasks = await running(sw, name, 4)
         assert {t["node_id"] for t in tasks} == set(nodes.values())
         r = await sw.patch("/v1/nodes/swarm-worker", json={"availability": "drain"})
-        assert r.status_code == 200 and r.json()["availability"] == "drain"
+        assert r.status_code == 200
+        assert r.json()["availability"] == "drain"
 
         async def moved() -> bool:
             tasks = await running(sw, name, 4)
@@ -410,7 +437,8 @@ async def test_drain_moves_tasks(sw: httpx.AsyncClient) -> None:
         on_worker = (
             await sw.get("/v1/tasks", params={"node": "swarm-worker", "service": name})
         ).json()
-        assert on_worker and all(t["desired_state"] == "shutdown" for t in on_worker)
+        assert on_worker
+        assert all(t["desired_state"] == "shutdown" for t in on_worker)
     finally:
         r = await sw.patch("/v1/nodes/swarm-worker", json={"availability": "active"})
         assert r.status_code == 200, r.text
@@ -440,7 +468,7 @@ async def test_name_in_use(sw: httpx.AsyncClient) -> None:
     await create(sw, name=name, replicas=0)
     try:
         r = await sw.post("/v1/services", json={"name": name, "image": TEST_IMAGE})
-        assert r.status_code == 409 and r.json()["code"] == "name-in-use", r.text
+        problem(r, 409, "name-in-use")
     finally:
         await remove(sw, name)
 
@@ -457,7 +485,8 @@ async def test_secret_mounted_in_a_task(sw: httpx.AsyncClient, swarm_nodes: Swar
     )
     assert r.status_code == 201, r.text
     made = r.json()
-    assert "data" not in made and made["name"] == secret
+    assert "data" not in made
+    assert made["name"] == secret
     assert "data" not in (await sw.get(f"/v1/secrets/{secret}")).json()
     assert secret in [s["name"] for s in (await sw.get("/v1/secrets")).json()]
     try:
@@ -475,9 +504,10 @@ async def test_secret_mounted_in_a_task(sw: httpx.AsyncClient, swarm_nodes: Swar
         )
         assert out.encode() == value
         spec = (await sw.get(f"/v1/services/{name}")).json()["spec"]
-        assert spec["secrets"][0]["name"] == secret and spec["secrets"][0]["mode"] == 0o400
+        assert spec["secrets"][0]["name"] == secret
+        assert spec["secrets"][0]["mode"] == 0o400
         r = await sw.delete(f"/v1/secrets/{secret}")
-        assert r.status_code == 409 and r.json()["code"] == "in-use", r.text
+        problem(r, 409, "in-use")
     finally:
         await remove(sw, name)
     r = await sw.delete(f"/v1/secrets/{secret}")
@@ -516,7 +546,7 @@ async def test_configs_and_bad_references(sw: httpx.AsyncClient, swarm_nodes: Sw
 
 async def test_secret_data_not_in_the_audit_log(swarm_nodes: SwarmNodes) -> None:
     settings = Settings(docker_host=swarm_nodes.manager, audit_db=":memory:")
-    async with in_process(settings) as (app, c):
+    async with in_process(settings) as (_app, c):
         secret = unique("audited")
         data = base64.b64encode(b"very-private-value").decode()
         r = await c.post("/v1/secrets", json={"name": secret, "data": data})
@@ -525,6 +555,7 @@ async def test_secret_data_not_in_the_audit_log(swarm_nodes: SwarmNodes) -> None
             rows = (await c.get("/v1/audit", params={"action": "secrets_create"})).json()
             assert rows, rows
             text = json.dumps(rows)
-            assert data not in text and secret in text
+            assert data not in text
+            assert secret in text
         finally:
             assert (await c.delete(f"/v1/secrets/{secret}")).status_code == 204
