@@ -1,0 +1,175 @@
+"""A service's logs merged across its tasks on both nodes: history in timestamp order,
+and the SSE stream resumed mid-flow without repeats or gaps (against a real uvicorn)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from app.services.swarm_logs import Key, parse_id
+from app.settings import Settings
+from tests.conftest import TEST_IMAGE, LiveServer, SwarmNodes, in_process
+from tests.sse import events
+
+pytestmark = pytest.mark.slow
+
+# Four tasks printing numbered lines fast, one in ten on stderr, each naming its slot.
+SCRIPT = (
+    'i=0; while true; do i=$((i+1)); if [ $((i % 10)) = 0 ]; then echo "$SLOT $i err" >&2; '
+    'else echo "$SLOT $i"; fi; usleep 20000; done'
+)
+
+
+@pytest.fixture(scope="module")
+async def sw(swarm_nodes: SwarmNodes) -> AsyncIterator[httpx.AsyncClient]:
+    async with in_process(Settings(docker_host=swarm_nodes.manager, audit_db=":memory:")) as (
+        _,
+        c,
+    ):
+        yield c
+
+
+@pytest.fixture(scope="module")
+async def chatty(sw: httpx.AsyncClient) -> AsyncIterator[str]:
+    """A service of four tasks on both nodes, logging ~200 lines/s in all."""
+    name = f"chatty-{uuid.uuid4().hex[:6]}"
+    r = await sw.post(
+        "/v1/services",
+        json={
+            "name": name,
+            "image": TEST_IMAGE,
+            "command": ["sh", "-c", SCRIPT],
+            "environment": {"SLOT": "{{.Task.Slot}}"},
+            "replicas": 4,
+            "endpoint_mode": "dnsrr",
+            "stop_grace_period": 1,
+        },
+    )
+    assert r.status_code == 201, r.text
+    try:
+        for _ in range(200):
+            tasks = (
+                await sw.get("/v1/tasks", params={"service": name, "desired_state": "running"})
+            ).json()
+            if len(tasks) == 4 and all(t["state"] == "running" for t in tasks):
+                break
+            await asyncio.sleep(0.3)
+        else:
+            raise AssertionError("the four tasks did not start")
+        await asyncio.sleep(1)  # some history on every task
+        yield name
+    finally:
+        await sw.delete(f"/v1/services/{name}")
+
+
+@pytest.fixture(scope="module")
+def server(swarm_nodes: SwarmNodes) -> Iterator[LiveServer]:
+    # A wider reorder window than the default: this machine is shared and loaded.
+    env = {"MOORAGE_DOCKER_HOST": swarm_nodes.manager, "MOORAGE_SWARM_LOGS_WINDOW": "0.5"}
+    live = LiveServer(env).start(wait_ready=True)
+    yield live
+    live.stop()
+
+
+def keys(lines: list[dict[str, Any]]) -> list[Key]:
+    return [parse_id(line["id"]) for line in lines]
+
+
+async def test_history_merged_in_order_with_sources(sw: httpx.AsyncClient, chatty: str) -> None:
+    r = await sw.get(f"/v1/services/{chatty}/logs")
+    assert r.status_code == 200, r.text
+    lines = r.json()
+    assert len(lines) > 40
+    ks = keys(lines)
+    assert ks == sorted(ks)
+    assert len(set(ks)) == len(ks)
+    nodes = {n["id"] for n in (await sw.get("/v1/nodes")).json()}
+    assert {line["node_id"] for line in lines} == nodes  # both nodes' tasks
+    assert {line["slot"] for line in lines} == {1, 2, 3, 4}
+    tasks = {t["id"]: t for t in (await sw.get("/v1/tasks", params={"service": chatty})).json()}
+    for line in lines:
+        slot, _, rest = line["line"].partition(" ")
+        assert int(slot) == line["slot"]  # the line is where moorage says it came from
+        task = tasks[line["task_id"]]
+        assert line["container_id"] == task["container_id"]
+        assert line["node_id"] == task["node_id"]
+        assert line["stream"] == ("stderr" if rest.endswith("err") else "stdout")
+        assert line["ts"].endswith("Z")
+    # tail is per task; stdout only leaves the stderr lines out.
+    tail = (await sw.get(f"/v1/services/{chatty}/logs", params={"tail": 3})).json()
+    assert len(tail) == 12
+    assert keys(tail) == sorted(keys(tail))
+    out = (await sw.get(f"/v1/services/{chatty}/logs", params={"stderr": False})).json()
+    assert out
+    assert all(line["stream"] == "stdout" for line in out)
+    bad = await sw.get(f"/v1/services/{chatty}/logs", params={"stdout": False, "stderr": False})
+    assert bad.status_code == 422
+
+
+async def test_task_logs(sw: httpx.AsyncClient, chatty: str) -> None:
+    task = (
+        await sw.get("/v1/tasks", params={"service": chatty, "desired_state": "running"})
+    ).json()[0]
+    lines = (await sw.get(f"/v1/tasks/{task['id']}/logs")).json()
+    assert lines
+    assert {line["task_id"] for line in lines} == {task["id"]}
+    assert {line["container_id"] for line in lines} == {task["container_id"]}
+    assert keys(lines) == sorted(keys(lines))
+
+
+async def _read(
+    client: httpx.AsyncClient, url: str, n: int, headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """The first `n` log events of a stream, then the connection dropped."""
+    got: list[dict[str, Any]] = []
+    async with client.stream("GET", url, headers=headers or {}) as resp:
+        assert resp.status_code == 200
+        assert resp.headers["content-type"].startswith("text/event-stream")
+        async for ev in events(resp):
+            if ev.event == "log":
+                got.append({**ev.json, "id": ev.id})
+                if len(got) == n:
+                    break
+            elif ev.event in ("error", "end"):
+                raise AssertionError(f"stream stopped: {ev.event} {ev.data}")
+    return got
+
+
+async def test_stream_resumes_without_repeats_or_gaps(
+    sw: httpx.AsyncClient, chatty: str, server: LiveServer
+) -> None:
+    url = f"{server.url}/v1/services/{chatty}/logs/stream"
+    async with httpx.AsyncClient(timeout=60) as client:
+        first = await _read(client, url, 150)
+        second = await _read(client, url, 150, {"Last-Event-ID": first[-1]["id"]})
+        third = await _read(client, f"{url}?last_event_id={second[-1]['id']}", 150)
+    got = first + second + third
+    ks = keys(got)
+    assert ks == sorted(ks), "lines out of timestamp order across tasks"
+    assert len(set(ks)) == len(ks), "a line came twice"
+    assert {line["node_id"] for line in got} == {
+        n["id"] for n in (await sw.get("/v1/nodes")).json()
+    }
+    # No gap: what the three connections gave is exactly the history over that span.
+    await asyncio.sleep(1)
+    history = (await sw.get(f"/v1/services/{chatty}/logs")).json()
+    span = [line for line in history if ks[0] <= parse_id(line["id"]) <= ks[-1]]
+    assert [line["id"] for line in span] == [line["id"] for line in got]
+    assert [line["line"] for line in span] == [line["line"] for line in got]
+
+
+async def test_stream_errors(sw: httpx.AsyncClient, chatty: str, server: LiveServer) -> None:
+    async with httpx.AsyncClient(timeout=30) as client:
+        r = await client.get(f"{server.url}/v1/services/nope/logs/stream")
+        assert r.status_code == 404
+        assert r.json()["code"] == "service-not-found"
+        r = await client.get(
+            f"{server.url}/v1/services/{chatty}/logs/stream", headers={"Last-Event-ID": "12-x"}
+        )
+        assert r.status_code == 422
+        assert r.json()["errors"][0]["loc"] == ["query", "last_event_id"]
