@@ -267,11 +267,11 @@ class Policy(BaseModel):
         capabilities, devices, profiles, registries, log drivers), on every node."""
         self._known(spec, SERVICE_KEYS, "service spec")
         task = _mapping(_ci(spec, "TaskTemplate") or {}, "TaskTemplate")
-        self._known(task, TASK_KEYS, "TaskTemplate")
         runtime = str(_ci(task, "Runtime") or "").strip().lower()
-        if runtime not in ("", "container"):
+        if runtime not in ("", "container") or _ci(task, "PluginSpec") is not None:
             # `plugin` installs a managed plugin on every node: privileged by nature.
             refuse("allow_privileged", f"TaskTemplate Runtime {runtime!r} is not allowed")
+        self._known(task, TASK_KEYS, "TaskTemplate")
         container = _mapping(_ci(task, "ContainerSpec") or {}, "ContainerSpec")
         self._known(container, SERVICE_CONTAINER_KEYS, "ContainerSpec")
         image = _ci(container, "Image")

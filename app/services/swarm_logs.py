@@ -125,12 +125,13 @@ class Reorder:
 
     def __init__(self, window: float, after: Key | None) -> None:
         self.window = window
-        self.after = after  # the newest key sent (or resumed from)
+        self.resumed = after  # lines at or before it were sent on an earlier connection
+        self.after = after  # the newest key sent
         self._heap: list[RawLine] = []
 
     def add(self, lines: list[RawLine]) -> None:
         for line in lines:
-            if self.after is None or line.key > self.after:
+            if self.resumed is None or line.key > self.resumed:
                 heapq.heappush(self._heap, line)
 
     def due(self, now: float) -> list[tuple[RawLine, Key]]:
