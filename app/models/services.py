@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, Field, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from app.models.common import Bytes, LabelKey, LabelValue, RequestBody, rfc3339, split_kv_list
 from app.models.containers import (
@@ -52,6 +52,27 @@ _Labels = Annotated[
 ]
 
 
+class SpecPart(RequestBody):
+    """A part of `ServiceSpec`. Services answer with their spec too: one schema for both
+    directions (the request's, where `memory` may be `"512m"`), split by app/openapi.py."""
+
+    model_config = ConfigDict(
+        extra="forbid", str_max_length=65_536, json_schema_mode_override="validation"
+    )
+
+
+class ServiceMount(Mount):
+    """A mount of each task (docker-py `Mount`)."""
+
+    model_config = SpecPart.model_config
+
+
+class ServiceHealthcheck(Healthcheck):
+    """A health check of each task; durations in seconds."""
+
+    model_config = SpecPart.model_config
+
+
 def _ns(seconds: float | None) -> int | None:
     return None if seconds is None else round(seconds * NS)
 
@@ -60,7 +81,7 @@ def _s(ns: Any) -> float | None:
     return None if ns in (None, "") else int(ns) / NS
 
 
-class Port(RequestBody):
+class ServicePort(SpecPart):
     """A published port. No IPVS here: `mode: host` publishes on the task's node."""
 
     target: Annotated[int, Field(ge=1, le=65535)]
@@ -79,7 +100,7 @@ class Port(RequestBody):
         return out
 
 
-class NetworkAttachment(RequestBody):
+class ServiceNetwork(SpecPart):
     target: Annotated[str, Field(min_length=1, max_length=255)] = Field(
         description="Network name or id"
     )
@@ -88,7 +109,7 @@ class NetworkAttachment(RequestBody):
     )
 
 
-class Limits(RequestBody):
+class ServiceLimits(SpecPart):
     cpus: Cpus | None = None
     memory: Bytes | None = Field(default=None, description="Bytes or `512m`; at least 4 MiB")
 
@@ -108,9 +129,9 @@ class Limits(RequestBody):
         return out
 
 
-class Resources(RequestBody):
-    limits: Limits | None = None
-    reservations: Limits | None = None
+class ServiceResources(SpecPart):
+    limits: ServiceLimits | None = None
+    reservations: ServiceLimits | None = None
 
     def to_engine(self) -> dict[str, Any]:
         return {
@@ -119,7 +140,7 @@ class Resources(RequestBody):
         }
 
 
-class ServiceRestartPolicy(RequestBody):
+class ServiceRestartPolicy(SpecPart):
     condition: Literal["none", "on-failure", "any"] = "any"
     delay: Duration | None = None
     max_attempts: Annotated[int, Field(ge=0, le=1_000_000)] | None = None
@@ -136,7 +157,7 @@ class ServiceRestartPolicy(RequestBody):
         return out
 
 
-class UpdateConfig(RequestBody):
+class ServiceUpdateConfig(SpecPart):
     """How a rollout (or a rollback) proceeds. `failure_action: rollback` is for updates."""
 
     parallelism: Annotated[int, Field(ge=0, le=1_000_000)] = 1
@@ -160,7 +181,7 @@ class UpdateConfig(RequestBody):
         return out
 
 
-class FileReference(RequestBody):
+class ServiceFile(SpecPart):
     """A secret or config given to the task as a file, by name."""
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
@@ -185,7 +206,7 @@ class FileReference(RequestBody):
         }
 
 
-class ServiceSpec(RequestBody):
+class ServiceSpec(SpecPart):
     """A service (only `image` is required). `replicas` or `mode: "global"`."""
 
     name: ServiceName | None = None
@@ -197,9 +218,9 @@ class ServiceSpec(RequestBody):
     container_labels: _Labels | None = Field(default=None, description="Each task container's")
     mode: Literal["replicated", "global"] | None = None
     replicas: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    ports: Annotated[list[Port], Field(max_length=256)] | None = None
-    mounts: Annotated[list[Mount], Field(max_length=256)] | None = None
-    networks: Annotated[list[NetworkAttachment], Field(max_length=64)] | None = None
+    ports: Annotated[list[ServicePort], Field(max_length=256)] | None = None
+    mounts: Annotated[list[ServiceMount], Field(max_length=256)] | None = None
+    networks: Annotated[list[ServiceNetwork], Field(max_length=64)] | None = None
     constraints: Annotated[list[Constraint], Field(max_length=64)] | None = Field(
         default=None, examples=[["node.role==worker"]]
     )
@@ -207,13 +228,13 @@ class ServiceSpec(RequestBody):
         Annotated[list[Annotated[str, Field(max_length=512)]], Field(max_length=16)] | None
     ) = Field(default=None, description="Spread descriptors", examples=[["node.labels.zone"]])
     max_replicas_per_node: Annotated[int, Field(ge=0, le=100_000)] | None = None
-    resources: Resources | None = None
+    resources: ServiceResources | None = None
     restart_policy: ServiceRestartPolicy | None = None
-    update_config: UpdateConfig | None = None
-    rollback_config: UpdateConfig | None = None
-    healthcheck: Healthcheck | None = None
-    secrets: Annotated[list[FileReference], Field(max_length=256)] | None = None
-    configs: Annotated[list[FileReference], Field(max_length=256)] | None = None
+    update_config: ServiceUpdateConfig | None = None
+    rollback_config: ServiceUpdateConfig | None = None
+    healthcheck: ServiceHealthcheck | None = None
+    secrets: Annotated[list[ServiceFile], Field(max_length=256)] | None = None
+    configs: Annotated[list[ServiceFile], Field(max_length=256)] | None = None
     user: Annotated[str, Field(max_length=256)] | None = None
     workdir: AbsPath | None = None
     hostname: Annotated[str, Field(max_length=255)] | None = None

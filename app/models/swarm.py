@@ -315,12 +315,10 @@ class Created(BaseModel):
 # -- service logs ---------------------------------------------------------------------
 
 
-class ServiceLogLine(BaseModel):
-    """One line of a service's (or a task's) logs, with where it came from. `id` is its
-    position in the merged order (`<ts_ns>-<task_id>-<seq>`, see
-    app/services/swarm_logs.py): the SSE event id, resumable."""
+class ServiceLogEvent(BaseModel):
+    """One line of a service's (or a task's) logs, with where it came from: the `data`
+    of a stream's `event: log` (its position is the event's `id`)."""
 
-    id: str = Field(examples=["1764523623123456789-idhxsrkcr57s1x3zb9jg6pb2v-0"])
     task_id: str
     slot: int | None = None
     node_id: str | None = None
@@ -328,3 +326,10 @@ class ServiceLogLine(BaseModel):
     stream: Literal["stdout", "stderr"]
     ts: str = Field(examples=["2025-11-30T17:27:03.123456789Z"])
     line: str
+
+
+class ServiceLogLine(ServiceLogEvent):
+    """A line of the history, with its position in the merged order: `id`
+    (`<ts_ns>-<task_id>-<seq>`, see app/services/swarm_logs.py), the stream's event id."""
+
+    id: str = Field(examples=["1764523623123456789-idhxsrkcr57s1x3zb9jg6pb2v-0"])

@@ -12,7 +12,7 @@ from app import errors
 from app.engine import EngineDep
 from app.models.common import check_ref, engine_time, label_filters
 from app.models.services import ScaleRequest, Service, ServiceCreate, ServiceSpec
-from app.models.swarm import ServiceLogLine, Task
+from app.models.swarm import ServiceLogEvent, ServiceLogLine, Task
 from app.routers.streams import LastEventId, SettingsDep
 from app.services import swarm, swarm_logs
 from app.streams import resume_point, sse_doc, sse_response
@@ -173,7 +173,7 @@ async def services_logs(
             "`<ts_ns>-<task_id>-<seq>`, resumable with Last-Event-ID; "
             '`event: end` `{"reason": "removed"}` when the service goes',
             _LOGS_DOC,
-            events={"log": ServiceLogLine},
+            events={"log": ServiceLogEvent},
         ),
         **errors.problem_responses(_NOT_FOUND, _MANAGER),
     },
