@@ -115,7 +115,8 @@ _BAD_INPUT_500 = re.compile(
     r"|failed to parse value as time or duration"  # prune `until`
     r"|invalid subnet|invalid gateway|invalid cidr"  # network IPAM
     r"|non parsable secondary ip|invalid pool request|requested address is out of range"
-    r"|strconv\.parse\w*: parsing",  # a number the engine could not read
+    r"|strconv\.parse\w*: parsing"  # a number the engine could not read
+    r"|invalid join token",
     re.I,
 )
 # A driver (volume, network, log, IPAM) that is not installed: the caller named it.
@@ -123,6 +124,9 @@ _NO_PLUGIN = re.compile(r"plugin \S+ not found|error looking up \w+ plugin", re.
 # A secret or config a service uses (the engine: 400 InvalidArgument).
 _SWARM_IN_USE = re.compile(r"is in use by the following service", re.I)
 _NOT_A_MANAGER = re.compile(r"not a swarm manager", re.I)
+_SWARM_STATE = re.compile(
+    r"already part of a swarm|not part of a swarm|attempting to leave the swarm", re.I
+)
 # A short id matching several objects (containers: 500; networks: 400).
 _AMBIGUOUS = re.compile(r"multiple IDs found with provided prefix|is ambiguous", re.I)
 
@@ -148,6 +152,8 @@ def translate_docker_error(
             # The engine's 503 for a Swarm call on a worker or outside a swarm: the
             # engine is up, this host is the wrong one.
             return errors.NotASwarmManager(message)
+        if status == 503 and _SWARM_STATE.search(message):
+            return errors.Conflict(message)  # init/join/leave against the node's state
         if status in (400, 404, 409, 500) and _AMBIGUOUS.search(message):
             return errors.AmbiguousId(message)
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream
