@@ -173,3 +173,30 @@ async def test_stream_errors(sw: httpx.AsyncClient, chatty: str, server: LiveSer
         )
         assert r.status_code == 422
         assert r.json()["errors"][0]["loc"] == ["query", "last_event_id"]
+
+
+async def test_stream_ends_when_the_service_goes(sw: httpx.AsyncClient, server: LiveServer) -> None:
+    name = f"brief-{uuid.uuid4().hex[:6]}"
+    r = await sw.post(
+        "/v1/services",
+        json={
+            "name": name,
+            "image": TEST_IMAGE,
+            "command": ["sh", "-c", "while true; do echo tick; usleep 100000; done"],
+            "replicas": 1,
+            "stop_grace_period": 1,
+        },
+    )
+    assert r.status_code == 201, r.text
+    seen: list[str] = []
+    async with httpx.AsyncClient(timeout=60) as client:
+        async with client.stream("GET", f"{server.url}/v1/services/{name}/logs/stream") as resp:
+            async for ev in events(resp):
+                seen.append(ev.event)
+                if ev.event == "log" and seen.count("log") == 3:
+                    assert (await sw.delete(f"/v1/services/{name}")).status_code == 204
+                if ev.event in ("end", "error"):
+                    assert ev.event == "end", ev.data
+                    assert ev.json == {"reason": "removed"}
+                    break
+    assert seen.count("log") >= 3

@@ -13,7 +13,7 @@ from app.engine import EngineDep
 from app.models.common import check_ref, engine_time, label_filters
 from app.models.services import ScaleRequest, Service, ServiceCreate, ServiceSpec
 from app.models.swarm import ServiceLogEvent, ServiceLogLine, Task
-from app.routers.streams import LastEventId, SettingsDep
+from app.routers.streams import BusDep, LastEventId, SettingsDep
 from app.services import swarm, swarm_logs
 from app.streams import resume_point, sse_doc, sse_response
 
@@ -182,6 +182,7 @@ async def services_logs_stream(
     id: str,
     request: Request,
     engine: EngineDep,
+    bus: BusDep,
     settings: SettingsDep,
     tail: Tail = "all",
     since: str | None = None,
@@ -201,8 +202,8 @@ async def services_logs_stream(
         follow=True, tail=tail, since=since, until=None, stdout=stdout, stderr=stderr, after=after
     )
     doc = await swarm.service_doc(engine, id)
-    body = swarm_logs.follow(engine, doc["ID"], params, after, settings.swarm_logs_window)
-    return sse_response(body, settings, request)
+    body = swarm_logs.follow(engine, bus, doc["ID"], params, after, settings.swarm_logs_window)
+    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
 
 
 # -- tasks ----------------------------------------------------------------------------

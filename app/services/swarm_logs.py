@@ -33,6 +33,7 @@ from typing import Any
 from app import errors
 from app.engine import Engine, translate_docker_error
 from app.models.swarm import ServiceLogLine
+from app.services.events import EventBus, Subscription
 from app.services.logs import FrameParser, ns_to_engine, ts_ns
 from app.streams import encode
 
@@ -239,18 +240,34 @@ async def history(
 
 async def follow(
     engine: Engine,
+    bus: EventBus,
     service_id: str,
     params: dict[str, Any],
     after: Key | None,
     window: float,
 ) -> AsyncIterator[bytes]:
-    """The live stream's events: `log` per line, merged; `end` when the engine's stream
-    ends (`removed` when the service is gone)."""
+    """The live stream's events: `log` per line, merged; `end` `{"reason": "removed"}`
+    when the service is removed (the engine's own stream does not end then: moorage
+    watches the engine's events for it), `ended` when the engine's stream ends."""
     lookup = task_lookup(engine, service_id)
     reorder = Reorder(window, after)
     splitter = LineSplitter()
     chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
     failure: list[BaseException] = []
+    removed = asyncio.Event()
+
+    async def watch(sub: Subscription) -> None:
+        while True:
+            event = await sub.get()
+            actor = event.get("Actor") or {}
+            if (
+                event.get("Type") == "service"
+                and event.get("Action") == "remove"
+                and actor.get("ID") == service_id
+            ):
+                removed.set()
+                await chunks.put(None)
+                return
 
     async def read() -> None:
         try:
@@ -264,6 +281,8 @@ async def follow(
         finally:
             await chunks.put(None)
 
+    sub = bus.open(maxsize=1_000)
+    watcher = asyncio.create_task(watch(sub))
     reader = asyncio.create_task(read())
     try:
         ended = False
@@ -295,15 +314,12 @@ async def follow(
                     record = await _record(line, key, lookup)
                     parts.append(encode("log", record.model_dump(exclude={"id"}), id=record.id))
                 yield b"".join(parts)
-        if failure:
+        if failure and not removed.is_set():
             raise translate_docker_error(failure[0], "service", service_id)
-        reason = "ended"
-        try:
-            await engine.json("GET", f"services/{service_id}", kind="service")
-        except errors.NotFound:
-            reason = "removed"
-        yield encode("end", {"reason": reason})
+        yield encode("end", {"reason": "removed" if removed.is_set() else "ended"})
     finally:
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        bus.subscribers.discard(sub)
+        for task in (watcher, reader):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
