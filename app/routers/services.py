@@ -158,10 +158,10 @@ async def services_logs(
         follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
     )
     doc = await swarm.service_doc(engine, id)
-    lookup = swarm_logs.task_lookup(engine, doc["ID"])
-    return await swarm_logs.history(
-        engine, f"services/{doc['ID']}/logs", params, lookup, "service", id
+    tasks: list[dict[str, Any]] = await engine.json(
+        "GET", "tasks", params={"filters": {"service": [doc["ID"]]}}
     )
+    return await swarm_logs.history(engine, tasks or [], params)
 
 
 @router.get(
@@ -264,5 +264,4 @@ async def tasks_logs(
         follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
     )
     doc: dict[str, Any] = await engine.json("GET", f"tasks/{id}", kind="task", ref=id)
-    lookup = swarm_logs.task_lookup(engine, str(doc.get("ServiceID") or "") or None)
-    return await swarm_logs.history(engine, f"tasks/{doc['ID']}/logs", params, lookup, "task", id)
+    return await swarm_logs.history(engine, [doc], params)

@@ -1,0 +1,184 @@
+"""Service log stream on the two-node swarm: every line once, in order, and its lag.
+
+    .venv/bin/python -m bench.swarm_logs                  # 4 tasks, 1,000 lines/s, 20 s
+    .venv/bin/python -m bench.swarm_logs --rate 2000 --seconds 30
+
+scripts/swarm-up.sh starts the swarm (two private engines); moorage runs under uvicorn
+pointed at the manager; a service of 4 tasks (2 per node) prints numbered lines at
+`--rate` lines/s in all. One SSE client follows `GET /v1/services/{id}/logs/stream?tail=0`.
+Lag is the time a line is received minus its engine timestamp (one host, one clock).
+After the run the history route is read: over the span the client saw, the stream must
+hold exactly the history's lines in the history's order (no repeat, no gap, no line out
+of timestamp order). Everything is removed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.logs_follow import free_port
+
+
+class Server:
+    """moorage under uvicorn, pointed at the swarm's manager."""
+
+    def __init__(self, engine: str) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {**os.environ, "MOORAGE_DOCKER_HOST": engine}
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "app.main:app",
+                "--host", "127.0.0.1", "--port", str(self.port), "--log-level", "warning",
+            ],
+            cwd=ROOT,
+            env=self.env,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise SystemExit("moorage did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+ROOT = Path(__file__).resolve().parent.parent
+IMAGE = os.environ.get("MOORAGE_TEST_IMAGE", "moorage-test/busybox:latest")
+
+
+def _key(event_id: str) -> tuple[int, str, int]:
+    ns, task, seq = event_id.split("-")
+    return int(ns), task, int(seq)
+
+
+async def follow(url: str, seconds: float) -> list[tuple[float, str, dict[str, Any]]]:
+    got: list[tuple[float, str, dict[str, Any]]] = []
+    deadline = time.monotonic() + seconds
+    async with httpx.AsyncClient(timeout=None) as client:
+        async with client.stream("GET", url) as resp:
+            resp.raise_for_status()
+            event, ident = "", ""
+            async for line in resp.aiter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("id: "):
+                    ident = line[4:]
+                elif line.startswith("data: ") and event == "log":
+                    got.append((time.time(), ident, json.loads(line[6:])))
+                elif line == "":
+                    event, ident = "", ""
+                    if time.monotonic() > deadline:
+                        break
+    return got
+
+
+def pct(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
+
+
+async def run(rate: int, seconds: float, tasks: int) -> dict[str, Any]:
+    root = Path(f"/tmp/moorage-bench-swarm-{os.getpid()}")
+    script = str(ROOT / "scripts" / "swarm-up.sh")
+    up = subprocess.run([script, "up", str(root)], capture_output=True, text=True, check=True)
+    manager = next(v for k, v in (x.split("=", 1) for x in up.stdout.split()) if k == "MANAGER")
+    server = Server(manager)
+    name = f"bench-logs-{os.getpid()}"
+    per_task = rate / tasks
+    # Ten lines per sleep: a busybox `usleep` is a fork, too slow to pace each line.
+    pause = max(1, int(10 * 1_000_000 / per_task))
+    script_sh = (
+        "i=0; while true; do for _ in 0 1 2 3 4 5 6 7 8 9; do i=$((i+1)); "
+        f'echo "$SLOT $i"; done; usleep {pause}; done'
+    )
+    try:
+        server.start()
+        async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
+            r = await c.post(
+                "/v1/services",
+                json={
+                    "name": name,
+                    "image": IMAGE,
+                    "command": ["sh", "-c", script_sh],
+                    "environment": {"SLOT": "{{.Task.Slot}}"},
+                    "replicas": tasks,
+                    "endpoint_mode": "dnsrr",
+                    "stop_grace_period": 1,
+                },
+            )
+            r.raise_for_status()
+            while (await c.get(f"/v1/services/{name}")).json()["replicas"]["running"] < tasks:
+                await asyncio.sleep(0.2)
+            got = await follow(f"{server.url}/v1/services/{name}/logs/stream?tail=0", seconds)
+            await asyncio.sleep(1)
+            history = (await c.get(f"/v1/services/{name}/logs")).json()
+            nodes = {
+                t["node_id"] for t in (await c.get("/v1/tasks", params={"service": name})).json()
+            }
+            await c.delete(f"/v1/services/{name}")
+    finally:
+        try:
+            server.stop()
+        finally:
+            subprocess.run([script, "down", str(root)], capture_output=True, check=False)
+    keys = [_key(i) for _, i, _ in got]
+    lags = [recv - _key(i)[0] / 1e9 for recv, i, _ in got]
+    span = [h for h in history if keys and keys[0] <= _key(h["id"]) <= keys[-1]]
+    stream_ids = [i for _, i, _ in got]
+    history_ids = [h["id"] for h in span]
+    wall = got[-1][0] - got[0][0] if len(got) > 1 else 0.0
+    return {
+        "tasks": tasks,
+        "nodes": len(nodes),
+        "rate_asked": rate,
+        "lines": len(got),
+        "lines_per_s": round(len(got) / wall) if wall else 0,
+        "out_of_order": sum(1 for a, b in zip(keys, keys[1:], strict=False) if b <= a),
+        "repeats": len(stream_ids) - len(set(stream_ids)),
+        "missing": len(set(history_ids) - set(stream_ids)),
+        "same_as_history": stream_ids == history_ids,
+        "lag_ms_p50": round(pct(lags, 50) * 1000, 1),
+        "lag_ms_p99": round(pct(lags, 99) * 1000, 1),
+        "lag_ms_max": round(max(lags, default=0) * 1000, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rate", type=int, default=1000, help="lines/s, all tasks together")
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--tasks", type=int, default=4)
+    args = parser.parse_args(argv)
+    result = asyncio.run(run(args.rate, args.seconds, args.tasks))
+    print(json.dumps(result, indent=2))
+    ok = result["same_as_history"] and result["lag_ms_p99"] <= 250
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
