@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import subprocess
@@ -79,21 +80,20 @@ def _key(event_id: str) -> tuple[int, str, int]:
 async def follow(url: str, seconds: float) -> list[tuple[float, str, dict[str, Any]]]:
     got: list[tuple[float, str, dict[str, Any]]] = []
     deadline = time.monotonic() + seconds
-    async with httpx.AsyncClient(timeout=None) as client:
-        async with client.stream("GET", url) as resp:
-            resp.raise_for_status()
-            event, ident = "", ""
-            async for line in resp.aiter_lines():
-                if line.startswith("event: "):
-                    event = line[7:]
-                elif line.startswith("id: "):
-                    ident = line[4:]
-                elif line.startswith("data: ") and event == "log":
-                    got.append((time.time(), ident, json.loads(line[6:])))
-                elif line == "":
-                    event, ident = "", ""
-                    if time.monotonic() > deadline:
-                        break
+    async with httpx.AsyncClient(timeout=None) as client, client.stream("GET", url) as resp:
+        resp.raise_for_status()
+        event, ident = "", ""
+        async for line in resp.aiter_lines():
+            if line.startswith("event: "):
+                event = line[7:]
+            elif line.startswith("id: "):
+                ident = line[4:]
+            elif line.startswith("data: ") and event == "log":
+                got.append((time.time(), ident, json.loads(line[6:])))
+            elif line == "":
+                event, ident = "", ""
+                if time.monotonic() > deadline:
+                    break
     return got
 
 
@@ -102,12 +102,7 @@ def pct(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(p / 100 * len(ordered)))] if ordered else 0.0
 
 
-async def run(rate: int, seconds: float, tasks: int) -> dict[str, Any]:
-    root = Path(f"/tmp/moorage-bench-swarm-{os.getpid()}")
-    script = str(ROOT / "scripts" / "swarm-up.sh")
-    up = subprocess.run([script, "up", str(root)], capture_output=True, text=True, check=True)
-    manager = next(v for k, v in (x.split("=", 1) for x in up.stdout.split()) if k == "MANAGER")
-    server = Server(manager)
+async def measure(url: str, rate: int, seconds: float, tasks: int) -> dict[str, Any]:
     name = f"bench-logs-{os.getpid()}"
     per_task = rate / tasks
     # Ten lines per sleep: a busybox `usleep` is a fork, too slow to pace each line.
@@ -116,36 +111,31 @@ async def run(rate: int, seconds: float, tasks: int) -> dict[str, Any]:
         "i=0; while true; do for _ in 0 1 2 3 4 5 6 7 8 9; do i=$((i+1)); "
         f'echo "$SLOT $i"; done; usleep {pause}; done'
     )
-    try:
-        server.start()
-        async with httpx.AsyncClient(base_url=server.url, timeout=120) as c:
-            r = await c.post(
-                "/v1/services",
-                json={
-                    "name": name,
-                    "image": IMAGE,
-                    "command": ["sh", "-c", script_sh],
-                    "environment": {"SLOT": "{{.Task.Slot}}"},
-                    "replicas": tasks,
-                    "endpoint_mode": "dnsrr",
-                    "stop_grace_period": 1,
-                },
-            )
-            r.raise_for_status()
-            while (await c.get(f"/v1/services/{name}")).json()["replicas"]["running"] < tasks:
+    async with httpx.AsyncClient(base_url=url, timeout=120) as c:
+        r = await c.post(
+            "/v1/services",
+            json={
+                "name": name,
+                "image": IMAGE,
+                "command": ["sh", "-c", script_sh],
+                "environment": {"SLOT": "{{.Task.Slot}}"},
+                "replicas": tasks,
+                "endpoint_mode": "dnsrr",
+                "stop_grace_period": 1,
+            },
+        )
+        r.raise_for_status()
+        try:
+            for _ in range(600):
+                if (await c.get(f"/v1/services/{name}")).json()["replicas"]["running"] == tasks:
+                    break
                 await asyncio.sleep(0.2)
-            got = await follow(f"{server.url}/v1/services/{name}/logs/stream?tail=0", seconds)
+            got = await follow(f"{url}/v1/services/{name}/logs/stream?tail=0", seconds)
             await asyncio.sleep(1)
             history = (await c.get(f"/v1/services/{name}/logs")).json()
-            nodes = {
-                t["node_id"] for t in (await c.get("/v1/tasks", params={"service": name})).json()
-            }
-            await c.delete(f"/v1/services/{name}")
-    finally:
-        try:
-            server.stop()
+            listed = (await c.get("/v1/tasks", params={"service": name})).json()
         finally:
-            subprocess.run([script, "down", str(root)], capture_output=True, check=False)
+            await c.delete(f"/v1/services/{name}")
     keys = [_key(i) for _, i, _ in got]
     lags = [recv - _key(i)[0] / 1e9 for recv, i, _ in got]
     span = [h for h in history if keys and keys[0] <= _key(h["id"]) <= keys[-1]]
@@ -154,11 +144,11 @@ async def run(rate: int, seconds: float, tasks: int) -> dict[str, Any]:
     wall = got[-1][0] - got[0][0] if len(got) > 1 else 0.0
     return {
         "tasks": tasks,
-        "nodes": len(nodes),
+        "nodes": len({t["node_id"] for t in listed}),
         "rate_asked": rate,
         "lines": len(got),
         "lines_per_s": round(len(got) / wall) if wall else 0,
-        "out_of_order": sum(1 for a, b in zip(keys, keys[1:], strict=False) if b <= a),
+        "out_of_order": sum(1 for a, b in itertools.pairwise(keys) if b <= a),
         "repeats": len(stream_ids) - len(set(stream_ids)),
         "missing": len(set(history_ids) - set(stream_ids)),
         "same_as_history": stream_ids == history_ids,
@@ -168,13 +158,29 @@ async def run(rate: int, seconds: float, tasks: int) -> dict[str, Any]:
     }
 
 
+def run(rate: int, seconds: float, tasks: int) -> dict[str, Any]:
+    root = Path(f"/tmp/moorage-bench-swarm-{os.getpid()}")
+    script = str(ROOT / "scripts" / "swarm-up.sh")
+    try:
+        up = subprocess.run([script, "up", str(root)], capture_output=True, text=True, check=True)
+        manager = next(v for k, v in (x.split("=", 1) for x in up.stdout.split()) if k == "MANAGER")
+        server = Server(manager)
+        try:
+            server.start()
+            return asyncio.run(measure(server.url, rate, seconds, tasks))
+        finally:
+            server.stop()
+    finally:
+        subprocess.run([script, "down", str(root)], capture_output=True, check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=int, default=1000, help="lines/s, all tasks together")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--tasks", type=int, default=4)
     args = parser.parse_args(argv)
-    result = asyncio.run(run(args.rate, args.seconds, args.tasks))
+    result = run(args.rate, args.seconds, args.tasks)
     print(json.dumps(result, indent=2))
     ok = result["same_as_history"] and result["lag_ms_p99"] <= 250
     return 0 if ok else 1
