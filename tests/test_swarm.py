@@ -559,3 +559,18 @@ async def test_secret_data_not_in_the_audit_log(swarm_nodes: SwarmNodes) -> None
             assert secret in text
         finally:
             assert (await c.delete(f"/v1/secrets/{secret}")).status_code == 204
+
+
+async def test_host_parameter(sw: httpx.AsyncClient, swarm_nodes: SwarmNodes) -> None:
+    """Every Swarm route takes `host` (the manager is moorage's host `local` here)."""
+    r = await sw.get("/v1/nodes", params={"host": "local"})
+    assert r.status_code == 200
+    assert len(r.json()) == 2
+    name = unique("nohost")
+    r = await sw.post(
+        "/v1/services", params={"host": "nope"}, json={"name": name, "image": TEST_IMAGE}
+    )
+    problem(r, 404, "host-not-found")
+    assert swarm_nodes.docker("manager", "service", "ls", "-q", "--filter", f"name={name}") == ""
+    r = await sw.post("/v1/services/x/scale", params={"host": "nope"}, json={"replicas": 1})
+    problem(r, 404, "host-not-found")

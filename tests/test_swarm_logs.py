@@ -189,14 +189,14 @@ async def test_stream_ends_when_the_service_goes(sw: httpx.AsyncClient, server: 
     )
     assert r.status_code == 201, r.text
     seen: list[str] = []
-    async with httpx.AsyncClient(timeout=60) as client:
-        async with client.stream("GET", f"{server.url}/v1/services/{name}/logs/stream") as resp:
-            async for ev in events(resp):
-                seen.append(ev.event)
-                if ev.event == "log" and seen.count("log") == 3:
-                    assert (await sw.delete(f"/v1/services/{name}")).status_code == 204
-                if ev.event in ("end", "error"):
-                    assert ev.event == "end", ev.data
-                    assert ev.json == {"reason": "removed"}
-                    break
+    url = f"{server.url}/v1/services/{name}/logs/stream"
+    async with httpx.AsyncClient(timeout=60) as client, client.stream("GET", url) as resp:
+        async for ev in events(resp):
+            seen.append(ev.event)
+            if ev.event == "log" and seen.count("log") == 3:
+                assert (await sw.delete(f"/v1/services/{name}")).status_code == 204
+            if ev.event in ("end", "error"):
+                assert ev.event == "end", ev.data
+                assert ev.json == {"reason": "removed"}
+                break
     assert seen.count("log") >= 3
