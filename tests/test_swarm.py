@@ -574,3 +574,32 @@ async def test_host_parameter(sw: httpx.AsyncClient, swarm_nodes: SwarmNodes) ->
     assert swarm_nodes.docker("manager", "service", "ls", "-q", "--filter", f"name={name}") == ""
     r = await sw.post("/v1/services/x/scale", params={"host": "nope"}, json={"replicas": 1})
     problem(r, 404, "host-not-found")
+
+
+async def test_bad_input_is_4xx_and_changes_nothing(
+    sw: httpx.AsyncClient, swarm_nodes: SwarmNodes
+) -> None:
+    for params in ({"desired_state": "bogus"}, {"service": "a b"}):
+        assert (await sw.get("/v1/tasks", params=params)).status_code == 422
+    assert (await sw.get("/v1/services", params={"mode": "both"})).status_code == 422
+    assert (await sw.get("/v1/services/x/logs", params={"tail": "-1"})).status_code == 422
+    name = unique("bad")
+    for body in (
+        {"name": name, "image": TEST_IMAGE, "replicas": -1},
+        {"name": name, "image": TEST_IMAGE, "stop_grace_period": "10s"},
+        {"name": name, "image": TEST_IMAGE, "resources": {"limits": {"memory": "lots"}}},
+        {"name": name, "image": TEST_IMAGE, "ports": [{"target": 80, "mode": "vip"}]},
+        {
+            "name": name,
+            "image": TEST_IMAGE,
+            "mounts": [{"type": "bind", "source": "rel", "target": "/x"}],
+        },
+        {"name": "under_score", "image": TEST_IMAGE},
+        {"name": name, "image": TEST_IMAGE, "unknown": 1},
+        {"name": name},
+    ):
+        r = await sw.post("/v1/services", json=body)
+        assert r.status_code == 422, (body, r.text)
+    assert swarm_nodes.docker("manager", "service", "ls", "-q", "--filter", f"name={name}") == ""
+    r = await sw.post("/v1/swarm/join", json={"remote_addrs": [], "join_token": "x"})
+    assert r.status_code == 422
