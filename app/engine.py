@@ -124,6 +124,7 @@ _NO_PLUGIN = re.compile(r"plugin \S+ not found|error looking up \w+ plugin", re.
 # A secret or config a service uses (the engine: 400 InvalidArgument).
 _SWARM_IN_USE = re.compile(r"is in use by the following service", re.I)
 _NOT_A_MANAGER = re.compile(r"not a swarm manager", re.I)
+_JOIN_TIMEOUT = re.compile(r"timeout was reached before node joined", re.I)
 _SWARM_STATE = re.compile(
     r"already part of a swarm|not part of a swarm|attempting to leave the swarm", re.I
 )
@@ -154,6 +155,9 @@ def translate_docker_error(
             return errors.NotASwarmManager(message)
         if status == 503 and _SWARM_STATE.search(message):
             return errors.Conflict(message)  # init/join/leave against the node's state
+        if status == 503 and _JOIN_TIMEOUT.search(message):
+            # The join goes on in the background: its outcome is not known yet.
+            return errors.Timeout(message)
         if status in (400, 404, 409, 500) and _AMBIGUOUS.search(message):
             return errors.AmbiguousId(message)
         if status == 0:  # DockerStreamError: failure reported inside a 200 stream

@@ -110,7 +110,9 @@ class PrivateEngine:
         return count_unix_connections(self.socket)
 
     def clear(self) -> None:
-        """Remove every container, volume and non-default network on the PRIVATE engine."""
+        """Remove every container, volume and non-default network on the PRIVATE engine
+        (and its swarm, should a fuzzer have made it one)."""
+        self.docker("swarm", "leave", "--force", check=False)
         ids = self.docker("ps", "-aq", check=False).split()
         if ids:
             self.docker("rm", "-fv", *ids, check=False)

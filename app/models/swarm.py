@@ -20,7 +20,16 @@ ObjectName = Annotated[
     str,
     Field(min_length=1, max_length=64, pattern=r"^[a-zA-Z0-9]+(?:[a-zA-Z0-9_.-]*[a-zA-Z0-9])?$"),
 ]
-Address = Annotated[str, Field(min_length=1, max_length=256, pattern=r"^[^\s/]+$")]
+# `host[:port]`: an IP (IPv6 in brackets), a host name or an interface name (`eth0`).
+Address = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=256,
+        pattern=r"^(\[[0-9A-Fa-f:.%a-z]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(:\d{1,5})?$",
+        examples=["10.77.0.1:2377"],
+    ),
+]
 MAX_DATA = 500 * 1024  # the engine's own limit for a secret or config
 
 

@@ -39,18 +39,21 @@ async def swarm_get(engine: EngineDep) -> Swarm:
     return await swarm.swarm_info(engine)
 
 
-@router.post("/v1/swarm/init", responses=errors.problem_responses(errors.Conflict))
+@router.post(
+    "/v1/swarm/init", responses=errors.problem_responses(errors.BadRequest, errors.Conflict)
+)
 async def swarm_init(body: SwarmInit, engine: EngineDep) -> Swarm:
     """Make this host the first manager of a new swarm (409 when it is in one)."""
-    await engine.json("POST", "swarm/init", json=body.to_engine())
-    return await swarm.swarm_info(engine)
+    return await swarm.init_or_join(engine, "swarm/init", body.to_engine())
 
 
-@router.post("/v1/swarm/join", responses=errors.problem_responses(errors.Conflict))
+@router.post(
+    "/v1/swarm/join",
+    responses=errors.problem_responses(errors.BadRequest, errors.Conflict, errors.Timeout),
+)
 async def swarm_join(body: SwarmJoin, engine: EngineDep) -> Swarm:
     """Join this host to a swarm with a worker or manager token."""
-    await engine.json("POST", "swarm/join", json=body.to_engine(), long=True)
-    return await swarm.swarm_info(engine)
+    return await swarm.init_or_join(engine, "swarm/join", body.to_engine())
 
 
 @router.post(

@@ -38,6 +38,19 @@ async def swarm_info(engine: Engine) -> Swarm:
     return Swarm.from_engine(info, swarm)
 
 
+async def init_or_join(engine: Engine, path: str, body: dict[str, Any]) -> Swarm:
+    """`swarm/init` or `swarm/join`. What the engine answers 500 to here is what the
+    caller gave it: an address it cannot parse, resolve or find an interface for, a
+    token of the wrong shape (20.10 has a dozen such messages): 400, not 502."""
+    try:
+        await engine.json("POST", path, json=body, long=path == "swarm/join")
+    except errors.EngineError as exc:
+        if type(exc) is errors.EngineError:
+            raise errors.BadRequest(f"The engine refused the {path}: {exc.detail}") from exc
+        raise
+    return await swarm_info(engine)
+
+
 # -- services -------------------------------------------------------------------------
 
 
