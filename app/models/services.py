@@ -20,6 +20,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_valida
 from app.models.common import Bytes, LabelKey, LabelValue, RequestBody, rfc3339, split_kv_list
 from app.models.containers import (
     AbsPath,
+    Alias,
     Arg,
     Capability,
     Command,
@@ -104,7 +105,7 @@ class ServiceNetwork(SpecPart):
     target: Annotated[str, Field(min_length=1, max_length=255)] = Field(
         description="Network name or id"
     )
-    aliases: Annotated[list[Annotated[str, Field(max_length=255)]], Field(max_length=64)] = Field(
+    aliases: Annotated[list[Alias], Field(max_length=64)] = Field(
         default_factory=list
     )
 
