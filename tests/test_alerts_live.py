@@ -10,6 +10,7 @@ import json
 import os
 import re
 import signal
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,9 @@ from tests.test_audit_postgres import postgres
 __all__ = ["postgres", "private_engine", "receiver"]
 
 pytestmark = pytest.mark.engine
+
+
+DOWN_FOR = 30.0  # how long the receiver is down in the crash test (s)
 
 
 def server_env(receiver: Receiver, db: Path) -> dict[str, str]:
@@ -91,6 +95,7 @@ async def test_receiver_down_and_a_sigkill_between_every_alert_arrives(receiver,
             server.url, rule(receiver, {"kind": "event", "action": ["die"]}, f"{name}-*")
         )
         await receiver.stop()  # down: nothing listens on its port
+        down_since = time.monotonic()
         for i in range(5):
             run_container(f"{name}-{i}", f"exit {i + 1}")
         async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
@@ -112,6 +117,14 @@ async def test_receiver_down_and_a_sigkill_between_every_alert_arrives(receiver,
         )
         sigkill(server)
         server = await asyncio.to_thread(again, server, env)
+        # The outage: the receiver stays down 30 s in all, the restarted moorage
+        # trying (and failing) all along; the tries are kept, none is given up.
+        await asyncio.sleep(max(0.0, DOWN_FOR - (time.monotonic() - down_since)))
+        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
+            rows = (await c.get("/v1/alerts/deliveries", params={"rule_id": made["id"]})).json()
+        assert {d["id"] for d in rows} == ids
+        # Tried all along the outage (backoff capped at 1 s here), still pending.
+        assert all(d["status"] == "pending" and d["tries"] >= 10 for d in rows), rows
         await receiver.start()  # back, on the same port
         got = await receiver.wait_for(lambda g: {r.delivery for r in g} >= ids, timeout=60)
         assert {r.delivery for r in got} == ids  # each once or more, none missing
