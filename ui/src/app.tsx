@@ -10,6 +10,7 @@ import { listHosts } from "./hosts/hosts";
 import { problemText } from "./format";
 import { Login } from "./login/Login";
 import { LogsPage } from "./logs/LogsPage";
+import { extraPage, navFor } from "./pages";
 import { linkTo, useLocation } from "./router";
 import { initTheme, toggleTheme, type Theme } from "./theme";
 
@@ -60,9 +61,11 @@ export function App() {
     return <main id="main" class="page" aria-busy="true"><h1 class="sr-only">moorage</h1><p>Loading…</p></main>;
   if (who === null) return <Login onLogin={setWho} />;
 
-  let page;
+  let page = extraPage(who, loc);
   const m = loc.path.match(/^\/containers\/([^/]+)$/);
-  if (m) {
+  if (page) {
+    // one of issue 19's pages (src/pages.tsx)
+  } else if (m) {
     const name = decodeURIComponent(m[1] ?? "");
     page = <ContainerPage key={name} who={who} loc={loc} name={name} />;
   } else if (loc.path === "/hosts") {
@@ -81,6 +84,7 @@ export function App() {
         <nav aria-label="Main">
           <a {...linkTo("/")} aria-current={loc.path === "/" ? "page" : undefined}>Containers</a>
           {several && <a {...linkTo("/hosts")} aria-current={loc.path === "/hosts" ? "page" : undefined}>Hosts</a>}
+          {navFor(who).map((n) => <a key={n.to} {...linkTo(n.to)} aria-current={loc.path === n.to ? "page" : undefined}>{n.text}</a>)}
           <a href="/docs">API docs</a>
           <button type="button" class="small finder-button" onClick={() => setFinder(true)} aria-keyshortcuts="Control+K Meta+K">
             Find… <kbd>Ctrl K</kbd>

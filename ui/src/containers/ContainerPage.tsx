@@ -138,6 +138,8 @@ export function ContainerPage({ who, loc, name }: { who: WhoAmI; loc: Location; 
         {c.health !== "none" && <span class={`badge health-${health?.status ?? c.health}`}>{health?.status ?? c.health}</span>}
         {gone && <span class="badge state-dead">removed</span>}
         <a {...linkTo(`/logs?c=${encodeURIComponent(c.name)}${hq}`)} class="button-link">Logs</a>
+        <a {...linkTo(`/containers/${encodeURIComponent(c.name)}/stats${hq.replace("&", "?")}`)} class="button-link">Stats</a>
+        {can(who, "admin") && c.status === "running" && <a {...linkTo(`/containers/${encodeURIComponent(c.name)}/terminal${hq.replace("&", "?")}`)} class="button-link">Terminal</a>}
         {can(who, "operator") && !gone &&
           actionsFor(c.status).map((a) => (
             <button key={a} type="button" class={a === "remove" || a === "kill" ? "danger small" : "small"} onClick={() => setAsking(a)}>

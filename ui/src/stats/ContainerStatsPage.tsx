@@ -1,0 +1,5 @@
+import type { PageProps } from "../pages";
+
+export function ContainerStatsPage(_p: PageProps) {
+  return <main id="main" class="page"><h1>ContainerStatsPage</h1></main>;
+}
