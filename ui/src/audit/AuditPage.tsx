@@ -58,7 +58,7 @@ export function AuditPage({ who, loc }: PageProps) {
       </div>
       {error && <p class="error" role="alert">{error}</p>}
       {entries === null ? <p>Loading…</p> : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Audit entries (scrolls sideways)">
           <table>
             <caption class="sr-only">Audit entries, newest first</caption>
             <thead><tr><th scope="col">Time</th><th scope="col">Who</th><th scope="col">Action</th><th scope="col">Target</th><th scope="col">Outcome</th><th scope="col">Status</th><th scope="col">From</th><th scope="col"><span class="sr-only">Details</span></th></tr></thead>

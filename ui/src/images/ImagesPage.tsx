@@ -310,7 +310,7 @@ export function ImagesPage({ who }: PageProps) {
         </section>
       )}
       {images === null ? <p>Loading…</p> : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Images (scrolls sideways)">
           <table>
             <caption class="sr-only">Images, {shown.length} shown</caption>
             <thead><tr><th scope="col">Tags</th><th scope="col">Id</th><th scope="col">Size</th><th scope="col">Created</th><th scope="col">Used by</th><th scope="col">Actions</th></tr></thead>

@@ -178,7 +178,7 @@ export function NetworksPage({ who }: PageProps) {
         </section>
       )}
       {nets === null ? <p>Loading…</p> : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Networks (scrolls sideways)">
           <table>
             <caption class="sr-only">Networks, {nets.length}</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Driver</th><th scope="col">Scope</th><th scope="col">Subnets</th><th scope="col">Flags</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>

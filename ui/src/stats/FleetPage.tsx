@@ -78,7 +78,7 @@ export function FleetPage({ loc }: PageProps) {
           <option value="cpu">CPU</option><option value="memory">memory</option>
         </select></label>
       </div>
-      <div class="table-wrap">
+      <div class="table-wrap" tabIndex={0} role="region" aria-label="Running containers (scrolls sideways)">
         <table class="fleet">
           <caption class="sr-only">Running containers, busiest by {by} first</caption>
           <thead><tr><th scope="col">Container</th><th scope="col">CPU</th><th scope="col">CPU, last {TRACE} samples</th><th scope="col">Memory</th><th scope="col">Processes</th></tr></thead>

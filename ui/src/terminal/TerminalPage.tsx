@@ -32,6 +32,7 @@ export function TerminalPage({ who, loc, name = "" }: PageProps) {
   const [detail, setDetail] = useState<string | null>(null);
   const [running, setRunning] = useState<string[]>([]);
   const admin = can(who, "admin");
+  const host = loc.query.get("host") ?? undefined;
 
   const disconnect = (): void => {
     conn.current?.close();
@@ -52,7 +53,9 @@ export function TerminalPage({ who, loc, name = "" }: PageProps) {
     const size = s.fit();
     const cmd = shell === "custom" ? custom.trim().split(/\s+/).filter(Boolean) : shell ? [shell] : undefined;
     const c = new Connection(
-      mode === "exec" ? { kind: "exec", container: name, cmd: cmd?.length ? cmd : undefined, user } : { kind: "attach", container: name },
+      mode === "exec"
+        ? { kind: "exec", container: name, host, cmd: cmd?.length ? cmd : undefined, user }
+        : { kind: "attach", container: name, host },
       size,
       {
         output: (b) => s.term.write(b),

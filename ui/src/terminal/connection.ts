@@ -6,8 +6,8 @@
 import { api, ok } from "../api/client";
 
 export type Target =
-  | { kind: "exec"; container: string; cmd?: string[]; user?: string }
-  | { kind: "attach"; container: string };
+  | { kind: "exec"; container: string; host?: string; cmd?: string[]; user?: string }
+  | { kind: "attach"; container: string; host?: string };
 
 export type State = "connecting" | "open" | "reconnecting" | "exited" | "closed" | "failed";
 
@@ -45,7 +45,7 @@ export class Connection {
     if (t.kind === "exec") {
       const created = ok(
         await api.POST("/v1/containers/{id}/exec", {
-          params: { path: { id: t.container } },
+          params: { path: { id: t.container }, query: { host: t.host } },
           body: { interactive: true, tty: true, rows: this.size.rows, cols: this.size.cols, cmd: t.cmd, user: t.user || undefined },
         }),
       ) as { ws: string; cmd: string[] };
@@ -63,6 +63,7 @@ export class Connection {
     if (this.target.kind === "attach") {
       // The earlier output first, on the first socket and on a reconnect alike.
       path += `?logs=true&rows=${this.size.rows}&cols=${this.size.cols}`;
+      if (this.target.host) path += `&host=${encodeURIComponent(this.target.host)}`;
     }
     return `${proto}//${location.host}${path}`;
   }

@@ -121,7 +121,7 @@ export function VolumesPage({ who }: PageProps) {
         </section>
       )}
       {vols === null ? <p>Loading…</p> : (
-        <div class="table-wrap">
+        <div class="table-wrap" tabIndex={0} role="region" aria-label="Volumes (scrolls sideways)">
           <table>
             <caption class="sr-only">Volumes, {vols.length}</caption>
             <thead><tr><th scope="col">Name</th><th scope="col">Driver</th><th scope="col">Labels</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
