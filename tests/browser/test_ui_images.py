@@ -5,6 +5,7 @@ from the page, the engine agreeing each time."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -13,7 +14,7 @@ import httpx
 import pytest
 
 from tests.browser.ui_harness import check_page, chromium, skip_without_ui, ui_server
-from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, exists, rmi
+from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists, inspect, rmi
 from tests.test_registry import PASSWORD, REGISTRY, USER
 
 # the local registry, started when it is not up (an autouse fixture)
@@ -74,6 +75,56 @@ async def test_pull_from_the_registry_with_live_progress(server: LiveServer, pus
         await page.locator(f'tr[data-image="{pushed}"]').wait_for()
         await check_page(page, "images-light")
     assert exists("image", pushed)
+
+
+def build_and_push(server: LiveServer, base: str, ref: str, content: str) -> None:
+    dockerfile = f"FROM {base}\nRUN echo {content} > /version\n"
+    subprocess.run(
+        ["docker", "build", "-q", "--label", f"{TEST_LABEL}={RUN_ID}", "-t", ref, "-"],
+        input=dockerfile, text=True, capture_output=True, check=True, timeout=300,
+    )  # fmt: skip
+    repo, tag = ref.rsplit(":", 1)
+    r = httpx.post(
+        server.url + "/v1/images/push",
+        json={"repository": repo, "tag": tag, "auth": {"username": USER, "password": PASSWORD}},
+        timeout=120,
+    )
+    assert r.status_code == 200, r.text
+
+
+async def test_update_available_then_recreate(server: LiveServer, image: str, name: str) -> None:
+    ref = f"{REGISTRY}/mt-ui-upd-{uuid.uuid4().hex[:8]}/bb:1"
+    await asyncio.to_thread(build_and_push, server, image, ref, "one")
+    try:
+        docker(
+            "run", "-d", "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
+            "--name", name, ref, "sleep", "600",
+        )  # fmt: skip
+        old_image = inspect("container", name)["Image"]
+        # A newer image behind the same tag, on the registry.
+        await asyncio.to_thread(build_and_push, server, image, ref, "two")
+        async with chromium(server.url) as browser, browser.page() as page:
+            await page.goto(f"{server.url}/ui/images")
+            await page.get_by_text("Registry credentials").click()
+            await page.get_by_label("User").fill(USER)
+            await page.get_by_label("Password").fill(PASSWORD)
+            await page.get_by_label("Containers to check").fill(name)
+            await page.get_by_role("button", name="Check for updates").click()
+            updates = page.get_by_role("region", name="Updates")
+            await updates.get_by_text("update available").wait_for(timeout=60_000)
+            await check_page(page, "images-update-light")
+            await updates.get_by_role("button", name=f"Recreate {name}").click()
+            # The outcome, whichever it is (a failure says why).
+            note = updates.get_by_role("status").filter(has_text=f"{name}")
+            await note.wait_for(timeout=120_000)
+            assert (await note.inner_text()).startswith(f"Recreated {name}")
+        got = inspect("container", name)
+        assert got["State"]["Running"]
+        assert got["Image"] != old_image
+        assert docker("exec", name, "cat", "/version").strip() == "two"
+    finally:
+        docker("rm", "-f", name, check=False)
+        rmi(ref)
 
 
 async def test_build_tag_and_remove(server: LiveServer, image: str) -> None:

@@ -25,6 +25,14 @@ function authOf(c: Creds): { username: string; password: string } | undefined {
   return c.username ? { username: c.username, password: c.password } : undefined;
 }
 
+/** docker's X-Registry-Auth: base64url JSON (what image-update reads credentials from). */
+function registryHeader(c: Creds): Record<string, string> {
+  if (!c.username) return {};
+  const json = JSON.stringify({ username: c.username, password: c.password });
+  const b64 = btoa(String.fromCharCode(...new TextEncoder().encode(json)));
+  return { "X-Registry-Auth": b64.replace(/\+/g, "-").replace(/\//g, "_") };
+}
+
 function shortRef(img: Image): string {
   return img.tags[0] ?? img.short_id;
 }
@@ -130,32 +138,36 @@ function BuildForm({ onDone }: { onDone: (msg: string) => void }) {
   );
 }
 
-function Updates({ who, onChange }: { who: WhoAmI; onChange: (u: Map<string, Update>) => void }) {
+/** Each running container (its name or image matching the filter): is its tag's image newer? */
+function Updates({ who, creds, onChange }: { who: WhoAmI; creds: Creds; onChange: (u: Map<string, Update>) => void }) {
+  const [filter, setFilter] = useState("");
   const [updates, setUpdates] = useState<Update[] | null>(null);
   const [busy, setBusy] = useState(false);
   const [note, setNote] = useState<string | null>(null);
   const check = async (): Promise<void> => {
     setBusy(true);
-    const list = ok(await api.GET("/v1/containers", {}));
+    setNote(null);
+    const list = ok(await api.GET("/v1/containers", {})).filter((c) => !filter || [c.name, c.image ?? ""].some((t) => t.toLowerCase().includes(filter.toLowerCase())));
     const found: Update[] = [];
     const failed: string[] = [];
     await Promise.all(
       list.map(async (c) => {
-        const r = await api.GET("/v1/containers/{id}/image-update", { params: { path: { id: c.id } } });
+        const r = await api.GET("/v1/containers/{id}/image-update", { params: { path: { id: c.id } }, headers: registryHeader(creds) });
         if (r.data) found.push({ ...r.data, container: c });
         else failed.push(c.name);
       }),
     );
     setUpdates(found);
     onChange(new Map(found.filter((u) => u.update_available).map((u) => [u.image, u])));
-    setNote(failed.length ? `Not checked (no registry answer): ${failed.join(", ")}` : null);
+    // After a recreate, its outcome stays on screen; a failure to check is added.
+    if (failed.length) setNote(`Not checked (no registry answer): ${failed.join(", ")}`);
     setBusy(false);
   };
   const recreate = async (u: Update): Promise<void> => {
     try {
-      const r = ok(await api.POST("/v1/containers/{id}/recreate", { params: { path: { id: u.container.id } }, body: { pull: true } }));
+      const r = ok(await api.POST("/v1/containers/{id}/recreate", { params: { path: { id: u.container.id } }, body: { pull: true, auth: authOf(creds) } }));
+      await check();
       setNote(`Recreated ${r.name} on ${r.image}`);
-      void check();
     } catch (e) {
       setNote(`Recreate ${u.container.name} failed: ${problemText(e)}`);
     }
@@ -163,7 +175,11 @@ function Updates({ who, onChange }: { who: WhoAmI; onChange: (u: Map<string, Upd
   const stale = (updates ?? []).filter((u) => u.update_available);
   return (
     <div>
-      <button type="button" onClick={() => void check()} disabled={busy}>{busy ? "Checking…" : "Check running containers for updates"}</button>
+      <form class="toolbar" onSubmit={(e) => { e.preventDefault(); void check(); }}>
+        <label for="upd-filter">Containers to check</label>
+        <input id="upd-filter" value={filter} placeholder="name or image; empty: every running one" onInput={(e) => setFilter((e.target as HTMLInputElement).value)} />
+        <button type="submit" disabled={busy}>{busy ? "Checking…" : "Check for updates"}</button>
+      </form>
       {note && <p class="notice" role="status">{note}</p>}
       {updates && (stale.length === 0 ? <p>Every checked container runs its tag's newest image.</p> : (
         <ul>
@@ -309,6 +325,16 @@ export function ImagesPage({ who }: PageProps) {
           {pushing.error && <p class="error" role="alert">{pushing.error}</p>}
         </section>
       )}
+      <section class="panel" aria-labelledby="h-upd" role="region">
+        <h2 id="h-upd">Updates</h2>
+        <Updates who={who} creds={creds} onChange={setUpdates} />
+      </section>
+      {admin && (
+        <section class="panel" aria-labelledby="h-build">
+          <h2 id="h-build">Build</h2>
+          <BuildForm onDone={(m) => { setNotice(m); void load(); }} />
+        </section>
+      )}
       {images === null ? <p>Loading…</p> : (
         <div class="table-wrap" tabIndex={0} role="region" aria-label="Images (scrolls sideways)">
           <table>
@@ -340,16 +366,6 @@ export function ImagesPage({ who }: PageProps) {
           </table>
           {shown.length === 0 && <p>No image matches.</p>}
         </div>
-      )}
-      <section class="panel" aria-labelledby="h-upd">
-        <h2 id="h-upd">Updates</h2>
-        <Updates who={who} onChange={setUpdates} />
-      </section>
-      {admin && (
-        <section class="panel" aria-labelledby="h-build">
-          <h2 id="h-build">Build</h2>
-          <BuildForm onDone={(m) => { setNotice(m); void load(); }} />
-        </section>
       )}
       {asking && (
         <Confirm
