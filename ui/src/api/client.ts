@@ -14,6 +14,9 @@ export type WhoAmI = Schemas["WhoAmI"];
 
 let csrf: string | null = null;
 
+/** The session's CSRF token (for a client of another host: src/api/hosted.ts). */
+export const csrfToken = (): string | null => csrf;
+
 /** The session's CSRF token, sent as X-CSRF-Token on every change. */
 export function setCsrf(token: string | null): void {
   csrf = token;

@@ -4,6 +4,7 @@
 import { useEffect, useState } from "preact/hooks";
 import type { Schemas } from "../api/client";
 import type { PageProps } from "../pages";
+import { HostPicker } from "../components/HostPicker";
 import { linkTo, setQuery } from "../router";
 import { openStream } from "../streams";
 
@@ -20,6 +21,8 @@ export function EventsPage({ loc }: PageProps) {
   const container = loc.query.get("container") ?? "";
   const label = loc.query.get("label") ?? "";
   const since = loc.query.get("since") ?? "10m";
+  // "*": every host (offered only when moorage serves several).
+  const host = loc.query.get("host") ?? "";
   const [rows, setRows] = useState<Row[]>([]);
   const [connected, setConnected] = useState(false);
   const [paused, setPaused] = useState(false);
@@ -38,9 +41,10 @@ export function EventsPage({ loc }: PageProps) {
       container: container || undefined,
       label: label || undefined,
       since: back ? String(Math.floor(Date.now() / 1000) - back) : undefined,
+      host: host || undefined,
     }, { on, onState: setConnected });
     return () => s.close();
-  }, [type, action, container, label, since]);
+  }, [type, action, container, label, since, host]);
 
   // Paused: the list stays as it is while events keep arriving underneath.
   const [frozen, setFrozen] = useState<Row[]>([]);
@@ -52,6 +56,7 @@ export function EventsPage({ loc }: PageProps) {
     <main id="main" class="page">
       <div class="toolbar">
         <h1>Events</h1>
+        <HostPicker host={host} all />
         <span class={`live ${connected ? "on" : "off"}`} role="status">{connected ? "live" : "connecting…"}</span>
         <label>Type <select value={type} onChange={(e) => setQuery({ type: (e.target as HTMLSelectElement).value })}>
           <option value="">all</option>{TYPES.map((t) => <option key={t} value={t}>{t}</option>)}
@@ -70,6 +75,7 @@ export function EventsPage({ loc }: PageProps) {
         ) : (
           <li key={r.key} data-action={r.ev?.action}>
             <span class="t">{r.ev?.time?.replace("T", " ").slice(0, 19)}</span>
+            {(r.ev as { host?: string } | undefined)?.host && <span class="host-tag">{(r.ev as { host?: string }).host}</span>}
             <span>{r.ev?.type}</span>
             <strong>{r.ev?.action}</strong>
             {r.ev?.type === "container" && r.ev.name

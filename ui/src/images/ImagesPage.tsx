@@ -3,12 +3,14 @@
 // prune (saying first what it would free); "update available" from image-update, and
 // recreate a container on its newer image.
 import { useEffect, useMemo, useState } from "preact/hooks";
-import { api, ok, type ContainerSummary, type Schemas, type WhoAmI } from "../api/client";
+import { ok, type ContainerSummary, type Schemas, type WhoAmI } from "../api/client";
+import { useApi } from "../api/hosted";
 import { can } from "../api/session";
 import { Confirm } from "../components/Confirm";
 import { Prompt } from "../components/Prompt";
 import { age, bytes, problemText } from "../format";
 import type { PageProps } from "../pages";
+import { HostPicker } from "../components/HostPicker";
 import { openStream } from "../streams";
 import { readEvents } from "./postEvents";
 import { addProgress, Progress, type Layers } from "./Progress";
@@ -38,6 +40,7 @@ function shortRef(img: Image): string {
 }
 
 function PullForm({ creds, onDone }: { creds: Creds; onDone: (msg: string) => void }) {
+  const api = useApi();
   const [image, setImage] = useState("");
   const [layers, setLayers] = useState<Layers>(new Map());
   const [busy, setBusy] = useState(false);
@@ -85,6 +88,7 @@ function PullForm({ creds, onDone }: { creds: Creds; onDone: (msg: string) => vo
 const EXAMPLE = "FROM moorage-test/busybox:latest\nLABEL built.by=moorage\nCMD [\"sleep\", \"3600\"]\n";
 
 function BuildForm({ onDone }: { onDone: (msg: string) => void }) {
+  const api = useApi();
   const [tag, setTag] = useState("");
   const [dockerfile, setDockerfile] = useState(EXAMPLE);
   const [tar, setTar] = useState<File | null>(null);
@@ -140,6 +144,7 @@ function BuildForm({ onDone }: { onDone: (msg: string) => void }) {
 
 /** Each running container (its name or image matching the filter): is its tag's image newer? */
 function Updates({ who, creds, onChange }: { who: WhoAmI; creds: Creds; onChange: (u: Map<string, Update>) => void }) {
+  const api = useApi();
   const [filter, setFilter] = useState("");
   const [updates, setUpdates] = useState<Update[] | null>(null);
   const [busy, setBusy] = useState(false);
@@ -195,7 +200,9 @@ function Updates({ who, creds, onChange }: { who: WhoAmI; creds: Creds; onChange
   );
 }
 
-export function ImagesPage({ who }: PageProps) {
+export function ImagesPage({ who, loc }: PageProps) {
+  const host = loc.query.get("host") ?? "";
+  const api = useApi();
   const [images, setImages] = useState<Image[] | null>(null);
   const [containers, setContainers] = useState<ContainerSummary[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -222,12 +229,12 @@ export function ImagesPage({ who }: PageProps) {
   useEffect(() => {
     void load();
     let t: number | undefined;
-    const s = openStream("/v1/events", { type: ["image", "container"] }, {
+    const s = openStream("/v1/events", { type: ["image", "container"], host: host || undefined }, {
       pauseHidden: true,
       on: { image: () => { window.clearTimeout(t); t = window.setTimeout(() => void load(), 200); }, container: () => { window.clearTimeout(t); t = window.setTimeout(() => void load(), 200); } },
     });
     return () => { s.close(); window.clearTimeout(t); };
-  }, []);
+  }, [host]);
 
   const usedBy = useMemo(() => {
     const m = new Map<string, string[]>();
@@ -298,6 +305,7 @@ export function ImagesPage({ who }: PageProps) {
     <main id="main" class="page">
       <div class="toolbar">
         <h1>Images</h1>
+        <HostPicker host={host} />
         <label class="sr-only" for="img-filter">Filter images</label>
         <input id="img-filter" type="search" data-search placeholder="Filter by tag or id" value={q} onInput={(e) => setQ((e.target as HTMLInputElement).value)} />
         {admin && <button type="button" onClick={() => setAsking({ kind: "prune" })}>Prune dangling…</button>}

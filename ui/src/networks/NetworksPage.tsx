@@ -2,13 +2,15 @@
 // attachable), inspect with their containers, connect and disconnect a container,
 // remove, prune.
 import { useEffect, useState } from "preact/hooks";
-import { api, ok, type ContainerSummary, type Schemas, type WhoAmI } from "../api/client";
+import { ok, type ContainerSummary, type Schemas, type WhoAmI } from "../api/client";
+import { useApi } from "../api/hosted";
 import { can } from "../api/session";
 import { Confirm } from "../components/Confirm";
 import { parseKv } from "../components/kv";
 import { PruneButton } from "../components/PruneButton";
 import { age, problemText } from "../format";
 import type { PageProps } from "../pages";
+import { HostPicker } from "../components/HostPicker";
 import { linkTo } from "../router";
 import { openStream } from "../streams";
 
@@ -16,6 +18,7 @@ type Network = Schemas["Network"];
 const BUILTIN = new Set(["bridge", "host", "none"]);
 
 function Inspect({ id, who, containers, onChange }: { id: string; who: WhoAmI; containers: ContainerSummary[]; onChange: (msg: string) => void }) {
+  const api = useApi();
   const [n, setN] = useState<Network | null>(null);
   const [pick, setPick] = useState("");
   const [error, setError] = useState<string | null>(null);
@@ -72,7 +75,9 @@ function Inspect({ id, who, containers, onChange }: { id: string; who: WhoAmI; c
   );
 }
 
-export function NetworksPage({ who }: PageProps) {
+export function NetworksPage({ who, loc }: PageProps) {
+  const host = loc.query.get("host") ?? "";
+  const api = useApi();
   const [nets, setNets] = useState<Network[] | null>(null);
   const [containers, setContainers] = useState<ContainerSummary[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -95,9 +100,9 @@ export function NetworksPage({ who }: PageProps) {
   };
   useEffect(() => {
     void load();
-    const s = openStream("/v1/events", { type: "network" }, { pauseHidden: true, on: { network: () => void load() } });
+    const s = openStream("/v1/events", { type: "network", host: host || undefined }, { pauseHidden: true, on: { network: () => void load() } });
     return () => s.close();
-  }, []);
+  }, [host]);
 
   const set = (k: keyof typeof form) => (e: Event) => {
     const t = e.target as HTMLInputElement;
@@ -137,6 +142,7 @@ export function NetworksPage({ who }: PageProps) {
     <main id="main" class="page">
       <div class="toolbar">
         <h1>Networks</h1>
+        <HostPicker host={host} />
         {can(who, "admin") && (
           <PruneButton what="networks"
             estimate={async () => "Networks no container uses are deleted (bridge, host and none stay)."}

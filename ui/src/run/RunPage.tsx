@@ -2,7 +2,8 @@
 // refusal is shown from its problem document, beside the field it names.
 import { cloneElement, type JSX } from "preact";
 import { useState } from "preact/hooks";
-import { api, ApiError } from "../api/client";
+import { ApiError } from "../api/client";
+import { useApi } from "../api/hosted";
 import { can } from "../api/session";
 import { problemText } from "../format";
 import type { PageProps } from "../pages";
@@ -27,7 +28,9 @@ function errorsOf(e: unknown): Errors {
   return { form: problemText(e) };
 }
 
-export function RunPage({ who }: PageProps) {
+export function RunPage({ who, loc }: PageProps) {
+  const api = useApi();
+  const host = loc.query.get("host") ?? "";
   const [f, setF] = useState<RunForm>(EMPTY);
   const [errors, setErrors] = useState<Errors>({});
   const [busy, setBusy] = useState(false);
@@ -44,7 +47,7 @@ export function RunPage({ who }: PageProps) {
     try {
       const r = await api.POST("/v1/containers", { body: toSpec(f) });
       if (!r.response.ok || !r.data) throw new ApiError(r.response.status, r.error as ApiError["problem"]);
-      navigate(`/containers/${encodeURIComponent(r.data.name)}`);
+      navigate(`/containers/${encodeURIComponent(r.data.name)}${host ? `?host=${encodeURIComponent(host)}` : ""}`);
     } catch (e) {
       setErrors(errorsOf(e));
     } finally {

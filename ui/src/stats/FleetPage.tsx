@@ -4,6 +4,7 @@ import { useEffect, useState } from "preact/hooks";
 import type { StatsSample } from "../api/client";
 import { bytes, percent } from "../format";
 import type { PageProps } from "../pages";
+import { HostPicker } from "../components/HostPicker";
 import { linkTo, setQuery } from "../router";
 import { openStream } from "../streams";
 
@@ -24,6 +25,7 @@ function Trace({ values }: { values: number[] }) {
 
 export function FleetPage({ loc }: PageProps) {
   const by = loc.query.get("by") === "memory" ? "memory" : "cpu";
+  const host = loc.query.get("host") ?? "";
   const [seen, setSeen] = useState(new Map<string, Seen>());
   const [connected, setConnected] = useState(false);
 
@@ -31,7 +33,7 @@ export function FleetPage({ loc }: PageProps) {
     // Samples come one per container per interval: one render a frame.
     let batch: StatsSample[] = [];
     let frame = 0;
-    const s = openStream("/v1/stats/stream", {}, {
+    const s = openStream("/v1/stats/stream", { host: host || undefined }, {
       onState: setConnected,
       pauseHidden: true,
       on: {
@@ -61,7 +63,7 @@ export function FleetPage({ loc }: PageProps) {
       s.close();
       cancelAnimationFrame(frame);
     };
-  }, []);
+  }, [host]);
 
   const rows = [...seen.values()].sort((a, b) => (by === "memory" ? b.last.memory_usage - a.last.memory_usage : b.last.cpu_percent - a.last.cpu_percent));
   const totalCpu = rows.reduce((n, r) => n + r.last.cpu_percent, 0);
@@ -72,6 +74,7 @@ export function FleetPage({ loc }: PageProps) {
     <main id="main" class="page">
       <div class="toolbar">
         <h1>Stats</h1>
+        <HostPicker host={host} />
         <span class={`live ${connected ? "on" : "off"}`} role="status">{connected ? "live" : "connecting…"}</span>
         <span class="muted">{rows.length} running · CPU {percent(totalCpu)} · memory {bytes(totalMem)}</span>
         <label>Busiest by <select value={by} onChange={(e) => setQuery({ by: (e.target as HTMLSelectElement).value })}>

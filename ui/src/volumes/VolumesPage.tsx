@@ -1,28 +1,31 @@
 // Volumes: list, create, inspect with the containers that mount them, remove, prune.
 import { useEffect, useState } from "preact/hooks";
-import { api, ok, type Container, type Schemas } from "../api/client";
+import { ok, type Container, type Schemas } from "../api/client";
+import { useApi } from "../api/hosted";
 import { can } from "../api/session";
 import { Confirm } from "../components/Confirm";
 import { parseKv } from "../components/kv";
 import { PruneButton } from "../components/PruneButton";
 import { age, bytes, problemText } from "../format";
 import type { PageProps } from "../pages";
+import { HostPicker } from "../components/HostPicker";
 import { linkTo } from "../router";
 import { openStream } from "../streams";
 
 type Volume = Schemas["Volume"];
 
 /** The containers (any state) that mount volume `name`: read from each container. */
-async function usersOf(name: string): Promise<Container[]> {
+async function usersOf(api: ReturnType<typeof useApi>, name: string): Promise<Container[]> {
   const list = ok(await api.GET("/v1/containers", { params: { query: { all: true } } }));
   const full = await Promise.all(list.map((c) => api.GET("/v1/containers/{id}", { params: { path: { id: c.id } } })));
   return full.flatMap((r) => (r.data && (r.data.mounts ?? []).some((m) => m.type === "volume" && m.name === name) ? [r.data] : []));
 }
 
 function Inspect({ v }: { v: Volume }) {
+  const api = useApi();
   const [users, setUsers] = useState<Container[] | null>(null);
   useEffect(() => {
-    void usersOf(v.name).then(setUsers, () => setUsers([]));
+    void usersOf(api, v.name).then(setUsers, () => setUsers([]));
   }, [v.name]);
   return (
     <div class="inspect-row">
@@ -35,7 +38,9 @@ function Inspect({ v }: { v: Volume }) {
   );
 }
 
-export function VolumesPage({ who }: PageProps) {
+export function VolumesPage({ who, loc }: PageProps) {
+  const host = loc.query.get("host") ?? "";
+  const api = useApi();
   const [vols, setVols] = useState<Volume[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
@@ -57,9 +62,9 @@ export function VolumesPage({ who }: PageProps) {
   };
   useEffect(() => {
     void load();
-    const s = openStream("/v1/events", { type: "volume" }, { pauseHidden: true, on: { volume: () => void load() } });
+    const s = openStream("/v1/events", { type: "volume", host: host || undefined }, { pauseHidden: true, on: { volume: () => void load() } });
     return () => s.close();
-  }, []);
+  }, [host]);
 
   const create = async (): Promise<void> => {
     setFormError(null);
@@ -87,6 +92,7 @@ export function VolumesPage({ who }: PageProps) {
     <main id="main" class="page">
       <div class="toolbar">
         <h1>Volumes</h1>
+        <HostPicker host={host} />
         {can(who, "admin") && (
           <PruneButton what="volumes"
             estimate={async () => {
