@@ -5,6 +5,7 @@ with the last output replayed; the main process attached. The page's CSP stays o
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,6 +27,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
 async def screen_text(page: Any) -> str:
     text: str = await page.locator(".terminal-pane .xterm-rows").inner_text()
     return text
+
+
+async def tty_sizes(page: Any) -> list[str]:
+    """The `rows cols` lines `stty size` printed on the screen."""
+    text = await screen_text(page)
+    return [line.strip() for line in text.splitlines() if re.fullmatch(r"\d+ \d+", line.strip())]
 
 
 async def wait_for_screen(page: Any, needle: str) -> None:
@@ -58,16 +65,36 @@ async def test_type_in_a_shell_read_the_echo_and_reconnect(
             ".innerText)"
         )
         assert cols > 300
+        big = await tty_sizes(page)
         await check_page(page, "terminal-light")
+
+        # Resized with the window: the shell's TTY follows the pane.
+        await page.set_viewport_size({"width": 700, "height": 500})
+        await page.locator(".terminal-pane .xterm").click()
+        await page.keyboard.type("clear; stty size\n")
+        small = await tty_sizes(page)
+        for _ in range(300):
+            if small and small[-1] != big[-1]:
+                break
+            await asyncio.sleep(0.1)
+            small = await tty_sizes(page)
+        rows, cols_now = (int(x) for x in small[-1].split())
+        big_rows, big_cols = (int(x) for x in big[-1].split())
+        assert rows < big_rows
+        assert cols_now < big_cols
+        await page.set_viewport_size({"width": 1280, "height": 800})
 
         # Dropped and reattached: the last output is replayed, the shell is the same one.
         await page.keyboard.type("export MARK=kept-$((2+3))\n")
         await page.get_by_role("button", name="Reconnect").click()
-        await page.get_by_role("status").get_by_text("connected").wait_for()
-        await wait_for_screen(page, "sum-42")
+        await page.locator(".terminal-pane[data-sockets='2']").wait_for()
+        await wait_for_screen(page, "export MARK=kept-")
         await page.locator(".terminal-pane .xterm").click()
         await page.keyboard.type("echo $MARK\n")
         await wait_for_screen(page, "kept-5")
+        # The screen was reset for the new socket: what came before is there because
+        # moorage replayed it.
+        assert "export MARK=kept-" in await screen_text(page)
         await page.get_by_role("button", name="End").click()
     # The shell ended with the page's End: no exec of ours is left running.
     for _ in range(100):

@@ -31,6 +31,8 @@ export function TerminalPage({ who, loc, name = "" }: PageProps) {
   const [state, setState] = useState<State | null>(null);
   const [detail, setDetail] = useState<string | null>(null);
   const [running, setRunning] = useState<string[]>([]);
+  // How many sockets this terminal has had (a reconnect is the next one).
+  const [sockets, setSockets] = useState(0);
   const admin = can(who, "admin");
   const host = loc.query.get("host") ?? undefined;
 
@@ -63,7 +65,10 @@ export function TerminalPage({ who, loc, name = "" }: PageProps) {
         state: (st, d) => {
           setState(st);
           if (d) setDetail(d);
-          if (st === "open") s.term.focus();
+          if (st === "open") {
+            setSockets((n) => n + 1);
+            s.term.focus();
+          }
         },
       },
     );
@@ -138,7 +143,7 @@ export function TerminalPage({ who, loc, name = "" }: PageProps) {
         </form>
       )}
       {detail && <p class={state === "failed" ? "error" : "notice"} role="status">{detail}</p>}
-      <div class="terminal-pane" ref={pane} aria-label={`Terminal in ${name}`} role="region" />
+      <div class="terminal-pane" ref={pane} data-sockets={sockets} aria-label={`Terminal in ${name}`} role="region" />
     </main>
   );
 }
