@@ -13,7 +13,7 @@ export function Waiting({ title, probe, what }: { title: string; probe: string; 
       <p class="notice">{what}</p>
       {has !== null && (
         <p class="muted" role="status">
-          {has ? `This server answers ${probe}: the page itself comes with the dashboard's next build.` : `This server does not offer ${probe} yet.`}
+          {has ? `This server answers ${probe}: the API is here, the page is not built yet.` : `This server does not offer ${probe} yet.`}
         </p>
       )}
     </main>
