@@ -105,9 +105,7 @@ class ServiceNetwork(SpecPart):
     target: Annotated[str, Field(min_length=1, max_length=255)] = Field(
         description="Network name or id"
     )
-    aliases: Annotated[list[Alias], Field(max_length=64)] = Field(
-        default_factory=list
-    )
+    aliases: Annotated[list[Alias], Field(max_length=64)] = Field(default_factory=list)
 
 
 class ServiceLimits(SpecPart):
