@@ -64,7 +64,9 @@ def test_info_servers_and_tags(spec: dict[str, Any]) -> None:
     assert missing == [], f"tags with no description in app/openapi.py TAGS: {missing}"
     assert {t["name"] for t in spec["tags"]} == used
     for _, _, op in operations(spec):
-        assert op.get("tags"), f"{op['operationId']} has no tag"
+        # Exactly one: with an operation under two tags, Swagger UI 5 (/docs) draws the
+        # first tag's section and nothing after it.
+        assert len(op.get("tags", [])) == 1, f"{op['operationId']}: tags {op.get('tags')}"
 
 
 def test_every_secured_operation_documents_401_and_403(spec: dict[str, Any]) -> None:

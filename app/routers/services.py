@@ -17,7 +17,7 @@ from app.routers.streams import BusDep, LastEventId, SettingsDep
 from app.services import swarm, swarm_logs
 from app.streams import resume_point, sse_doc, sse_response
 
-router = APIRouter(tags=["services"])
+router = APIRouter()
 
 _MANAGER = errors.NotASwarmManager
 _NOT_FOUND = errors.ServiceNotFound
@@ -34,7 +34,7 @@ data: {"task_id": "idhxsrkcr57s1x3zb9jg6pb2v", "slot": 1, "node_id": "w8o2rp5wmo
 """
 
 
-@router.get("/v1/services", responses=errors.problem_responses(_MANAGER))
+@router.get("/v1/services", tags=["services"], responses=errors.problem_responses(_MANAGER))
 async def services_list(
     engine: EngineDep,
     label: Labels = None,
@@ -54,6 +54,7 @@ async def services_list(
 
 @router.post(
     "/v1/services",
+    tags=["services"],
     status_code=status.HTTP_201_CREATED,
     responses=errors.problem_responses(errors.NameInUse, errors.PolicyViolation, _MANAGER),
 )
@@ -63,7 +64,9 @@ async def services_create(body: ServiceCreate, engine: EngineDep) -> Service:
     return await swarm.create_service(engine, body)
 
 
-@router.get("/v1/services/{id}", responses=errors.problem_responses(_NOT_FOUND, _MANAGER))
+@router.get(
+    "/v1/services/{id}", tags=["services"], responses=errors.problem_responses(_NOT_FOUND, _MANAGER)
+)
 async def services_get(id: str, engine: EngineDep) -> Service:
     """One service (by id or name)."""
     check_ref(id)
@@ -72,6 +75,7 @@ async def services_get(id: str, engine: EngineDep) -> Service:
 
 @router.patch(
     "/v1/services/{id}",
+    tags=["services"],
     responses=errors.problem_responses(_NOT_FOUND, errors.PolicyViolation, _MANAGER),
 )
 async def services_update(id: str, body: ServiceSpec, engine: EngineDep) -> Service:
@@ -83,6 +87,7 @@ async def services_update(id: str, body: ServiceSpec, engine: EngineDep) -> Serv
 
 @router.delete(
     "/v1/services/{id}",
+    tags=["services"],
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=errors.problem_responses(_NOT_FOUND, _MANAGER),
@@ -95,6 +100,7 @@ async def services_delete(id: str, engine: EngineDep) -> None:
 
 @router.post(
     "/v1/services/{id}/scale",
+    tags=["services"],
     responses=errors.problem_responses(_NOT_FOUND, errors.Conflict, _MANAGER),
 )
 async def services_scale(id: str, body: ScaleRequest, engine: EngineDep) -> Service:
@@ -105,6 +111,7 @@ async def services_scale(id: str, body: ScaleRequest, engine: EngineDep) -> Serv
 
 @router.post(
     "/v1/services/{id}/rollback",
+    tags=["services"],
     responses=errors.problem_responses(_NOT_FOUND, errors.Conflict, _MANAGER),
 )
 async def services_rollback(id: str, engine: EngineDep) -> Service:
@@ -113,7 +120,11 @@ async def services_rollback(id: str, engine: EngineDep) -> Service:
     return await swarm.update_service(engine, id, swarm.unchanged, params={"rollback": "previous"})
 
 
-@router.post("/v1/services/{id}/redeploy", responses=errors.problem_responses(_NOT_FOUND, _MANAGER))
+@router.post(
+    "/v1/services/{id}/redeploy",
+    tags=["services"],
+    responses=errors.problem_responses(_NOT_FOUND, _MANAGER),
+)
 async def services_redeploy(id: str, engine: EngineDep) -> Service:
     """Replace every task with a new one of the same spec (a forced rollout)."""
     check_ref(id)
@@ -141,7 +152,11 @@ def _log_params(
     )
 
 
-@router.get("/v1/services/{id}/logs", responses=errors.problem_responses(_NOT_FOUND, _MANAGER))
+@router.get(
+    "/v1/services/{id}/logs",
+    tags=["services"],
+    responses=errors.problem_responses(_NOT_FOUND, _MANAGER),
+)
 async def services_logs(
     id: str,
     engine: EngineDep,
@@ -166,6 +181,7 @@ async def services_logs(
 
 @router.get(
     "/v1/services/{id}/logs/stream",
+    tags=["services"],
     response_class=EventSourceResponse,
     responses={
         **sse_doc(

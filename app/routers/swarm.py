@@ -27,20 +27,22 @@ from app.models.swarm import (
 )
 from app.services import swarm
 
-router = APIRouter(tags=["swarm"])
+router = APIRouter()
 
 _MANAGER = errors.NotASwarmManager
 Labels = Annotated[list[str] | None, Query(description="`key` or `key=value`, repeatable")]
 
 
-@router.get("/v1/swarm", responses=errors.problem_responses())
+@router.get("/v1/swarm", tags=["swarm"], responses=errors.problem_responses())
 async def swarm_get(engine: EngineDep) -> Swarm:
     """This host's swarm: the cluster when it is a manager, else its local state."""
     return await swarm.swarm_info(engine)
 
 
 @router.post(
-    "/v1/swarm/init", responses=errors.problem_responses(errors.BadRequest, errors.Conflict)
+    "/v1/swarm/init",
+    tags=["swarm"],
+    responses=errors.problem_responses(errors.BadRequest, errors.Conflict),
 )
 async def swarm_init(body: SwarmInit, engine: EngineDep) -> Swarm:
     """Make this host the first manager of a new swarm (409 when it is in one)."""
@@ -49,6 +51,7 @@ async def swarm_init(body: SwarmInit, engine: EngineDep) -> Swarm:
 
 @router.post(
     "/v1/swarm/join",
+    tags=["swarm"],
     responses=errors.problem_responses(errors.BadRequest, errors.Conflict, errors.Timeout),
 )
 async def swarm_join(body: SwarmJoin, engine: EngineDep) -> Swarm:
@@ -58,6 +61,7 @@ async def swarm_join(body: SwarmJoin, engine: EngineDep) -> Swarm:
 
 @router.post(
     "/v1/swarm/leave",
+    tags=["swarm"],
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     responses=errors.problem_responses(errors.Conflict),
@@ -67,7 +71,7 @@ async def swarm_leave(engine: EngineDep, force: bool = False) -> None:
     await engine.json("POST", "swarm/leave", params={"force": force}, long=True)
 
 
-@router.get("/v1/swarm/join-tokens", responses=errors.problem_responses(_MANAGER))
+@router.get("/v1/swarm/join-tokens", tags=["swarm"], responses=errors.problem_responses(_MANAGER))
 async def swarm_join_tokens(engine: EngineDep) -> JoinTokens:
     """The worker and manager join tokens (admin)."""
     doc: dict[str, Any] = await engine.json("GET", "swarm")
