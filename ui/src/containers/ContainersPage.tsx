@@ -232,7 +232,7 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
                           onChange={(e) => pick(c, (e.target as HTMLInputElement).checked)} />
                       </td>
                       <td>
-                        <a {...linkTo(`/containers/${encodeURIComponent(c.name)}${hostQ}`)} class="name">{c.name}</a>
+                        <a {...linkTo(`/containers/${encodeURIComponent(c.name)}${hostQ}`)} class="name" title={c.name}>{c.name}</a>
                         {c.host && <span class="host-tag">{c.host}</span>}
                       </td>
                       <td class="image col-image" title={c.image ?? ""}>{c.image}</td>
