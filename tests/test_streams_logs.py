@@ -235,7 +235,7 @@ async def test_engine_connection_released_when_client_leaves(live_server, name):
             break
         during = unix_sockets(pid)  # the shared follow connection is open
     # Once the client is gone, the follow connection goes within seconds.
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30  # (under load, and beside the host prober's own calls)
     while unix_sockets(pid) >= during and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     assert unix_sockets(pid) < during

@@ -13,7 +13,8 @@ from pydantic import BaseModel, Field, field_validator
 
 from app.models.common import Labels, RequestBody, rfc3339
 
-NodeRole = Literal["worker", "manager"]
+# The order of app/models/hosts.py: equal Literals (any order) share one schema.
+NodeRole = Literal["manager", "worker"]
 Availability = Literal["active", "pause", "drain"]
 # Engine objects' names (secrets, configs): the engine's rule.
 ObjectName = Annotated[

@@ -28,6 +28,7 @@ from app.models.containers import (
     WaitResult,
 )
 from app.services import containers as svc
+from app.services.health import HealthStatus
 from app.state import (
     STALE_HEADER,
     ContainerState,
@@ -40,7 +41,10 @@ from app.streams import client_gone
 router = APIRouter(prefix="/v1/containers", tags=["containers"])
 
 Status = Literal["created", "restarting", "running", "removing", "paused", "exited", "dead"]
-Health = Literal["starting", "healthy", "unhealthy", "none"]
+# The one spelling of the statuses: typing treats Literals with the same values in any
+# order as equal, so pydantic's schema cache gave the spec whichever order was imported
+# first (a drift that came and went with the import order of the test run).
+Health = HealthStatus
 FilterText = Annotated[str, Query(min_length=1, max_length=255, pattern=r"^[^\x00]+$")]
 StopTimeout = Annotated[
     int | None, Query(ge=0, le=3600, description="Seconds before SIGKILL (engine default: 10)")

@@ -147,7 +147,7 @@ async def test_an_unhealthy_container_its_page_and_the_finder(
         await page.get_by_role("option", name=name).first.wait_for()
         await page.keyboard.press("Enter")
         await page.get_by_role("heading", name=name, exact=True).wait_for()
-        await page.get_by_role("heading", name="Health").wait_for()
+        await page.get_by_role("heading", name="Health", exact=True).wait_for()
         await page.get_by_role("cell", name="1", exact=True).first.wait_for()  # exit codes
         # The environment's values are hidden until asked for.
         assert await page.get_by_text("hunter2").count() == 0
