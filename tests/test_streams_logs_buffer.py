@@ -207,10 +207,16 @@ async def test_a_buffer_that_forgot_the_start_sends_subscribers_to_the_engine(na
             collect(url, readies[4], ALL - 5, {"Last-Event-ID": opened[4].id or ""})
         )
         await wait_all(readies, small)
-        assert delta(before, counters(small)) == {
-            'histories_total{,source="engine"}': 3,  # early, the 3,000-line reader, old
-            'histories_total{,source="buffer"}': 2,  # tail, recent
-        }
+        got = delta(before, counters(small))
+        engine = got.get('histories_total{,source="engine"}', 0)
+        buffer = got.get('histories_total{,source="buffer"}', 0)
+        assert engine + buffer == 5, got
+        # early, the 3,000-line reader and old cannot be served by the buffer; tail and
+        # recent are, unless the buffer is not yet at the live edge when they come (seen
+        # on a loaded machine: one of them then reads the engine, which is also right —
+        # the lines are compared below either way).
+        assert engine >= 3, got
+        assert buffer >= 1, got
         docker("exec", cid, "touch", "/tmp/go")
         everything = lines(await opener)
         assert len(everything) == HISTORY + HISTORY // 100 + LIVE
