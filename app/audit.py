@@ -192,9 +192,16 @@ class AuditStore:
         self._db = db
 
     async def close(self) -> None:
-        if self._db is not None:
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        # Under the lock the writes take: a write in flight at shutdown finishes first
+        # (closing under a running statement crashed the interpreter); any later call
+        # finds the store closed ("not open").
+        with self._lock:
             db, self._db = self._db, None
-            await asyncio.to_thread(db.close)
+            if db is not None:
+                db.close()
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:

@@ -374,3 +374,61 @@ async def test_a_policy_refusal_is_audited_with_its_rule(tokens: Path, tmp_path:
     assert row["actor"] == "admin-bot"
     assert row["target"] == name
     assert "pol-pw" not in str(row)
+
+
+# Rounds of writes with the store closed in the middle of them (a shutdown), in a child
+# process: the race this guards against crashed the interpreter (SIGSEGV), not a test.
+_CLOSE_DURING_WRITES = """
+import asyncio, json, sqlite3, sys
+from app.audit import AuditStore, Record
+
+async def main() -> None:
+    store = AuditStore(sys.argv[1])
+    summary = {"blob": "x" * 200_000}  # long statements: close() comes mid-write
+    ids, refused = [], []
+
+    async def write(i):
+        rec = Record("a", "admin", "containers_stop", f"c{i}", "POST", "/x", summary, None)
+        try:
+            ids.append(await store.add(rec))
+        except sqlite3.OperationalError as e:
+            refused.append(str(e))
+
+    for r in range(100):
+        await store.open()
+        writes = [asyncio.create_task(write(i)) for i in range(12)]
+        await asyncio.sleep(0)  # the writes are in their threads
+        await asyncio.sleep(0.001 * (r % 10))
+        await store.close()
+        await asyncio.gather(*writes)
+    print(json.dumps({"ids": ids, "refused": refused}))
+
+asyncio.run(main())
+"""
+
+
+def test_close_during_writes_waits_for_the_write_in_flight(tmp_path: Path) -> None:
+    """Writes still running when the store closes: each one lands in the file whole or
+    is refused as "not open"; none meets a connection closed under it."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    db = tmp_path / "closing.sqlite3"
+    proc = subprocess.run(
+        [sys.executable, "-c", _CLOSE_DURING_WRITES, str(db)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert proc.returncode == 0, (proc.returncode, proc.stderr[-2000:])
+    out = json.loads(proc.stdout)
+    assert set(out["refused"]) <= {"the audit store is not open"}, out["refused"][:5]
+    assert out["ids"], "no write landed before a close"
+    with sqlite3.connect(db) as conn:
+        written = {row[0] for row in conn.execute("SELECT id FROM audit")}
+    assert written == set(out["ids"])
