@@ -4,7 +4,8 @@
 # and no bridge or iptables, so that it can be stopped, restarted and SIGSTOPped without
 # touching the shared engine at /var/run/docker.sock (nor its docker0 bridge).
 #
-#   scripts/private-engine.sh start  DIR   # start (idempotent); loads the test image
+#   scripts/private-engine.sh start  DIR [ARG...]  # start (idempotent); loads the test image;
+#                                           # ARGs go to dockerd (at the first start)
 #   scripts/private-engine.sh stop   DIR   # stop and wait until it has exited (idempotent)
 #   scripts/private-engine.sh pause  DIR   # SIGSTOP the private dockerd (stall)
 #   scripts/private-engine.sh resume DIR   # SIGCONT it
@@ -24,14 +25,19 @@
 #                               ID), tini as PID 1. Its mounts never show on the host and
 #                               it all ends with the dockerd.
 #   PRIVATE_ENGINE_STOP_WAIT=s  how long stop waits before SIGKILL (default 30)
+#
+# For scripts/tls-engine.sh (an engine served on the host's loopback):
+#   PRIVATE_ENGINE_LISTEN_PORT=p  bind the HOST's 127.0.0.1:p and hand it to dockerd as
+#                               fd 3 (systemd's socket activation protocol; pass
+#                               `--host fd://` as an ARG), since a dockerd inside its
+#                               namespace listens on that namespace's loopback only.
+#                               Not with PRIVATE_ENGINE_HOSTNAME (its PID namespace forks).
 set -euo pipefail
 
-cmd=${1:-}
-dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|pause|resume|status|wipe DIR" >&2; exit 2; }
-case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
-dir=${dir%/}
-[ "$dir" != /var/run ] && [ "$dir" != /var/lib/docker ] && [ "$dir" != / ] || { echo "refusing DIR=$dir" >&2; exit 2; }
+# shellcheck source=scripts/lib-engine.sh
+. "$(dirname "$0")/lib-engine.sh"
+engine_command_and_dir "start|stop|pause|resume|status|wipe" "$@"
+shift 2
 
 sock="$dir/docker.sock"
 pidfile="$dir/docker.pid"
@@ -41,6 +47,7 @@ image=${MOORAGE_TEST_IMAGE:-moorage-test/busybox:latest}
 # Its own network namespace (see start).
 netns=${PRIVATE_ENGINE_NETNS:-"moorage-pe-$(printf %s "$dir" | md5sum | cut -c1-8)"}
 hostname=${PRIVATE_ENGINE_HOSTNAME:-}
+listen_port=${PRIVATE_ENGINE_LISTEN_PORT:-}
 
 say() { printf 'private-engine: %s\n' "$*" >&2; }
 
@@ -100,6 +107,24 @@ isolated_init() {
   chmod +x "$dir/init.sh"
 }
 
+# Bind 127.0.0.1:PORT here (the host's namespace), then become the command given (nsenter
+# → dockerd) in the same process (nsenter without --pid does not fork): LISTEN_PID holds.
+# shellcheck disable=SC2016
+socket_activation='
+import os, socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(128)
+fd = s.detach()
+if fd != 3:
+    os.dup2(fd, 3)
+    os.close(fd)
+os.set_inheritable(3, True)
+os.environ.update(LISTEN_FDS="1", LISTEN_PID=str(os.getpid()))
+os.execvp(sys.argv[2], sys.argv[2:])
+'
+
 start() {
   local pid
   pid=$(find_pid)
@@ -113,11 +138,16 @@ start() {
     # host's default bridge interface (docker0) at start, which breaks the shared engine.
     ip netns add "$netns" 2>/dev/null || true
     ip netns exec "$netns" ip link set lo up 2>/dev/null || true
-    local args=(dockerd --host "unix://$sock"
+    local args=(dockerd --host "unix://$sock" "$@"
       --data-root "$dir/data" --exec-root "$dir/exec" --pidfile "$pidfile"
       --bridge none --iptables=false --ip-masq=false --ip-forward=false
       --shutdown-timeout 2 --log-level warn)
-    if [ -z "$hostname" ]; then
+    if [ -n "$listen_port" ]; then
+      [ -z "$hostname" ] || { say "PRIVATE_ENGINE_LISTEN_PORT goes without PRIVATE_ENGINE_HOSTNAME"; exit 2; }
+      nohup python3 -c "$socket_activation" "$listen_port" \
+        nsenter --net="/var/run/netns/$netns" "${args[@]}" \
+        >>"$logfile" 2>&1 </dev/null &
+    elif [ -z "$hostname" ]; then
       nohup nsenter --net="/var/run/netns/$netns" "${args[@]}" \
         >>"$logfile" 2>&1 </dev/null &
     else
@@ -179,7 +209,7 @@ wipe() {
 }
 
 case "$cmd" in
-  start) start ;;
+  start) start "$@" ;;
   stop) stop ;;
   pause)
     pid=$(find_pid)

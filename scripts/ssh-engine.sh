@@ -22,24 +22,17 @@
 # $SSH_ENGINE_MAX_SESSIONS: sshd's MaxSessions (default OpenSSH's 10), read at sshd-up.
 set -euo pipefail
 
-cmd=${1:-}
-dir=${2:-}
-[ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 start|stop|pause|resume|sshd-down|sshd-up|dial-stdio|status|wipe DIR" >&2; exit 2; }
-case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
-dir=${dir%/}
-[ "$dir" != /var/run ] && [ "$dir" != /var/lib/docker ] && [ "$dir" != / ] || { echo "refusing DIR=$dir" >&2; exit 2; }
-
 here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=scripts/lib-engine.sh
+. "$here/lib-engine.sh"
+engine_command_and_dir "start|stop|pause|resume|sshd-down|sshd-up|dial-stdio|status|wipe" "$@"
+
 engine="$dir/engine"
 sock="$engine/docker.sock"
 config="$dir/sshd_config"
 pidfile="$dir/sshd.pid"
 
 say() { printf 'ssh-engine: %s\n' "$*" >&2; }
-
-free_port() {
-  python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
 
 # The pid of OUR listening sshd, or nothing.
 sshd_pid() {
