@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -186,22 +187,29 @@ async def test_filters_and_pages(audited: httpx.AsyncClient) -> None:
     assert r.status_code == 422
 
 
+@contextmanager
+def locked(db: Path) -> Iterator[None]:
+    """Another holder of the database's write lock (an exclusive transaction) meanwhile."""
+    blocker = sqlite3.connect(db, isolation_level=None)
+    try:
+        blocker.execute("BEGIN EXCLUSIVE")
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+
+
 async def test_fail_closed_refuses_the_change(tokens: Path, tmp_path: Path) -> None:
     """Another holder of the database lock: the intent cannot be written."""
     db = tmp_path / "audit.sqlite3"
     settings = Settings(tokens_file=tokens, audit_db=str(db), audit_busy_timeout=0.05)
     async with app_client(settings, setup=add_change_routes) as (_, c):
-        blocker = sqlite3.connect(db, isolation_level=None)
-        try:
-            blocker.execute("BEGIN EXCLUSIVE")
+        with locked(db):
             before = len(calls)
             r = await c.post("/v1/_t/containers/web-1/start", headers=bearer("admin"), json={})
             assert r.status_code == 503
             assert r.json()["code"] == "audit-unavailable"
             assert len(calls) == before, "the route ran although its audit row was not written"
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
         r = await c.post("/v1/_t/containers/web-1/start", headers=bearer("admin"), json={})
         assert r.status_code == 200
 
@@ -212,16 +220,11 @@ async def test_fail_open_when_configured(tokens: Path, tmp_path: Path) -> None:
         tokens_file=tokens, audit_db=str(db), audit_busy_timeout=0.05, audit_fail_closed=False
     )
     async with app_client(settings, setup=add_change_routes) as (_, c):
-        blocker = sqlite3.connect(db, isolation_level=None)
-        try:
-            blocker.execute("BEGIN EXCLUSIVE")
+        with locked(db):
             before = len(calls)
             r = await c.post("/v1/_t/containers/web-1/start", headers=bearer("admin"), json={})
             assert r.status_code == 200
             assert len(calls) == before + 1
-        finally:
-            blocker.execute("ROLLBACK")
-            blocker.close()
 
 
 # -- secrets by value, refusals -------------------------------------------------------
