@@ -5,14 +5,11 @@ import { useEffect, useState } from "preact/hooks";
 import { ok, type ContainerSummary, type Schemas, type WhoAmI } from "../api/client";
 import { useApi } from "../api/hosted";
 import { can } from "../api/session";
-import { Confirm } from "../components/Confirm";
 import { parseKv } from "../components/kv";
-import { PruneButton } from "../components/PruneButton";
+import { CreatePanel, ResourcePage } from "../components/ResourcePage";
 import { age, problemText } from "../format";
 import type { PageProps } from "../pages";
-import { HostPicker } from "../components/HostPicker";
 import { linkTo } from "../router";
-import { openStream } from "../streams";
 
 type Network = Schemas["Network"];
 const BUILTIN = new Set(["bridge", "host", "none"]);
@@ -75,143 +72,81 @@ function Inspect({ id, who, containers, onChange }: { id: string; who: WhoAmI; c
   );
 }
 
-export function NetworksPage({ who, loc }: PageProps) {
-  const host = loc.query.get("host") ?? "";
+function CreateNetwork({ done }: { done: (notice: string) => void }) {
   const api = useApi();
-  const [nets, setNets] = useState<Network[] | null>(null);
-  const [containers, setContainers] = useState<ContainerSummary[]>([]);
-  const [error, setError] = useState<string | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-  const [open, setOpen] = useState<string | null>(null);
-  const [removing, setRemoving] = useState<Network | null>(null);
   const [form, setForm] = useState({ name: "", driver: "bridge", subnet: "", gateway: "", ip_range: "", internal: false, attachable: false, labels: "" });
-  const [formError, setFormError] = useState<string | null>(null);
-  const operator = can(who, "operator");
-
-  const load = async (): Promise<void> => {
-    try {
-      const [n, c] = await Promise.all([api.GET("/v1/networks", {}), api.GET("/v1/containers", { params: { query: { all: true } } })]);
-      setNets(ok(n));
-      setContainers(ok(c));
-      setError(null);
-    } catch (e) {
-      setError(problemText(e));
-    }
-  };
-  useEffect(() => {
-    void load();
-    const s = openStream("/v1/events", { type: "network", host: host || undefined }, { pauseHidden: true, on: { network: () => void load() } });
-    return () => s.close();
-  }, [host]);
-
   const set = (k: keyof typeof form) => (e: Event) => {
     const t = e.target as HTMLInputElement;
     setForm({ ...form, [k]: t.type === "checkbox" ? t.checked : t.value });
   };
-  const create = async (): Promise<void> => {
-    setFormError(null);
+  const submit = async (): Promise<string> => {
     const pool = form.subnet.trim()
       ? { subnet: form.subnet.trim(), gateway: form.gateway.trim() || undefined, ip_range: form.ip_range.trim() || undefined }
       : null;
-    try {
-      const n = ok(await api.POST("/v1/networks", {
-        body: {
-          name: form.name.trim(), driver: form.driver, internal: form.internal, attachable: form.attachable,
-          labels: parseKv(form.labels), ipam: pool ? { pools: [pool] } : undefined,
-        },
-      }));
-      setNotice(`Created network ${n.name}`);
-      setForm({ ...form, name: "", subnet: "", gateway: "", ip_range: "" });
-      void load();
-    } catch (e) {
-      setFormError(problemText(e));
-    }
+    const n = ok(await api.POST("/v1/networks", {
+      body: {
+        name: form.name.trim(), driver: form.driver, internal: form.internal, attachable: form.attachable,
+        labels: parseKv(form.labels), ipam: pool ? { pools: [pool] } : undefined,
+      },
+    }));
+    setForm({ ...form, name: "", subnet: "", gateway: "", ip_range: "" });
+    return `Created network ${n.name}`;
   };
-  const remove = async (n: Network): Promise<void> => {
-    setRemoving(null);
-    try {
-      ok(await api.DELETE("/v1/networks/{id}", { params: { path: { id: n.id } } }));
-      setNotice(`Removed network ${n.name}`);
-      void load();
-    } catch (e) {
-      setNotice(`Remove ${n.name} failed: ${problemText(e)}`);
-    }
-  };
-
   return (
-    <main id="main" class="page">
-      <div class="toolbar">
-        <h1>Networks</h1>
-        <HostPicker host={host} />
-        {can(who, "admin") && (
-          <PruneButton what="networks"
-            estimate={async () => "Networks no container uses are deleted (bridge, host and none stay)."}
-            prune={async (label) => {
-              try {
-                const r = ok(await api.POST("/v1/networks/prune", { body: label ? { filters: { label: [label] } } : {} }));
-                setNotice(`Pruned ${r.deleted.length} network(s)`);
-                void load();
-              } catch (e) {
-                setNotice(`Prune failed: ${problemText(e)}`);
-              }
-            }} />
-        )}
+    <CreatePanel id="h-ncreate" title="Create a network" submit={submit} done={done}>
+      <div class="row">
+        <label>Name<input value={form.name} required onInput={set("name")} /></label>
+        <label>Driver<input value={form.driver} onInput={set("driver")} /></label>
+        <label>Labels<input value={form.labels} placeholder="team=a" onInput={set("labels")} /></label>
       </div>
-      {notice && <p class="notice" role="status">{notice}</p>}
-      {error && <p class="error" role="alert">{error}</p>}
-      {operator && (
-        <section class="panel" aria-labelledby="h-ncreate">
-          <h2 id="h-ncreate">Create a network</h2>
-          <form class="stack" onSubmit={(e) => { e.preventDefault(); void create(); }}>
-            <div class="row">
-              <label>Name<input value={form.name} required onInput={set("name")} /></label>
-              <label>Driver<input value={form.driver} onInput={set("driver")} /></label>
-              <label>Labels<input value={form.labels} placeholder="team=a" onInput={set("labels")} /></label>
-            </div>
-            <fieldset class="row">
-              <legend>IPAM (optional)</legend>
-              <label>Subnet<input value={form.subnet} placeholder="10.77.0.0/24" onInput={set("subnet")} /></label>
-              <label>Gateway<input value={form.gateway} placeholder="10.77.0.1" onInput={set("gateway")} /></label>
-              <label>IP range<input value={form.ip_range} placeholder="10.77.0.128/25" onInput={set("ip_range")} /></label>
-            </fieldset>
-            <div class="row">
-              <label class="check"><span><input type="checkbox" checked={form.internal} onChange={set("internal")} /> Internal (no outside access)</span></label>
-              <label class="check"><span><input type="checkbox" checked={form.attachable} onChange={set("attachable")} /> Attachable</span></label>
-              <button type="submit" class="primary">Create network</button>
-            </div>
-            {formError && <p class="error" role="alert">{formError}</p>}
-          </form>
-        </section>
+      <fieldset class="row">
+        <legend>IPAM (optional)</legend>
+        <label>Subnet<input value={form.subnet} placeholder="10.77.0.0/24" onInput={set("subnet")} /></label>
+        <label>Gateway<input value={form.gateway} placeholder="10.77.0.1" onInput={set("gateway")} /></label>
+        <label>IP range<input value={form.ip_range} placeholder="10.77.0.128/25" onInput={set("ip_range")} /></label>
+      </fieldset>
+      <div class="row">
+        <label class="check"><span><input type="checkbox" checked={form.internal} onChange={set("internal")} /> Internal (no outside access)</span></label>
+        <label class="check"><span><input type="checkbox" checked={form.attachable} onChange={set("attachable")} /> Attachable</span></label>
+        <button type="submit" class="primary">Create network</button>
+      </div>
+    </CreatePanel>
+  );
+}
+
+export function NetworksPage({ who, loc }: PageProps) {
+  const api = useApi();
+  // Read with the list: the inspect rows offer these for connecting.
+  const [containers, setContainers] = useState<ContainerSummary[]>([]);
+  return (
+    <ResourcePage<Network> title="Networks" kind="network" who={who} host={loc.query.get("host") ?? ""}
+      list={async () => {
+        const [n, c] = await Promise.all([api.GET("/v1/networks", {}), api.GET("/v1/containers", { params: { query: { all: true } } })]);
+        const nets = ok(n);
+        setContainers(ok(c));
+        return nets;
+      }}
+      keyOf={(n) => n.id} nameOf={(n) => n.name}
+      columns={["Name", "Driver", "Scope", "Subnets", "Flags", "Created"]}
+      cells={(n) => (
+        <>
+          <td><code>{n.name}</code></td>
+          <td>{n.driver}</td>
+          <td>{n.scope}</td>
+          <td>{(n.ipam?.pools ?? []).map((p) => p.subnet).filter(Boolean).join(", ") || "–"}</td>
+          <td>{[n.internal && "internal", n.attachable && "attachable", n.enable_ipv6 && "IPv6"].filter(Boolean).join(", ")}</td>
+          <td class="num" title={n.created ?? ""}>{age(n.created)}</td>
+        </>
       )}
-      {nets === null ? <p>Loading…</p> : (
-        <div class="table-wrap" tabIndex={0} role="region" aria-label="Networks (scrolls sideways)">
-          <table>
-            <caption class="sr-only">Networks, {nets.length}</caption>
-            <thead><tr><th scope="col">Name</th><th scope="col">Driver</th><th scope="col">Scope</th><th scope="col">Subnets</th><th scope="col">Flags</th><th scope="col">Created</th><th scope="col">Actions</th></tr></thead>
-            {nets.map((n) => (
-              <tbody key={n.id}>
-                <tr data-network={n.name}>
-                  <td><code>{n.name}</code></td>
-                  <td>{n.driver}</td>
-                  <td>{n.scope}</td>
-                  <td>{(n.ipam?.pools ?? []).map((p) => p.subnet).filter(Boolean).join(", ") || "–"}</td>
-                  <td>{[n.internal && "internal", n.attachable && "attachable", n.enable_ipv6 && "IPv6"].filter(Boolean).join(", ")}</td>
-                  <td class="num" title={n.created ?? ""}>{age(n.created)}</td>
-                  <td class="actions">
-                    <button type="button" class="small" aria-expanded={open === n.id} aria-label={`Inspect ${n.name}`} onClick={() => setOpen(open === n.id ? null : n.id)}>Inspect</button>
-                    {operator && !BUILTIN.has(n.name) && <button type="button" class="small danger" aria-label={`Remove ${n.name}`} onClick={() => setRemoving(n)}>Remove</button>}
-                  </td>
-                </tr>
-                {open === n.id && <tr><td colSpan={7}><Inspect id={n.id} who={who} containers={containers} onChange={(m) => { setNotice(m); void load(); }} /></td></tr>}
-              </tbody>
-            ))}
-          </table>
-        </div>
-      )}
-      {removing && (
-        <Confirm title={`Remove network ${removing.name}?`} body="Containers still connected must be disconnected first." confirm="Remove" danger
-          onConfirm={() => void remove(removing)} onCancel={() => setRemoving(null)} />
-      )}
-    </main>
+      create={(done) => <CreateNetwork done={done} />}
+      inspect={(n, changed) => <Inspect id={n.id} who={who} containers={containers} onChange={changed} />}
+      removable={(n) => !BUILTIN.has(n.name)}
+      remove={async (n) => ok(await api.DELETE("/v1/networks/{id}", { params: { path: { id: n.id } } }))}
+      removeBody="Containers still connected must be disconnected first."
+      pruneEstimate={async () => "Networks no container uses are deleted (bridge, host and none stay)."}
+      prune={async (label) => {
+        const r = ok(await api.POST("/v1/networks/prune", { body: label ? { filters: { label: [label] } } : {} }));
+        return `Pruned ${r.deleted.length} network(s)`;
+      }} />
   );
 }
