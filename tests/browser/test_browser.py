@@ -7,33 +7,16 @@ request), so the EventSource is same-origin and needs no CORS."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
+from tests.browser.ui_harness import ARGS, CHROMIUM, skip_without_chromium
 from tests.conftest import LiveServer, docker
 from tests.sse import run_container
 
-CHROMIUM = os.environ.get("MOORAGE_CHROMIUM", "/usr/bin/chromium")
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(
-        not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()),
-        reason="no chromium: run scripts/system-packages.sh chromium",
-    ),
-]
+pytestmark = skip_without_chromium
 PAGE = (Path(__file__).parent / "page.html").read_text()
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 
 
 async def test_browser_follows_and_resumes(name):

@@ -5,7 +5,7 @@ page is photographed (light, dark, phone) under ui/screenshots/."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -14,9 +14,9 @@ from tests.browser.ui_harness import (
     Tokens,
     check_page,
     chromium,
+    served,
     sign_in,
     skip_without_ui,
-    ui_server,
 )
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, inspect, run_sleeper
 from tests.sse import run_container
@@ -24,16 +24,7 @@ from tests.sse import run_container
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def tokens() -> Tokens:
-    return Tokens()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Iterator[LiveServer]:
-    s = ui_server(tmp_path_factory.mktemp("ui"), tokens).start(wait_ready=True)
-    yield s
-    s.stop()
+server = served("ui", signed_in=True)
 
 
 @pytest.fixture

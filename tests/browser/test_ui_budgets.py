@@ -15,12 +15,11 @@ import gzip
 import json
 import re
 import statistics
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.ui_harness import DIST, SHOTS, chromium, skip_without_ui, ui_server
+from tests.browser.ui_harness import DIST, SHOTS, chromium, served, skip_without_ui
 from tests.conftest import LiveServer
 from tests.sse import run_container
 
@@ -55,11 +54,7 @@ def report(capsys: pytest.CaptureFixture[str], key: str, value: Any, line: str) 
         print(f"\n[ui budget] {line}")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = ui_server(tmp_path_factory.mktemp("ui-budget"), None).start(wait_ready=True)
-    yield s
-    s.stop()
+server = served("ui-budget")
 
 
 def test_first_page_weight(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.browser.ui_harness import check_page, chromium, skip_without_ui, ui_server
+from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists, inspect, rmi
 from tests.test_registry import PASSWORD, REGISTRY, USER
 
@@ -23,11 +23,7 @@ from tests.test_registry import registry as registry
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = ui_server(tmp_path_factory.mktemp("ui-images"), None).start(wait_ready=True)
-    yield s
-    s.stop()
+server = served("ui-images")
 
 
 @pytest.fixture

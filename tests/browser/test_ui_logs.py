@@ -8,29 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 import pytest
 
-from tests.browser.ui_harness import check_page, chromium, skip_without_ui, ui_server
+from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
 from tests.conftest import LiveServer, docker
 from tests.sse import run_container
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    # Loopback with no tokens: the dashboard needs no sign-in. A short SSE retry, so
-    # that the browser comes back soon after a restart.
-    s = ui_server(tmp_path_factory.mktemp("ui-logs"), None, MOORAGE_SSE_RETRY_MS="300").start(
-        wait_ready=True
-    )
-    yield s
-    s.stop()
+# Loopback with no tokens: the dashboard needs no sign-in. A short SSE retry, so
+# that the browser comes back soon after a restart.
+server = served("ui-logs", MOORAGE_SSE_RETRY_MS="300")
 
 
 async def downloaded(page: Any, which: str = "all") -> list[str]:

@@ -7,22 +7,17 @@ change; stats charts fill from the live stream."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
-from tests.browser.ui_harness import check_page, chromium, skip_without_ui, ui_server
+from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists, inspect, run_sleeper
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = ui_server(tmp_path_factory.mktemp("ui-pages"), None).start(wait_ready=True)
-    yield s
-    s.stop()
+server = served("ui-pages")
 
 
 async def test_run_a_container_from_the_form(server: LiveServer, image: str, name: str) -> None:

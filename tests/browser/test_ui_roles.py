@@ -5,33 +5,22 @@ does not build, push, prune, run or open a terminal."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from tests.browser.ui_harness import (
     Tokens,
     check_page,
     chromium,
+    served,
     sign_in,
     skip_without_ui,
-    ui_server,
 )
 from tests.conftest import LiveServer, inspect, run_sleeper
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def tokens() -> Tokens:
-    return Tokens()
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens) -> Iterator[LiveServer]:
-    s = ui_server(tmp_path_factory.mktemp("ui-roles"), tokens).start(wait_ready=True)
-    yield s
-    s.stop()
+server = served("ui-roles", signed_in=True)
 
 
 async def test_a_viewer_is_offered_no_changes(

@@ -5,22 +5,16 @@ tried with this run's label only (the engine is shared)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
-from tests.browser.ui_harness import check_page, chromium, skip_without_ui, ui_server
+from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists, inspect, run_sleeper
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 LABEL = f"{TEST_LABEL}={RUN_ID}"
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = ui_server(tmp_path_factory.mktemp("ui-storage"), None).start(wait_ready=True)
-    yield s
-    s.stop()
+server = served("ui-storage")
 
 
 async def test_create_inspect_and_remove_a_volume(

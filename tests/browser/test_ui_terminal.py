@@ -6,22 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.browser.ui_harness import check_page, chromium, skip_without_ui, ui_server
+from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, run_sleeper
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    s = ui_server(tmp_path_factory.mktemp("ui-term"), None).start(wait_ready=True)
-    yield s
-    s.stop()
+server = served("ui-term")
 
 
 async def screen_text(page: Any) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,12 +35,15 @@ SHOTS = ROOT / "ui" / "screenshots"
 PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
 
-skip_without_ui = [
+skip_without_chromium = [
     pytest.mark.engine,
     pytest.mark.skipif(
         not (shutil.which(CHROMIUM) or Path(CHROMIUM).exists()),
         reason="no chromium: run scripts/system-packages.sh chromium",
     ),
+]
+skip_without_ui = [
+    *skip_without_chromium,
     pytest.mark.skipif(
         not (DIST / "index.html").is_file() or not AXE.is_file(),
         reason="the dashboard is not built: run make ui",
@@ -74,6 +77,23 @@ def ui_server(tmp: Path, tokens: Tokens | None, **env: str) -> LiveServer:
     if tokens is not None:
         extra["MOORAGE_TOKENS_FILE"] = str(tokens.write(tmp / "tokens.toml"))
     return LiveServer(env=extra)
+
+
+def served(tag: str, *, signed_in: bool = False, **env: str) -> Any:
+    """A module's `server` fixture (`server = served("ui-x")`): moorage for its browser
+    tests, one for the module; `signed_in`: sign-in with the module's `tokens` fixture
+    (tests/browser/conftest.py)."""
+
+    @pytest.fixture(scope="module")
+    def server(
+        request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    ) -> Iterator[LiveServer]:
+        tokens: Tokens | None = request.getfixturevalue("tokens") if signed_in else None
+        s = ui_server(tmp_path_factory.mktemp(tag), tokens, **env).start(wait_ready=True)
+        yield s
+        s.stop()
+
+    return server
 
 
 @dataclass
