@@ -23,7 +23,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -31,47 +31,78 @@ import pytest
 from tests.conftest import ROOT, TEST_IMAGE
 
 SCRIPT = ROOT / "scripts" / "private-engine.sh"
+E = TypeVar("E", bound="ScriptedEngine")
 
 
-class PrivateEngine:
-    """A dockerd of our own, driven through scripts/private-engine.sh."""
+class ScriptedEngine:
+    """A dockerd of our own, driven through its script (scripts/*-engine.sh COMMAND DIR):
+    what the private engine here and the remote ones (tests/transport_harness.py) share."""
+
+    script = SCRIPT
 
     def __init__(self, directory: Path) -> None:
         self.dir = directory
-        self.socket = directory / "docker.sock"
-        self.url = f"unix://{self.socket}"
+        self.socket = directory / "docker.sock"  # the engine's own unix socket
 
-    def _script(self, command: str, timeout: float = 90) -> str:
+    def run(self, command: str, timeout: float = 90, **env: str) -> str:
         proc = subprocess.run(
-            [str(SCRIPT), command, str(self.dir)],
+            [str(self.script), command, str(self.dir)],
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
-            env={**os.environ, "MOORAGE_TEST_IMAGE": TEST_IMAGE},
+            env={**os.environ, "MOORAGE_TEST_IMAGE": TEST_IMAGE, **env},
         )
         if proc.returncode != 0:
-            raise RuntimeError(f"private-engine.sh {command} failed: {proc.stderr.strip()}")
+            raise RuntimeError(f"{self.script.name} {command} failed: {proc.stderr.strip()}")
         return proc.stdout.strip()
 
     def start(self) -> None:
-        self._script("start")
-
-    def stop(self) -> None:
-        self._script("stop")
+        """Start it (idempotent: resumes a paused one)."""
+        self.run("start")
 
     def pause(self) -> None:
-        """SIGSTOP the private dockerd: it accepts connections and answers nothing."""
-        self._script("pause")
+        """SIGSTOP the engine's dockerd: it accepts connections and answers nothing."""
+        self.run("pause")
 
     def resume(self) -> None:
-        self._script("resume")
-
-    def status(self) -> str:
-        return self._script("status")
+        self.run("resume")
 
     def wipe(self) -> None:
-        self._script("wipe")
+        self.run("wipe")
+
+    def docker(self, *args: str, check: bool = True, timeout: float = 60) -> str:
+        """The docker CLI on the engine's own unix socket (set-up and the truth)."""
+        proc = subprocess.run(
+            ["docker", "-H", f"unix://{self.socket}", *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
+        return proc.stdout
+
+    def remove_containers(self, *flags: str) -> None:
+        """Remove every container on this PRIVATE engine."""
+        ids = self.docker("ps", "-aq", check=False).split()
+        if ids:
+            self.docker("rm", "-f", *flags, *ids, check=False)
+
+
+class PrivateEngine(ScriptedEngine):
+    """A dockerd of our own, driven through scripts/private-engine.sh."""
+
+    def __init__(self, directory: Path) -> None:
+        super().__init__(directory)
+        self.url = f"unix://{self.socket}"
+
+    def stop(self) -> None:
+        self.run("stop")
+
+    def status(self) -> str:
+        return self.run("status")
 
     def ensure_running(self) -> None:
         if self.status() != "running" or not self.answers():
@@ -88,19 +119,6 @@ class PrivateEngine:
             == 0
         )
 
-    def docker(self, *args: str, check: bool = True, timeout: float = 60) -> str:
-        """The docker CLI against the private engine."""
-        proc = subprocess.run(
-            ["docker", "-H", self.url, *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc.stdout
-
     def inspect(self, kind: str, ref: str) -> dict[str, Any]:
         doc: dict[str, Any] = json.loads(self.docker(kind, "inspect", ref))[0]
         return doc
@@ -113,9 +131,7 @@ class PrivateEngine:
         """Remove every container, volume and non-default network on the PRIVATE engine
         (and its swarm, should a fuzzer have made it one)."""
         self.docker("swarm", "leave", "--force", check=False)
-        ids = self.docker("ps", "-aq", check=False).split()
-        if ids:
-            self.docker("rm", "-fv", *ids, check=False)
+        self.remove_containers("-v")
         self.docker("volume", "prune", "-f", check=False)
         self.docker("network", "prune", "-f", check=False)
 
@@ -168,7 +184,7 @@ def process_rss(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
-_SHARED: dict[str, PrivateEngine] = {}
+_SHARED: dict[str, ScriptedEngine] = {}
 
 
 def _cannot_run() -> str | None:
@@ -179,22 +195,43 @@ def _cannot_run() -> str | None:
     return None
 
 
+def shared_engine(
+    config: pytest.Config,
+    key: str,
+    make: Callable[[], E],
+    cannot_run: Callable[[], str | None],
+    what: str,
+    no_start: str,
+) -> E:
+    """The session's engine `key`, made and started on first use, wiped at the end; else
+    a skip saying `what` is unavailable and why (`cannot_run()`, or `no_start`: error)."""
+    if key in _SHARED:
+        engine = _SHARED[key]
+    else:
+        reason = cannot_run()
+        if reason:
+            pytest.skip(f"{what} unavailable: {reason}")
+        engine = make()
+        try:
+            engine.start()
+        except (RuntimeError, subprocess.TimeoutExpired) as exc:
+            engine.wipe()
+            pytest.skip(f"{what} unavailable: {no_start}: {exc}")
+        _SHARED[key] = engine
+        config.add_cleanup(engine.wipe)
+    return cast(E, engine)
+
+
 def shared_private_engine(config: pytest.Config) -> PrivateEngine:
     """The session's private engine, started on first use and wiped at the end."""
-    if "engine" in _SHARED:
-        return _SHARED["engine"]
-    reason = _cannot_run()
-    if reason:
-        pytest.skip(f"private engine unavailable: {reason}")
-    engine = PrivateEngine(Path(f"/tmp/moorage-pe-{os.getpid()}"))
-    try:
-        engine.start()
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        engine.wipe()
-        pytest.skip(f"private engine unavailable: a second dockerd does not start here: {exc}")
-    _SHARED["engine"] = engine
-    config.add_cleanup(engine.wipe)
-    return engine
+    return shared_engine(
+        config,
+        "engine",
+        lambda: PrivateEngine(Path(f"/tmp/moorage-pe-{os.getpid()}")),
+        _cannot_run,
+        "private engine",
+        "a second dockerd does not start here",
+    )
 
 
 @pytest.fixture

@@ -21,67 +21,31 @@ from pathlib import Path
 import pytest
 
 from app.targets import SshFiles, Target, TlsFiles
-from tests.conftest import ROOT, TEST_IMAGE
+from tests.conftest import ROOT
+from tests.engine_harness import ScriptedEngine, shared_engine
+from tests.engine_harness import _cannot_run as engine_cannot_run
 
 
-class _Scripted:
-    script: Path
+class _Scripted(ScriptedEngine):
+    """A remote engine: its script's start prints facts (url=, sock=, …) as KEY=VALUE."""
+
     name: str
 
     def __init__(self, directory: Path) -> None:
-        self.dir = directory
-        self.socket = directory / "docker.sock"
+        super().__init__(directory)
         self.facts: dict[str, str] = {}
-
-    def run(self, command: str, timeout: float = 90, **env: str) -> str:
-        proc = subprocess.run(
-            [str(self.script), command, str(self.dir)],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-            env={**os.environ, "MOORAGE_TEST_IMAGE": TEST_IMAGE, **env},
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"{self.script.name} {command} failed: {proc.stderr.strip()}")
-        return proc.stdout.strip()
 
     def start(self) -> None:
         out = self.run("start")
         self.facts = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
 
-    def pause(self) -> None:
-        """SIGSTOP the engine's dockerd: connections are accepted, nothing answers."""
-        self.run("pause")
-
-    def resume(self) -> None:
-        self.run("resume")
-
-    def wipe(self) -> None:
-        self.run("wipe")
-
     @property
     def url(self) -> str:
         return self.facts["url"]
 
-    def docker(self, *args: str, check: bool = True, timeout: float = 60) -> str:
-        """The docker CLI on the engine's own unix socket (set-up and the truth)."""
-        proc = subprocess.run(
-            ["docker", "-H", self.facts["sock"], *args],
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=False,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"docker {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc.stdout
-
     def clear(self) -> None:
         """Remove every container on this PRIVATE engine."""
-        ids = self.docker("ps", "-aq", check=False).split()
-        if ids:
-            self.docker("rm", "-f", *ids, check=False)
+        self.remove_containers()
 
 
 class TlsEngine(_Scripted):
@@ -188,14 +152,10 @@ def _key_lines(*paths: Path) -> list[str]:
     return lines
 
 
-_SHARED: dict[str, _Scripted] = {}
-
-
 def _cannot_run(kind: type[_Scripted]) -> str | None:
-    if shutil.which("dockerd") is None:
-        return "no dockerd binary here"
-    if os.geteuid() != 0:
-        return "a private dockerd needs root"
+    reason = engine_cannot_run()
+    if reason:
+        return reason
     if kind is SshEngine and not Path("/usr/sbin/sshd").exists():
         return "no sshd (scripts/system-packages.sh openssh-server)"
     if shutil.which("openssl") is None or shutil.which("ssh-keygen") is None:
@@ -204,20 +164,14 @@ def _cannot_run(kind: type[_Scripted]) -> str | None:
 
 
 def _shared(kind: type[_Scripted], config: pytest.Config) -> _Scripted:
-    if kind.name in _SHARED:
-        return _SHARED[kind.name]
-    reason = _cannot_run(kind)
-    if reason:
-        pytest.skip(f"{kind.name} engine unavailable: {reason}")
-    engine = kind(Path(f"/tmp/moorage-{kind.name}-{os.getpid()}"))
-    try:
-        engine.start()
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        engine.wipe()
-        pytest.skip(f"{kind.name} engine unavailable: it does not start here: {exc}")
-    _SHARED[kind.name] = engine
-    config.add_cleanup(engine.wipe)
-    return engine
+    return shared_engine(
+        config,
+        kind.name,
+        lambda: kind(Path(f"/tmp/moorage-{kind.name}-{os.getpid()}")),
+        lambda: _cannot_run(kind),
+        f"{kind.name} engine",
+        "it does not start here",
+    )
 
 
 @pytest.fixture
