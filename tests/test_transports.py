@@ -379,6 +379,17 @@ async def test_ssh_sends_no_environment(
     assert secret in ssh_engine.session_envs()[-1]
 
 
+async def hold_follows(stack: AsyncExitStack, e: Engine, box: str, n: int) -> None:
+    """`n` log follows of container `box` held open on `stack`, each answered 200."""
+    for _ in range(n):
+        response = await stack.enter_async_context(
+            e.request(
+                "GET", f"containers/{box}/logs", params={"stdout": True, "follow": True}, long=True
+            )
+        )
+        assert response.status == 200
+
+
 async def test_ssh_more_concurrent_requests_than_sessions_per_connection(
     ssh_engine: SshEngine,
 ) -> None:
@@ -389,16 +400,7 @@ async def test_ssh_more_concurrent_requests_than_sessions_per_connection(
     try:
         await e.ping()
         async with AsyncExitStack() as stack:
-            for _ in range(16):
-                response = await stack.enter_async_context(
-                    e.request(
-                        "GET",
-                        f"containers/{box}/logs",
-                        params={"stdout": True, "follow": True},
-                        long=True,
-                    )
-                )
-                assert response.status == 200
+            await hold_follows(stack, e, box, 16)
             assert await e.ping() is True
             assert e._ssh is not None
             assert e._ssh.connections >= 2
@@ -417,16 +419,7 @@ async def test_ssh_a_server_allowing_fewer_sessions(ssh_engine: SshEngine) -> No
     e = Engine(SETTINGS, "ssh", ssh_engine.target())
     try:
         async with AsyncExitStack() as stack:
-            for _ in range(8):
-                response = await stack.enter_async_context(
-                    e.request(
-                        "GET",
-                        f"containers/{box}/logs",
-                        params={"stdout": True, "follow": True},
-                        long=True,
-                    )
-                )
-                assert response.status == 200
+            await hold_follows(stack, e, box, 8)
             assert await e.ping() is True
             assert e._ssh is not None
             assert e._ssh.connections >= 3
