@@ -262,8 +262,9 @@ class LiveServer:
             if self.proc.poll() is not None:
                 break
             time.sleep(0.1)
+        log = self.log.read_text(errors="replace")[-2000:]  # stop() deletes it
         self.stop()
-        raise AssertionError(f"server did not start: {self.log.read_text()[-2000:]}")
+        raise AssertionError(f"server did not start: {log}")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
