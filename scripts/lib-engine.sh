@@ -12,9 +12,10 @@ engine_command_and_dir() {
   dir=${2:-}
   [ -n "$cmd" ] && [ -n "$dir" ] || { echo "usage: $0 $usage DIR" >&2; exit 2; }
   case "$dir" in /*) ;; *) dir="$(pwd)/$dir" ;; esac
-  dir=${dir%/}
-  [ "$dir" != /var/run ] && [ "$dir" != /var/lib/docker ] && [ "$dir" != / ] \
-    || { echo "refusing DIR=$dir" >&2; exit 2; }
+  while [ "$dir" != "${dir%/}" ]; do dir=${dir%/}; done
+  # "/" (or "//") is "" without its trailing slashes.
+  [ -n "$dir" ] && [ "$dir" != /var/run ] && [ "$dir" != /var/lib/docker ] \
+    || { echo "refusing DIR=${2:-}" >&2; exit 2; }
 }
 
 free_port() {
