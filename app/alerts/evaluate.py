@@ -370,12 +370,12 @@ class HostWatch:
         except errors.NotFound:
             return
         tty = bool((doc.get("Config") or {}).get("Tty"))
-        created = live._created_ns(doc)
+        created = live.container_created_ns(doc)
         # Lines from before alerting started are history, not news; a container
         # younger than that is read from its first line (its start is news).
         floor = 0 if created >= self.started_ns else self.started_ns
         start = live.LogStart.of(None, live.LogQuery(), None, created, self.look_back)
-        producer = live._logs_producer(engine, cid, tty, start, self.logs_buffer)
+        producer = live.logs_producer(engine, cid, tty, start, self.logs_buffer)
         sub = Subscriber(maxsize=self.queue_size)
         async with self.host.hubs.subscribe("logs", cid, producer, sub):
             async for items in sub.batches():
@@ -411,7 +411,7 @@ class HostWatch:
         name = _name(row)
         labels = dict(row.get("Labels") or {})
         sub = Subscriber(maxsize=self.queue_size)
-        producer = live._stats_producer(self.host.engine, cid)
+        producer = live.stats_producer(self.host.engine, cid)
         try:
             async with self.host.hubs.subscribe("stats", cid, producer, sub):
                 async for items in sub.batches():

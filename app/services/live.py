@@ -261,7 +261,7 @@ async def container_end(engine: Engine, cid: str) -> dict[str, Any]:
     return {"reason": "exited", "exit_code": int(state.get("ExitCode") or 0)}
 
 
-def _created_ns(inspect: dict[str, Any]) -> int:
+def container_created_ns(inspect: dict[str, Any]) -> int:
     """When the container was created (ns), or 0 when the document does not say."""
     try:
         return int(_parse_time(str(inspect.get("Created") or "")) * 1_000_000_000)
@@ -269,9 +269,13 @@ def _created_ns(inspect: dict[str, Any]) -> int:
         return 0
 
 
-def _logs_producer(
+def logs_producer(
     engine: Engine, cid: str, tty: bool, start: LogStart, buffer_bytes: int
 ) -> Callable[[Hub], Any]:
+    """The upstream of a container's shared `("logs", cid)` hub: one engine follow from
+    `start`, each piece published as an `Item` whose `meta` is a `LogChunk` (then one
+    `last` item saying why it ended). Whoever joins the hub first passes it: a viewer
+    (logs_events) or alerting's log rules (app/alerts/evaluate.py)."""
     async def run(hub: Hub) -> None:
         buffer = LogBuffer(buffer_bytes, start.covered_after, start.tail_only)
         hub.state["buffer"] = buffer
@@ -434,8 +438,8 @@ async def logs_events(
         return
 
     sub = Subscriber(maxsize=queue_size)
-    start = LogStart.of(resume, query, since_ns, _created_ns(inspect), look_back)
-    producer = _logs_producer(engine, cid, tty, start, buffer_bytes)
+    start = LogStart.of(resume, query, since_ns, container_created_ns(inspect), look_back)
+    producer = logs_producer(engine, cid, tty, start, buffer_bytes)
     async with hubs.subscribe("logs", cid, producer, sub) as hub:
         await hub.ready.wait()
         if hub.failure is not None:
@@ -581,7 +585,10 @@ async def health_events(
 # Stats
 
 
-def _stats_producer(engine: Engine, cid: str) -> Callable[[Hub], Any]:
+def stats_producer(engine: Engine, cid: str) -> Callable[[Hub], Any]:
+    """The upstream of a container's shared `("stats", cid)` hub: one engine stats
+    stream, each sample published encoded as `event: stats` (then one `last` item).
+    Shared by viewers (stats_events) and alerting's stats rules."""
     async def run(hub: Hub) -> None:
         try:
             async with engine.request(
@@ -612,7 +619,7 @@ async def stats_events(
 ) -> AsyncIterator[bytes]:
     """Samples of one container, as the engine produces them (about one a second)."""
     sub = Subscriber(maxsize=queue_size)
-    async with hubs.subscribe("stats", cid, _stats_producer(engine, cid), sub) as hub:
+    async with hubs.subscribe("stats", cid, stats_producer(engine, cid), sub) as hub:
         async for items in sub.batches():
             yield b"".join(it.data for it in items)
         if hub.failure is not None:
@@ -641,7 +648,7 @@ async def all_stats_events(
                 sub = Subscriber(maxsize=queue_size)
                 stack = contextlib.AsyncExitStack()
                 await stack.enter_async_context(
-                    hubs.subscribe("stats", new, _stats_producer(engine, new), sub)
+                    hubs.subscribe("stats", new, stats_producer(engine, new), sub)
                 )
                 joined[new] = (sub, stack)
             await asyncio.sleep(interval)
