@@ -276,6 +276,7 @@ def logs_producer(
     `start`, each piece published as an `Item` whose `meta` is a `LogChunk` (then one
     `last` item saying why it ended). Whoever joins the hub first passes it: a viewer
     (logs_events) or alerting's log rules (app/alerts/evaluate.py)."""
+
     async def run(hub: Hub) -> None:
         buffer = LogBuffer(buffer_bytes, start.covered_after, start.tail_only)
         hub.state["buffer"] = buffer
@@ -589,6 +590,7 @@ def stats_producer(engine: Engine, cid: str) -> Callable[[Hub], Any]:
     """The upstream of a container's shared `("stats", cid)` hub: one engine stats
     stream, each sample published encoded as `event: stats` (then one `last` item).
     Shared by viewers (stats_events) and alerting's stats rules."""
+
     async def run(hub: Hub) -> None:
         try:
             async with engine.request(
