@@ -18,7 +18,9 @@ never hold a secret (app/redaction.py: by key, by value, by command flag).
 
 Storage: SQLite (stdlib `sqlite3`, in a worker thread), WAL mode, so several worker
 processes of one host can share one file; or PostgreSQL (`MOORAGE_AUDIT_DB=
-postgresql://…`, asyncpg) for several replicas.
+postgresql://…`, asyncpg) for several replicas. The store owns the process's one
+connection (SQLite) or pool (PostgreSQL) to that database: alerting's tables live in
+it too and go through `call` / `pool` (app/alerts/store.py), never a second one.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import anyio
 from fastapi import Request
@@ -46,6 +48,8 @@ if TYPE_CHECKING:
     from app.security import Identity
 
 log = logging.getLogger("moorage.audit")
+
+T = TypeVar("T")
 
 Outcome = Literal["ok", "refused", "failed"]
 OUTCOMES: tuple[Outcome, ...] = ("ok", "refused", "failed")
@@ -207,6 +211,16 @@ class AuditStore:
         if self._db is None:
             raise sqlite3.OperationalError("the audit store is not open")
         return self._db
+
+    async def call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn(connection)` in a worker thread, alone on the connection: how the other
+        tables of this database (alerting's) share it."""
+
+        def run() -> T:
+            with self._lock:
+                return fn(self._conn())
+
+        return await asyncio.to_thread(run)
 
     async def add(self, rec: Record) -> int:
         summary = json.dumps(rec.summary, default=str)
@@ -448,23 +462,33 @@ class PostgresAuditStore:
     async def open(self) -> None:
         import asyncpg
 
+        # The process's one pool, alerting's tables included (app/alerts/store.py).
         self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=10, command_timeout=self.timeout
+            self.url, min_size=1, max_size=15, command_timeout=self.timeout
         )
-        # Replicas starting together: one creates the table, the others wait.
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(7277317)")
-            await conn.execute(_PG_SCHEMA)
+        await self.create_schema(_PG_SCHEMA, 7277317)
+
+    async def create_schema(self, sql: str, lock: int) -> None:
+        """`sql` (CREATE … IF NOT EXISTS) under the advisory lock `lock`: replicas
+        starting together do not race; one creates the tables, the others wait."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", lock)
+            await conn.execute(sql)
 
     async def close(self) -> None:
         if self._pool is not None:
             pool, self._pool = self._pool, None
             await pool.close()
 
-    def _p(self) -> Any:
+    @property
+    def pool(self) -> Any:
+        """The asyncpg pool (shared with alerting's store)."""
         if self._pool is None:
             raise RuntimeError("the audit store is not open")
         return self._pool
+
+    def _p(self) -> Any:
+        return self.pool
 
     async def add(self, rec: Record) -> int:
         row_id = await self._p().fetchval(

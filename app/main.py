@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # After the hosts: the evaluators follow their journals, buses and hubs.
         alerts = app.state.alerts = Alerting(
             settings,
-            AlertStore(open_alert_store(settings.audit_db, settings.audit_busy_timeout)),
+            AlertStore(open_alert_store(audit)),
             lambda: app_hosts(app.state),
         )
         await alerts.start()

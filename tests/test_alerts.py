@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -419,3 +421,24 @@ async def test_alerts_routes_are_admin_only():
 
     for op in ("alerts_rules_create", "alerts_rules_list", "alerts_deliveries_list"):
         assert ROLES[op] is Role.admin
+
+
+def open_files(path: Path) -> int:
+    """How many descriptors of this process are open on `path` (not its -wal / -shm)."""
+    fds = Path("/proc/self/fd")
+    count = 0
+    for fd in fds.iterdir():
+        with contextlib.suppress(OSError):
+            if os.readlink(fd) == str(path):
+                count += 1
+    return count
+
+
+async def test_alerting_shares_the_audit_database_connection(receiver, name, tmp_path):
+    db = tmp_path / "moorage.sqlite3"
+    async with app_for(receiver, audit_db=str(db)) as (app, c):
+        await create(c, rule(receiver, {"kind": "health"}, name))
+        r = await c.get("/v1/alerts/deliveries")
+        assert r.status_code == 200
+        assert open_files(db) == 1  # the audit log's connection, alerting's tables on it
+        assert app.state.alerts.store.db.audit is app.state.audit

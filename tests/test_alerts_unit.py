@@ -14,6 +14,7 @@ import pytest
 from app.alerts.formats import render, sign
 from app.alerts.sender import backoff, url_allowed
 from app.alerts.store import AlertStore, PairState, Raise, SqliteAlertStore, _pg, decide
+from app.audit import AuditStore
 from app.models.alerts import AlertState
 
 
@@ -143,7 +144,9 @@ def test_placeholders_for_postgresql():
 
 
 async def test_sqlite_outbox_raise_claim_and_lease():
-    store = AlertStore(SqliteAlertStore(":memory:"))
+    audit = AuditStore(":memory:")  # alerting shares the audit store's connection
+    await audit.open()
+    store = AlertStore(SqliteAlertStore(audit))
     await store.open()
     try:
         assert await store.raise_alert(raise_(instant=True, throttle=0, id="x"))
@@ -168,3 +171,4 @@ async def test_sqlite_outbox_raise_claim_and_lease():
         assert [(t[1], t[3], t[4]) for t in tries] == [(1, "failed", 500), (2, "delivered", 200)]
     finally:
         await store.close()
+        await audit.close()

@@ -1,8 +1,9 @@
 """Where alerting keeps what must outlive the process: rules, the state of each
 (rule, container) pair, the outbox of deliveries and every try.
 
-The same database as the audit log (`MOORAGE_AUDIT_DB`): a SQLite file shared by the
-worker processes of one host, or PostgreSQL shared by replicas. Two things make the
+The same database as the audit log (`MOORAGE_AUDIT_DB`), through the audit store's
+connection or pool (one per process): a SQLite file shared by the worker processes of
+one host, or PostgreSQL shared by replicas. Two things make the
 replicas agree without talking to each other:
 
     raise     deciding whether an alert goes out (throttle, firing → resolved) and
@@ -17,14 +18,16 @@ replicas agree without talking to each other:
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
-import threading
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from app.audit import AuditBackend, AuditStore, PostgresAuditStore
 from app.models.alerts import AlertState
+
+T = TypeVar("T")
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS moorage_alert_rules (
@@ -146,76 +149,41 @@ def decide(prev: PairState, r: Raise) -> tuple[bool, PairState]:
 
 
 class SqliteAlertStore:
-    """The SQLite dialect; every call in a worker thread, one connection, one lock."""
+    """The SQLite dialect, on the audit store's one connection (app/audit.py `call`:
+    a worker thread, alone on it): the same file is never opened twice."""
 
     kind = "sqlite"
 
-    def __init__(self, path: str, busy_timeout: float = 5.0) -> None:
-        self.path = path
-        self.busy_timeout = busy_timeout
-        self._lock = threading.Lock()
-        self._db: sqlite3.Connection | None = None
+    def __init__(self, audit: AuditStore) -> None:
+        self.audit = audit
 
     async def open(self) -> None:
-        def connect() -> sqlite3.Connection:
-            db = sqlite3.connect(
-                self.path, timeout=self.busy_timeout, check_same_thread=False, isolation_level=None
-            )
-            if self.path != ":memory:":
-                db.execute("PRAGMA journal_mode=WAL")
-                # A commit is in the WAL before it returns (a killed process loses
-                # nothing), without an fsync each: a burst of alerts is not a burst of
-                # disk flushes. Only a crash of the machine may lose the last ones.
-                db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SQLITE_SCHEMA)
-            return db
-
-        self._db = await asyncio.to_thread(connect)
+        await self.audit.call(lambda db: db.executescript(SQLITE_SCHEMA))
 
     async def close(self) -> None:
-        def close() -> None:
-            # Under the lock: a write still running in another thread (a try whose
-            # task was cancelled keeps its thread) must not meet a closed connection.
-            with self._lock:
-                db, self._db = self._db, None
-                if db is not None:
-                    db.close()
+        pass  # the connection is the audit store's, closed with it
 
-        await asyncio.to_thread(close)
-
-    def _conn(self) -> sqlite3.Connection:
-        if self._db is None:
-            raise sqlite3.OperationalError("the alert store is not open")
-        return self._db
+    async def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self.audit.call(lambda db: _relaxed(db, fn))
 
     async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-        def read() -> list[tuple[Any, ...]]:
-            with self._lock:
-                return list(self._conn().execute(sql, args))
-
-        return await asyncio.to_thread(read)
+        return await self._call(lambda db: list(db.execute(sql, args)))
 
     async def execute(self, sql: str, *args: Any) -> int:
-        def write() -> int:
-            with self._lock:
-                return self._conn().execute(sql, args).rowcount
-
-        return await asyncio.to_thread(write)
+        return await self._call(lambda db: db.execute(sql, args).rowcount)
 
     async def raise_alert(self, r: Raise) -> bool:
-        def tx() -> bool:
-            with self._lock:
-                db = self._conn()
-                db.execute("BEGIN IMMEDIATE")  # other processes' raises wait here
-                try:
-                    sent = _raise_sync(db, r)
-                except BaseException:
-                    db.execute("ROLLBACK")
-                    raise
-                db.execute("COMMIT")
-                return sent
+        def tx(db: sqlite3.Connection) -> bool:
+            db.execute("BEGIN IMMEDIATE")  # other processes' raises wait here
+            try:
+                sent = _raise_sync(db, r)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return sent
 
-        return await asyncio.to_thread(tx)
+        return await self._call(tx)
 
     async def claim(self, owner: str, now: float, lease: float, limit: int) -> list[OutboxRow]:
         rows = await self.fetch(
@@ -230,6 +198,20 @@ class SqliteAlertStore:
             limit,
         )
         return [OutboxRow.of(r) for r in rows]
+
+
+def _relaxed(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T:
+    """`fn` with the WAL synced at checkpoints only (synchronous=NORMAL), then the
+    connection's own setting again (the audit log's, which keeps FULL). An alert's
+    commit is in the WAL before it returns (a killed process loses nothing) without
+    an fsync each: a burst of alerts is not a burst of disk flushes. Only a crash of
+    the machine may lose the last ones."""
+    level = db.execute("PRAGMA synchronous").fetchone()[0]
+    db.execute("PRAGMA synchronous=NORMAL")
+    try:
+        return fn(db)
+    finally:
+        db.execute(f"PRAGMA synchronous={int(level)}")
 
 
 def _raise_sync(db: sqlite3.Connection, r: Raise) -> bool:
@@ -262,34 +244,22 @@ def _pg(sql: str) -> str:
 
 
 class PostgresAlertStore:
-    """The PostgreSQL dialect (asyncpg pool), for replicas sharing one outbox."""
+    """The PostgreSQL dialect, on the audit store's pool (one pool per process), for
+    replicas sharing one outbox."""
 
     kind = "postgresql"
 
-    def __init__(self, url: str, timeout: float = 5.0) -> None:
-        self.url = url
-        self.timeout = timeout
-        self._pool: Any = None
+    def __init__(self, audit: PostgresAuditStore) -> None:
+        self.audit = audit
 
     async def open(self) -> None:
-        import asyncpg
-
-        self._pool = await asyncpg.create_pool(
-            self.url, min_size=1, max_size=5, command_timeout=self.timeout
-        )
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock(7277318)")
-            await conn.execute(PG_SCHEMA)
+        await self.audit.create_schema(PG_SCHEMA, 7277318)
 
     async def close(self) -> None:
-        if self._pool is not None:
-            pool, self._pool = self._pool, None
-            await pool.close()
+        pass  # the pool is the audit store's, closed with it
 
     def _p(self) -> Any:
-        if self._pool is None:
-            raise RuntimeError("the alert store is not open")
-        return self._pool
+        return self.audit.pool
 
     async def fetch(self, sql: str, *args: Any) -> list[tuple[Any, ...]]:
         return [tuple(r) for r in await self._p().fetch(_pg(sql), *args)]
@@ -358,11 +328,11 @@ class PostgresAlertStore:
 AlertBackend = SqliteAlertStore | PostgresAlertStore
 
 
-def open_alert_store(url: str, timeout: float = 5.0) -> AlertBackend:
-    """The store a `MOORAGE_AUDIT_DB` value names: a PostgreSQL URL, or a SQLite path."""
-    if url.startswith(("postgresql://", "postgres://")):
-        return PostgresAlertStore(url, timeout)
-    return SqliteAlertStore(url, timeout)
+def open_alert_store(audit: AuditBackend) -> AlertBackend:
+    """Alerting's tables in the audit store's database, on its connection or pool."""
+    if isinstance(audit, PostgresAuditStore):
+        return PostgresAlertStore(audit)
+    return SqliteAlertStore(audit)
 
 
 class AlertStore:
