@@ -139,23 +139,31 @@ async def test_alert_stream_live_and_resumed(receiver, name, tmp_path):
     try:
         made = await api_create(server.url, rule(receiver, {"kind": "health"}, name))
         url = f"{server.url}/v1/alerts/stream"
+        test = f"{server.url}/v1/alerts/rules/{made['id']}/test"
         async with httpx.AsyncClient(timeout=30) as c:
-            async with c.stream("GET", url) as r:
+            async with c.stream("GET", url) as r, c.stream("GET", url) as r2:
                 assert r.status_code == 200
                 assert r.headers["content-type"].startswith("text/event-stream")
-                await c.post(f"{server.url}/v1/alerts/rules/{made['id']}/test")
-                async for ev in events(r):
-                    assert ev.event == "alert"
-                    first = ev
-                    break
+                await c.post(test)
+                seen = []
+                for resp in (r, r2):  # both clients get it, pushed (no poll per client)
+                    async for ev in events(resp):
+                        assert ev.event == "alert"
+                        seen.append(ev)
+                        break
+            first = seen[0]
+            assert seen[1].id == first.id
             assert first.json["rule_id"] == made["id"]
             assert first.json["reason"].startswith("test delivery")
-            second = (await c.post(f"{server.url}/v1/alerts/rules/{made['id']}/test")).json()
+            later = [(await c.post(test)).json()["id"] for _ in range(2)]
             headers = {"Last-Event-ID": str(first.id)}
             async with c.stream("GET", url, headers=headers) as r:
+                resumed = []
                 async for ev in events(r):
-                    assert ev.json["id"] == second["id"]  # after the first, not it again
-                    break
+                    resumed.append(ev.json["id"])
+                    if len(resumed) == 2:
+                        break
+            assert resumed == later  # after the first, in order, not it again
             bad = await c.get(url, params={"last_event_id": "yesterday"})
             assert bad.status_code == 422
     finally:
@@ -290,3 +298,5 @@ async def test_two_replicas_on_one_postgresql_send_each_alert_once(receiver, pos
             assert all(len(d["attempts"]) == 1 for d in rows)
         # Both replicas evaluated: each saw the events (no one is idle by luck).
         assert all(a.state.alerts.watches["local"] for a in apps)
+        # One pool per process: alerting's tables go through the audit store's.
+        assert all(a.state.alerts.store.db.audit is a.state.audit for a in apps)

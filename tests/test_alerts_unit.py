@@ -4,13 +4,18 @@ list, the back-off, the wire formats and their signature, and the store's dialec
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
+import time
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
+from app.alerts.feed import AlertFeed, Raised
 from app.alerts.formats import render, sign
 from app.alerts.sender import backoff, url_allowed
 from app.alerts.store import AlertStore, PairState, Raise, SqliteAlertStore, _pg, decide
@@ -172,3 +177,131 @@ async def test_sqlite_outbox_raise_claim_and_lease():
     finally:
         await store.close()
         await audit.close()
+
+
+# -- the live stream's feed (app/alerts/feed.py), on a real SQLite outbox ----------------
+
+
+@contextlib.asynccontextmanager
+async def sqlite_alerts(path: str = ":memory:") -> AsyncIterator[AlertStore]:
+    audit = AuditStore(path)
+    await audit.open()
+    store = AlertStore(SqliteAlertStore(audit))
+    await store.open()
+    try:
+        yield store
+    finally:
+        await store.close()
+        await audit.close()
+
+
+async def raise_here(feed: AlertFeed, store: AlertStore, alert_id: str, now: float) -> None:
+    """What `Alerting.fire` does once the store took an alert: into the outbox, pushed."""
+    r = raise_(instant=True, throttle=0, id=alert_id, now=now)
+    assert await store.raise_alert(r)
+    feed.publish(Raised.of(r.id, r.now, r.alert))
+
+
+async def collect(stream: AsyncIterator[bytes], into: list[tuple[str, str]]) -> None:
+    async for chunk in stream:
+        for block in chunk.decode().strip().split("\n\n"):
+            lines = dict(line.split(": ", 1) for line in block.splitlines())
+            into.append((lines["id"], json.loads(lines["data"])["id"]))
+
+
+async def until(check: Callable[[], bool]) -> None:
+    async with asyncio.timeout(10):
+        while not check():  # noqa: ASYNC110 (what is waited for has no event of its own)
+            await asyncio.sleep(0.01)
+
+
+async def test_feed_pushes_to_every_client_without_reading_the_outbox_again():
+    async with sqlite_alerts() as store:
+        feed = AlertFeed(store, queue_size=100, poll=3600)  # no poll: a push or nothing
+        got: list[list[tuple[str, str]]] = [[], [], []]
+        tasks = [asyncio.create_task(collect(feed.stream(500), g)) for g in got]
+        await until(lambda: len(feed.listeners) == 3)
+        reads = 0
+        real = store.alerts_after
+
+        async def counted(created: float, limit: int) -> list[Any]:
+            nonlocal reads
+            reads += 1
+            return await real(created, limit)
+
+        store.alerts_after = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.1)  # every stream read the (empty) outbox once, before
+        await raise_here(feed, store, "a", 1000.5)
+        await raise_here(feed, store, "b", 1001.25)
+        await until(lambda: all(len(g) == 2 for g in got))
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await feed.stop()
+    assert all(g == [("1000.5", "a"), ("1001.25", "b")] for g in got)
+    assert reads == 0  # three clients, two alerts: no read at all
+    assert feed.polls == 0
+
+
+async def test_feed_resumes_exactly_from_the_outbox():
+    async with sqlite_alerts() as store:
+        feed = AlertFeed(store, queue_size=100, poll=3600)
+        for i, now in enumerate((1000.1, 1000.2, 1000.3)):
+            await raise_here(feed, store, f"old-{i}", now)  # nobody listened
+        got: list[tuple[str, str]] = []
+        task = asyncio.create_task(collect(feed.stream(1000.1), got))  # Last-Event-ID
+        await until(lambda: len(got) == 2)
+        await raise_here(feed, store, "new", 1000.4)
+        await until(lambda: len(got) == 3)
+        await asyncio.sleep(0.1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await feed.stop()
+    assert got == [("1000.2", "old-1"), ("1000.3", "old-2"), ("1000.4", "new")]
+
+
+async def test_feed_client_that_overflows_reads_the_outbox_and_misses_nothing():
+    async with sqlite_alerts() as store:
+        feed = AlertFeed(store, queue_size=2, poll=3600)
+        stream = feed.stream(0)
+
+        async def next_chunk() -> bytes:
+            return await anext(stream)
+
+        first = asyncio.create_task(next_chunk())
+        await until(lambda: len(feed.listeners) == 1)
+        await asyncio.sleep(0.1)  # it read the empty outbox and waits
+        await raise_here(feed, store, "a0", 1000.0)
+        assert b"a0" in await first
+        for i in range(1, 6):  # the client reads nothing meanwhile: its queue overflows
+            await raise_here(feed, store, f"a{i}", 1000.0 + i)
+        listener = next(iter(feed.listeners))
+        assert listener.behind
+        got: list[tuple[str, str]] = []
+        task = asyncio.create_task(collect(stream, got))
+        await until(lambda: len(got) == 5)
+        await asyncio.sleep(0.1)
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await feed.stop()
+    assert [a for _, a in got] == ["a1", "a2", "a3", "a4", "a5"]  # a0 not again
+
+
+async def test_feed_polls_once_for_all_clients_for_another_process_alerts(tmp_path):
+    db = str(tmp_path / "moorage.sqlite3")
+    async with sqlite_alerts(db) as here, sqlite_alerts(db) as there:
+        feed = AlertFeed(here, queue_size=100, poll=0.05)
+        got: list[list[tuple[str, str]]] = [[], [], []]
+        tasks = [asyncio.create_task(collect(feed.stream(0), g)) for g in got]
+        await until(lambda: len(feed.listeners) == 3)
+        now = time.time()
+        assert await there.raise_alert(raise_(instant=True, throttle=0, id="x", now=now))
+        await until(lambda: all(len(g) == 1 for g in got))
+        polls = feed.polls
+        await until(lambda: feed.polls >= polls + 3)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await feed.stop()
+    assert all(g == [(repr(now), "x")] for g in got)  # once each, not once per poll
+    assert not feed.listeners

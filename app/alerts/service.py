@@ -15,6 +15,7 @@ from typing import Any
 
 from app import errors
 from app.alerts.evaluate import HostView, HostWatch, Seen
+from app.alerts.feed import AlertFeed, Raised
 from app.alerts.rules import CompiledRule, iso, rule_view, when_doc
 from app.alerts.sender import Sender, url_allowed
 from app.alerts.store import AlertStore, OutboxRow, Raise, StoredRule
@@ -30,7 +31,6 @@ from app.models.alerts import (
     DeliveryAttempt,
 )
 from app.settings import Settings
-from app.streams import encode
 
 log = logging.getLogger("moorage.alerts")
 
@@ -60,7 +60,7 @@ class Alerting:
         self.rules: list[CompiledRule] = []
         self._signature: frozenset[tuple[str, float]] = frozenset()
         self.watches: dict[str, HostWatch] = {}
-        self._raised = asyncio.Event()  # replaced at each alert raised here: wakes streams
+        self.feed = AlertFeed(store, settings.sse_queue_size)  # the live stream's clients
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -79,6 +79,7 @@ class Alerting:
         for watch in list(self.watches.values()):
             await watch.stop()
         self.watches.clear()
+        await self.feed.stop()
         await self.sender.stop()
         await self.store.close()
 
@@ -252,8 +253,7 @@ class Alerting:
         if raised:
             log.info("alert %s: %s %s %s", alert_id, rule.name, state, reason[:200])
             self.sender.poke()
-            raised_event, self._raised = self._raised, asyncio.Event()
-            raised_event.set()
+            self.feed.publish(Raised.of(alert_id, now, alert.model_dump()))
         return raised
 
     async def test(self, stored: StoredRule) -> AlertDelivery:
@@ -276,26 +276,14 @@ class Alerting:
         )  # fmt: skip
         await self.store.enqueue(r)
         self.sender.poke()
-        raised_event, self._raised = self._raised, asyncio.Event()
-        raised_event.set()
+        self.feed.publish(Raised.of(r.id, now, r.alert))
         row = OutboxRow(r.id, r.rule_id, r.url, r.format, None, r.alert, now, now, 0, "pending")
         return delivery_view(row, [])
 
-    async def stream(self, after: float) -> AsyncIterator[bytes]:
-        """`event: alert` for each alert raised after `after` (by any replica: read
-        from the outbox), id its time of raising."""
-        last = after
-        while True:
-            raised = self._raised
-            rows = await self.store.alerts_after(last, 500)
-            if rows:
-                last = rows[-1].created
-                yield b"".join(encode("alert", r.alert, id=repr(r.created)) for r in rows)
-                if len(rows) == 500:
-                    continue
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(SUPERVISE):
-                    await raised.wait()
+    def stream(self, after: float) -> AsyncIterator[bytes]:
+        """`event: alert` for each alert raised after `after` (by any replica), id its
+        time of raising: pushed as raised here, the outbox read for the rest."""
+        return self.feed.stream(after)
 
 
 def delivery_view(row: OutboxRow, attempts: list[tuple[Any, ...]]) -> AlertDelivery:
