@@ -172,6 +172,21 @@ class SqliteAlertStore:
     async def execute(self, sql: str, *args: Any) -> int:
         return await self._call(lambda db: db.execute(sql, args).rowcount)
 
+    async def execute_all(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        """Several statements in one transaction (one thread hop, one commit)."""
+
+        def tx(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for sql, args in statements:
+                    db.execute(sql, args)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
+        await self._call(tx)
+
     async def raise_alert(self, r: Raise) -> bool:
         def tx(db: sqlite3.Connection) -> bool:
             db.execute("BEGIN IMMEDIATE")  # other processes' raises wait here
@@ -268,6 +283,11 @@ class PostgresAlertStore:
         status: str = await self._p().execute(_pg(sql), *args)
         tail = status.rsplit(" ", 1)[-1]
         return int(tail) if tail.isdigit() else 0
+
+    async def execute_all(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
+        async with self._p().acquire() as conn, conn.transaction():
+            for sql, args in statements:
+                await conn.execute(_pg(sql), *args)
 
     async def raise_alert(self, r: Raise) -> bool:
         async with self._p().acquire() as conn, conn.transaction():
@@ -431,25 +451,29 @@ class AlertStore:
     ) -> None:
         """One try, and the row's next step: delivered, again at `next_try`, or expired."""
         attempt = row.tries + 1
-        await self.db.execute(
-            "INSERT INTO moorage_alert_attempts (delivery_id, attempt, ts, status, code, error,"
-            " duration) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            row.id,
-            attempt,
-            ts,
-            "delivered" if delivered else "failed",
-            code,
-            error,
-            duration,
-        )
         status = "delivered" if delivered else ("pending" if next_try is not None else "expired")
-        await self.db.execute(
-            "UPDATE moorage_alert_outbox SET tries = ?, status = ?, next_try = ?, lease_until = 0"
-            " WHERE id = ?",
-            attempt,
-            status,
-            None if delivered else next_try,
-            row.id,
+        # One transaction: a try costs one commit (a burst of deliveries is one of tries).
+        await self.db.execute_all(
+            [
+                (
+                    "INSERT INTO moorage_alert_attempts (delivery_id, attempt, ts, status, code,"
+                    " error, duration) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        row.id,
+                        attempt,
+                        ts,
+                        "delivered" if delivered else "failed",
+                        code,
+                        error,
+                        duration,
+                    ),
+                ),
+                (
+                    "UPDATE moorage_alert_outbox SET tries = ?, status = ?, next_try = ?,"
+                    " lease_until = 0 WHERE id = ?",
+                    (attempt, status, None if delivered else next_try, row.id),
+                ),
+            ]
         )
 
     async def deliveries(
