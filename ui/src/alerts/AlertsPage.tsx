@@ -23,7 +23,7 @@ function Deliveries({ items, rules }: { items: Delivery[]; rules: Map<string, Ru
               <td class="num" title={d.created}>{age(d.created)}</td>
               <td>{rules.get(d.rule_id)?.name ?? d.alert.rule}</td>
               <td class="wrap"><span class={`badge ${d.alert.state === "firing" ? "state-dead" : "state-running"}`}>{d.alert.state}</span> {d.alert.host} · {d.alert.container.name || "—"}: {d.alert.reason}</td>
-              <td><span class={`st ${d.status === "delivered" ? "state-running" : d.status === "expired" ? "state-dead" : ""}`}>{d.status}</span>{d.next_try && d.status === "pending" ? ` (next ${age(d.next_try)})` : ""}</td>
+              <td><span class={`badge ${d.status === "delivered" ? "state-running" : d.status === "expired" ? "state-dead" : ""}`}>{d.status}</span>{d.next_try && d.status === "pending" ? ` (next ${age(d.next_try)})` : ""}</td>
               <td class="wrap">
                 <ol class="tries">
                   {d.attempts.map((a) => (

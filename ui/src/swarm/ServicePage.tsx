@@ -59,7 +59,7 @@ export function ServicePage({ who, loc, name }: PageProps) {
       {live.error && <p class="error" role="alert">{problemText(live.error)}</p>}
       {!d ? (!live.error && <p>Loading…</p>) : (
         <>
-          <dl class="grid">
+          <dl class="facts">
             <dt>Image</dt><dd><code>{d.service.image ?? "—"}</code></dd>
             <dt>Mode</dt><dd>{d.service.mode}</dd>
             <dt>Replicas</dt><dd data-replicas={`${d.service.replicas.running}/${d.service.replicas.desired}`}>{d.service.replicas.running} running of {d.service.replicas.desired}</dd>
@@ -79,13 +79,13 @@ export function ServicePage({ who, loc, name }: PageProps) {
             {[...perNode.entries()].map(([nid, tasks]) => (
               <div key={nid} class="table-wrap" tabIndex={0} role="region" aria-label={`Tasks on ${nodeName(nid)}`} data-tasks-node={nodeName(nid)}>
                 <table>
-                  <caption>{nodeName(nid)} · {tasks.length} task{tasks.length === 1 ? "" : "s"}</caption>
+                  <caption class="left">{nodeName(nid)} · {tasks.length} task{tasks.length === 1 ? "" : "s"}</caption>
                   <thead><tr><th scope="col">Slot</th><th scope="col">State</th><th scope="col">Desired</th><th scope="col">Container</th><th scope="col">Task</th><th scope="col">Since</th><th scope="col">Error</th></tr></thead>
                   <tbody>
                     {tasks.map((t) => (
                       <tr key={t.id} data-task={t.id} data-state={t.state}>
                         <td class="num">{t.slot ?? "—"}</td>
-                        <td><span class={`st ${t.state === "running" ? "state-running" : ""}`}>{t.state}</span></td>
+                        <td><span class={`badge ${t.state === "running" ? "state-running" : ""}`}>{t.state}</span></td>
                         <td>{t.desired_state}</td>
                         <td><code>{short(t.container_id)}</code></td>
                         <td><code>{short(t.id)}</code></td>

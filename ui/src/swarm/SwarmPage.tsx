@@ -35,7 +35,7 @@ function NodeRow({ n, admin, onDone }: { n: Node; admin: boolean; onDone: (msg: 
     <tr data-node={n.hostname}>
       <th scope="row"><code>{n.hostname}</code>{n.leader && <span class="badge">leader</span>}</th>
       <td>{n.role}</td>
-      <td><span class={`st ${n.state === "ready" ? "state-running" : "state-dead"}`}>{n.state}</span></td>
+      <td><span class={`badge ${n.state === "ready" ? "state-running" : "state-dead"}`}>{n.state}</span></td>
       <td data-availability={n.availability}>
         {admin ? (
           <span class="toolbar" role="group" aria-label={`Availability of ${n.hostname}`}>
@@ -91,10 +91,10 @@ function NewService({ onDone }: { onDone: (msg: string) => void }) {
       <h2 id="h-screate">Create a service</h2>
       <form class="stack" onSubmit={(e) => { e.preventDefault(); void create(); }}>
         <div class="row">
-          <label>Service name<input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} /></label>
-          <label>Service image<input value={image} required onInput={(e) => setImage((e.target as HTMLInputElement).value)} /></label>
-          <label>Replicas<input type="number" min={0} class="narrow" value={replicas} onInput={(e) => setReplicas((e.target as HTMLInputElement).value)} /></label>
-          <label>Shell command<input value={command} placeholder="(the image's own)" onInput={(e) => setCommand((e.target as HTMLInputElement).value)} /></label>
+          <label>New service name<input value={name} onInput={(e) => setName((e.target as HTMLInputElement).value)} /></label>
+          <label>New service image<input value={image} required onInput={(e) => setImage((e.target as HTMLInputElement).value)} /></label>
+          <label>New service replicas<input type="number" min={0} class="narrow" value={replicas} onInput={(e) => setReplicas((e.target as HTMLInputElement).value)} /></label>
+          <label>New service command<input value={command} placeholder="(the image's own)" onInput={(e) => setCommand((e.target as HTMLInputElement).value)} /></label>
           <button type="submit" class="primary">Create service</button>
         </div>
         {error && <p class="error" role="alert">{error}</p>}
@@ -167,7 +167,7 @@ export function SwarmPage({ who, loc }: PageProps) {
                       <td class="wrap"><code>{s.image ?? "—"}</code></td>
                       <td>{s.mode}</td>
                       <td class="num" data-replicas={`${s.replicas.running}/${s.replicas.desired}`}>
-                        <span class={converging(s) ? "st" : "st state-running"}>{s.replicas.running} / {s.replicas.desired}</span>
+                        <span class={converging(s) ? "badge state-paused" : "badge state-running"}>{s.replicas.running} / {s.replicas.desired}</span>
                       </td>
                       <td>{s.update_status ? s.update_status.state : "—"}</td>
                       <td class="num" title={s.updated ?? ""}>{age(s.updated)}</td>
