@@ -22,7 +22,7 @@ function Deliveries({ items, rules }: { items: Delivery[]; rules: Map<string, Ru
             <tr key={d.id} data-delivery={d.id} data-status={d.status}>
               <td class="num" title={d.created}>{age(d.created)}</td>
               <td>{rules.get(d.rule_id)?.name ?? d.alert.rule}</td>
-              <td class="wrap"><span class={`badge ${d.alert.state === "firing" ? "state-dead" : "state-running"}`}>{d.alert.state}</span> {d.alert.host} · {d.alert.container.name || "—"}: {d.alert.reason}</td>
+              <td class="wrap"><span class={`badge ${d.alert.state === "firing" ? "state-dead" : "state-running"}`}>{d.alert.state}</span> {[d.alert.host, d.alert.container.name].filter(Boolean).join(" · ")}: {d.alert.reason}</td>
               <td><span class={`badge ${d.status === "delivered" ? "state-running" : d.status === "expired" ? "state-dead" : ""}`}>{d.status}</span>{d.next_try && d.status === "pending" ? ` (next ${age(d.next_try)})` : ""}</td>
               <td class="wrap">
                 <ol class="tries">
@@ -120,7 +120,7 @@ export function AlertsPage({ who }: PageProps) {
                     <td>{r.enabled ? "yes" : "no"}</td>
                     <td class="actions">
                       <button type="button" class="small" aria-label={`Edit ${r.name}`} onClick={() => setEditing(r)}>Edit</button>
-                      <button type="button" class="small" aria-label={`Send a test of ${r.name}`}
+                      <button type="button" class="small" aria-label={`Send test of ${r.name}`}
                         onClick={() => void act(`Test of ${r.name} sent`, async () => ok(await api.POST("/v1/alerts/rules/{id}/test", { params: { path: { id: r.id } } })))}>Send test</button>
                       <button type="button" class="small" aria-label={`${r.enabled ? "Disable" : "Enable"} ${r.name}`}
                         onClick={() => void act(`${r.name} ${r.enabled ? "disabled" : "enabled"}`, async () => ok(await api.PATCH("/v1/alerts/rules/{id}", { params: { path: { id: r.id } }, body: { enabled: !r.enabled } })))}>{r.enabled ? "Disable" : "Enable"}</button>

@@ -30,7 +30,7 @@ export function AlertBanner() {
     <div class="alert-banner" role="alert" aria-live="assertive">
       {firing.map((a) => (
         <p key={key(a)} data-alert={a.rule}>
-          <strong>{a.rule}</strong> · {a.host}{a.container.name ? ` · ${a.container.name}` : ""}: {a.reason}
+          <strong>{a.rule}</strong> {[a.host, a.container.name].filter(Boolean).join(" · ")}: {a.reason}
           <button type="button" class="small" aria-label={`Dismiss ${a.rule}`} onClick={() => setFiring((old) => old.filter((x) => key(x) !== key(a)))}>Dismiss</button>
         </p>
       ))}

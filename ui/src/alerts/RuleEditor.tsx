@@ -43,7 +43,7 @@ export function RuleEditor({ rule, onSaved, onCancel }: Props) {
     <fieldset class="row" aria-describedby={errors[`when.${key}`] ? `rule-when-${key}-err` : undefined}>
       <legend>{legend}</legend>
       {options.map((o) => (
-        <label key={o}><input type="checkbox" checked={f[key].includes(o)} onChange={() => toggleIn(key, o)} /> {o}</label>
+        <label key={o} class="check"><input type="checkbox" checked={f[key].includes(o)} onChange={() => toggleIn(key, o)} /> {o}</label>
       ))}
       {errors[`when.${key}`] && <span id={`rule-when-${key}-err`} class="field-error">{errors[`when.${key}`]}</span>}
     </fieldset>
@@ -82,7 +82,7 @@ export function RuleEditor({ rule, onSaved, onCancel }: Props) {
           <div class="row">
             {field("when.type", "Event type", (p) => <input {...p} value={f.type} onInput={text("type")} />, "container, image, network, …")}
             {field("when.action", "Actions", (p) => <input {...p} value={f.action} onInput={text("action")} />, "exact, comma-separated: die, oom, …")}
-            <label><input type="checkbox" checked={f.exitNonzero} onChange={() => set("exitNonzero", !f.exitNonzero)} /> Only a non-zero exit code</label>
+            <label class="check"><input type="checkbox" checked={f.exitNonzero} onChange={() => set("exitNonzero", !f.exitNonzero)} /> Only a non-zero exit code</label>
           </div>
         )}
         {f.kind === "log" && (
@@ -122,9 +122,9 @@ export function RuleEditor({ rule, onSaved, onCancel }: Props) {
         <div class="row">
           {field("target.secret", "Signing secret", (p) => <input {...p} type="password" autoComplete="new-password" value={f.secret} disabled={f.removeSecret} onInput={text("secret")}
             placeholder={rule?.target.has_secret ? "(set: leave empty to keep it)" : "(none)"} />, "write-only: never shown again")}
-          {rule?.target.has_secret && <label><input type="checkbox" checked={f.removeSecret} onChange={() => set("removeSecret", !f.removeSecret)} /> Remove the secret</label>}
+          {rule?.target.has_secret && <label class="check"><input type="checkbox" checked={f.removeSecret} onChange={() => set("removeSecret", !f.removeSecret)} /> Remove the secret</label>}
           {field("throttle", "Throttle (s)", (p) => <input {...p} inputMode="numeric" value={f.throttle} onInput={text("throttle")} />, "at most one alert per container in this time")}
-          <label><input type="checkbox" checked={f.enabled} onChange={() => set("enabled", !f.enabled)} /> Enabled</label>
+          <label class="check"><input type="checkbox" checked={f.enabled} onChange={() => set("enabled", !f.enabled)} /> Enabled</label>
         </div>
         {Object.entries(errors).filter(([k]) => !drawn.has(k)).map(([k, v]) => (
           <p key={k} class="error" role="alert">{k === "form" ? v : `${k}: ${v}`}</p>
