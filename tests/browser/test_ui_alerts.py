@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 
 from tests.alert_receiver import Receiver
-from tests.browser.ui_harness import Tokens, check_page, chromium, sign_in, skip_without_ui, ui_server
+from tests.browser.ui_harness import (
+    Tokens,
+    check_page,
+    chromium,
+    sign_in,
+    skip_without_ui,
+    ui_server,
+)
 from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, LiveServer, docker, free_port
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
@@ -33,7 +40,9 @@ def port() -> int:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, tokens: Tokens, port: int) -> Iterator[LiveServer]:
+def server(
+    tmp_path_factory: pytest.TempPathFactory, tokens: Tokens, port: int
+) -> Iterator[LiveServer]:
     allow = json.dumps([f"http://127.0.0.1:{port}/"])
     s = ui_server(
         tmp_path_factory.mktemp("ui-alerts"),
@@ -154,13 +163,20 @@ async def test_every_kind_in_the_editor(server: LiveServer, tokens: Tokens, port
 
         await add("kind health", "health", {}, ["starting"])
         await add("kind event", "event", {"Actions": "oom, kill"}, ["Only a non-zero exit code"])
-        await add("kind stats", "stats", {"Metric": "memory_percent", "Above (%)": "80", "For (s)": "30"})
+        await add(
+            "kind stats", "stats", {"Metric": "memory_percent", "Above (%)": "80", "For (s)": "30"}
+        )
         await add("kind host", "host", {"Format": "slack", "Throttle (s)": "60"}, ["connecting"])
         rules = {r["name"]: r for r in await stored_rules(page)}
-        assert rules["kind log"]["when"] == {"kind": "log", "pattern": "ERROR|panic", "stream": "stderr"}
+        assert rules["kind log"]["when"] == {
+            "kind": "log",
+            "pattern": "ERROR|panic",
+            "stream": "stderr",
+        }
         assert rules["kind health"]["when"]["status"] == ["unhealthy", "starting"]
         assert rules["kind event"]["when"] == {
-            "kind": "event", "type": "container", "action": ["oom", "kill"], "exit_code_nonzero": True,
+            "kind": "event", "type": "container", "action": ["oom", "kill"],
+            "exit_code_nonzero": True,
         }  # fmt: skip
         assert rules["kind stats"]["when"] == {
             "kind": "stats", "metric": "memory_percent", "above": 80, "for": 30,
@@ -182,7 +198,12 @@ async def test_every_kind_in_the_editor(server: LiveServer, tokens: Tokens, port
             await page.evaluate(
                 "async ([id, csrf]) => fetch(`/v1/alerts/rules/${id}`, {method: 'DELETE',"
                 " headers: {'X-CSRF-Token': csrf}})",
-                [r["id"], await page.evaluate("async () => (await (await fetch('/v1/auth/whoami')).json()).csrf_token")],
+                [
+                    r["id"],
+                    await page.evaluate(
+                        "async () => (await (await fetch('/v1/auth/whoami')).json()).csrf_token"
+                    ),
+                ],
             )
 
 

@@ -10,7 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.browser.ui_harness import Tokens, check_page, chromium, sign_in, skip_without_ui, ui_server
+from tests.browser.ui_harness import (
+    Tokens,
+    check_page,
+    chromium,
+    sign_in,
+    skip_without_ui,
+    ui_server,
+)
 from tests.conftest import TEST_IMAGE, run_sleeper
 from tests.engine_harness import PrivateEngine, private_engine  # noqa: F401
 
@@ -45,8 +52,12 @@ async def test_two_hosts_one_goes_down(
 
             # Every host's containers in one table, each with its host.
             await page.goto(f"{server.url}/ui/?q={name}")
-            await page.locator(f'tr[data-name="{here}"] .host-tag', has_text="local").wait_for(timeout=30_000)
-            await page.locator(f'tr[data-name="{there}"] .host-tag', has_text="pe").wait_for(timeout=30_000)
+            await page.locator(f'tr[data-name="{here}"] .host-tag', has_text="local").wait_for(
+                timeout=30_000
+            )
+            await page.locator(f'tr[data-name="{there}"] .host-tag', has_text="pe").wait_for(
+                timeout=30_000
+            )
             await check_page(page, "containers-hosts-light")
 
             # The container on the second host, and its logs followed.

@@ -14,7 +14,14 @@ from typing import Any
 
 import pytest
 
-from tests.browser.ui_harness import Tokens, check_page, chromium, sign_in, skip_without_ui, ui_server
+from tests.browser.ui_harness import (
+    Tokens,
+    check_page,
+    chromium,
+    sign_in,
+    skip_without_ui,
+    ui_server,
+)
 from tests.conftest import TEST_IMAGE, LiveServer, SwarmNodes
 
 pytestmark = [*skip_without_ui, pytest.mark.slow]
@@ -125,7 +132,15 @@ async def test_a_viewer_gets_no_controls_and_the_api_refuses(
         await page.goto(f"{server.url}/ui/swarm")
         await row(page, service).wait_for(timeout=60_000)
         await page.locator('tr[data-node="swarm-worker"]').wait_for()
-        for name in ("Scale", "Roll back", "Redeploy", "Remove", "drain", "Create service", "Create secret"):
+        for name in (
+            "Scale",
+            "Roll back",
+            "Redeploy",
+            "Remove",
+            "drain",
+            "Create service",
+            "Create secret",
+        ):
             assert await page.get_by_role("button", name=name).count() == 0, name
         assert await page.locator("main form").count() == 0
         await check_page(page, "swarm-viewer-light")
