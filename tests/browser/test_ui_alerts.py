@@ -96,11 +96,13 @@ async def test_a_rule_from_the_editor_delivers_and_shows(
             # Another page: the banner's stream is open there before the container dies.
             async with page.expect_response(lambda r: "/v1/alerts/stream" in r.url):
                 await page.goto(f"{server.url}/ui/")
+            # Detached: the CLI returns once it started (on a loaded engine a foreground
+            # run can outlast the CLI's timeout); the die comes a moment later.
             docker(
-                "run", "--name", name, "--network", "none", "--label", f"{TEST_LABEL}={RUN_ID}",
-                TEST_IMAGE, "sh", "-c", "exit 3", check=False,
+                "run", "-d", "--name", name, "--network", "none", "--label",
+                f"{TEST_LABEL}={RUN_ID}", TEST_IMAGE, "sh", "-c", "sleep 1; exit 3",
             )  # fmt: skip
-            got = await receiver.wait_for(lambda g: any(r.path == "/hook" for r in g), timeout=60)
+            got = await receiver.wait_for(lambda g: any(r.path == "/hook" for r in g), timeout=120)
             hook = next(r for r in got if r.path == "/hook")
             assert hook.signed_with(SECRET)
             assert hook.json()["container"]["name"] == name
