@@ -30,11 +30,6 @@ SECRET = "ui-s3cret"
 
 
 @pytest.fixture(scope="module")
-def tokens() -> Tokens:
-    return Tokens()
-
-
-@pytest.fixture(scope="module")
 def port() -> int:
     return free_port()
 

@@ -27,6 +27,7 @@ pytestmark = [*skip_without_ui, pytest.mark.slow]
 async def test_two_hosts_one_goes_down(
     private_engine: PrivateEngine,  # noqa: F811
     tmp_path: Path,
+    tokens: Tokens,
     name: str,
 ) -> None:
     here, there = f"{name}-a", f"{name}-b"
@@ -40,7 +41,6 @@ async def test_two_hosts_one_goes_down(
         '[[hosts]]\nname = "local"\nurl = "unix:///var/run/docker.sock"\ndefault = true\n\n'
         f'[[hosts]]\nname = "pe"\nurl = "{private_engine.url}"\n'
     )
-    tokens = Tokens()
     server = ui_server(tmp_path, tokens, MOORAGE_HOSTS_FILE=str(hosts)).start(wait_ready=True)
     try:
         async with chromium(server.url) as browser, browser.page() as page:

@@ -28,11 +28,6 @@ pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")
-def tokens() -> Tokens:
-    return Tokens()
-
-
-@pytest.fixture(scope="module")
 def server(
     tmp_path_factory: pytest.TempPathFactory, swarm_nodes: SwarmNodes, tokens: Tokens
 ) -> Iterator[LiveServer]:
