@@ -1,8 +1,8 @@
-"""The run form, events, audit, stats and the Swarm/alerts placeholders in a real
-browser against a real moorage and engine. The run form's container is checked on the
-engine; a refusal is shown beside the field the problem document names, with nothing
-made; events made from outside the page appear in the feed; the audit log shows a
-change; stats charts fill from the live stream."""
+"""The run form, events, audit and stats in a real browser against a real moorage and
+engine (Swarm and alerts: test_ui_swarm.py, test_ui_alerts.py). The run form's
+container is checked on the engine; a refusal is shown beside the field the problem
+document names, with nothing made; events made from outside the page appear in the
+feed; the audit log shows a change; stats charts fill from the live stream."""
 
 from __future__ import annotations
 
@@ -116,12 +116,3 @@ async def test_stats_of_a_container_and_the_fleet(
         await page.goto(f"{server.url}/ui/stats")
         await page.locator(f'tr[data-name="{name}"]').wait_for(timeout=60_000)
         await check_page(page, "stats-fleet-light")
-
-
-@pytest.mark.parametrize("which", ["swarm", "alerts"])
-async def test_placeholders_say_what_they_wait_on(server: LiveServer, which: str) -> None:
-    async with chromium(server.url) as browser, browser.page() as page:
-        await page.goto(f"{server.url}/ui/{which}")
-        await page.get_by_text("waits on").wait_for()
-        await page.get_by_role("status").wait_for()
-        await check_page(page, f"{which}-light")

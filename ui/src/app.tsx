@@ -1,7 +1,8 @@
 // The shell: who is signed in, the header, and the page the path names.
+import type { ComponentType } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { SIGNED_OUT, type WhoAmI } from "./api/client";
-import { logout, whoami } from "./api/session";
+import { can, logout, whoami } from "./api/session";
 import { ContainerPage } from "./containers/ContainerPage";
 import { ContainersPage } from "./containers/ContainersPage";
 import { Finder } from "./finder/Finder";
@@ -21,6 +22,7 @@ export function App() {
   const loc = useLocation();
   const [finder, setFinder] = useState(false);
   const [several, setSeveral] = useState(false);
+  const [Banner, setBanner] = useState<ComponentType | null>(null);
 
   // Keyboard: Ctrl/Cmd-K the finder, `/` the page's search, Esc leaves a field.
   useEffect(() => {
@@ -54,6 +56,13 @@ export function App() {
   // The Hosts page is offered when there is more than one engine.
   useEffect(() => {
     if (who) listHosts().then((h) => setSeveral((h?.length ?? 0) > 1), () => setSeveral(false));
+  }, [who]);
+
+  // The live alert banner (admins: the alert stream is theirs), its own chunk: loaded
+  // once signed in, so the first page's budget does not carry it.
+  useEffect(() => {
+    if (who && can(who, "admin")) void import("./alerts/Banner").then((m) => setBanner(() => m.AlertBanner), () => undefined);
+    else setBanner(null);
   }, [who]);
 
   if (error) return <main id="main" class="page"><h1>moorage</h1><p class="error" role="alert">{error}</p></main>;
@@ -99,6 +108,7 @@ export function App() {
           <button type="button" class="small" onClick={() => void logout().then(() => setWho(null))}>Sign out</button>
         )}
       </header>
+      {Banner && <Banner />}
       {page}
       {finder && <Finder onClose={() => setFinder(false)} />}
     </>

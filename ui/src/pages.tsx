@@ -11,7 +11,7 @@ import "./pages.css";
 export interface PageProps {
   who: WhoAmI;
   loc: Location;
-  /** The container named in /containers/{name}/… */
+  /** The container named in /containers/{name}/… (the service in /swarm/services/{id}) */
   name?: string;
 }
 
@@ -33,6 +33,7 @@ const ENTRIES: Entry[] = [
   { path: /^\/events$/, title: "Events", load: async () => (await import("./events/EventsPage")).EventsPage },
   { path: /^\/run$/, title: "Run a container", load: async () => (await import("./run/RunPage")).RunPage },
   { path: /^\/audit$/, title: "Audit log", load: async () => (await import("./audit/AuditPage")).AuditPage },
+  { path: /^\/swarm\/services\/([^/]+)$/, title: "Service", load: async () => (await import("./swarm/ServicePage")).ServicePage },
   { path: /^\/swarm$/, title: "Swarm", load: async () => (await import("./swarm/SwarmPage")).SwarmPage },
   { path: /^\/alerts$/, title: "Alerts", load: async () => (await import("./alerts/AlertsPage")).AlertsPage },
 ];
@@ -46,7 +47,7 @@ export const NAV: { to: string; text: string; role: Role }[] = [
   { to: "/events", text: "Events", role: "viewer" },
   { to: "/run", text: "Run", role: "admin" },
   { to: "/swarm", text: "Swarm", role: "viewer" },
-  { to: "/alerts", text: "Alerts", role: "viewer" },
+  { to: "/alerts", text: "Alerts", role: "admin" }, // rules hold webhook secrets: admin-only API
   { to: "/audit", text: "Audit", role: "admin" },
 ];
 

@@ -30,7 +30,7 @@ export function HostsPage() {
                   </td>
                   <td>
                     <span class={`badge host-${h.state}`}>{h.state}</span>
-                    {h.error && <div class="count">{h.error}</div>}
+                    {h.error && <div class="count host-error" title={h.error}>{h.error}</div>}
                   </td>
                   <td><code>{h.url}</code></td>
                   <td>{h.version ? `${h.version} (API ${h.api_version ?? "?"})` : "–"}</td>

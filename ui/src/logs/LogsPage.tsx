@@ -42,7 +42,7 @@ export function LogsPage({ loc }: { loc: Location }) {
   const levels = new Set((q.get("lv") ?? "").split(",").filter(Boolean) as Level[]);
   const cap = Number(q.get("max")) > 0 ? Number(q.get("max")) : DEFAULT_CAP;
   const tail = q.get("tail") ?? "1000";
-  const sourcesKey = [q.get("c"), q.getAll("label").join("&"), q.get("project"), q.get("host"), tail].join("|");
+  const sourcesKey = [q.get("c"), q.get("service"), q.getAll("label").join("&"), q.get("project"), q.get("host"), tail].join("|");
 
   const [sources, setSources] = useState<Source[] | null>(null);
   const [hidden, setHidden] = useState<Set<number>>(new Set());

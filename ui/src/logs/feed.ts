@@ -13,7 +13,13 @@ export interface Source {
   color: number; // 0-7: the view's palette
   state: "connecting" | "live" | "lost" | "ended";
   ended?: string;
+  /** A Swarm service's merged task logs (`service=<id>`) instead of one container's. */
+  kind?: "service";
 }
+
+/** The stream and history routes of a source: a container's, or a service's. */
+const base = (src: Source): string =>
+  `/v1/${src.kind === "service" ? "services" : "containers"}/${encodeURIComponent(src.ref)}/logs`;
 
 /** `c=web-1,edge:db` (host:name), `label=k=v`, `project=shop`: the containers to follow. */
 export async function resolveSources(q: URLSearchParams): Promise<Source[]> {
@@ -24,6 +30,8 @@ export async function resolveSources(q: URLSearchParams): Promise<Source[]> {
     if (i > 0) refs.push({ host: one.slice(0, i), ref: one.slice(i + 1), name: one.slice(i + 1) });
     else refs.push({ host, ref: one, name: one });
   }
+  const service = q.get("service");
+  const fromService = service ? [{ host, ref: service, name: q.get("name") ?? service, kind: "service" as const }] : [];
   const labels = q.getAll("label");
   const project = q.get("project");
   if (project) labels.push(`com.docker.compose.project=${project}`);
@@ -35,12 +43,12 @@ export async function resolveSources(q: URLSearchParams): Promise<Source[]> {
       refs.push({ host: c.host, ref: c.id, name: c.name });
     }
   }
-  return refs.map((r, index) => ({ ...r, index, color: index % 8, state: "connecting" }));
+  return [...refs, ...fromService].map((r, index) => ({ ...r, index, color: index % 8, state: "connecting" }));
 }
 
 /** Names for sources the URL gave by id (the streams do not wait for these). */
 export async function nameSources(sources: Source[]): Promise<boolean> {
-  const byId = sources.filter((s) => /^[0-9a-f]{12,64}$/.test(s.ref) && s.name === s.ref);
+  const byId = sources.filter((s) => !s.kind && /^[0-9a-f]{12,64}$/.test(s.ref) && s.name === s.ref);
   const got = await Promise.all(
     byId.map((s) =>
       api
@@ -72,7 +80,7 @@ export function follow(sources: Source[], tail: string, h: FeedHandlers): () => 
   };
   const streams: Stream[] = sources.map((src) =>
     openStream(
-      `/v1/containers/${encodeURIComponent(src.ref)}/logs/stream`,
+      `${base(src)}/stream`,
       { tail, host: src.host },
       {
         onState: (open) => {
@@ -113,6 +121,13 @@ export async function history(
   src: Source,
   opts: { since?: string; until?: string; tail: number },
 ): Promise<Entry[]> {
+  if (src.kind === "service") {
+    // A service's history is one JSON list, merged across its tasks by the server.
+    const lines = ok(await api.GET("/v1/services/{id}/logs", {
+      params: { path: { id: src.ref }, query: { tail: String(opts.tail), since: opts.since, until: opts.until, host: src.host } },
+    }));
+    return lines.map((l) => entry(src.index, l.stream, l.ts, l.line));
+  }
   const r = await api.GET("/v1/containers/{id}/logs", {
     params: {
       path: { id: src.ref },
