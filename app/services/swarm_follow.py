@@ -52,7 +52,7 @@ if TYPE_CHECKING:
     from app.hosts import Host, HostRegistry
     from app.streams import Hub
 
-HUB_KIND = "service-logs"
+HUB_KIND = "service_logs"
 LOOK_BACK_S = 1  # a hub's follow starts this long before it opens (whole seconds)
 SEAM_S = 10  # history lines this close below the floor are remembered to drop repeats
 _SERVICE_KEY = "com.docker.swarm.service.id"
@@ -301,7 +301,7 @@ async def follow(
         by_place = False  # the live lines follow the resumed one by place: send them all
         seam: set[Key] = set()  # history lines just below the floor (see `live`)
         if after is not None and resume_id is not None and after[0] > floor:
-            hubs.histories["service-logs-buffer"] += 1
+            hubs.histories[f"{HUB_KIND}-buffer"] += 1
             found = max((i for i, it in enumerate(held) if _item_id(it) == resume_id), default=None)
             if found is not None:
                 by_place = True
@@ -310,10 +310,10 @@ async def follow(
                 rest = [it for it in held if it.key > after]
             yield b"".join(it.data for it in rest if ok(it))
         elif after is None and query.tail == "0":
-            hubs.histories["service-logs-none"] += 1
+            hubs.histories[f"{HUB_KIND}-none"] += 1
             floor = time.time_ns()  # lines stamped from now on
         else:
-            hubs.histories["service-logs-engine"] += 1
+            hubs.histories[f"{HUB_KIND}-engine"] += 1
             nodes: Mapping[str, Host] = hub.state["nodes"]
             async for piece in _history(manager, service_id, query, after, floor, nodes, seam):
                 yield piece
