@@ -210,6 +210,7 @@ async def test_lines_arrive_while_the_managers_path_to_the_worker_is_cut(
                         if len(again) == len(got) - 5:
                             break
             history = (await api.get(f"/v1/services/{name}/logs")).json()
+            task_lines = (await api.get(f"/v1/tasks/{got[0]['task_id']}/logs")).json()
     finally:
         _link(swarm_nodes, "up")
     numbers = [int(line["line"].split()[1]) for line in got]
@@ -219,6 +220,7 @@ async def test_lines_arrive_while_the_managers_path_to_the_worker_is_cut(
     first, last = parse_id(got[0]["id"]), parse_id(got[-1]["id"])
     span = [line["id"] for line in history if first <= parse_id(line["id"]) <= last]
     assert span == [line["id"] for line in got]  # the history, read on the worker, agrees
+    assert {line["id"] for line in got} <= {line["id"] for line in task_lines}
     try:
         # The swarm as it was for the other tests: both nodes ready, the link's lines back.
         def ready() -> bool:

@@ -287,17 +287,23 @@ async def tasks_get(id: str, engine: EngineDep) -> Task:
 )
 async def tasks_logs(
     id: str,
-    engine: EngineDep,
+    host: HostDep,
+    registry: RegistryDep,
     tail: Tail = "all",
     since: str | None = None,
     until: str | None = None,
     stdout: bool = True,
     stderr: bool = True,
 ) -> list[ServiceLogLine]:
-    """One task's lines, with its slot, node and container."""
+    """One task's lines, with its slot, node and container (read on its node when
+    that node is a configured host)."""
     check_ref(id)
+    engine = host.engine
     params = _log_params(
         follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
     )
     doc: dict[str, Any] = await engine.json("GET", f"tasks/{id}", kind="task", ref=id)
-    return await swarm_logs.history(engine, [doc], params)
+    nodes = swarm_follow.node_hosts(registry, host)
+    return await swarm_logs.history(
+        engine, [doc], params, {node: h.engine for node, h in nodes.items()}
+    )
