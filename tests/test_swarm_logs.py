@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -221,9 +222,12 @@ async def test_clients_share_one_follow_and_resume_exactly(
     that resumes while the others keep the hub open continues exactly."""
     assert server.proc is not None
     pid, url = server.proc.pid, f"{server.url}/v1/services/{chatty}/logs/stream"
-    n_clients, n_lines = 5, 400
+    n_clients = 5
     opened = hubs_opened(server)
     gate = asyncio.Event()
+    # Each client reads on until a line stamped after this (set with the gate): every
+    # one then holds the lines from the last one's start to it.
+    stop_at: list[int] = []
     started = [asyncio.Event() for _ in range(n_clients)]
 
     async def client(i: int, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
@@ -240,7 +244,7 @@ async def test_clients_share_one_follow_and_resume_exactly(
                     started[i].set()
                     await gate.wait()  # every client holds its connection while counted
                     got.append({**ev.json, "id": ev.id})
-                    if len(got) == n_lines:
+                    if parse_id(ev.id)[0] > stop_at[0]:
                         break
         return got
 
@@ -255,6 +259,7 @@ async def test_clients_share_one_follow_and_resume_exactly(
         wait_for, lambda: held_sockets(pid, server.url) <= one + 1, 30
     ), (one, held_sockets(pid, server.url))
     assert hubs_opened(server) == opened + 1
+    stop_at.append(time.time_ns() + 1_000_000_000)
     gate.set()
     results = await asyncio.gather(first, *others)
     for got in results:
@@ -270,12 +275,14 @@ async def test_clients_share_one_follow_and_resume_exactly(
 
     # A resume while another client keeps the hub open: from the hub's buffer, exactly.
     gate.clear()
+    stop_at.clear()
     started[0].clear()
     holder = asyncio.create_task(client(0))
     await started[0].wait()
     async with httpx.AsyncClient(timeout=60) as c:
         part1 = await _read(c, url, 100)
         part2 = await _read(c, url, 100, {"Last-Event-ID": part1[-1]["id"]})
+    stop_at.append(time.time_ns())
     gate.set()
     await holder
     got = part1 + part2

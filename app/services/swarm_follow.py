@@ -169,11 +169,12 @@ async def _merge(
             async with on.request("GET", path, params=params, long=True, kind=kind, ref=ref) as r:
                 async for chunk in r.content.iter_any():
                     await chunks.put((source, chunk))
+        except asyncio.CancelledError:
+            raise  # the merge is over: nothing more to queue (it could wait for good)
         except Exception as exc:  # handed to the stream: it says so in `event: error`
             failure.append(translate_docker_error(exc, kind, ref))
             await chunks.put((stop, None))
-        finally:
-            await chunks.put((source, None))
+        await chunks.put((source, None))
 
     def follow_container(host: Host, node_id: str, cid: str, task_id: str | None) -> None:
         if cid in followed or not task_id:
@@ -253,7 +254,7 @@ async def _merge(
             for line, key in out:
                 rec = await record(line, key, lookup)
                 data = encode("log", rec.model_dump(exclude={"id"}), id=rec.id)
-                item = Item(key=line.key, data=data, meta=line.stream)
+                item = Item(key=line.key, data=data, meta=rec.stream)
                 buffer.add(item)
                 hub.publish(item)
         if failure and not removed.is_set():
