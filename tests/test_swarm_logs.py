@@ -244,7 +244,7 @@ async def test_clients_share_one_follow_and_resume_exactly(
                     started[i].set()
                     await gate.wait()  # every client holds its connection while counted
                     got.append({**ev.json, "id": ev.id})
-                    if parse_id(ev.id)[0] > stop_at[0]:
+                    if parse_id(ev.id or "")[0] > stop_at[0]:
                         break
         return got
 

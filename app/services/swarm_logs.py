@@ -265,14 +265,21 @@ async def history(
     async def one(task: dict[str, Any]) -> list[RawLine]:
         source, path, splitter = task_source(engine, task, nodes or {})
         lines: list[RawLine] = []
-        async with (
-            reads,
-            source.request(
-                "GET", path, params=params, long=True, kind="task", ref=task["ID"]
-            ) as resp,
-        ):
-            async for chunk in resp.content.iter_any():
-                lines.extend(splitter.feed(chunk, 0.0))
+        try:
+            async with (
+                reads,
+                source.request(
+                    "GET", path, params=params, long=True, kind="task", ref=task["ID"]
+                ) as resp,
+            ):
+                async for chunk in resp.content.iter_any():
+                    lines.extend(splitter.feed(chunk, 0.0))
+        except errors.NotFound:
+            if source is engine:
+                raise
+            # An old task whose container its node has removed: its lines went with it
+            # (the manager's path has nothing of it either); the other tasks' remain.
+            return []
         lines.extend(splitter.flush(0.0))
         return lines
 
