@@ -2,11 +2,16 @@
 
     .venv/bin/python -m bench.swarm_logs                  # 4 tasks, 1,000 lines/s, 20 s
     .venv/bin/python -m bench.swarm_logs --rate 2000 --seconds 30
+    .venv/bin/python -m bench.swarm_logs --via both        # A/B: manager only, hosts file
 
 scripts/swarm-up.sh starts the swarm (two private engines); moorage runs under uvicorn
 pointed at the manager; a service of 4 tasks (2 per node) prints numbered lines at
 `--rate` lines/s in all. One SSE client follows `GET /v1/services/{id}/logs/stream?tail=0`.
 Lag is the time a line is received minus its engine timestamp (one host, one clock).
+`--via manager` points moorage at the manager only (every line through the manager's
+log broker); `--via hosts` gives it a hosts file naming both nodes' engines, so the
+worker's tasks are followed on the worker's own engine; `--via both` runs one after the
+other on the same swarm.
 After the run the history route is read: over the span the client saw, the stream must
 hold exactly the history's lines in the history's order (no repeat, no gap, no line out
 of timestamp order). Everything is removed at the end.
@@ -33,10 +38,10 @@ from bench.logs_follow import free_port
 class Server:
     """moorage under uvicorn, pointed at the swarm's manager."""
 
-    def __init__(self, engine: str) -> None:
+    def __init__(self, env: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "MOORAGE_DOCKER_HOST": engine}
+        self.env = {**os.environ, **env}
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -158,20 +163,51 @@ async def measure(url: str, rate: int, seconds: float, tasks: int) -> dict[str, 
     }
 
 
-def run(rate: int, seconds: float, tasks: int) -> dict[str, Any]:
+def _env(via: str, root: Path, engines: dict[str, str]) -> dict[str, str]:
+    if via == "manager":
+        return {"MOORAGE_DOCKER_HOST": engines["MANAGER"]}
+    hosts = root / "hosts.toml"
+    hosts.write_text(
+        f'[[hosts]]\nname = "manager"\nurl = "{engines["MANAGER"]}"\ndefault = true\n\n'
+        f'[[hosts]]\nname = "worker"\nurl = "{engines["WORKER"]}"\n'
+    )
+    return {"MOORAGE_HOSTS_FILE": str(hosts)}
+
+
+def _wait_worker_known(url: str) -> None:
+    """The worker host's swarm node id read by its prober (else its tasks would be
+    followed through the manager)."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        found = httpx.get(f"{url}/v1/hosts/worker", timeout=10).json()
+        if (found.get("swarm") or {}).get("node_id"):
+            return
+        time.sleep(0.3)
+    raise SystemExit("the worker host's swarm node id was not read")
+
+
+def run(rate: int, seconds: float, tasks: int, via: str = "manager") -> dict[str, Any]:
     root = Path(f"/tmp/moorage-bench-swarm-{os.getpid()}")
     script = str(ROOT / "scripts" / "swarm-up.sh")
+    results: dict[str, Any] = {}
     try:
         up = subprocess.run([script, "up", str(root)], capture_output=True, text=True, check=True)
-        manager = next(v for k, v in (x.split("=", 1) for x in up.stdout.split()) if k == "MANAGER")
-        server = Server(manager)
-        try:
-            server.start()
-            return asyncio.run(measure(server.url, rate, seconds, tasks))
-        finally:
-            server.stop()
+        engines = dict(x.split("=", 1) for x in up.stdout.split())
+        for one in ("manager", "hosts") if via == "both" else (via,):
+            server = Server(_env(one, root, engines))
+            try:
+                server.start()
+                if one == "hosts":
+                    _wait_worker_known(server.url)
+                results[one] = {
+                    "via": one,
+                    **asyncio.run(measure(server.url, rate, seconds, tasks)),
+                }
+            finally:
+                server.stop()
     finally:
         subprocess.run([script, "down", str(root)], capture_output=True, check=False)
+    return results[via] if via != "both" else results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -179,10 +215,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=1000, help="lines/s, all tasks together")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--tasks", type=int, default=4)
+    parser.add_argument("--via", choices=("manager", "hosts", "both"), default="manager")
     args = parser.parse_args(argv)
-    result = run(args.rate, args.seconds, args.tasks)
+    result = run(args.rate, args.seconds, args.tasks, args.via)
     print(json.dumps(result, indent=2))
-    ok = result["same_as_history"] and result["lag_ms_p99"] <= 250
+    each = list(result.values()) if args.via == "both" else [result]
+    ok = all(r["same_as_history"] and r["lag_ms_p99"] <= 250 for r in each)
     return 0 if ok else 1
 
 

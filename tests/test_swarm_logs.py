@@ -4,6 +4,8 @@ and the SSE stream resumed mid-flow without repeats or gaps (against a real uvic
 from __future__ import annotations
 
 import asyncio
+import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -14,7 +16,8 @@ import pytest
 from app.services.swarm_logs import Key, parse_id
 from app.settings import Settings
 from tests.conftest import TEST_IMAGE, LiveServer, SwarmNodes, in_process
-from tests.sse import events
+from tests.engine_harness import wait_for
+from tests.sse import events, held_sockets
 
 pytestmark = pytest.mark.slow
 
@@ -200,3 +203,92 @@ async def test_stream_ends_when_the_service_goes(sw: httpx.AsyncClient, server: 
                 assert ev.json == {"reason": "removed"}
                 break
     assert seen.count("log") >= 3
+
+
+def hubs_opened(server: LiveServer) -> int:
+    """Service log follows opened since the server started (from /metrics)."""
+    text = httpx.get(f"{server.url}/metrics", timeout=10).text
+    found = re.search(
+        r'^moorage_stream_hubs_opened_total\{kind="service_logs"\} (\S+)$', text, re.M
+    )
+    return int(float(found.group(1))) if found else 0
+
+
+async def test_clients_share_one_follow_and_resume_exactly(
+    sw: httpx.AsyncClient, chatty: str, server: LiveServer
+) -> None:
+    """Five clients of one service: one engine follow (the hub opened once, the
+    connections held do not grow with the clients), each gets the same lines; a client
+    that resumes while the others keep the hub open continues exactly."""
+    assert server.proc is not None
+    pid, url = server.proc.pid, f"{server.url}/v1/services/{chatty}/logs/stream"
+    n_clients = 5
+    opened = hubs_opened(server)
+    gate = asyncio.Event()
+    # Each client reads on until a line stamped after this (set with the gate): every
+    # one then holds the lines from the last one's start to it.
+    stop_at: list[int] = []
+    started = [asyncio.Event() for _ in range(n_clients)]
+
+    async def client(i: int, headers: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        got: list[dict[str, Any]] = []
+        async with (
+            httpx.AsyncClient(timeout=60) as c,
+            c.stream("GET", url, params={"tail": "0"}, headers=headers or {}) as resp,
+        ):
+            assert resp.status_code == 200
+            async for ev in events(resp):
+                if ev.event in ("error", "end"):
+                    raise AssertionError(f"stream stopped: {ev.event} {ev.data}")
+                if ev.event == "log":
+                    started[i].set()
+                    await gate.wait()  # every client holds its connection while counted
+                    got.append({**ev.json, "id": ev.id})
+                    if parse_id(ev.id or "")[0] > stop_at[0]:
+                        break
+        return got
+
+    first = asyncio.create_task(client(0))
+    await started[0].wait()
+    one = await asyncio.to_thread(held_sockets, pid, server.url)
+    others = [asyncio.create_task(client(i)) for i in range(1, n_clients)]
+    await asyncio.gather(*(s.wait() for s in started))
+    # One follow for all five: the count settles at the one client's (a read of the
+    # tasks or the hub's start may be under way in a sample).
+    assert await asyncio.to_thread(
+        wait_for, lambda: held_sockets(pid, server.url) <= one + 1, 30
+    ), (one, held_sockets(pid, server.url))
+    assert hubs_opened(server) == opened + 1
+    stop_at.append(time.time_ns() + 1_000_000_000)
+    gate.set()
+    results = await asyncio.gather(first, *others)
+    for got in results:
+        ks = keys(got)
+        assert ks == sorted(ks)
+        assert len(set(ks)) == len(ks)
+    # Every client saw the same stream from where its own began.
+    common = set.intersection(*(set(line["id"] for line in got) for got in results))
+    assert len(common) > 50
+    for got in results[1:]:
+        mine = [line["id"] for line in got if line["id"] in common]
+        assert mine == [line["id"] for line in results[0] if line["id"] in common]
+
+    # A resume while another client keeps the hub open: from the hub's buffer, exactly.
+    gate.clear()
+    stop_at.clear()
+    started[0].clear()
+    holder = asyncio.create_task(client(0))
+    await started[0].wait()
+    async with httpx.AsyncClient(timeout=60) as c:
+        part1 = await _read(c, url, 100)
+        part2 = await _read(c, url, 100, {"Last-Event-ID": part1[-1]["id"]})
+    stop_at.append(time.time_ns())
+    gate.set()
+    await holder
+    got = part1 + part2
+    assert hubs_opened(server) == opened + 2  # the holder's hub served both reads
+    await asyncio.sleep(1)
+    history = (await sw.get(f"/v1/services/{chatty}/logs")).json()
+    ks = keys(got)
+    span = [line for line in history if ks[0] <= parse_id(line["id"]) <= ks[-1]]
+    assert [line["id"] for line in span] == [line["id"] for line in got]

@@ -243,3 +243,49 @@ def test_policy_service_rule_pure() -> None:
         with pytest.raises(errors.PolicyViolation) as caught:
             policy.check_service_spec(spec)
         assert caught.value.detail.startswith(rule + ":")
+
+
+def test_splitter_of_a_containers_own_logs_names_its_task_and_node() -> None:
+    """A container's logs read on its node (details but no swarm attributes): the
+    task and node given, the same key as through the manager."""
+    from app.services.swarm_logs import LineSplitter as Splitter
+
+    ts = b"2026-12-01T15:33:37.674140918Z"
+    body = ts + b"  w 18\n"  # details on, none set: an empty field
+    frame = struct.pack(">BxxxL", 1, len(body)) + body
+    direct = Splitter(task_id="t1", node_id="n1").feed(frame, 0.0)
+    attrs = b"com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s,com.docker.swarm.task.id=t1"
+    relayed = ts + b" " + attrs + b" w 18\n"
+    via_manager = Splitter().feed(struct.pack(">BxxxL", 1, len(relayed)) + relayed, 0.0)
+    assert [(x.key, x.node_id, x.text) for x in direct] == [
+        (x.key, x.node_id, x.text) for x in via_manager
+    ]
+    assert direct[0].text == "w 18"
+
+
+def test_service_buffer_floor_covers_what_it_dropped() -> None:
+    from app.services.swarm_follow import Buffer
+    from app.streams import Item
+
+    buf = Buffer(limit=20, floor_ns=100)
+    for ns in (110, 105, 120, 130):  # 105: a line sent late, out of order
+        buf.add(Item(key=(ns, "t", 0), data=b"x" * 10))
+    # Dropped for room: 110 and 105 → the floor is the newest of them; every line
+    # stamped after it is still held.
+    assert [it.key[0] for it in buf.items] == [120, 130]
+    assert buf.floor_ns == 110
+
+
+def test_live_lines_after_a_history_skip_what_it_gave() -> None:
+    from app.services.swarm_follow import _live
+    from app.streams import Item
+
+    floor = 10_000_000_000_000
+    seam = {(floor - 5, "t", 0)}
+    assert _live(Item(key=(floor + 1, "t", 0), data=b""), None, floor, seam)
+    assert not _live(Item(key=(floor - 5, "t", 0), data=b""), None, floor, seam)  # a repeat
+    assert _live(Item(key=(floor - 4, "u", 0), data=b""), None, floor, seam)  # late, new
+    assert not _live(Item(key=(floor - 60 * 10**9, "u", 0), data=b""), None, floor, seam)
+    after = (floor + 10, "t", 0)
+    assert not _live(Item(key=(floor + 10, "t", 0), data=b""), after, floor, seam)
+    assert _live(Item(key=(floor + 10, "t", 1), data=b""), after, floor, seam)

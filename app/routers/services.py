@@ -10,11 +10,14 @@ from sse_starlette.sse import EventSourceResponse
 
 from app import errors
 from app.engine import EngineDep
+from app.hosts import HostDep
 from app.models.common import check_ref, engine_time, label_filters
 from app.models.services import ScaleRequest, Service, ServiceCreate, ServiceSpec
 from app.models.swarm import ServiceLogEvent, ServiceLogLine, Task
-from app.routers.streams import BusDep, LastEventId, SettingsDep
-from app.services import swarm, swarm_logs
+from app.routers.hosts import RegistryDep
+from app.routers.streams import LastEventId, SettingsDep
+from app.services import swarm, swarm_follow, swarm_logs
+from app.services.live import time_ns
 from app.streams import resume_point, sse_doc, sse_response
 
 router = APIRouter()
@@ -159,7 +162,8 @@ def _log_params(
 )
 async def services_logs(
     id: str,
-    engine: EngineDep,
+    host: HostDep,
+    registry: RegistryDep,
     tail: Tail = "all",
     since: str | None = None,
     until: str | None = None,
@@ -167,8 +171,9 @@ async def services_logs(
     stderr: bool = True,
 ) -> list[ServiceLogLine]:
     """Every task's lines, merged in timestamp order, each with its task, slot, node
-    and container."""
+    and container. A task on a node that is also a configured host is read there."""
     check_ref(id)
+    engine = host.engine
     params = _log_params(
         follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
     )
@@ -176,7 +181,10 @@ async def services_logs(
     tasks: list[dict[str, Any]] = await engine.json(
         "GET", "tasks", params={"filters": {"service": [doc["ID"]]}}
     )
-    return await swarm_logs.history(engine, tasks or [], params)
+    nodes = swarm_follow.node_hosts(registry, host)
+    return await swarm_logs.history(
+        engine, tasks or [], params, {node: h.engine for node, h in nodes.items()}
+    )
 
 
 @router.get(
@@ -197,8 +205,8 @@ async def services_logs(
 async def services_logs_stream(
     id: str,
     request: Request,
-    engine: EngineDep,
-    bus: BusDep,
+    host: HostDep,
+    registry: RegistryDep,
     settings: SettingsDep,
     tail: Tail = "all",
     since: str | None = None,
@@ -210,16 +218,28 @@ async def services_logs_stream(
 
     A line waits `MOORAGE_SWARM_LOGS_WINDOW` s (0.1) so that other tasks' lines of the
     same moment take their place before it. A resume continues right after the line
-    named (`tail`/`since` are then ignored), without repeats or gaps."""
+    named (`tail`/`since` are then ignored), without repeats or gaps. Every client of
+    a service shares one follow; a task on a node that is also a configured host is
+    followed on that host."""
     check_ref(id)
+    engine = host.engine
     resume = resume_point(request, last_event_id)
     after = swarm_logs.parse_id(resume) if resume else None
-    params = _log_params(
+    # Checked here, so that a bad query is a 422 before the stream starts.
+    _log_params(
         follow=True, tail=tail, since=since, until=None, stdout=stdout, stderr=stderr, after=after
     )
+    since_ns = time_ns(since) if since else None
     doc = await swarm.service_doc(engine, id)
-    body = swarm_logs.follow(engine, bus, doc["ID"], params, after, settings.swarm_logs_window)
-    return sse_response(body, settings, request, engine_lost=bus.watch_disconnect)
+    service_id: str = doc["ID"]
+    query = swarm_follow.Query(tail=tail, since_ns=since_ns, stdout=stdout, stderr=stderr)
+    producer = swarm_follow.producer(
+        host, registry, service_id, settings.swarm_logs_window, settings.stream_logs_buffer_bytes
+    )
+    body = swarm_follow.follow(
+        host.hubs, producer, engine, service_id, query, after, resume, settings.sse_queue_size
+    )
+    return sse_response(body, settings, request, engine_lost=host.events.watch_disconnect)
 
 
 # -- tasks ----------------------------------------------------------------------------
@@ -267,17 +287,23 @@ async def tasks_get(id: str, engine: EngineDep) -> Task:
 )
 async def tasks_logs(
     id: str,
-    engine: EngineDep,
+    host: HostDep,
+    registry: RegistryDep,
     tail: Tail = "all",
     since: str | None = None,
     until: str | None = None,
     stdout: bool = True,
     stderr: bool = True,
 ) -> list[ServiceLogLine]:
-    """One task's lines, with its slot, node and container."""
+    """One task's lines, with its slot, node and container (read on its node when
+    that node is a configured host)."""
     check_ref(id)
+    engine = host.engine
     params = _log_params(
         follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
     )
     doc: dict[str, Any] = await engine.json("GET", f"tasks/{id}", kind="task", ref=id)
-    return await swarm_logs.history(engine, [doc], params)
+    nodes = swarm_follow.node_hosts(registry, host)
+    return await swarm_logs.history(
+        engine, [doc], params, {node: h.engine for node, h in nodes.items()}
+    )

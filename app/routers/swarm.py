@@ -6,7 +6,8 @@ On a host that is not a manager the engine's refusal is 409 `not-a-swarm-manager
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Protocol
 
 from fastapi import APIRouter, Query, Response, status
 
@@ -24,6 +25,7 @@ from app.models.swarm import (
     Swarm,
     SwarmInit,
     SwarmJoin,
+    _DataCreate,
 )
 from app.services import swarm
 
@@ -138,6 +140,25 @@ async def nodes_delete(id: str, engine: EngineDep, force: bool = False) -> None:
 
 
 # -- secrets and configs ------------------------------------------------------------------
+#
+# The two are the same four routes over a different engine path and model: one factory.
+
+
+class _StoredObject(Protocol):
+    @classmethod
+    def from_engine(cls, doc: dict[str, Any]) -> Any: ...
+
+
+@dataclass(frozen=True)
+class _ObjectRoutes:
+    kind: Literal["secret", "config"]
+    model: type[_StoredObject]
+    create: type[_DataCreate]
+    not_found: type[errors.ProblemError]
+    list_doc: str
+    create_doc: str
+    get_doc: str
+    delete_doc: str
 
 
 def _name_filters(name: str | None, label: list[str] | None) -> dict[str, list[str]] | None:
@@ -149,93 +170,97 @@ def _name_filters(name: str | None, label: list[str] | None) -> dict[str, list[s
     return filters or None
 
 
-@router.get("/v1/secrets", tags=["secrets"], responses=errors.problem_responses(_MANAGER))
-async def secrets_list(
-    engine: EngineDep, name: str | None = None, label: Labels = None
-) -> list[Secret]:
-    """Secrets (never their data)."""
-    docs = await engine.json("GET", "secrets", params={"filters": _name_filters(name, label)})
-    return [Secret.from_engine(d) for d in docs or []]
+def _add_object_routes(spec: _ObjectRoutes) -> None:
+    """List, create, get and delete of one kind, named `<kind>s_<action>` (the
+    operation ids the roles and the audit know)."""
+    kind, plural, model = spec.kind, f"{spec.kind}s", spec.model
+
+    async def list_(engine: EngineDep, name: str | None = None, label: Labels = None) -> Any:
+        docs = await engine.json("GET", plural, params={"filters": _name_filters(name, label)})
+        return [model.from_engine(d) for d in docs or []]
+
+    async def create(body: Any, engine: EngineDep) -> Any:
+        created = await engine.json("POST", f"{plural}/create", json=body.to_engine())
+        return model.from_engine(await engine.json("GET", f"{plural}/{created['ID']}", kind=kind))
+
+    # The body's model differs by kind: given to FastAPI through the annotation it reads.
+    create.__annotations__["body"] = spec.create
+
+    async def get(id: str, engine: EngineDep) -> Any:
+        check_ref(id)
+        return model.from_engine(await engine.json("GET", f"{plural}/{id}", kind=kind, ref=id))
+
+    async def delete(id: str, engine: EngineDep) -> None:
+        check_ref(id)
+        await engine.json("DELETE", f"{plural}/{id}", kind=kind, ref=id)
+
+    one = f"/v1/{plural}/{{id}}"
+    common: dict[str, Any] = {"tags": [plural]}
+    router.add_api_route(
+        f"/v1/{plural}",
+        list_,
+        methods=["GET"],
+        name=f"{plural}_list",
+        response_model=list[model],  # type: ignore[valid-type]
+        description=spec.list_doc,
+        responses=errors.problem_responses(_MANAGER),
+        **common,
+    )
+    router.add_api_route(
+        f"/v1/{plural}",
+        create,
+        methods=["POST"],
+        name=f"{plural}_create",
+        response_model=model,
+        status_code=status.HTTP_201_CREATED,
+        description=spec.create_doc,
+        responses=errors.problem_responses(errors.NameInUse, _MANAGER),
+        **common,
+    )
+    router.add_api_route(
+        one,
+        get,
+        methods=["GET"],
+        name=f"{plural}_get",
+        response_model=model,
+        description=spec.get_doc,
+        responses=errors.problem_responses(spec.not_found, _MANAGER),
+        **common,
+    )
+    router.add_api_route(
+        one,
+        delete,
+        methods=["DELETE"],
+        name=f"{plural}_delete",
+        status_code=status.HTTP_204_NO_CONTENT,
+        response_class=Response,
+        description=spec.delete_doc,
+        responses=errors.problem_responses(spec.not_found, errors.InUse, _MANAGER),
+        **common,
+    )
 
 
-@router.post(
-    "/v1/secrets",
-    tags=["secrets"],
-    status_code=status.HTTP_201_CREATED,
-    responses=errors.problem_responses(errors.NameInUse, _MANAGER),
+_add_object_routes(
+    _ObjectRoutes(
+        kind="secret",
+        model=Secret,
+        create=SecretCreate,
+        not_found=errors.SecretNotFound,
+        list_doc="Secrets (never their data).",
+        create_doc="Create a secret; `data` (base64) is given once and never returned.",
+        get_doc="One secret (by id or name), without its data.",
+        delete_doc="Remove a secret (409 in-use while a service uses it).",
+    )
 )
-async def secrets_create(body: SecretCreate, engine: EngineDep) -> Secret:
-    """Create a secret; `data` (base64) is given once and never returned."""
-    created = await engine.json("POST", "secrets/create", json=body.to_engine())
-    doc = await engine.json("GET", f"secrets/{created['ID']}", kind="secret")
-    return Secret.from_engine(doc)
-
-
-@router.get(
-    "/v1/secrets/{id}",
-    tags=["secrets"],
-    responses=errors.problem_responses(errors.SecretNotFound, _MANAGER),
+_add_object_routes(
+    _ObjectRoutes(
+        kind="config",
+        model=Config,
+        create=ConfigCreate,
+        not_found=errors.ConfigNotFound,
+        list_doc="Configs.",
+        create_doc="Create a config from `data` (base64).",
+        get_doc="One config (by id or name), with its data.",
+        delete_doc="Remove a config (409 in-use while a service uses it).",
+    )
 )
-async def secrets_get(id: str, engine: EngineDep) -> Secret:
-    """One secret (by id or name), without its data."""
-    check_ref(id)
-    return Secret.from_engine(await engine.json("GET", f"secrets/{id}", kind="secret", ref=id))
-
-
-@router.delete(
-    "/v1/secrets/{id}",
-    tags=["secrets"],
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=errors.problem_responses(errors.SecretNotFound, errors.InUse, _MANAGER),
-)
-async def secrets_delete(id: str, engine: EngineDep) -> None:
-    """Remove a secret (409 in-use while a service uses it)."""
-    check_ref(id)
-    await engine.json("DELETE", f"secrets/{id}", kind="secret", ref=id)
-
-
-@router.get("/v1/configs", tags=["configs"], responses=errors.problem_responses(_MANAGER))
-async def configs_list(
-    engine: EngineDep, name: str | None = None, label: Labels = None
-) -> list[Config]:
-    """Configs."""
-    docs = await engine.json("GET", "configs", params={"filters": _name_filters(name, label)})
-    return [Config.from_engine(d) for d in docs or []]
-
-
-@router.post(
-    "/v1/configs",
-    tags=["configs"],
-    status_code=status.HTTP_201_CREATED,
-    responses=errors.problem_responses(errors.NameInUse, _MANAGER),
-)
-async def configs_create(body: ConfigCreate, engine: EngineDep) -> Config:
-    """Create a config from `data` (base64)."""
-    created = await engine.json("POST", "configs/create", json=body.to_engine())
-    doc = await engine.json("GET", f"configs/{created['ID']}", kind="config")
-    return Config.from_engine(doc)
-
-
-@router.get(
-    "/v1/configs/{id}",
-    tags=["configs"],
-    responses=errors.problem_responses(errors.ConfigNotFound, _MANAGER),
-)
-async def configs_get(id: str, engine: EngineDep) -> Config:
-    """One config (by id or name), with its data."""
-    check_ref(id)
-    return Config.from_engine(await engine.json("GET", f"configs/{id}", kind="config", ref=id))
-
-
-@router.delete(
-    "/v1/configs/{id}",
-    tags=["configs"],
-    status_code=status.HTTP_204_NO_CONTENT,
-    response_class=Response,
-    responses=errors.problem_responses(errors.ConfigNotFound, errors.InUse, _MANAGER),
-)
-async def configs_delete(id: str, engine: EngineDep) -> None:
-    """Remove a config (409 in-use while a service uses it)."""
-    check_ref(id)
-    await engine.json("DELETE", f"configs/{id}", kind="config", ref=id)

@@ -17,26 +17,23 @@ they come, unordered across tasks (moby #33673); with `details=1` each carries
            and every line whose key is at or before K is dropped; `tail` is ignored.
 
 History (no follow) is read task by task and sorted (see `history`). `tail` is per task,
-as the engine means it.
+as the engine means it. The live stream, shared by its clients, and the tasks read on
+their own nodes: app/services/swarm_follow.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import heapq
 import re
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from app import errors
-from app.engine import Engine, translate_docker_error
+from app.engine import Engine
 from app.models.swarm import ServiceLogLine
-from app.services.events import EventBus, Subscription
 from app.services.logs import FrameParser, ns_to_engine, ts_ns
-from app.streams import encode
 
 Key = tuple[int, str, int]
 HISTORY_READS = 8  # task log reads at once for one history
@@ -74,7 +71,10 @@ class LineSplitter:
     """Engine bytes → `RawLine`s: frames (or raw text with a TTY), whole lines, then
     `<ts> <details> <text>`; each gets its key (the sequence counted per task)."""
 
-    def __init__(self, tty: bool = False) -> None:
+    def __init__(self, tty: bool = False, task_id: str = "", node_id: str = "") -> None:
+        # A container's own logs (read on the task's node) carry no swarm details: the
+        # task and node are the container's, given here.
+        self._task, self._node = task_id, node_id
         self._frames = FrameParser(tty=tty)
         self._partial: dict[str, bytes] = {}
         self._last: dict[str, tuple[int, int]] = {}  # task → (ts_ns, seq) of its last line
@@ -109,7 +109,7 @@ class LineSplitter:
             for item in details.decode("utf-8", "replace").split(",")
             if "=" in item
         )
-        task = attrs.get(_TASK_KEY, "")
+        task = attrs.get(_TASK_KEY, self._task)
         last_ns, last_seq = self._last.get(task, (-1, -1))
         seq = last_seq + 1 if last_ns == ns else 0
         self._last[task] = (ns, seq)
@@ -118,7 +118,7 @@ class LineSplitter:
             arrived=now,
             stream=stream,
             ts=ts.decode(),
-            node_id=attrs.get(_NODE_KEY, ""),
+            node_id=attrs.get(_NODE_KEY, self._node),
             text=text.decode("utf-8", "replace").removesuffix("\r"),
         )
 
@@ -181,7 +181,7 @@ def task_lookup(engine: Engine, service_id: str | None) -> TaskLookup:
     return lookup
 
 
-async def _record(line: RawLine, key: Key, lookup: TaskLookup) -> ServiceLogLine:
+async def record(line: RawLine, key: Key, lookup: TaskLookup) -> ServiceLogLine:
     slot, container = await lookup(line.key[1])
     return ServiceLogLine(
         id=format_id(key),
@@ -226,10 +226,33 @@ def engine_params(
     return params
 
 
+NodeEngines = Mapping[str, Engine]  # swarm node id → the engine of the host that is that node
+
+
+def task_source(
+    engine: Engine, task: Mapping[str, Any], nodes: NodeEngines
+) -> tuple[Engine, str, LineSplitter]:
+    """Where a task's lines are read: its container's own logs on its node when that
+    node is a configured host (the manager's log broker can lose a node's lines, moby
+    #33183), else the task's logs through the manager."""
+    node, container = str(task.get("NodeID") or ""), _container_id(task)
+    if container and node in nodes:
+        return (
+            nodes[node],
+            f"containers/{container}/logs",
+            LineSplitter(task_id=task["ID"], node_id=node),
+        )
+    return engine, f"tasks/{task['ID']}/logs", LineSplitter()
+
+
 async def history(
-    engine: Engine, tasks: list[dict[str, Any]], params: dict[str, Any]
+    engine: Engine,
+    tasks: list[dict[str, Any]],
+    params: dict[str, Any],
+    nodes: NodeEngines | None = None,
 ) -> list[ServiceLogLine]:
-    """Every line asked for of these tasks, merged in key order.
+    """Every line asked for of these tasks, merged in key order (`nodes`: see
+    `task_source`).
 
     Read task by task (`/tasks/{id}/logs`, a few at once), not through
     `/services/{id}/logs`: without `follow` the engine's service logs stall for good
@@ -239,116 +262,36 @@ async def history(
     slots: dict[str, TaskInfo] = {t["ID"]: (t.get("Slot"), _container_id(t)) for t in tasks}
     reads = asyncio.Semaphore(HISTORY_READS)
 
-    async def one(task_id: str) -> list[RawLine]:
-        splitter = LineSplitter()
+    async def one(task: dict[str, Any]) -> list[RawLine]:
+        source, path, splitter = task_source(engine, task, nodes or {})
         lines: list[RawLine] = []
-        async with (
-            reads,
-            engine.request(
-                "GET", f"tasks/{task_id}/logs", params=params, long=True, kind="task", ref=task_id
-            ) as resp,
-        ):
-            async for chunk in resp.content.iter_any():
-                lines.extend(splitter.feed(chunk, 0.0))
+        try:
+            async with (
+                reads,
+                source.request(
+                    "GET", path, params=params, long=True, kind="task", ref=task["ID"]
+                ) as resp,
+            ):
+                async for chunk in resp.content.iter_any():
+                    lines.extend(splitter.feed(chunk, 0.0))
+        except errors.NotFound:
+            if source is engine:
+                raise
+            # An old task whose container its node has removed: its lines went with it
+            # (the manager's path has nothing of it either); the other tasks' remain.
+            return []
         lines.extend(splitter.flush(0.0))
         return lines
 
-    per_task = await asyncio.gather(*(one(t["ID"]) for t in started))
+    per_task = await asyncio.gather(*(one(t) for t in started))
     merged = sorted(line for lines in per_task for line in lines)
 
     async def lookup(task_id: str) -> TaskInfo:
         return slots.get(task_id, (None, None))
 
-    return [await _record(line, line.key, lookup) for line in merged]
+    return [await record(line, line.key, lookup) for line in merged]
 
 
-def _container_id(task: dict[str, Any]) -> str | None:
+def _container_id(task: Mapping[str, Any]) -> str | None:
     status = (task.get("Status") or {}).get("ContainerStatus") or {}
     return status.get("ContainerID") or None
-
-
-async def follow(
-    engine: Engine,
-    bus: EventBus,
-    service_id: str,
-    params: dict[str, Any],
-    after: Key | None,
-    window: float,
-) -> AsyncIterator[bytes]:
-    """The live stream's events: `log` per line, merged; `end` `{"reason": "removed"}`
-    when the service is removed (the engine's own stream does not end then: moorage
-    watches the engine's events for it), `ended` when the engine's stream ends."""
-    lookup = task_lookup(engine, service_id)
-    reorder = Reorder(window, after)
-    splitter = LineSplitter()
-    chunks: asyncio.Queue[bytes | None] = asyncio.Queue(maxsize=64)
-    failure: list[BaseException] = []
-    removed = asyncio.Event()
-
-    async def watch(sub: Subscription) -> None:
-        while True:
-            event = await sub.get()
-            actor = event.get("Actor") or {}
-            if (
-                event.get("Type") == "service"
-                and event.get("Action") == "remove"
-                and actor.get("ID") == service_id
-            ):
-                removed.set()
-                await chunks.put(None)
-                return
-
-    async def read() -> None:
-        try:
-            async with engine.request(
-                "GET", f"services/{service_id}/logs", params=params, long=True, kind="service"
-            ) as resp:
-                async for chunk in resp.content.iter_any():
-                    await chunks.put(chunk)
-        except Exception as exc:  # handed to the stream: it says so in `event: error`
-            failure.append(exc)
-        finally:
-            await chunks.put(None)
-
-    sub = bus.open(maxsize=1_000)
-    watcher = asyncio.create_task(watch(sub))
-    reader = asyncio.create_task(read())
-    try:
-        ended = False
-        while not ended:
-            due_at = reorder.next_due()
-            timeout = None if due_at is None else max(0.0, due_at - time.monotonic())
-            try:
-                async with asyncio.timeout(timeout):
-                    chunk = await chunks.get()
-                if chunk is None:
-                    ended = True
-                    reorder.add(splitter.flush(time.monotonic()))
-                else:
-                    reorder.add(splitter.feed(chunk, time.monotonic()))
-                    # Everything already queued, before deciding what is due.
-                    while not chunks.empty():
-                        more = chunks.get_nowait()
-                        if more is None:
-                            ended = True
-                            reorder.add(splitter.flush(time.monotonic()))
-                            break
-                        reorder.add(splitter.feed(more, time.monotonic()))
-            except TimeoutError:
-                pass
-            out = reorder.drain() if ended else reorder.due(time.monotonic())
-            if out:
-                parts = []
-                for line, key in out:
-                    record = await _record(line, key, lookup)
-                    parts.append(encode("log", record.model_dump(exclude={"id"}), id=record.id))
-                yield b"".join(parts)
-        if failure and not removed.is_set():
-            raise translate_docker_error(failure[0], "service", service_id)
-        yield encode("end", {"reason": "removed" if removed.is_set() else "ended"})
-    finally:
-        bus.subscribers.discard(sub)
-        for task in (watcher, reader):
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
