@@ -107,11 +107,17 @@ class Host:
         self.since: float = time.time()  # when `state` last changed
         self.version: str | None = None
         self.api_version: str | None = None
+        self.os: str | None = None
+        self.arch: str | None = None
         self.swarm: Swarm | None = None
         self.info_containers: tuple[int, int] | None = None  # (running, total) from info
         self._prober: asyncio.Task[None] | None = None
         self._info_at = 0.0
         self._info_task: asyncio.Task[None] | None = None
+        # The probe out now (monotonic start), and an event set when it ends: /readyz
+        # reads the prober's verdict instead of asking the engine a second time.
+        self._probe_out: float | None = None
+        self._probed = asyncio.Event()
 
     @property
     def labels(self) -> Mapping[str, str]:
@@ -187,17 +193,49 @@ class Host:
             self._registry.notify(HostChange(self.name, state, previous, error, self.since))
 
     def answered(self, version: Mapping[str, Any]) -> None:
-        """Its engine answered `GET /version` (the prober, or /readyz): up at once."""
+        """Its engine answered `GET /version` (the prober): up at once."""
         self.last_seen = time.time()
         self.version = str(version.get("Version") or "") or None
         self.api_version = self.engine.api_version or version.get("ApiVersion")
+        self.os = version.get("Os")
+        self.arch = version.get("Arch")
         if self.state != "disabled":
             self._set_state("up")
+
+    async def ready(self, within: float) -> bool:
+        """Whether the prober finds the engine answering (/readyz): its last verdict;
+        while a probe is out (or none has ended yet), that probe's verdict if it comes
+        within `within` s of its start. A probe out longer is a stalled engine: not
+        ready, as a `GET /version` of /readyz's own would have timed out."""
+        if self.disabled:
+            return False
+        out, done = self._probe_out, self._probed
+        if out is not None or not done.is_set():
+            left = (out if out is not None else time.monotonic()) + within - time.monotonic()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(max(left, 0.0)):
+                    await done.wait()
+            if not done.is_set():
+                return False
+        return self.state == "up"
 
     async def probe(self) -> bool:
         """Ask the engine its version within `host_probe_timeout`: up when it answers;
         down when it refuses, or stays silent while nothing else it was asked is
         answered either (a busy engine that answers other calls is slow, not down)."""
+        # Waiters (/readyz) hold the event of the probe they wait for; the first probe
+        # takes the one made in __init__, which readers before it already wait on.
+        if self._probed.is_set():
+            self._probed = asyncio.Event()
+        done = self._probed
+        self._probe_out = time.monotonic()
+        try:
+            return await self._probe()
+        finally:
+            self._probe_out = None
+            done.set()
+
+    async def _probe(self) -> bool:
         started = time.monotonic()
         try:
             async with asyncio.timeout(self.settings.host_probe_timeout):

@@ -88,6 +88,29 @@ async def _until_up(hosts: HostRegistry, host: Host) -> None:
                 await changes.get()
 
 
+async def test_readyz_answers_from_the_prober(settings: Settings) -> None:
+    """/readyz reads the default host's prober: no GET /version of its own per check
+    (the engine answers nothing between the checks), and it reports what the probe saw."""
+    quiet = settings.model_copy(update={"host_probe_interval": 60.0})
+    async with in_process(quiet) as (app, c):
+        hosts: HostRegistry = app.state.hosts
+        local = hosts.default
+        first = await c.get("/readyz")  # waits for the first probe
+        assert first.status_code == 200, first.text
+        await _until_up(hosts, local)
+        seen = local.engine.answered_at
+        for _ in range(5):
+            r = await c.get("/readyz")
+            assert r.status_code == 200, r.text
+        assert local.engine.answered_at == seen  # nothing asked of the engine
+        engine = r.json()["engine"]
+        version = docker("version", "--format", "{{.Server.Version}}").strip()
+        assert engine["version"] == version
+        assert engine["api_version"] == local.api_version
+        assert engine["os"] == "linux"
+        assert engine["arch"]
+
+
 async def test_host_local_names_the_default(
     client: httpx.AsyncClient, image: str, name: str
 ) -> None:

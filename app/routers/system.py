@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -39,31 +38,28 @@ async def healthz() -> Health:
     responses=errors.problem_responses(errors.EngineUnavailable),
 )
 async def readyz(request: Request) -> Ready:
-    """The default host's engine answers (the others' states are listed, not waited on)."""
+    """The default host's engine answers, as its prober finds it (the others' states are
+    listed, not waited on)."""
     hosts: HostRegistry = request.app.state.hosts
-    engine = hosts.default.engine
-    try:
-        # A probe must answer quickly: a stalled engine is "not ready", not a hang.
-        async with asyncio.timeout(engine.settings.ready_timeout):
-            doc: dict[str, Any] = await engine.json("GET", "version", versioned=False)
-    except TimeoutError as exc:
+    host = hosts.default
+    settings = host.settings
+    # The prober already asks the engine its version every few seconds: readiness is
+    # its verdict (waiting at most `ready_timeout` on a probe that is out), not a second
+    # GET /version per load-balancer check.
+    if not await host.ready(settings.ready_timeout):
+        why = (
+            f"its engine has not answered a probe within {settings.ready_timeout:g} s"
+            if host.state == "up"
+            else f"it is {host.state}" + (f": {host.error}" if host.error else "")
+        )
         raise errors.EngineUnavailable(
-            f"Not ready: the engine did not answer within {engine.settings.ready_timeout:g} s",
-            retry_after=engine.settings.engine_retry_after,
-        ) from exc
-    except errors.ProblemError as exc:
-        raise errors.EngineUnavailable(
-            f"Not ready: {exc.detail}", retry_after=engine.settings.engine_retry_after
-        ) from exc
-    hosts.default.answered(doc)
+            f"Not ready: host {host.name!r}: {why}", retry_after=settings.engine_retry_after
+        )
     return Ready(
         engine=EngineSummary(
-            version=doc.get("Version"),
-            api_version=engine.api_version or doc.get("ApiVersion"),
-            os=doc.get("Os"),
-            arch=doc.get("Arch"),
+            version=host.version, api_version=host.api_version, os=host.os, arch=host.arch
         ),
-        hosts={host.name: host.state for host in hosts.all()},
+        hosts={h.name: h.state for h in hosts.all()},
     )
 
 
