@@ -44,9 +44,17 @@ async def _create(engine: Engine, start: bool, kind: str, cmd: list[str]) -> str
     return cid
 
 
-async def ensure_idle(count: int, concurrency: int = 16) -> list[str]:
-    """Exactly `count` idle bench containers (reused when present, surplus removed)."""
-    engine = Engine(Settings())
+def _engine(url: str | None) -> Engine:
+    """The shared engine (DOCKER_HOST), or the engine at `url` (a private one)."""
+    return Engine(Settings() if url is None else Settings(MOORAGE_DOCKER_HOST=url))
+
+
+async def ensure_idle(
+    count: int, concurrency: int = 16, url: str | None = None, running_max: int = RUNNING
+) -> list[str]:
+    """Exactly `count` idle bench containers (reused when present, surplus removed) on
+    the engine at `url` (default: the shared one); up to `running_max` of them run."""
+    engine = _engine(url)
     try:
         have = await _bench_ids(engine, "idle")
         running = len(
@@ -69,7 +77,7 @@ async def ensure_idle(count: int, concurrency: int = 16) -> list[str]:
 
         async def one(i: int) -> str:
             async with sem:
-                return await _create(engine, running + i < RUNNING, "idle", ["sleep", "3600"])
+                return await _create(engine, running + i < running_max, "idle", ["sleep", "3600"])
 
         missing = max(0, count - len(have))
         if missing:
@@ -129,9 +137,10 @@ async def wait_exit(cid: str) -> None:
         await engine.close()
 
 
-async def remove(kind: str | None = None) -> int:
-    """Remove the bench's containers (all of them, or one kind)."""
-    engine = Engine(Settings())
+async def remove(kind: str | None = None, url: str | None = None) -> int:
+    """Remove the bench's containers (all of them, or one kind) from the engine at `url`
+    (default: the shared one)."""
+    engine = _engine(url)
     try:
         ids = await _bench_ids(engine, kind)
         sem = asyncio.Semaphore(16)

@@ -85,6 +85,7 @@ class WrkResult:
     p50_ms: float
     requests: int
     errors: int  # socket errors plus non-2xx answers
+    p99_ms: float = float("nan")
 
 
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}
@@ -118,6 +119,8 @@ def wrk(url: str, *, threads: int, connections: int, seconds: float) -> WrkResul
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     m = re.search(r"^\s+50%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
     p50 = float(m.group(1)) * _UNITS[m.group(2)] if m else float("nan")
+    m99 = re.search(r"^\s+99%\s+([\d.]+)(us|ms|s|m)\s*$", out, re.M)
+    p99 = float(m99.group(1)) * _UNITS[m99.group(2)] if m99 else float("nan")
     reqs = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
     errors = 0
     if m2 := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
@@ -126,7 +129,7 @@ def wrk(url: str, *, threads: int, connections: int, seconds: float) -> WrkResul
         r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
     ):
         errors += sum(int(g) for g in m3.groups())
-    return WrkResult(rps, p50, reqs, errors)
+    return WrkResult(rps, p50, reqs, errors, p99)
 
 
 def rss_mb(pid: int) -> float:
