@@ -26,12 +26,13 @@ it too and go through `call` / `pool` (app/alerts/store.py), never a second one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, TypeVar
@@ -157,6 +158,11 @@ CREATE TABLE IF NOT EXISTS hosts (
     name    TEXT PRIMARY KEY,
     spec    TEXT NOT NULL,
     created REAL NOT NULL
+);
+-- One row: counts every change of `hosts`, polled by each worker (app/hosts.py).
+CREATE TABLE IF NOT EXISTS hosts_revision (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  INTEGER NOT NULL
 );
 """
 
@@ -359,20 +365,53 @@ class AuditStore:
 
         def write() -> None:
             with self._lock:
-                self._conn().execute(
-                    "INSERT INTO hosts (name, spec, created) VALUES (?, ?, ?) ON CONFLICT (name)"
-                    " DO UPDATE SET spec = excluded.spec",
-                    row,
-                )
+                db = self._conn()
+                with _transaction(db):
+                    db.execute(
+                        "INSERT INTO hosts (name, spec, created) VALUES (?, ?, ?)"
+                        " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+                        row,
+                    )
+                    db.execute(_SQLITE_BUMP)
 
         await asyncio.to_thread(write)
 
     async def host_delete(self, name: str) -> None:
         def write() -> None:
             with self._lock:
-                self._conn().execute("DELETE FROM hosts WHERE name = ?", (name,))
+                db = self._conn()
+                with _transaction(db):
+                    db.execute("DELETE FROM hosts WHERE name = ?", (name,))
+                    db.execute(_SQLITE_BUMP)
 
         await asyncio.to_thread(write)
+
+    async def hosts_revision(self) -> int:
+        """The count of changes of the hosts table (0: none yet): one row's read."""
+
+        def read() -> int:
+            with self._lock:
+                row = self._conn().execute("SELECT n FROM hosts_revision").fetchone()
+                return int(row[0]) if row else 0
+
+        return await asyncio.to_thread(read)
+
+
+_SQLITE_BUMP = (
+    "INSERT INTO hosts_revision (id, n) VALUES (1, 1) ON CONFLICT (id) DO UPDATE SET n = n + 1"
+)
+
+
+@contextlib.contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """A change and its revision in one SQLite transaction (the connection autocommits)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _state(row: Any) -> dict[str, Any] | None:
@@ -445,6 +484,11 @@ CREATE TABLE IF NOT EXISTS moorage_hosts (
     name    TEXT PRIMARY KEY,
     spec    TEXT NOT NULL,
     created DOUBLE PRECISION NOT NULL
+);
+-- One row: counts every change of moorage_hosts, polled by each replica (app/hosts.py).
+CREATE TABLE IF NOT EXISTS moorage_hosts_revision (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    n  BIGINT  NOT NULL
 );
 """
 
@@ -579,16 +623,31 @@ class PostgresAuditStore:
         return [json.loads(r[0]) for r in rows]
 
     async def host_put(self, name: str, spec: dict[str, Any]) -> None:
-        await self._p().execute(
-            "INSERT INTO moorage_hosts (name, spec, created) VALUES ($1, $2, $3)"
-            " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
-            name,
-            json.dumps(spec),
-            time.time(),
-        )
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO moorage_hosts (name, spec, created) VALUES ($1, $2, $3)"
+                " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec",
+                name,
+                json.dumps(spec),
+                time.time(),
+            )
+            await conn.execute(_PG_BUMP)
 
     async def host_delete(self, name: str) -> None:
-        await self._p().execute("DELETE FROM moorage_hosts WHERE name = $1", name)
+        async with self._p().acquire() as conn, conn.transaction():
+            await conn.execute("DELETE FROM moorage_hosts WHERE name = $1", name)
+            await conn.execute(_PG_BUMP)
+
+    async def hosts_revision(self) -> int:
+        """The count of changes of moorage_hosts (0: none yet): one row's read."""
+        n = await self._p().fetchval("SELECT n FROM moorage_hosts_revision")
+        return int(n or 0)
+
+
+_PG_BUMP = (
+    "INSERT INTO moorage_hosts_revision (id, n) VALUES (1, 1)"
+    " ON CONFLICT (id) DO UPDATE SET n = moorage_hosts_revision.n + 1"
+)
 
 
 AuditBackend = AuditStore | PostgresAuditStore

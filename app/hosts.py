@@ -14,8 +14,10 @@ through the same parameter: `EngineDep`, `ContainerStateDep`, `BusDep`, `HubsDep
 `HealthJournalDep`); without it, the default host.
 
 Hosts come from MOORAGE_HOSTS_FILE (app/host_config.py) and from moorage's database
-(added through the API); without a hosts file there is one host, `local`, from
-`DOCKER_HOST`: the install of one engine behaves as before hosts existed.
+(added through the API; every worker polls the database's count of host changes and
+applies what another worker added, changed or removed); without a hosts file there is
+one host, `local`, from `DOCKER_HOST`: the install of one engine behaves as before
+hosts existed.
 
 The circuit: a host whose prober found its engine unreachable (or stalled past
 `host_probe_timeout`) is `down`, and its operations answer 503 `host-unavailable` at
@@ -322,6 +324,7 @@ class HostStore(Protocol):
     async def hosts_load(self) -> list[dict[str, Any]]: ...
     async def host_put(self, name: str, spec: dict[str, Any]) -> None: ...
     async def host_delete(self, name: str) -> None: ...
+    async def hosts_revision(self) -> int: ...
 
 
 class HostRegistry:
@@ -338,6 +341,10 @@ class HostRegistry:
         self._store: HostStore | None = None
         self._changing = asyncio.Lock()
         self._subscribers: set[asyncio.Queue[HostChange]] = set()
+        # The store's count of host changes last applied here (-1: none read yet), and
+        # the task that follows it: other workers (or replicas) change hosts too.
+        self._revision = -1
+        self._sync: asyncio.Task[None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> HostRegistry:
@@ -377,34 +384,97 @@ class HostRegistry:
 
     async def open(self, store: HostStore | None = None) -> None:
         """Make every host (the configured ones, then those kept in `store`) and start
-        following its engine (none is waited for)."""
+        following its engine (none is waited for), and the store's changes."""
         self._store = store
-        configs = list(self._configs)
-        if store is not None:
-            for doc in await store.hosts_load():
-                try:
-                    spec = HostSpec.model_validate(doc)
-                except ValueError as exc:
-                    log.error("a stored host cannot be read, left out: %s", exc)
-                    continue
-                if any(c.name == spec.name for c in configs):
-                    log.warning("stored host %s: the hosts file has one: left out", spec.name)
-                    continue
-                if spec.default and any(c.default for c in configs):
-                    spec = spec.model_copy(update={"default": False})
-                self._specs[spec.name] = spec
-                configs.append(to_config(spec, "api"))
-        for config in configs:
+        for config in self._configs:
             self.hosts[config.name] = Host(config, self.settings, self)
         self._pick_default()
-        for host in self.hosts.values():
+        for host in list(self.hosts.values()):
             await host.open()
+        if store is not None:
+            async with self._changing:
+                await self._refresh()
+            self._sync = asyncio.create_task(self._follow(), name="moorage-hosts-sync")
 
     async def close(self) -> None:
+        await cancel_and_wait(self._sync)
+        self._sync = None
         for host in list(self.hosts.values()):
             try:
                 await host.close()
             except Exception:  # one host's failure must not keep the others open
+                log.exception("host %s: close failed", host.name)
+
+    # -- the store's hosts, as other workers change them ---------------------------------
+
+    async def _follow(self) -> None:
+        """Every `hosts_sync_interval` s, one row's read: the store's revision; when it
+        moved, the hosts another worker added, changed or removed are applied here."""
+        while True:
+            await asyncio.sleep(self.settings.hosts_sync_interval)
+            try:
+                async with self._changing:
+                    await self._refresh()
+            except Exception:  # a busy or lost database: try again next time
+                log.exception("hosts: reading the stored hosts failed")
+
+    def _stored(self, docs: list[dict[str, Any]]) -> dict[str, HostSpec]:
+        """The store's hosts that may be served: readable, not named as a configured
+        host, `default` dropped when the hosts file marks one."""
+        configured = {c.name for c in self._configs}
+        file_default = any(c.default for c in self._configs)
+        specs: dict[str, HostSpec] = {}
+        for doc in docs:
+            try:
+                spec = HostSpec.model_validate(doc)
+            except ValueError as exc:
+                log.error("a stored host cannot be read, left out: %s", exc)
+                continue
+            if spec.name in configured:
+                log.warning("stored host %s: the hosts file has one: left out", spec.name)
+                continue
+            if spec.default and file_default:
+                spec = spec.model_copy(update={"default": False})
+            specs[spec.name] = spec
+        return specs
+
+    async def _refresh(self) -> None:
+        """Apply the store's hosts when its revision moved (hold `_changing`)."""
+        store = self._store
+        if store is None:
+            return
+        revision = await store.hosts_revision()
+        if revision == self._revision:
+            return
+        wanted = self._stored(await store.hosts_load())
+        self._revision = revision
+        gone = [n for n in self._specs if n not in wanted]
+        changed = [
+            n
+            for n, spec in wanted.items()
+            if n not in self._specs
+            or spec.model_dump(mode="json") != self._specs[n].model_dump(mode="json")
+        ]
+        if not gone and not changed:
+            return
+        old = [self.hosts.pop(n) for n in gone]
+        for name in gone:
+            del self._specs[name]
+        new: list[Host] = []
+        for name in changed:
+            spec = wanted[name]
+            if name in self.hosts:
+                old.append(self.hosts[name])
+            host = Host(to_config(spec, "api"), self.settings, self)
+            self.hosts[name], self._specs[name] = host, spec
+            new.append(host)
+        self._pick_default()
+        for host in new:
+            await host.open()
+        for host in old:
+            try:
+                await host.close()
+            except Exception:
                 log.exception("host %s: close failed", host.name)
 
     # -- changes through the API (kept in the store) ------------------------------------
@@ -427,6 +497,7 @@ class HostRegistry:
     async def add(self, spec: HostSpec) -> Host:
         """A new host, kept in the store; its engine is not waited for."""
         async with self._changing:
+            await self._refresh()  # another worker's host of that name, if any
             if spec.name in self.hosts:
                 raise errors.NameInUse(f"There is a host named {spec.name!r} already")
             self._check_default(spec)
@@ -441,6 +512,7 @@ class HostRegistry:
     async def change(self, name: str, spec: HostSpec) -> Host:
         """Replace an API host's settings: its engine client and readers start afresh."""
         async with self._changing:
+            await self._refresh()
             self._changeable(name)
             self._check_default(spec)
             await self._keep(spec)
@@ -455,6 +527,7 @@ class HostRegistry:
 
     async def remove(self, name: str) -> None:
         async with self._changing:
+            await self._refresh()
             self._changeable(name)
             if len(self.hosts) == 1:
                 raise errors.Conflict("The last host cannot be removed")

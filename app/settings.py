@@ -149,6 +149,13 @@ class Settings(BaseSettings):
     host_probe_timeout: float = Field(
         default=2.0, gt=0, le=60, description="A probe slower than this marks the host down (s)"
     )
+    hosts_sync_interval: float = Field(
+        default=1.0,
+        gt=0,
+        le=60,
+        description="How often each worker looks in the database for hosts another worker "
+        "added, changed or removed (s)",
+    )
     host_fanout_timeout: float = Field(
         default=3.0,
         gt=0,
