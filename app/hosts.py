@@ -139,8 +139,7 @@ class Host:
         the last probe's count."""
         state = self.containers
         if state is not None and state.ready.is_set() and state.stale_since is None:
-            running = sum(1 for e in state.entries.values() if e.summary.get("State") == "running")
-            return running, len(state.entries)
+            return state.counts()
         return self.info_containers
 
     def check(self) -> None:

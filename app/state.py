@@ -199,6 +199,7 @@ class ContainerState:
     resyncs: int = 0
     _names: dict[str, str] = field(default_factory=dict)  # name (no slash) → id
     _order: list[Entry] | None = None  # newest first; None when it must be rebuilt
+    _counts: tuple[int, int] | None = None  # (running, total); None: to be counted again
     _seq: int = 0
     _applied: dict[str, int] = field(default_factory=dict)  # id → seq of last applied read
     _pending: set[str] = field(default_factory=set)
@@ -239,6 +240,18 @@ class ContainerState:
         self._tasks = []
 
     # -- queries (pure, no engine call) -----------------------------------------
+
+    def _changed(self) -> None:
+        self._order = None
+        self._counts = None
+
+    def counts(self) -> tuple[int, int]:
+        """(running, total) of the containers held, counted once per change (GET
+        /v1/hosts asks for every host on every call)."""
+        if self._counts is None:
+            running = sum(1 for e in self.entries.values() if e.summary.get("State") == "running")
+            self._counts = running, len(self.entries)
+        return self._counts
 
     def summaries(
         self, all: bool = False, filters: Filters | None = None, *, stale: bool = False
@@ -382,7 +395,7 @@ class ContainerState:
             for name in entry.summary.get("Names") or []:
                 if self._names.get(name.lstrip("/")) == cid:
                     del self._names[name.lstrip("/")]
-            self._order = None
+            self._changed()
 
     # -- keeping up ----------------------------------------------------------------
 
@@ -415,7 +428,7 @@ class ContainerState:
             if self._applied.get(cid, 0) <= seq:
                 self._forget(cid)
         self._applied = {c: n for c, n in self._applied.items() if c in seen or n > seq}
-        self._order = None
+        self._changed()
         self.resyncs += 1
         if following:
             self._recovered_from = lost
@@ -527,7 +540,7 @@ class ContainerState:
         self.entries[cid] = entry
         for name in entry.summary.get("Names") or []:
             self._names[name.lstrip("/")] = cid
-        self._order = None
+        self._changed()
 
     def _put(self, summary: Doc, doc: Doc) -> None:
         old = self.entries.get(summary["Id"])
@@ -544,7 +557,7 @@ class ContainerState:
         entry.times = StateTimes.from_inspect(doc)
         entry.health = entry.times.health or "none"
         entry.created = _epoch(doc.get("Created")) or entry.created
-        self._order = None
+        self._changed()
 
 
 def _matches(entry: Entry, flt: dict[str, list[str]]) -> bool:

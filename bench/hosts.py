@@ -136,13 +136,24 @@ def fig7_engines(cfg: Config, total: int, count: int, engines: int) -> list[Row]
             engine.wipe()
 
 
-def _window(url: str, seconds: float) -> float:
-    """p99 latency (ms) of `url`: wrk, 1 thread, 4 connections, `seconds` (a process of
-    its own, so the bench's Python does not add its pauses to the figure)."""
+def _cpu_s(pid: int) -> float:
+    """CPU time (user + system, s) of process `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _window(url: str, seconds: float, pid: int) -> tuple[float, float]:
+    """p99 latency (ms) of `url`, and moorage's CPU per request (ms): wrk, 1 thread, 4
+    connections, `seconds` (a process of its own, so the bench's Python does not add
+    its pauses to the figure)."""
+    cpu = _cpu_s(pid)
     res = wrk(url, threads=1, connections=4, seconds=seconds)
+    cpu = _cpu_s(pid) - cpu
     if res.errors:
         raise SystemExit(f"bench: {url} answered {res.errors} errors")
-    return res.p99_ms
+    if not res.requests:  # none finished in the window: wrk reports zeros
+        return float("nan"), float("nan")
+    return res.p99_ms, cpu * 1000 / res.requests
 
 
 def _poll_state(url: str, name: str, state: str, since: float, out: list[float]) -> None:
@@ -164,6 +175,8 @@ def fig7_stall(cfg: Config) -> list[Row]:
     others_stalled: list[float] = []
     hosts_up: list[float] = []
     hosts_stalled: list[float] = []
+    healthz_stalled: list[float] = []  # the control: a route that reads nothing at all
+    hosts_cpu: list[float] = []
     downs: list[float] = []
     ups: list[float] = []
     try:
@@ -175,24 +188,33 @@ def fig7_stall(cfg: Config) -> list[Row]:
                 _until(lambda: set(_states(server.url).values()) == {"up"})
                 others = f"{server.url}/v1/containers?all=true&host=local"
                 hosts = f"{server.url}/v1/hosts"
+                healthz = f"{server.url}/healthz"
+                pid = server.pid
                 for _ in range(cfg.rounds):
-                    others_up.append(_window(others, seconds))
-                    hosts_up.append(_window(hosts, seconds))
+                    others_up.append(_window(others, seconds, pid)[0])
+                    hosts_up.append(_window(hosts, seconds, pid)[0])
                     b.pause()
                     poller = threading.Thread(
                         target=_poll_state,
                         args=(server.url, "pe-b", "down", time.monotonic(), downs),
                     )
                     poller.start()
-                    others_stalled.append(_window(others, seconds))
-                    hosts_stalled.append(_window(hosts, seconds))
+                    others_stalled.append(_window(others, seconds, pid)[0])
+                    p99, cpu = _window(hosts, seconds, pid)
+                    hosts_stalled.append(p99)
+                    hosts_cpu.append(cpu)
+                    healthz_stalled.append(_window(healthz, seconds, pid)[0])
                     poller.join(60)
                     b.resume()
                     _poll_state(server.url, "pe-b", "up", time.monotonic(), ups)
     finally:
         a.wipe()
         b.wipe()
-    med = statistics.median
+
+    def med(xs: list[float]) -> float:
+        seen = [x for x in xs if x == x]  # (a window where nothing finished is nan)
+        return statistics.median(seen) if seen else float("nan")
+
     up, stalled = med(others_up), med(others_stalled)
     ratio = stalled / up if up else float("nan")
     n = f"median of {cfg.rounds} windows"
@@ -220,6 +242,22 @@ def fig7_stall(cfg: Config) -> list[Row]:
             "met" if med(hosts_stalled) < 20 else "NOT met",
         ),
         Row("7b. GET /v1/hosts p99 during each stall", "-", each(hosts_stalled), "-", "-", "-"),
+        Row(
+            "7b. control: GET /healthz p99 during each stall (asks nothing: the machine's noise)",
+            "-",
+            each(healthz_stalled),
+            "-",
+            "-",
+            "-",
+        ),
+        Row(
+            "7b. moorage CPU per GET /v1/hosts during the stall (ms, median)",
+            "-",
+            _fmt(med(hosts_cpu)),
+            "-",
+            "-",
+            "-",
+        ),
         Row(
             "7b. stalled host reported down (s after SIGSTOP), worst",
             "-",

@@ -91,7 +91,11 @@ async def _until_up(hosts: HostRegistry, host: Host) -> None:
 async def test_readyz_answers_from_the_prober(settings: Settings) -> None:
     """/readyz reads the default host's prober: no GET /version of its own per check
     (the engine answers nothing between the checks), and it reports what the probe saw."""
-    quiet = settings.model_copy(update={"host_probe_interval": 60.0})
+    # One probe a minute, and room for a loaded engine's answer (a probe slower than
+    # the probe timeout marks the host down; readiness waits ready_timeout on one).
+    quiet = settings.model_copy(
+        update={"host_probe_interval": 60.0, "host_probe_timeout": 30.0, "ready_timeout": 30.0}
+    )
     async with in_process(quiet) as (app, c):
         hosts: HostRegistry = app.state.hosts
         local = hosts.default

@@ -28,6 +28,8 @@ from app.routers import (
 ROUTERS: list[APIRouter] = [
     containers.router,
     system.probes,
+    # Read by dashboards and balancers every few seconds: not behind a hundred routes.
+    hosts.router,
     system.router,
     container_io.router,
     container_ops.router,
@@ -40,7 +42,6 @@ ROUTERS: list[APIRouter] = [
     swarm.router,
     services.router,
     auth.router,
-    hosts.router,
     alerts.router,
 ]
 
