@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from bench import containers
@@ -58,9 +59,11 @@ def _states(url: str) -> dict[str, str]:
     return {h["name"]: h["state"] for h in json.loads(body)} if status == 200 else {}
 
 
-def _aggregate(cfg: Config, label: str, names: list[tuple[str, str]], items: int) -> list[Row]:
-    """`host=*` over `names` (answering `items` containers in all) against the shared
-    engine's own list, with the same load generator, alternately."""
+def _aggregate(
+    cfg: Config, label: str, names: list[tuple[str, str]], items: dict[str, int]
+) -> list[Row]:
+    """`host=*` over `names` (answering at least `items[host]` containers of each host)
+    against the shared engine's own list, with the same load generator, alternately."""
     with tempfile.TemporaryDirectory() as tmp:
         path = _hosts_file(Path(tmp), names)
         with Moorage(env={"MOORAGE_HOSTS_FILE": str(path)}) as server:
@@ -68,7 +71,12 @@ def _aggregate(cfg: Config, label: str, names: list[tuple[str, str]], items: int
 
             def complete() -> bool:
                 status, body = http_get(url)
-                return status == 200 and len(json.loads(body)) >= items
+                if status != 200:
+                    return False
+                # Every host's part held; the shared engine's own count moves with
+                # others' containers while the bench waits: 90% of it will do.
+                seen = Counter(item["host"] for item in json.loads(body))
+                return all(seen[n] >= want for n, want in items.items())
 
             _until(lambda: set(_states(server.url).values()) == {"up"})
             _until(complete)
@@ -89,7 +97,7 @@ def fig7_aggregate(cfg: Config, count: int, hosts: int) -> list[Row]:
         cfg,
         f"7a. list host=*, 1 engine as {hosts} hosts x {count} containers: throughput (req/s)",
         [(f"h{i}", SOCKET) for i in range(hosts)],
-        hosts * count,
+        {f"h{i}": int(count * 0.9) for i in range(hosts)},
     )
 
 
@@ -125,7 +133,7 @@ def fig7_engines(cfg: Config, total: int, count: int, engines: int) -> list[Row]
             f"7a. list host=*, {engines} engines x {count} containers (shared engine: {total})"
             ": throughput (req/s)",
             names,
-            total + count * len(privates),
+            {"local": int(total * 0.9)} | {n: count for n, _ in names[1:]},
         )
     finally:
         for engine in privates:
