@@ -9,9 +9,11 @@ by every one, not only by the worker that made it.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -94,6 +96,7 @@ class Server:
             conn.close()
 
     def stop(self) -> None:
+        workers = self.workers()
         if self.proc.poll() is None:
             self.proc.terminate()
             try:
@@ -101,6 +104,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        for pid in workers:  # a worker the master did not take down with it
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _tcp_inode(client_port: int, server_port: int) -> str | None:
