@@ -565,7 +565,7 @@ class Engine:
         stream = Stream(self._hijacks, setup, self.long_timeout)
         with engine_errors(kind, ref):
             await stream._init()
-        return Hijacked(stream)
+        return Hijacked(stream, tty=tty)
 
 
 class Hijacked:
@@ -578,7 +578,7 @@ class Hijacked:
     a write goes straight to the transport and waits only while the transport is
     paused (its buffer full); errors are mapped only when one happens."""
 
-    def __init__(self, stream: Stream) -> None:
+    def __init__(self, stream: Stream, *, tty: bool) -> None:
         self._stream = stream
         resp = stream._resp
         assert resp is not None  # set up by _init()
@@ -586,6 +586,7 @@ class Hijacked:
         self._transport = resp.connection.transport
         self._protocol = resp.connection.protocol
         self._queue = stream._queue
+        self._tty = tty
 
     async def read(self) -> tuple[int, bytes] | None:
         """(1 stdout | 2 stderr, bytes), or None at the end of the output."""
@@ -607,6 +608,56 @@ class Hijacked:
             with engine_errors("exec"):
                 await protocol._drain_helper()
 
+    def write_now(self, data: bytes) -> bool:
+        """Write without waiting; False when the transport is past its high-water mark
+        afterwards (then `drained()` waits until it is under it again)."""
+        transport, protocol = self._transport, self._protocol
+        if self._stream._closed or transport is None or transport.is_closing():
+            raise RuntimeError("Cannot write to closed transport")
+        transport.write(data)
+        return protocol is None or not protocol.writing_paused
+
+    async def drained(self) -> None:
+        protocol = self._protocol
+        if protocol is not None and protocol.writing_paused:
+            with engine_errors("exec"):
+                await protocol._drain_helper()
+
+    async def direct(
+        self,
+        on_data: Callable[[int, bytes], None],
+        on_end: Callable[[BaseException | None], None],
+    ) -> None:
+        """From now on every output message goes to `on_data(channel, bytes)` as it
+        is read (no queue, no task wake-up), and the end of the output (or the error
+        that ended it) to `on_end` once. What was read before comes first. `read()`
+        is not to be used any more; `pause_reading()` is the caller's flow control."""
+        assert self._queue is not None
+        assert self._protocol is not None
+        early: list[tuple[int, bytes]] = []
+        while len(self._queue):  # no suspension: each read finds its message
+            msg = await self._queue.read()
+            early.append((msg.stream, msg.data))
+        parser = _DirectParser(on_data, on_end, tty=self._tty)
+        # What aiohttp's data_received feeds from now on; the queue stays its payload
+        # (aiohttp still tells it of a lost connection, unread).
+        self._protocol._payload_parser = parser  # type: ignore[assignment]
+        for channel, data in early:
+            on_data(channel, data)
+        if self._queue.is_eof() or self._protocol.transport is None:
+            parser.feed_eof()
+        elif (exc := self._queue.exception()) is not None:
+            parser.set_exception(exc)
+        self._protocol.resume_reading()  # the queue may have paused it
+
+    def pause_reading(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.pause_reading()
+
+    def resume_reading(self) -> None:
+        if self._protocol is not None and self._protocol.transport is not None:
+            self._protocol.resume_reading()
+
     def write_eof(self) -> None:
         """Close stdin, keep reading: what `cat > file` needs to finish."""
         resp = self._stream._resp
@@ -620,6 +671,52 @@ class Hijacked:
         self._stream._closed = True
         if self._stream._resp is not None:
             self._stream._resp.close()
+
+
+class _DirectParser:
+    """The hijacked connection's payload parser once `Hijacked.direct()` ran: aiohttp
+    calls `feed_data` from the protocol's `data_received` and `feed_eof` from its
+    `connection_lost`. Without a TTY the engine frames each message with an 8-byte
+    header (stream, 3 zero bytes, big-endian length)."""
+
+    def __init__(
+        self,
+        on_data: Callable[[int, bytes], None],
+        on_end: Callable[[BaseException | None], None],
+        *,
+        tty: bool,
+    ) -> None:
+        self._on_data, self._on_end, self._tty = on_data, on_end, tty
+        self._buf = b""
+        self._ended = False
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        if self._ended:
+            return False, b""
+        if self._tty:
+            self._on_data(1, data)
+            return False, b""
+        buf = self._buf + data if self._buf else data
+        pos, size = 0, len(buf)
+        while size - pos >= 8:
+            end = pos + 8 + int.from_bytes(buf[pos + 4 : pos + 8], "big")
+            if end > size:
+                break
+            channel = buf[pos]
+            self._on_data(channel, buf[pos + 8 : end])
+            pos = end
+        self._buf = buf[pos:]
+        return False, b""
+
+    def feed_eof(self) -> None:
+        if not self._ended:
+            self._ended = True
+            self._on_end(None)
+
+    def set_exception(self, exc: BaseException, cause: BaseException | None = None) -> None:
+        if not self._ended:
+            self._ended = True
+            self._on_end(exc)
 
 
 def _clean_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

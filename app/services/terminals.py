@@ -44,6 +44,7 @@ from app.services import execs, reaper
 from app.services.reaper import MARKER
 from app.services.recordings import Recording
 from app.settings import Settings
+from app.ws_relay import RelayProtocol, relay_of
 
 log = logging.getLogger("moorage.terminals")
 
@@ -104,6 +105,17 @@ class Terminal:
         self.ended = False  # ended by moorage: reaped, forgotten
         self._replay: deque[tuple[int, bytes]] = deque()
         self._replay_size = 0
+        self._replay_limit = hub.settings.terminal_replay_bytes
+        # The socket's direct lane (app/ws_relay.py) while one is served through it:
+        # a keystroke then goes data_received -> engine write, its echo engine read ->
+        # socket write, with no task in between. Output that cannot go that way (no
+        # lane, a recording, or earlier output still queued) waits in `_pending` for
+        # the pump, with the engine's reading paused meanwhile.
+        self._relay: RelayProtocol | None = None
+        self._pending: deque[tuple[int, bytes]] = deque()
+        self._wake = asyncio.Event()
+        self._output_ended = False
+        self._held = False  # the engine's reading paused while the client's side is full
         self._send_lock = asyncio.Lock()
         self._start_lock = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -132,6 +144,7 @@ class Terminal:
         self._cancel_grace()
         if previous is not None:
             self.ws = None
+            self._unrelay()
             await _close(previous, CLOSE_REPLACED, "another connection took this terminal")
         try:
             async with self._send_lock:
@@ -142,6 +155,10 @@ class Terminal:
                 await ws.send_text(orjson.dumps(ready).decode())
                 for channel, data in list(self._replay):
                     await ws.send_bytes(self._frame(channel, data))
+                relay = relay_of(ws.scope)
+                if relay is not None and self.ws is ws:
+                    self._relay = relay
+                    relay.attach(self._on_input)
         except Exception:  # dropped during the replay: a drop like any other
             log.debug("terminal %s: replay failed", self.key, exc_info=True)
             self._detached(ws)
@@ -153,6 +170,7 @@ class Terminal:
         code = await self._read(ws)
         if code == CLOSE_NORMAL and self.ws is ws and not self.done.is_set():
             self.ws = None
+            self._unrelay()
             await self.end("client closed")
         else:
             self._detached(ws)
@@ -162,6 +180,7 @@ class Terminal:
         if self.ws is not ws:
             return  # replaced by a newer connection, or ended
         self.ws = None
+        self._unrelay()
         if self.done.is_set():
             return
         if self.kind == "attach":
@@ -264,6 +283,7 @@ class Terminal:
             except OSError as exc:
                 log.error("terminal %s: cannot record: %s", self.key, exc)
         await self._audit_start(actor)
+        await self.conn.direct(self._on_output, self._on_output_end)
         self._spawn(self._pump())
         if self.kind == "exec":
             self._spawn(self._learn_session())
@@ -286,14 +306,87 @@ class Terminal:
             if not quiet:
                 raise
 
-    async def _pump(self) -> None:
-        """Engine output → the replay ring and the client, one message at a time: a
-        client that stops reading stops this read, and the engine waits."""
+    # The direct lane, both ways (called from the transports' data_received).
+
+    def _on_input(self, data: bytes) -> bool:
+        """Client bytes to stdin; False leaves them to `_read` (the engine's side is
+        closed: it handles that)."""
+        self._last = time.monotonic()
+        relay, conn = self._relay, self.conn
+        assert conn is not None
+        try:
+            if not conn.write_now(data) and relay is not None:
+                # The engine's socket is full: stop reading the client until it drains.
+                relay.pause_sink()
+                self._spawn(self._resume_sink(relay))
+        except (RuntimeError, OSError):
+            return False
+        return True
+
+    async def _resume_sink(self, relay: RelayProtocol) -> None:
         assert self.conn is not None
         try:
-            while (item := await self.conn.read()) is not None:
-                channel, data = item
-                self._last = time.monotonic()
+            await self.conn.drained()
+        except (errors.ProblemError, RuntimeError, OSError):
+            pass  # ended: the output's end closes the socket
+        finally:
+            relay.resume_sink()
+
+    def _on_output(self, channel: int, data: bytes) -> None:
+        self._last = time.monotonic()
+        relay = self._relay
+        if relay is not None and not self._pending and self.recording is None:
+            self._remember(channel, data)
+            if relay.send_now(self._frame(channel, data)) and not relay.writable.is_set():
+                # The client's socket is full: the engine waits until it drains.
+                self._hold(relay)
+            return  # not sent: the socket is closing, its reader detaches
+        self._pending.append((channel, data))
+        assert self.conn is not None
+        self.conn.pause_reading()  # one message waits here at most: the engine holds the rest
+        self._wake.set()
+
+    def _on_output_end(self, exc: BaseException | None) -> None:
+        if exc is not None:
+            log.info("terminal %s: output ended: %s", self.key, exc)
+        self._output_ended = True
+        self._wake.set()
+
+    def _hold(self, relay: RelayProtocol) -> None:
+        if self._held:
+            return
+        assert self.conn is not None
+        self._held = True
+        self.conn.pause_reading()
+        self._spawn(self._release(relay))
+
+    async def _release(self, relay: RelayProtocol) -> None:
+        await relay.writable.wait()  # set again on resume_writing and on connection_lost
+        self._held = False
+        self._resume_engine()
+
+    def _resume_engine(self) -> None:
+        if not self._held and not self._pending and self.conn is not None:
+            self.conn.resume_reading()
+
+    def _unrelay(self) -> None:
+        relay, self._relay = self._relay, None
+        if relay is not None:
+            relay.attach(None)
+            relay.resume_sink()  # the ASGI way reads on its own terms
+            if self._held:
+                self._held = False
+                self._resume_engine()
+
+    async def _pump(self) -> None:
+        """Output the direct lane did not take → the replay ring and the client, one
+        message at a time: a client that stops reading stops this, and the engine
+        waits (its reading stays paused while a message is pending)."""
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._pending:
+                channel, data = self._pending[0]
                 if self.recording is not None:
                     await self.recording.output(data)
                 async with self._send_lock:
@@ -304,8 +397,11 @@ class Terminal:
                             await ws.send_bytes(self._frame(channel, data))
                         except Exception:  # gone: its reader sees the close and detaches
                             log.debug("terminal %s: send failed", self.key, exc_info=True)
-        except Exception as exc:  # the engine's side broke: the session ends all the same
-            log.info("terminal %s: output ended: %s", self.key, exc)
+                self._pending.popleft()
+            self._resume_engine()
+            if self._output_ended:
+                break
+        assert self.conn is not None
         self.exit_code = await self._exit_code()
         self.done.set()
         if self.recording is not None:
@@ -337,7 +433,7 @@ class Terminal:
             return None
 
     def _remember(self, channel: int, data: bytes) -> None:
-        limit = self.hub.settings.terminal_replay_bytes
+        limit = self._replay_limit
         if len(data) > limit:
             data = data[-limit:] if limit else b""
         self._replay.append((channel, data))
@@ -357,6 +453,7 @@ class Terminal:
         self._cancel_grace()
         # The socket hears why (idle, shutdown), not the exit the kill causes.
         ws, self.ws = self.ws, None
+        self._unrelay()
         if self.conn is not None and not self.done.is_set():
             if self.kind == "exec":
                 await self._reap()
