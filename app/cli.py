@@ -74,9 +74,9 @@ def _serve(args: argparse.Namespace) -> int:
         access_log=settings.access_log,
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_grace,
-        # uvicorn's websockets-sansio with a direct lane for terminal bytes
+        # relay: uvicorn's websockets-sansio with a direct lane for terminal bytes
         # (app/ws_relay.py); every other socket is served exactly as by that one.
-        ws="app.ws_relay:RelayProtocol",
+        ws="app.ws_relay:RelayProtocol" if settings.websocket == "relay" else settings.websocket,
         ws_per_message_deflate=False,
         ws_ping_interval=settings.terminal_ping_interval,
         ws_ping_timeout=settings.terminal_ping_interval,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -129,6 +130,12 @@ class Settings(BaseSettings):
     )
     terminal_ping_interval: float = Field(
         default=20.0, gt=0, description="WebSocket keep-alive pings (s); a missed pong closes"
+    )
+    websocket: Literal["relay", "websockets-sansio", "websockets", "wsproto"] = Field(
+        default="relay",
+        description="`moorage serve`'s WebSocket implementation: relay (uvicorn's "
+        "websockets-sansio with a direct lane for terminal bytes, app/ws_relay.py) or one "
+        "of uvicorn's (websockets-sansio, websockets, wsproto): terminals work on all",
     )
     terminal_max_message: int = Field(
         default=1 << 20, ge=1024, description="Largest WebSocket message a client may send"

@@ -4,6 +4,13 @@ hijacked `POST /exec/{id}/start`, driven by the same asyncio client.
     python -m bench.terminals             # 1 and 100 terminals, 200 keystrokes each
     python -m bench.terminals --quick     # a few keystrokes (smoke)
     python -m bench.terminals --write     # also rewrite its section of bench/RESULTS.md
+    python -m bench.terminals --ab relay,websockets-sansio,base=/tmp/old-tree
+                                          # moorage A/B, one sitting, 100 terminals flat out
+
+`--ab` compares moorage servers side by side (no engine rows): each item is a
+MOORAGE_WEBSOCKET value (relay, websockets-sansio, websockets, wsproto) or
+`base=DIR`, another checkout's `moorage serve` (e.g. `git archive` of an earlier
+commit), run `--rounds` times in turn so that each sees the same machine.
 
 Each terminal is `cat` on a TTY: one byte in, the kernel's echo of it out. A
 terminal sends its next byte only when the echo of the last one came back, and all
@@ -354,6 +361,72 @@ async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[d
     return rows
 
 
+async def run_ab(
+    variants: list[str], counts: list[int], keys: int, rounds: int
+) -> list[dict[str, Any]]:
+    """Moorage servers side by side, flat out: per variant, round and terminal count,
+    the latencies and the CPU per keystroke of the server and of the client."""
+    key = os.environ.get("MOORAGE_BENCH_KEY", uuid.uuid4().hex[:6])
+    container = _container(key)
+    env = {
+        "MOORAGE_AUDIT_DB": ":memory:",
+        "MOORAGE_TERMINAL_MAX_PER_CONTAINER": "1000",
+        "MOORAGE_TERMINAL_MAX_TOTAL": "1000",
+    }
+    servers: dict[str, Moorage] = {}
+    rows: list[dict[str, Any]] = []
+    try:
+        for v in variants:
+            if v.startswith("base="):
+                servers[v] = Moorage(env=env, root=Path(v.removeprefix("base="))).start()
+            else:
+                servers[v] = Moorage(env={**env, "MOORAGE_WEBSOCKET": v}).start()
+        for r in range(rounds):
+            for n in counts:
+                for v, server in servers.items():
+                    load = os.getloadavg()[0]
+                    mine, client, cpu = await _type(
+                        [MoorageTerminal(server.url, container) for _ in range(n)],
+                        keys,
+                        None,
+                        server.pid,
+                    )
+                    row = {
+                        "variant": v,
+                        "round": r + 1,
+                        "terminals": n,
+                        "load": load,
+                        "p50": _pct(mine, 0.5),
+                        "p99": _pct(mine, 0.99),
+                        "keystrokes": len(mine),
+                        "moorage_cpu_us": cpu,
+                        "client_cpu_us": client,
+                    }
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    finally:
+        for server in servers.values():
+            server.stop()
+        remove = ["docker", "rm", "-f", container]
+        await asyncio.to_thread(subprocess.run, remove, check=False, capture_output=True)
+    return rows
+
+
+def ab_table(rows: list[dict[str, Any]]) -> str:
+    lines = [
+        "| variant | round | terminals | p50 (ms) | p99 (ms) | moorage CPU/key (µs) | "
+        "client CPU/key (µs) | load |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r['variant']} | {r['round']} | {r['terminals']} | {r['p50']:.3f} | "
+        f"{r['p99']:.3f} | {r['moorage_cpu_us']:.1f} | {r['client_cpu_us']:.1f} | "
+        f"{r['load']:.1f} |"
+        for r in rows
+    ]
+    return "\n".join(lines)
+
+
 def table(rows: list[dict[str, Any]]) -> str:
     lines = [
         "| terminals | typing | engine p50 (ms) | engine p99 (ms) | moorage p50 (ms) | "
@@ -408,8 +481,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--rate", type=float, default=20.0, help="paced typing: keys/s per terminal"
     )
+    parser.add_argument("--ab", help="compare moorage servers (see above), comma-separated")
+    parser.add_argument("--rounds", type=int, default=2, help="--ab: rounds in turn")
+    parser.add_argument("--terminals", default="100", help="--ab: terminal counts, comma-separated")
     args = parser.parse_args(argv)
     raise_open_files()
+    if args.ab:
+        counts = [int(n) for n in args.terminals.split(",")]
+        ab = asyncio.run(run_ab(args.ab.split(","), counts, args.keys, args.rounds))
+        print(ab_table(ab))
+        return 0
     counts, keys = ([1, 5], 10) if args.quick else ([1, 100], args.keys)
     if args.quick:
         args.rate = 100.0

@@ -164,7 +164,8 @@ def engine_connections(pid: int, port: int = 2375) -> int:
 class Moorage:
     """moorage under its real server (`moorage serve`: uvicorn, uvloop, httptools)."""
 
-    def __init__(self, env: dict[str, str] | None = None) -> None:
+    def __init__(self, env: dict[str, str] | None = None, root: Path | None = None) -> None:
+        self.root = root or ROOT  # another checkout: an A/B against an earlier tree
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.env = {**os.environ, "MOORAGE_LOG_LEVEL": "warning", **(env or {})}
@@ -181,7 +182,7 @@ class Moorage:
             cmd += ["--loop", "uvloop", "--http", "httptools", "--no-access-log"]
         self.proc = subprocess.Popen(
             cmd,
-            cwd=ROOT,
+            cwd=self.root,
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -55,6 +55,8 @@ CLOSE_IDLE = 4000
 CLOSE_REPLACED = 4001
 CLOSE_ENDED = 4002
 DEFAULT_SIZE = (24, 80)
+# Output queued for the pump past this pauses the engine's side (as aiodocker's queue did).
+PENDING_LIMIT = 2**16
 # Where a shell usually is; the first that exists is the default command.
 SHELLS = ("/bin/bash", "/usr/bin/bash", "/usr/local/bin/bash", "/bin/sh", "/usr/bin/sh")
 
@@ -113,6 +115,7 @@ class Terminal:
         # the pump, with the engine's reading paused meanwhile.
         self._relay: RelayProtocol | None = None
         self._pending: deque[tuple[int, bytes]] = deque()
+        self._pending_size = 0
         self._wake = asyncio.Event()
         self._output_ended = False
         self._held = False  # the engine's reading paused while the client's side is full
@@ -342,8 +345,9 @@ class Terminal:
                 self._hold(relay)
             return  # not sent: the socket is closing, its reader detaches
         self._pending.append((channel, data))
-        assert self.conn is not None
-        self.conn.pause_reading()  # one message waits here at most: the engine holds the rest
+        self._pending_size += len(data)
+        if self._pending_size > PENDING_LIMIT and self.conn is not None:
+            self.conn.pause_reading()  # the engine holds the rest
         self._wake.set()
 
     def _on_output_end(self, exc: BaseException | None) -> None:
@@ -398,6 +402,7 @@ class Terminal:
                         except Exception:  # gone: its reader sees the close and detaches
                             log.debug("terminal %s: send failed", self.key, exc_info=True)
                 self._pending.popleft()
+                self._pending_size -= len(data)
             self._resume_engine()
             if self._output_ended:
                 break
