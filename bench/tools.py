@@ -187,7 +187,7 @@ class Moorage:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = t0 + 30
+        deadline = t0 + 120  # a loaded 2-core machine can take a minute to import it
         while time.perf_counter() < deadline:
             if http_get(f"{self.url}/readyz", timeout=1)[0] == 200:
                 self.ready_s = time.perf_counter() - t0
