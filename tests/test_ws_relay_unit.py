@@ -81,7 +81,9 @@ class App:
             self.got.append(("asgi", msg.get("bytes", msg.get("text"))))
 
 
-async def connect(app: App, first: bytes = REQUEST, max_size: int = 100_000) -> Any:
+async def connect(
+    app: App, first: bytes = REQUEST, max_size: int = 100_000
+) -> tuple[RelayProtocol, Transport]:
     config = Config(app=app, ws="app.ws_relay:RelayProtocol", ws_max_size=max_size)
     config.load()
     proto = RelayProtocol(config, ServerState(), {})
