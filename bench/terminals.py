@@ -335,6 +335,9 @@ async def run(counts: list[int], keys: int, rates: list[float | None]) -> list[d
             "MOORAGE_AUDIT_DB": ":memory:",
             "MOORAGE_TERMINAL_MAX_PER_CONTAINER": "1000",
             "MOORAGE_TERMINAL_MAX_TOTAL": "1000",
+            # The client answers pings only while typing: opening 100 terminals on a loaded
+            # machine can outlast one ping's timeout for the first ones opened.
+            "MOORAGE_TERMINAL_PING_INTERVAL": "3600",
         }
     ).start()
     rows: list[dict[str, Any]] = []
@@ -381,6 +384,9 @@ async def run_ab(
         "MOORAGE_AUDIT_DB": ":memory:",
         "MOORAGE_TERMINAL_MAX_PER_CONTAINER": "1000",
         "MOORAGE_TERMINAL_MAX_TOTAL": "1000",
+        # The client answers pings only while typing: opening 100 terminals on a loaded
+        # machine can outlast one ping's timeout for the first ones opened.
+        "MOORAGE_TERMINAL_PING_INTERVAL": "3600",
     }
     servers: dict[str, Moorage] = {}
     rows: list[dict[str, Any]] = []
