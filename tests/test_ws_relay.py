@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 from collections.abc import Iterator
@@ -91,6 +92,11 @@ class Raw:
             n = int.from_bytes(await self.reader.readexactly(8), "big")
         return b0 & 0x0F, await self.reader.readexactly(n)
 
+    async def close(self) -> None:
+        self.writer.close()
+        with contextlib.suppress(Exception):
+            await self.writer.wait_closed()
+
     async def until_exit(self, limit: float = 30) -> tuple[bytes, dict[str, Any]]:
         """Output (channel bytes stripped when `channels`) until the exit frame."""
         out = b""
@@ -151,7 +157,7 @@ async def test_stdin_gets_every_byte_in_order_however_frames_arrive(
     )
     await send(ws.frame(1, b'{"type": "eof"}'))
     out, exit_frame = await ws.until_exit()
-    ws.writer.close()
+    await ws.close()
     # Without a TTY each output frame is a channel byte and data: stdout only here.
     assert exit_frame["exit_code"] == 0
     assert out.replace(b"\x01", b"") == sent.replace(b"\x01", b"")
@@ -169,10 +175,11 @@ async def test_keystrokes_echo_through_a_tty(server: LiveServer, box: str) -> No
             while (got := await ws.recv())[0] != 2:
                 pass
         assert got[1] == key
-    ws.writer.write(ws.frame(2, b"\x04"))  # ^D: cat ends
+    # The line is still the TTY's: a newline hands it to cat, then ^D ends cat.
+    ws.writer.write(ws.frame(2, b"\r") + ws.frame(2, b"\x04"))
     _, exit_frame = await ws.until_exit()
     assert exit_frame["exit_code"] == 0
-    ws.writer.close()
+    await ws.close()
 
 
 async def test_a_frame_over_the_limit_closes_1009_and_nothing_reaches_stdin(
@@ -186,7 +193,7 @@ async def test_a_frame_over_the_limit_closes_1009_and_nothing_reaches_stdin(
         while (got := await ws.recv())[0] != 8:
             pass
     assert int.from_bytes(got[1][:2], "big") == 1009
-    ws.writer.close()
+    await ws.close()
     # Not a close 1000: the terminal waits out its grace, then ends its process.
     await wait_for(lambda: not any("cat" in p for p in processes(box)), limit=30)
     proc = await asyncio.create_subprocess_exec(
