@@ -93,7 +93,25 @@ streams as the engine side (13 vs 21 µs per key in the table: the 7-byte masked
 frame). `Hijacked` reads and writes skip aiodocker's per-call wrappers (a few µs: no
 difference measurable at load 15, 70 vs 71 µs per key, A/B against the previous
 tree in one run). Ending a terminal on a local engine no longer runs a reaper exec
-(app/services/reaper.py), which took engine work off the close, not off a key."""
+(app/services/reaper.py), which took engine work off the close, not off a key.
+
+**The direct lane (2026-12-01 16:30, A/B in one sitting: `python -m bench.terminals
+--ab relay,websockets-sansio,base=DIR --keys 100 --rounds 1 --terminals 100`, DIR a
+`git archive` of the tree before it; load 29-37 on 2 cores, so latencies are
+noise-bound, CPU columns less so).** `moorage serve` now runs uvicorn with
+`app/ws_relay.py`'s protocol (`MOORAGE_WEBSOCKET=relay`, the default): uvicorn's
+websockets-sansio for every socket, plus a lane a terminal takes after its replay: a
+whole binary frame goes from the socket's `data_received` straight to the engine
+socket's `transport.write`, and engine output from aiohttp's `data_received` (a
+payload parser of moorage's own, `Hijacked.direct`) straight into one frame written to
+the client; no ASGI message, queue, pause/resume or task switch per key. Anything else
+(text controls, fragments, pings, recordings, a full buffer on either side) goes the
+old way, in order. 100 terminals flat out: moorage **28 µs per key** against 98 for
+the previous tree and 101 for uvicorn's websockets-sansio without the lane; p50 8.1
+ms against 34.9 / 32.9, p99 42 against 106 / 97. 10 terminals (load 76-82, 300
+keys each): 30 against 60 / 63 µs. With moorage's per-key CPU now below the engine
+path's (36-64 µs), the saturation argument above gives about 1.4-1.8x the engine's
+latency flat out; whether p99 meets 2x and 10 ms is for the quiet-machine rerun."""
 
 Typist = Callable[[bytes], Awaitable[None]]
 
