@@ -204,6 +204,11 @@ class Terminal:
                 return int(msg.get("code") or 1006)
             self._last = time.monotonic()
             data = msg.get("bytes")
+            # A control completes before later stdin (a resize before `stty size`): off
+            # the direct lane meanwhile, later frames queue behind it (app/ws_relay.py).
+            relay = self._relay if data is None else None
+            if relay is not None:
+                relay.attach(None)
             try:
                 if data is not None:
                     await self.conn.write(data)
@@ -216,6 +221,9 @@ class Terminal:
                     async with asyncio.timeout(10):
                         await self.done.wait()
                 return CLOSE_NORMAL
+            finally:
+                if relay is not None and self._relay is relay:
+                    relay.attach(self._on_input)
 
     async def _control(self, ws: WebSocket, text: str) -> bool:
         """One control message; True when the client asks to end the terminal."""
