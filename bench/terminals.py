@@ -111,7 +111,11 @@ the previous tree and 101 for uvicorn's websockets-sansio without the lane; p50 
 ms against 34.9 / 32.9, p99 42 against 106 / 97. 10 terminals (load 76-82, 300
 keys each): 30 against 60 / 63 µs. With moorage's per-key CPU now below the engine
 path's (36-64 µs), the saturation argument above gives about 1.4-1.8x the engine's
-latency flat out; whether p99 meets 2x and 10 ms is for the quiet-machine rerun."""
+latency flat out; whether p99 meets 2x and 10 ms is for the quiet-machine rerun.
+Then at load 3.7-4.4 (16:41, `python -m bench.terminals`, 200 keys): 1 terminal
+p99 0.32 ms against the engine's 0.31 (met); 100 paced p99 1.6 ms against 22.3
+(met); 100 flat out p50 8.4 ms against 3.0, p99 25.2 against 10.6 (2.38x, NOT met),
+moorage 27 µs per key, clients 11 and 19."""
 
 Typist = Callable[[bytes], Awaitable[None]]
 
