@@ -183,6 +183,50 @@ async def test_history_earlier_lines_and_a_jump_in_time(server: LiveServer, name
     assert 1 <= first_of_second <= 500
 
 
+HELD = r"""(n) => {
+  for (const el of document.querySelectorAll('[role=status]')) {
+    const m = (el.textContent ?? '').replace(/,/g, '').match(/(\d+) of (\d+) lines/);
+    if (m !== null) return Number(m[2]) >= n;
+  }
+  return false;
+}"""
+
+
+async def test_a_long_tail_opens_on_its_last_lines_and_fills_in_the_rest(
+    server: LiveServer, name: str
+) -> None:
+    # More history than the stream starts with (FIRST_TAIL, 200 lines): the stream
+    # brings the last lines, the history route the rest, while new lines keep coming.
+    n = 3000
+    run_container(
+        name,
+        f"seq 1 {n} | sed 's/^/old-/'; i=0;"
+        " while true; do i=$((i+1)); echo new-$i; sleep 0.05; done",
+    )
+    await asyncio.sleep(1)
+    async with chromium(server.url) as browser, browser.page() as page:
+        await page.goto(f"{server.url}/ui/logs?c={name}&tail=all")
+        await page.wait_for_function(HELD, arg=n + 1)
+        everything = texts(await downloaded(page))
+        # tail=N: the last N lines at the opening (history and new ones), then the new.
+        await page.goto(f"{server.url}/ui/logs?c={name}&tail=1000")
+        await page.wait_for_function(HELD, arg=1000)
+        some = texts(await downloaded(page))
+    # Nothing lost or twice at the seam, in order.
+    new = everything[n:]
+    assert everything[:n] == [f"old-{i}" for i in range(1, n + 1)]
+    assert new == [f"new-{i}" for i in range(1, len(new) + 1)]
+    old = [t for t in some if t.startswith("old-")]
+    assert old, some[:5]
+    first = int(old[0].removeprefix("old-"))
+    assert old == [f"old-{i}" for i in range(first, n + 1)]
+    fresh = some[len(old) :]
+    assert fresh == [f"new-{i}" for i in range(1, len(fresh) + 1)]
+    # The 1,000 lines at the opening: the newest history and what was new by then.
+    assert len(some) >= 1000
+    assert first >= n - 1000 + 1
+
+
 async def test_pause_marker_keyboard_and_stream_toggles(server: LiveServer, name: str) -> None:
     run_container(
         name,

@@ -3,7 +3,8 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { ansiSpans, detectLevel, jsonSummary, normTs, parseJson, stripAnsi } from "../src/logs/parse";
 import { matcher } from "../src/logs/search";
-import { entry, Layout, LogStore } from "../src/logs/store";
+import { readNdjson } from "../src/logs/ndjson";
+import { beforeSeam, entry, Layout, LogStore } from "../src/logs/store";
 import { fuzzy } from "../src/finder/fuzzy";
 
 test("levels as logs state them", () => {
@@ -68,6 +69,40 @@ test("the store keeps time order across sources and its cap", () => {
   assert.ok(big.entries.length <= 100);
   assert.equal(big.entries.at(-1)?.raw, "l249");
   assert.equal(big.dropped + big.entries.length, 250);
+});
+
+test("the seam between a stream's first line and the history before it", () => {
+  const at = (s: number, text: string) => entry(0, "stdout", `2026-12-01T10:00:0${s}.000000000Z`, text);
+  // History up to the stream's first stamp (second 2), two lines with that stamp of
+  // which the stream sent one (the later: the stream starts at a tail).
+  const got = [at(0, "a"), at(1, "b"), at(2, "c"), at(2, "d")];
+  assert.deepEqual(beforeSeam(got, got[2]!.ts, 1).map((e) => e.text), ["a", "b", "c"]);
+  assert.deepEqual(beforeSeam(got, got[2]!.ts, 2).map((e) => e.text), ["a", "b"]);
+  assert.deepEqual(beforeSeam(got, got[2]!.ts, 5).map((e) => e.text), ["a", "b"]);
+});
+
+test("prepend: older history placed before, merged sources sorted", () => {
+  const at = (src: number, s: number) => entry(src, "stdout", `2026-12-01T10:00:0${s}.000000000Z`, `${src}-${s}`);
+  const store = new LogStore(100);
+  store.append([at(0, 5), at(1, 6)]);
+  store.prepend([at(0, 1), at(0, 2)]); // in order and older: concatenated
+  store.prepend([at(1, 4), at(1, 0), at(0, 3)]); // not in order: sorted in
+  assert.deepEqual(store.entries.map((e) => e.text), ["1-0", "0-1", "0-2", "0-3", "1-4", "0-5", "1-6"]);
+});
+
+test("NDJSON read in pieces cut anywhere, UTF-8 included", async () => {
+  const lines = Array.from({ length: 500 }, (_, i) => JSON.stringify({ n: i, s: `é-${i}` })).join("\n") + "\n";
+  const bytes = new TextEncoder().encode(lines);
+  const body = new ReadableStream<Uint8Array>({
+    start(c) {
+      for (let at = 0; at < bytes.length; at += 7) c.enqueue(bytes.slice(at, at + 7));
+      c.close();
+    },
+  });
+  const got = await readNdjson(body, (o: { n: number; s: string }) => o);
+  assert.equal(got.length, 500);
+  assert.deepEqual(got[499], { n: 499, s: "é-499" });
+  assert.ok(got.every((o, i) => o.n === i && o.s === `é-${i}`));
 });
 
 test("layout: offsets and the row at a position", () => {

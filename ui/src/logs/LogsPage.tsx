@@ -129,6 +129,13 @@ export function LogsPage({ loc }: { loc: Location }) {
             }
           },
           state: () => setSources((s) => (s ? [...s] : s)),
+          // The rest of the history, after the first screen: within the cap.
+          earlier: (_src, batch) => {
+            const room = store.cap - store.entries.length;
+            if (room <= 0) return;
+            store.prepend(room < batch.length ? batch.slice(batch.length - room) : batch);
+            rebuild();
+          },
         });
       },
       (e) => setError(problemText(e)),

@@ -3,7 +3,8 @@
 // "load earlier" and jumps back in time.
 import { api, ApiError, ok, type ContainerSummary, type LogEvent } from "../api/client";
 import { openStream, type Stream } from "../streams";
-import { entry, type Entry } from "./store";
+import { readNdjson } from "./ndjson";
+import { beforeSeam, entry, type Entry } from "./store";
 
 export interface Source {
   index: number;
@@ -66,22 +67,56 @@ export async function nameSources(sources: Source[]): Promise<boolean> {
 export interface FeedHandlers {
   lines: (batch: Entry[]) => void;
   state: (src: Source) => void;
+  /** The history before a source's first streamed line (see FIRST_TAIL), in order. */
+  earlier?: (src: Source, batch: Entry[]) => void;
 }
+
+/** The first screen needs only the last screenful: a stream starts with at most this
+many lines of history, and the rest of a longer `tail` is read after that, from the
+history route (a 100,000-line history as SSE events is seconds of parsing before
+the first row could be drawn). */
+export const FIRST_TAIL = 200;
 
 /** Follow every source; lines reach `lines` once per animation frame, in batches. */
 export function follow(sources: Source[], tail: string, h: FeedHandlers): () => void {
   let queue: Entry[] = [];
   let frame = 0;
+  let closed = false;
   const flush = (): void => {
     frame = 0;
     const batch = queue;
     queue = [];
     if (batch.length) h.lines(batch);
   };
-  const streams: Stream[] = sources.map((src) =>
-    openStream(
+  const wanted = tail === "all" ? Infinity : Number(tail);
+  const streamTail = wanted > FIRST_TAIL ? String(FIRST_TAIL) : tail;
+
+  /** The rest of the history, once the stream's first line (the seam) is known. */
+  const fillIn = (src: Source, seam: string, streamed: () => { count: number; sameStamp: number }): void => {
+    const sent = streamed().count;
+    // The engine's `tail` counts back from the newest line, not from `until`: ask for
+    // enough to cover what the stream has sent since, then keep what is wanted.
+    const ask = wanted === Infinity ? "all" : String(wanted + sent + 2 * FIRST_TAIL);
+    void history(src, { tail: ask, until: seam }).then(
+      (got) => {
+        if (closed) return;
+        const s = streamed();
+        let older = beforeSeam(got, seam, s.sameStamp);
+        const room = wanted - Math.min(FIRST_TAIL, s.count);
+        if (older.length > room) older = older.slice(older.length - room);
+        if (older.length) h.earlier?.(src, older);
+      },
+      () => undefined, // "Load earlier" can still ask; the stream goes on
+    );
+  };
+
+  const streams: Stream[] = sources.map((src) => {
+    let seam: string | undefined;
+    let count = 0;
+    let sameStamp = 0;
+    return openStream(
       `${base(src)}/stream`,
-      { tail, host: src.host },
+      { tail: streamTail, host: src.host },
       {
         onState: (open) => {
           if (src.state === "ended") return;
@@ -91,8 +126,15 @@ export function follow(sources: Source[], tail: string, h: FeedHandlers): () => 
         on: {
           log: (d) => {
             const l = d as LogEvent;
-            queue.push(entry(src.index, l.stream, l.ts, l.line));
+            const e = entry(src.index, l.stream, l.ts, l.line);
+            queue.push(e);
             if (!frame) frame = requestAnimationFrame(flush);
+            count++;
+            if (seam === undefined) {
+              seam = e.ts;
+              if (wanted > FIRST_TAIL) fillIn(src, seam, () => ({ count, sameStamp }));
+            }
+            if (e.ts === seam) sameStamp++;
           },
           end: (d) => {
             const end = d as { reason?: string; exit_code?: number };
@@ -108,18 +150,22 @@ export function follow(sources: Source[], tail: string, h: FeedHandlers): () => 
           },
         },
       },
-    ),
-  );
+    );
+  });
   return () => {
+    closed = true;
     cancelAnimationFrame(frame);
     for (const s of streams) s.close();
   };
 }
 
-/** History of one source between `since` and `until` (RFC 3339), at most `tail` lines. */
+/** History of one source between `since` and `until` (RFC 3339), at most `tail` lines.
+
+The body is parsed as it arrives, a piece at a time, yielding to the page between
+pieces: 100,000 lines are never one task. */
 export async function history(
   src: Source,
-  opts: { since?: string; until?: string; tail: number },
+  opts: { since?: string; until?: string; tail: number | string },
 ): Promise<Entry[]> {
   if (src.kind === "service") {
     // A service's history is one JSON list, merged across its tasks by the server.
@@ -139,14 +185,8 @@ export async function history(
       },
     },
     headers: { Accept: "application/x-ndjson" },
-    parseAs: "text",
+    parseAs: "stream",
   });
-  if (!r.response.ok) throw new ApiError(r.response.status, undefined);
-  const out: Entry[] = [];
-  for (const line of (r.data ?? "").split("\n")) {
-    if (!line) continue;
-    const l = JSON.parse(line) as LogEvent;
-    out.push(entry(src.index, l.stream, l.ts, l.line));
-  }
-  return out;
+  if (!r.response.ok || !r.response.body) throw new ApiError(r.response.status, undefined);
+  return readNdjson(r.response.body, (l: LogEvent) => entry(src.index, l.stream, l.ts, l.line));
 }

@@ -155,6 +155,8 @@ export function jsonSummary(obj: Record<string, unknown>): string {
 
 /** RFC 3339 with exactly nine fraction digits, so that strings sort as times do. */
 export function normTs(ts: string): string {
+  // The engine's own form (nine digits, UTC) is already normal: most lines.
+  if (ts.length === 30 && ts.charCodeAt(29) === 90 && ts.charCodeAt(19) === 46) return ts;
   const m = /^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)?$/.exec(ts);
   if (!m) return ts;
   if (m[3] && m[3] !== "Z") {

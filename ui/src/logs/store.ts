@@ -44,6 +44,11 @@ function before(a: Entry, b: Entry): boolean {
   return a.ts < b.ts || (a.ts === b.ts && a.seq < b.seq);
 }
 
+function inOrder(es: Entry[]): boolean {
+  for (let i = 1; i < es.length; i++) if (before(es[i] as Entry, es[i - 1] as Entry)) return false;
+  return true;
+}
+
 export class LogStore {
   entries: Entry[] = [];
   /** Lines dropped from the front to stay within `cap`. */
@@ -70,7 +75,14 @@ export class LogStore {
 
   /** Older lines ("load earlier"), placed in time order. */
   prepend(batch: Entry[]): void {
-    const merged = [...batch, ...this.entries];
+    const es = this.entries;
+    const last = batch[batch.length - 1];
+    // One source's history, all of it older: no sort (100,000 lines at once).
+    if (last && (es.length === 0 || before(last, es[0] as Entry)) && inOrder(batch)) {
+      this.entries = batch.concat(es);
+      return;
+    }
+    const merged = [...batch, ...es];
     merged.sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
     this.entries = merged;
   }
@@ -88,6 +100,15 @@ export class LogStore {
   clear(): void {
     this.entries = [];
   }
+}
+
+/** The lines of `got` (history up to and including the stamp `seam`) that come before
+a stream's first line, stamped `seam`: every older line, and of the lines stamped
+exactly `seam`, those the stream did not send (`sameStamp` of them came by it). */
+export function beforeSeam(got: Entry[], seam: string, sameStamp: number): Entry[] {
+  const older = got.filter((e) => e.ts < seam);
+  const equal = got.filter((e) => e.ts === seam);
+  return older.concat(equal.slice(0, Math.max(0, equal.length - sameStamp)));
 }
 
 export type Filter = (e: Entry) => boolean;
