@@ -227,6 +227,22 @@ async def test_a_long_tail_opens_on_its_last_lines_and_fills_in_the_rest(
     assert first >= n - 1000 + 1
 
 
+async def test_load_earlier_in_a_history_longer_than_a_step(server: LiveServer, name: str) -> None:
+    # 12,000 lines, 5,000 a step: the engine's `tail` counts from the newest line, so
+    # a step that asked it for 5,000 "until" the view's first line found none older.
+    n = 12_000
+    run_container(name, f"seq 1 {n} | sed 's/^/old-/'; sleep 600")
+    await asyncio.sleep(1)
+    async with chromium(server.url) as browser, browser.page() as page:
+        await page.goto(f"{server.url}/ui/logs?c={name}&tail=100")
+        await page.get_by_text("100 of 100 lines").wait_for()
+        for held in (5_100, 10_100, n):
+            await page.get_by_role("button", name="Load earlier").click()
+            await page.get_by_text(f"{held:,} of {held:,} lines").wait_for()
+            got = texts(await downloaded(page))
+            assert got == [f"old-{i}" for i in range(n - held + 1, n + 1)]
+
+
 async def test_pause_marker_keyboard_and_stream_toggles(server: LiveServer, name: str) -> None:
     run_container(
         name,

@@ -2,7 +2,7 @@
 import type { ComponentType } from "preact";
 import { useEffect, useState } from "preact/hooks";
 import { SIGNED_OUT, type WhoAmI } from "./api/client";
-import { can, logout, whoami } from "./api/session";
+import { can, firstWhoami, logout } from "./api/session";
 import { ContainerPage } from "./containers/ContainerPage";
 import { ContainersPage } from "./containers/ContainersPage";
 import { Finder } from "./finder/Finder";
@@ -48,7 +48,7 @@ export function App() {
   }, []);
 
   useEffect(() => {
-    whoami().then(setWho, (e) => setError(problemText(e)));
+    firstWhoami().then(setWho, (e) => setError(problemText(e)));
     const out = (): void => setWho(null);
     window.addEventListener(SIGNED_OUT, out);
     return () => window.removeEventListener(SIGNED_OUT, out);

@@ -20,6 +20,16 @@ export async function whoami(): Promise<WhoAmI | null> {
   return who;
 }
 
+let first: Promise<WhoAmI | null> | undefined;
+
+/** The page's first whoami: main.tsx asks before the first render, so that the
+answer is not waiting for the render and its effects (a page opened on its logs
+draws its first lines one round trip sooner). */
+export function firstWhoami(): Promise<WhoAmI | null> {
+  first ??= whoami();
+  return first;
+}
+
 export async function login(token: string): Promise<WhoAmI> {
   const r = await api.POST("/v1/auth/session", {
     headers: { Authorization: `Bearer ${token.trim()}` },

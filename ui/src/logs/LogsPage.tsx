@@ -4,7 +4,7 @@
 import { useEffect, useLayoutEffect, useMemo, useRef, useState } from "preact/hooks";
 import { problemText } from "../format";
 import { setQuery, type Location } from "../router";
-import { follow, history, nameSources, resolveSources, type Source } from "./feed";
+import { follow, history, historyBefore, nameSources, resolveSources, type Source } from "./feed";
 import { LogLine, pretty } from "./LogLine";
 import { LEVELS, type Level } from "./parse";
 import { matcher } from "./search";
@@ -101,8 +101,9 @@ export function LogsPage({ loc }: { loc: Location }) {
     bump();
   };
 
-  // Sources from the URL, then one stream each.
-  useEffect(() => {
+  // Sources from the URL, then one stream each: before the first paint (a layout
+  // effect), not a frame after it, as the stream is what the first screen waits for.
+  useLayoutEffect(() => {
     let stop: (() => void) | undefined;
     let cancelled = false;
     store.clear();
@@ -210,13 +211,22 @@ export function LogsPage({ loc }: { loc: Location }) {
     try {
       const first = store.entries[0]?.ts;
       const end = until ?? first;
+      const of = (s: Source) => store.entries.filter((e) => e.src === s.index);
       const got = (
         await Promise.all(
-          sources.map((s) => history(s, { tail: since ? cap : EARLIER, ...(end ? { until: end } : {}), ...(since ? { since } : {}) })),
+          sources.map((s) =>
+            since
+              ? // A jump back in time: every line from then to the view's first.
+                history(s, { tail: "all", since, ...(end ? { until: end } : {}) })
+              : end
+                ? historyBefore(s, end, EARLIER, () => of(s).length, () => of(s).filter((e) => e.ts === end).length)
+                : history(s, { tail: EARLIER }),
+          ),
         )
       ).flat();
-      // The history route's `until` includes its own second: keep only what is older.
-      const older = first ? got.filter((e) => e.ts < first) : got;
+      // Only what is older than the view's first line (the seam's equal stamps are
+      // sorted out by historyBefore); a jump's range ends at that line's second.
+      const older = first ? got.filter((e) => e.ts < first || (!since && e.ts === first)) : got;
       store.prepend(older);
       setFollowing(false);
       rebuild();

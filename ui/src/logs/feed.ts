@@ -93,18 +93,14 @@ export function follow(sources: Source[], tail: string, h: FeedHandlers): () => 
 
   /** The rest of the history, once the stream's first line (the seam) is known. */
   const fillIn = (src: Source, seam: string, streamed: () => { count: number; sameStamp: number }): void => {
-    const sent = streamed().count;
-    // The engine's `tail` counts back from the newest line, not from `until`: ask for
-    // enough to cover what the stream has sent since, then keep what is wanted.
-    const ask = wanted === Infinity ? "all" : String(wanted + sent + 2 * FIRST_TAIL);
-    void history(src, { tail: ask, until: seam }).then(
-      (got) => {
+    const newer = (): number => streamed().count;
+    void historyBefore(src, seam, wanted, newer, () => streamed().sameStamp).then(
+      (older) => {
         if (closed) return;
-        const s = streamed();
-        let older = beforeSeam(got, seam, s.sameStamp);
-        const room = wanted - Math.min(FIRST_TAIL, s.count);
-        if (older.length > room) older = older.slice(older.length - room);
-        if (older.length) h.earlier?.(src, older);
+        // `tail` lines in all: those the stream brought from the history, and these.
+        const room = wanted - Math.min(FIRST_TAIL, streamed().count);
+        const keep = older.length > room ? older.slice(older.length - room) : older;
+        if (keep.length) h.earlier?.(src, keep);
       },
       () => undefined, // "Load earlier" can still ask; the stream goes on
     );
@@ -157,6 +153,27 @@ export function follow(sources: Source[], tail: string, h: FeedHandlers): () => 
     cancelAnimationFrame(frame);
     for (const s of streams) s.close();
   };
+}
+
+/** The last `n` lines (Infinity: all) of one source before a seam: the view holds the
+lines from `seam` on (`newer()` of this source, `sameStamp()` of them stamped `seam`).
+The engine's `tail` counts back from its newest line, not from `until`, so the first
+ask covers the lines the view holds too (and those a stream may still be sending);
+when that was not enough, the whole history up to the seam. */
+export async function historyBefore(
+  src: Source,
+  seam: string,
+  n: number,
+  newer: () => number,
+  sameStamp: () => number,
+): Promise<Entry[]> {
+  if (n !== Infinity) {
+    const ask = n + newer() + FIRST_TAIL;
+    const older = beforeSeam(await history(src, { tail: ask, until: seam }), seam, sameStamp());
+    if (older.length >= n) return older.slice(older.length - n);
+  }
+  const older = beforeSeam(await history(src, { tail: "all", until: seam }), seam, sameStamp());
+  return n < older.length ? older.slice(older.length - n) : older;
 }
 
 /** History of one source between `since` and `until` (RFC 3339), at most `tail` lines.
