@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+import os
 import re
 import statistics
 from pathlib import Path
@@ -59,11 +60,14 @@ async def downloaded(page: Any) -> list[str]:
 
 def report(capsys: pytest.CaptureFixture[str], key: str, value: Any, line: str) -> None:
     figures = json.loads(FIGURES.read_text()) if FIGURES.is_file() else {}
+    if isinstance(value, dict):
+        # The machine is shared: times mean little without its load beside them.
+        value["load_1min"] = os.getloadavg()[0]
     figures[key] = value
     SHOTS.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
     with capsys.disabled():
-        print(f"\n[ui budget] {line}")
+        print(f"\n[ui budget] {line} (load {os.getloadavg()[0]:.1f})")
 
 
 server = served("ui-budget")
