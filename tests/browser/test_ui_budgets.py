@@ -62,7 +62,7 @@ def report(capsys: pytest.CaptureFixture[str], key: str, value: Any, line: str) 
     figures = json.loads(FIGURES.read_text()) if FIGURES.is_file() else {}
     if isinstance(value, dict):
         # The machine is shared: times mean little without its load beside them.
-        value["load_1min"] = os.getloadavg()[0]
+        value["load_1min"] = round(os.getloadavg()[0], 1)
     figures[key] = value
     SHOTS.mkdir(parents=True, exist_ok=True)
     FIGURES.write_text(json.dumps(figures, indent=2, sort_keys=True) + "\n")
