@@ -15,7 +15,6 @@ is raised in this process, the outbox still the source of truth.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections import OrderedDict, deque
 from collections.abc import AsyncIterator
@@ -23,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from app.alerts.store import AlertStore
+from app.services.events import cancel_and_wait
 from app.streams import encode
 
 POLL = 2.0  # others' alerts are read this often while someone listens (s)
@@ -82,11 +82,8 @@ class AlertFeed:
         self._task: asyncio.Task[None] | None = None
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
 
     def publish(self, raised: Raised) -> None:
         """An alert is in the outbox: to every listener (once per id)."""

@@ -20,6 +20,7 @@ import aiohttp
 
 from app.alerts.formats import render
 from app.alerts.store import AlertStore, OutboxRow
+from app.services.events import cancel_and_wait
 from app.settings import Settings
 
 log = logging.getLogger("moorage.alerts")
@@ -81,11 +82,8 @@ class Sender:
         self._task = asyncio.create_task(self._run(), name="moorage-alerts-sender")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         for task in list(self._inflight):
             task.cancel()
         if self._inflight:

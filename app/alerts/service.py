@@ -4,7 +4,6 @@ host, the sender, and raising an alert (the one place an alert is made)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import socket
@@ -30,6 +29,7 @@ from app.models.alerts import (
     AlertState,
     DeliveryAttempt,
 )
+from app.services.events import cancel_and_wait
 from app.settings import Settings
 
 log = logging.getLogger("moorage.alerts")
@@ -71,11 +71,8 @@ class Alerting:
         self._task = asyncio.create_task(self._supervise(), name="moorage-alerts")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        task, self._task = self._task, None
+        await cancel_and_wait(task)
         for watch in list(self.watches.values()):
             await watch.stop()
         self.watches.clear()
