@@ -66,23 +66,25 @@ export function App() {
   }, [who]);
 
   if (error) return <main id="main" class="page"><h1>moorage</h1><p class="error" role="alert">{error}</p></main>;
-  if (who === undefined)
-    return <main id="main" class="page" aria-busy="true"><h1 class="sr-only">moorage</h1><p>Loading…</p></main>;
   if (who === null) return <Login onLogin={setWho} />;
 
-  let page = extraPage(who, loc);
+  let page;
   const m = loc.path.match(/^\/containers\/([^/]+)$/);
-  if (page) {
-    // one of issue 19's pages (src/pages.tsx)
+  if (loc.path === "/logs") {
+    // The log viewer needs no identity to draw (it offers no role's control and the
+    // API checks its streams): it does not wait for the sign-in check, so its streams
+    // open in parallel with whoami; the header fills in when the answer comes.
+    page = <LogsPage loc={loc} />;
+  } else if (who === undefined) {
+    return <main id="main" class="page" aria-busy="true"><h1 class="sr-only">moorage</h1><p>Loading…</p></main>;
   } else if (m) {
     const name = decodeURIComponent(m[1] ?? "");
     page = <ContainerPage key={name} who={who} loc={loc} name={name} />;
   } else if (loc.path === "/hosts") {
     page = <HostsPage />;
-  } else if (loc.path === "/logs") {
-    page = <LogsPage loc={loc} />;
   } else {
-    page = <ContainersPage who={who} loc={loc} />;
+    // one of issue 19's pages (src/pages.tsx), or the containers table
+    page = extraPage(who, loc) ?? <ContainersPage who={who} loc={loc} />;
   }
 
   return (
@@ -93,18 +95,18 @@ export function App() {
         <nav aria-label="Main">
           <a {...linkTo("/")} aria-current={loc.path === "/" ? "page" : undefined}>Containers</a>
           {several && <a {...linkTo("/hosts")} aria-current={loc.path === "/hosts" ? "page" : undefined}>Hosts</a>}
-          {navFor(who).map((n) => <a key={n.to} {...linkTo(n.to)} aria-current={loc.path === n.to ? "page" : undefined}>{n.text}</a>)}
+          {who && navFor(who).map((n) => <a key={n.to} {...linkTo(n.to)} aria-current={loc.path === n.to ? "page" : undefined}>{n.text}</a>)}
           <a href="/docs">API docs</a>
           <button type="button" class="small finder-button" onClick={() => setFinder(true)} aria-keyshortcuts="Control+K Meta+K">
             Find… <kbd>Ctrl K</kbd>
           </button>
         </nav>
-        <span class="who" title={`signed in via ${who.via}`}>{who.name} · {who.role}</span>
+        {who && <span class="who" title={`signed in via ${who.via}`}>{who.name} · {who.role}</span>}
         <button type="button" class="small" onClick={() => setTheme(toggleTheme(theme))}
           aria-label={`Switch to ${theme === "dark" ? "light" : "dark"} theme`}>
           {theme === "dark" ? "☀" : "☾"}
         </button>
-        {who.auth_required && (
+        {who?.auth_required && (
           <button type="button" class="small" onClick={() => void logout().then(() => setWho(null))}>Sign out</button>
         )}
       </header>
