@@ -62,6 +62,35 @@ async def test_files_and_the_page_for_browser_routes(dist: Path) -> None:
         assert (await c.get("/ui/assets/gone-1.js")).status_code == 404
 
 
+async def test_files_gzipped_once_and_revalidated(dist: Path) -> None:
+    script = "console.log('moorage');\n" * 200
+    (dist / "assets" / "big-1.js").write_text(script)
+    async with pages(dist) as c:
+        plain = await c.get("/ui/assets/big-1.js", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert plain.text == script
+        packed = await c.get("/ui/assets/big-1.js", headers={"Accept-Encoding": "gzip, br"})
+        assert packed.headers["content-encoding"] == "gzip"
+        assert int(packed.headers["content-length"]) < len(script)
+        assert packed.text == script  # httpx undoes the gzip
+        assert packed.headers["vary"] == "Accept-Encoding"
+        refused = await c.get("/ui/assets/big-1.js", headers={"Accept-Encoding": "gzip;q=0"})
+        assert "content-encoding" not in refused.headers
+        # The page is revalidated (no-cache): an unchanged one is a bodiless 304.
+        page = await c.get("/ui/logs")
+        etag = page.headers["etag"]
+        again = await c.get("/ui/logs", headers={"If-None-Match": etag})
+        assert again.status_code == 304
+        assert again.content == b""
+        assert again.headers["content-security-policy"] == page.headers["content-security-policy"]
+        # A rebuild under a running server (make ui): the new page, with a new tag.
+        (dist / "index.html").write_text("<!doctype html><title>moorage, rebuilt</title>")
+        rebuilt = await c.get("/ui/logs", headers={"If-None-Match": etag})
+        assert rebuilt.status_code == 200
+        assert "rebuilt" in rebuilt.text
+        assert rebuilt.headers["etag"] != etag
+
+
 @pytest.mark.parametrize(
     "path", ["/ui/../secret.txt", "/ui/..%2fsecret.txt", "/ui/%2e%2e/secret.txt", "/ui//etc/passwd"]
 )
