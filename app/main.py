@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             lambda: app_hosts(app.state),
         )
         await alerts.start()
+        await ui.warm(app)  # the first visitor does not wait for the routes to be built
         # What start-up made lives as long as the process: out of the collector's way,
         # so that full collections (which pause every stream) stay short; and fewer,
         # larger young collections (a busy fan-out allocates fast, mostly acyclic).
