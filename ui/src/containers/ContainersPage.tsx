@@ -225,14 +225,16 @@ export function ContainersPage({ who, loc }: { who: WhoAmI; loc: Location }) {
                   const s = live.stats.get(c.id);
                   const h = health(c);
                   const hostQ = c.host ? `?host=${encodeURIComponent(c.host)}` : "";
+                  // A container being removed can have no name left: its short id then.
+                  const label = c.name || c.id.slice(0, 12);
                   return (
                     <tr key={`${c.host ?? ""}/${c.id}`} data-name={c.name}>
                       <td>
-                        <input type="checkbox" aria-label={`Select ${c.name}`} checked={picked.has(keyOf(c))}
+                        <input type="checkbox" aria-label={`Select ${label}`} checked={picked.has(keyOf(c))}
                           onChange={(e) => pick(c, (e.target as HTMLInputElement).checked)} />
                       </td>
                       <td>
-                        <a {...linkTo(`/containers/${encodeURIComponent(c.name)}${hostQ}`)} class="name" title={c.name}>{c.name}</a>
+                        <a {...linkTo(`/containers/${encodeURIComponent(c.name || c.id)}${hostQ}`)} class="name" title={label}>{label}</a>
                         {c.host && <span class="host-tag">{c.host}</span>}
                       </td>
                       <td class="image col-image" title={c.image ?? ""}>{c.image}</td>
