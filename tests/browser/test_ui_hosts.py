@@ -45,7 +45,7 @@ async def test_two_hosts_one_goes_down(
     try:
         async with chromium(server.url) as browser, browser.page() as page:
             await sign_in(page, server.url, tokens.operator)
-            await page.get_by_role("link", name="Hosts").click()
+            await page.get_by_role("link", name="Hosts", exact=True).click()
             await page.locator('tr[data-host="local"] .host-up').wait_for(timeout=30_000)
             await page.locator('tr[data-host="pe"] .host-up').wait_for(timeout=30_000)
             await check_page(page, "hosts-two-light")
@@ -70,7 +70,7 @@ async def test_two_hosts_one_goes_down(
             await log.get_by_text("tick from pe").nth(before).wait_for(timeout=30_000)
 
             # `pe` stops: the hosts page says so by itself, `local` stays up.
-            await page.get_by_role("link", name="Hosts").click()
+            await page.get_by_role("link", name="Hosts", exact=True).click()
             await page.locator('tr[data-host="pe"] .host-up').wait_for()
             private_engine.stop()
             await page.locator('tr[data-host="pe"] .host-down').wait_for(timeout=60_000)

@@ -275,10 +275,10 @@ async def test_pause_marker_keyboard_and_stream_toggles(server: LiveServer, name
             ".map(e => e.textContent); return t.length > 0 && t.every(x => x.startsWith('err-')); }"
         )
         # `/` goes to the search field. Smart case: a capital makes it case-sensitive.
+        await page.get_by_role("button", name="stdout").click()  # both streams again
         await page.locator(".loglist").focus()
         await page.keyboard.press("/")
         assert await page.evaluate("() => document.activeElement.id") == "log-search"
-        await page.get_by_role("button", name="stdout").click()
         await page.keyboard.type("OUT-")
         await page.get_by_text("0 of ").wait_for()
         await page.get_by_label("Search logs").fill("ERR-")
