@@ -494,9 +494,14 @@ class ContainerState:
         entry = self.entries.get(cid)
         if entry is not None:
             entry.inspect = entry.detail_json = None  # stale from now on
-        if event.get("Action") == "destroy":
+        action = str(event.get("Action") or "")
+        if action == "destroy":
             self._pending.discard(cid)
             self.note_removed(cid)
+            return
+        if action.startswith("exec_"):
+            # An exec (a health check's probe: three a check) changes what inspect says
+            # (ExecIDs, the check's log), not the list's row: re-read on the next read.
             return
         self._pending.add(cid)
         self._wake.set()

@@ -242,6 +242,10 @@ async def main(count: int, run: str, interval: float) -> int:
                 f"p99 {percentile(control, 0.99) * 1000:.0f} ms, "
                 f"max {max(control) * 1000:.0f} ms"
             )
+        arrived = {d: at for _, at, d in got}
+        stages = breakdown(tmp / "moorage.sqlite3", got, arrived)
+        if stages:
+            print("where the time went (p50 / p99, ms):", stages)
         met = len(set(ids)) == count and bool(lat) and percentile(lat, 0.99) <= 1.0
         print("target (all delivered, p99 <= 1 s):", "met" if met else "NOT met", flush=True)
         return 0 if met else 1
@@ -250,6 +254,41 @@ async def main(count: int, run: str, interval: float) -> int:
         await asyncio.to_thread(moorage.stop)
         await asyncio.to_thread(remove_all, run, volume)
         await runner.cleanup()
+
+
+def breakdown(
+    db_path: Path, got: list[tuple[dict[str, object], float, str]], arrived: dict[str, float]
+) -> str:
+    """Each delivery's time in three stages, from moorage's own outbox: engine event ->
+    raised (the bus, the health journal's inspect, the evaluator, the outbox write),
+    raised -> first try (the sender), first try -> receiver (the POST)."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+        rows = db.execute(
+            "SELECT o.id, o.created, MIN(a.ts) FROM moorage_alert_outbox o"
+            " JOIN moorage_alert_attempts a ON a.delivery_id = o.id GROUP BY o.id"
+        ).fetchall()
+        db.close()
+    except sqlite3.Error as exc:
+        return f"(the outbox could not be read: {exc})"
+    event_time = {
+        d: datetime.fromisoformat(str(alert["time"]).replace("Z", "+00:00")).timestamp()
+        for alert, _, d in got
+    }
+    parts: dict[str, list[float]] = {"event->raised": [], "raised->try": [], "try->receiver": []}
+    for delivery, created, tried in rows:
+        if delivery not in event_time or tried is None:
+            continue
+        parts["event->raised"].append(created - event_time[delivery])
+        parts["raised->try"].append(tried - created)
+        parts["try->receiver"].append(arrived[delivery] - tried)
+    return "; ".join(
+        f"{name} {percentile(v, 0.5) * 1000:.0f} / {percentile(v, 0.99) * 1000:.0f}"
+        for name, v in parts.items()
+        if v
+    )
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -21,6 +21,7 @@ health stream, of one container or of all, reads the same journal by position.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -57,6 +58,40 @@ class HealthEntry:
     container_id: str
     labels: dict[str, str]
     data: dict[str, Any] | None  # the `event: health` data; None: the container was removed
+
+
+PIPELINE = 64  # changes whose inspect is in flight at once (the reader waits past it)
+
+
+@dataclass(slots=True)
+class _Pending:
+    """A change the reader saw, for the writer to append in the reader's order."""
+
+    tn: int = 0
+    cid: str = ""
+    status: str = ""
+    previous: str | None = None
+    attributes: dict[str, str] = field(default_factory=dict)
+    doc: asyncio.Future[dict[str, Any] | None] | None = None
+    removed: bool = False
+    lost: bool = False
+
+    async def entry(self) -> tuple[dict[str, str], dict[str, Any] | None]:
+        """The entry's labels and `event: health` data (None: the container was removed)."""
+        if self.removed:
+            return {}, None
+        doc = await self.doc if self.doc is not None else None
+        if doc is not None:
+            report = health_report(doc)
+            labels = dict((doc.get("Config") or {}).get("Labels") or {})
+        else:
+            labels = self.attributes
+            name = str(self.attributes.get("name") or "")
+            report = HealthReport(container_id=self.cid, name=name, status="none")
+        # Status as of the event; output of the last check (recorded first).
+        if self.status in ("starting", "healthy", "unhealthy"):
+            report = report.model_copy(update={"status": self.status})
+        return labels, health_event(report, self.previous, ns_rfc3339(self.tn) if self.tn else None)
 
 
 @dataclass
@@ -110,36 +145,69 @@ class HealthJournal:
             await self._changed.wait()
 
     # -- the follower ------------------------------------------------------------------
+    #
+    # Two tasks: the reader takes the bus's events in order, decides which are changes
+    # (so `last_status` is the reader's) and starts each change's inspect at once; the
+    # writer appends them in the reader's order as their inspects answer. A burst of
+    # changes (a thousand containers turning unhealthy together) then waits for about
+    # one inspect, not for each one after another; at most PIPELINE are in flight.
 
     async def _run(self, ready: asyncio.Event) -> None:
+        pending: asyncio.Queue[_Pending] = asyncio.Queue(PIPELINE)
+        writer = asyncio.create_task(self._write(pending), name="moorage-health-writer")
+        try:
+            while True:
+                with self.bus.subscribe() as sub:
+                    ready.set()
+                    while not (sub.overflowed and sub.queue.empty()):
+                        event = await sub.get()
+                        try:
+                            item = self._on_event(event)
+                        except Exception:  # never let the journal die
+                            log.exception("health journal: event %s", event.get("Action"))
+                            continue
+                        if item is not None:
+                            await pending.put(item)
+                # Fell behind the bus: changes may have gone by unseen.
+                await pending.put(self._lost("the health journal fell behind the engine events"))
+        finally:
+            writer.cancel()
+            while not pending.empty():
+                item = pending.get_nowait()
+                if item.doc is not None:
+                    item.doc.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await writer
+
+    async def _write(self, pending: asyncio.Queue[_Pending]) -> None:
         while True:
-            with self.bus.subscribe() as sub:
-                ready.set()
-                while not (sub.overflowed and sub.queue.empty()):
-                    event = await sub.get()
-                    try:
-                        await self._on_event(event)
-                    except asyncio.CancelledError:
-                        raise
-                    except Exception:  # never let the journal die
-                        log.exception("health journal: event %s", event.get("Action"))
-            # Fell behind the bus: changes may have gone by unseen.
-            self._lost("the health journal fell behind the engine events")
+            item = await pending.get()
+            try:
+                if item.lost:
+                    self.entries.clear()
+                    self.covered_after = max((time.time_ns(), 0), self.covered_after)
+                else:
+                    self._append(item.tn, item.cid, *(await item.entry()))
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # never let the journal die
+                log.exception("health journal: change of %s", item.cid)
 
-    def _lost(self, why: str) -> None:
+    def _lost(self, why: str) -> _Pending:
+        """Changes may have gone by unseen: from the writer's turn on, a resume from
+        before now starts afresh."""
         log.warning("%s: health streams resuming from before now start afresh", why)
-        self.entries.clear()
-        self.covered_after = max((time.time_ns(), 0), self.covered_after)
         self.last_status.clear()
+        return _Pending(lost=True)
 
-    async def _on_event(self, event: Event) -> None:
+    def _on_event(self, event: Event) -> _Pending | None:
+        """What the writer is to append for `event` (None: nothing), its inspect started."""
         marker = event.get("moorage")
         if marker == "gap":
             # Engine events were lost (engine restart): so may health changes be.
-            self._lost("engine events were lost")
-            return
+            return self._lost("engine events were lost")
         if marker is not None or event.get("Type") != "container":
-            return
+            return None
         actor = event.get("Actor") or {}
         cid = str(actor.get("ID") or "")
         action = str(event.get("Action") or "")
@@ -148,34 +216,28 @@ class HealthJournal:
             # Every removal (the journal cannot tell which containers have a check that
             # never changed since start-up): a container's stream ends on it.
             self.last_status.pop(cid, None)
-            self._append(tn, cid, {}, None)
-            return
+            return _Pending(tn=tn, cid=cid, removed=True)
         if not action.startswith("health_status"):
-            return
+            return None
         status = action.partition(":")[2].strip()
         previous = self.last_status.get(cid)
         if previous == status:
-            return
+            return None
         self.last_status[cid] = status
-        labels: dict[str, str] = dict(actor.get("Attributes") or {})
+        doc = asyncio.ensure_future(self._inspect(cid))
+        return _Pending(tn, cid, status, previous, dict(actor.get("Attributes") or {}), doc)
+
+    async def _inspect(self, cid: str) -> dict[str, Any] | None:
         try:
-            doc = await self.engine.json("GET", f"containers/{cid}/json", kind="container", ref=cid)
+            doc: dict[str, Any] = await self.engine.json(
+                "GET", f"containers/{cid}/json", kind="container", ref=cid
+            )
         except errors.NotFound:
-            doc = None
+            return None
         except errors.ProblemError as exc:
             log.debug("health journal: inspect %s: %s", cid, exc.detail)
-            doc = None
-        if doc is not None:
-            report = health_report(doc)
-            labels = dict((doc.get("Config") or {}).get("Labels") or {})
-        else:
-            name = str(actor.get("Attributes", {}).get("name") or "")
-            report = HealthReport(container_id=cid, name=name, status="none")
-        # Status as of the event; output of the last check (recorded first).
-        if status in ("starting", "healthy", "unhealthy"):
-            report = report.model_copy(update={"status": status})
-        data = health_event(report, previous, ns_rfc3339(tn) if tn else None)
-        self._append(tn, cid, labels, data)
+            return None
+        return doc
 
     def _append(self, tn: int, cid: str, labels: dict[str, str], data: Any) -> None:
         last = self.head
