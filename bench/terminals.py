@@ -33,7 +33,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -521,18 +521,29 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ab", help="compare moorage servers (see above), comma-separated")
     parser.add_argument("--rounds", type=int, default=2, help="--ab: rounds in turn")
     parser.add_argument("--terminals", default="100", help="--ab: terminal counts, comma-separated")
+    parser.add_argument(
+        "--loop",
+        choices=("uvloop", "asyncio"),
+        default="uvloop",
+        help="the client's event loop (the same for the engine's side and moorage's)",
+    )
     args = parser.parse_args(argv)
+    run_loop: Callable[[Coroutine[Any, Any, Any]], Any] = asyncio.run
+    if args.loop == "uvloop":
+        import uvloop
+
+        run_loop = uvloop.run
     raise_open_files()
     if args.ab:
         counts = [int(n) for n in args.terminals.split(",")]
-        ab = asyncio.run(run_ab(args.ab.split(","), counts, args.keys, args.rounds))
+        ab = run_loop(run_ab(args.ab.split(","), counts, args.keys, args.rounds))
         print(ab_table(ab))
         return 0
     counts, keys = ([1, 5], 10) if args.quick else ([1, 100], args.keys)
     if args.quick:
         args.rate = 100.0
     load = os.getloadavg()[0]
-    rows = asyncio.run(run(counts, keys, [None, args.rate]))
+    rows = run_loop(run(counts, keys, [None, args.rate]))
     print(table(rows))
     if args.write and not args.quick:
         write(rows, load)
