@@ -206,19 +206,28 @@ class MoorageTerminal:
         )
         head = await self.reader.readuntil(b"\r\n\r\n")
         assert b" 101 " in head.split(b"\r\n", 1)[0], head
+        self._buf = b""
         opcode, payload = await self._frame()
         assert opcode == 1, payload
         assert json.loads(payload)["type"] == "ready", payload
         self.mask = os.urandom(4)
 
     async def _frame(self) -> tuple[int, bytes]:
-        b0, b1 = await self.reader.readexactly(2)
-        size = b1 & 0x7F
-        if size == 126:
-            size = int.from_bytes(await self.reader.readexactly(2), "big")
-        elif size == 127:
-            size = int.from_bytes(await self.reader.readexactly(8), "big")
-        return b0 & 0x0F, await self.reader.readexactly(size)
+        """The next frame: parsed from what one read brought when it is whole (a
+        keystroke's echo always is), so that a key costs one read, as the engine's."""
+        buf = self._buf
+        while True:
+            if len(buf) >= 2:
+                size, head = buf[1] & 0x7F, {126: 4, 127: 10}.get(buf[1] & 0x7F, 2)
+                if head > 2 and len(buf) >= head:
+                    size = int.from_bytes(buf[2:head], "big")
+                if len(buf) >= head and len(buf) >= head + size:
+                    self._buf = buf[head + size :]
+                    return buf[0] & 0x0F, buf[head : head + size]
+            more = await self.reader.read(65536)
+            if not more:
+                raise ConnectionError("moorage closed")
+            buf += more
 
     async def key(self, byte: bytes) -> None:
         self.writer.write(b"\x82\x81" + self.mask + bytes((byte[0] ^ self.mask[0],)))
