@@ -31,7 +31,7 @@ from app.engine import Engine
 from app.models.alerts import AlertState
 from app.services import live
 from app.services.events import EventBus
-from app.services.health_journal import HealthJournal
+from app.services.health_journal import HealthEntry, HealthJournal
 from app.streams import HubRegistry, Subscriber
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ LINE_MAX = 8192  # of a log line, at most this is matched
 REASON_MAX = 1000
 RECONCILE = 5.0  # followers are checked against the running containers this often (s)
 HOST_POLL = 1.0
+RAISE_CONCURRENCY = 16  # containers' health changes evaluated (and raised) at once
 
 
 class HostView(Protocol):
@@ -173,10 +174,10 @@ class HostWatch:
                     pos = journal.head
                     self._rescan = True
                     continue
-                for entry in journal.after(pos):
-                    pos = entry.id
-                    at = entry.id[0] / 1e9  # the engine's event time
-                    await self._health_entry(entry.container_id, entry.labels, entry.data, at)
+                entries = journal.after(pos)
+                if entries:
+                    pos = entries[-1].id
+                    await self._health_entries(entries)
                 wait = asyncio.ensure_future(journal.wait(pos))
                 poke = asyncio.ensure_future(self._rescan_now.wait())
                 try:
@@ -193,6 +194,35 @@ class HostWatch:
             except Exception:
                 log.exception("alerts: health evaluation on %s", self.host.name)
                 await asyncio.sleep(1)
+
+    async def _health_entries(self, entries: list[HealthEntry]) -> None:
+        """A burst of changes: each container's in order, the containers side by side
+        (each alert raised is a database write: a thousand containers turning unhealthy
+        together do not wait for one another's)."""
+        by_container: dict[str, list[HealthEntry]] = {}
+        for entry in entries:
+            by_container.setdefault(entry.container_id, []).append(entry)
+
+        async def one(changes: list[HealthEntry]) -> None:
+            for entry in changes:
+                at = entry.id[0] / 1e9  # the engine's event time
+                try:
+                    await self._health_entry(entry.container_id, entry.labels, entry.data, at)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("alerts: health evaluation on %s", self.host.name)
+
+        if len(by_container) == 1:
+            await one(entries)
+            return
+        slots = asyncio.Semaphore(RAISE_CONCURRENCY)
+
+        async def bounded(changes: list[HealthEntry]) -> None:
+            async with slots:
+                await one(changes)
+
+        await asyncio.gather(*(bounded(c) for c in by_container.values()))
 
     async def _health_entry(
         self, cid: str, labels: dict[str, str], data: dict[str, Any] | None, at: float
