@@ -61,6 +61,7 @@ class HealthEntry:
 
 
 PIPELINE = 64  # changes whose inspect is in flight at once (the reader waits past it)
+OUTPUT_WAIT = 1.0  # s after an event: how long its entry waits for the check's output
 
 
 @dataclass(slots=True)
@@ -75,12 +76,27 @@ class _Pending:
     doc: asyncio.Future[dict[str, Any] | None] | None = None
     removed: bool = False
     lost: bool = False
+    read_at: float = field(default_factory=time.monotonic)
 
     async def entry(self) -> tuple[dict[str, str], dict[str, Any] | None]:
-        """The entry's labels and `event: health` data (None: the container was removed)."""
+        """The entry's labels and `event: health` data (None: the container was removed),
+        with the check's output when the container's inspect answers by OUTPUT_WAIT
+        after the event was read: else without it (as when the inspect fails), so that
+        one slow inspect on a loaded engine holds up the changes behind it that long
+        at most."""
         if self.removed:
             return {}, None
-        doc = await self.doc if self.doc is not None else None
+        doc = None
+        if self.doc is not None:
+            if not self.doc.done():
+                left = self.read_at + OUTPUT_WAIT - time.monotonic()
+                if left > 0:
+                    await asyncio.wait({self.doc}, timeout=left)
+            if self.doc.done():
+                doc = self.doc.result()
+            else:
+                self.doc.cancel()
+                log.debug("health journal: inspect %s: no answer in %g s", self.cid, OUTPUT_WAIT)
         if doc is not None:
             report = health_report(doc)
             labels = dict((doc.get("Config") or {}).get("Labels") or {})
