@@ -70,6 +70,7 @@ class Sender:
         self.wake = asyncio.Event()
         self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
+        self._reserved = 0  # slots held for rows being raised (`reserve` / `hand`)
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -96,22 +97,51 @@ class Sender:
         """Something was put in the outbox: look now, not at the next poll."""
         self.wake.set()
 
+    @property
+    def lease(self) -> float:
+        """How long a taken row is this process's (a try's longest, and then some)."""
+        return self.settings.webhook_timeout + 5.0
+
+    def reserve(self) -> bool:
+        """Hold a slot for a row about to be raised and taken by this process; False
+        when none is free (the row is then written untaken, for the next claim). Every
+        True is followed by `hand` or `release`."""
+        if self._task is None or self._free() <= 0:
+            return False
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        self._reserved -= 1
+        self.wake.set()
+
+    def hand(self, row: OutboxRow) -> None:
+        """A row this process raised and took (its lease in the same write): its first
+        try now, from memory, with the slot `reserve` held for it."""
+        self._reserved -= 1
+        self._start(row)
+
+    def _free(self) -> int:
+        return self.settings.webhook_concurrency - len(self._inflight) - self._reserved
+
+    def _start(self, row: OutboxRow) -> None:
+        task = asyncio.create_task(self._deliver(row))
+        self._inflight.add(task)
+        task.add_done_callback(self._done)
+
     async def _run(self) -> None:
-        lease = self.settings.webhook_timeout + 5.0
         while True:
-            free = self.settings.webhook_concurrency - len(self._inflight)
+            free = self._free()
             rows: list[OutboxRow] = []
             if free > 0:
                 try:
-                    rows = await self.store.claim(self.owner, time.time(), lease, free)
+                    rows = await self.store.claim(self.owner, time.time(), self.lease, free)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is away: try again later
                     log.warning("alerts: reading the outbox failed: %s", exc)
             for row in rows:
-                task = asyncio.create_task(self._deliver(row))
-                self._inflight.add(task)
-                task.add_done_callback(self._done)
+                self._start(row)
             if rows and len(rows) == free:
                 continue  # more may be due
             self.wake.clear()

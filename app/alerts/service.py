@@ -232,25 +232,39 @@ class Alerting:
             reason=reason,
             time=iso(seen.time),
         )
-        raised = await self.store.raise_alert(
-            Raise(
-                id=alert_id,
-                rule_id=rule.id,
-                key=f"{seen.host}/{seen.container_id}",
-                state=state,
-                instant=occurrence is not None,
-                throttle=rule.throttle,
-                url=rule.url,
-                format=rule.format,
-                secret=rule.secret,
-                alert=alert.model_dump(),
-                now=now,
-            )
+        # With a free slot, the row is written taken by this process and its first try
+        # starts from memory: no claim (a database round trip and a wake-up) between.
+        taken = self.sender.reserve()
+        r = Raise(
+            id=alert_id,
+            rule_id=rule.id,
+            key=f"{seen.host}/{seen.container_id}",
+            state=state,
+            instant=occurrence is not None,
+            throttle=rule.throttle,
+            url=rule.url,
+            format=rule.format,
+            secret=rule.secret,
+            alert=alert.model_dump(),
+            now=now,
+            owner=self.owner if taken else None,
+            lease_until=now + self.sender.lease if taken else 0.0,
         )
+        try:
+            raised = await self.store.raise_alert(r)
+        except BaseException:
+            if taken:
+                self.sender.release()
+            raise
         if raised:
             log.info("alert %s: %s %s %s", alert_id, rule.name, state, reason[:200])
-            self.sender.poke()
-            self.feed.publish(Raised.of(alert_id, now, alert.model_dump()))
+            if taken:
+                self.sender.hand(OutboxRow.new(r))
+            else:
+                self.sender.poke()
+            self.feed.publish(Raised.of(alert_id, now, r.alert))
+        elif taken:
+            self.sender.release()
         return raised
 
     async def test(self, stored: StoredRule) -> AlertDelivery:
@@ -274,8 +288,7 @@ class Alerting:
         await self.store.enqueue(r)
         self.sender.poke()
         self.feed.publish(Raised.of(r.id, now, r.alert))
-        row = OutboxRow(r.id, r.rule_id, r.url, r.format, None, r.alert, now, now, 0, "pending")
-        return delivery_view(row, [])
+        return delivery_view(OutboxRow.new(r), [])
 
     def stream(self, after: float) -> AsyncIterator[bytes]:
         """`event: alert` for each alert raised after `after` (by any replica), id its

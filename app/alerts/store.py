@@ -114,6 +114,10 @@ class Raise:
     secret: str | None
     alert: dict[str, Any]
     now: float
+    # Taken by this process as it is written (its sender has a free slot for it): no
+    # claim needed; another process may claim it once the lease has run out.
+    owner: str | None = None
+    lease_until: float = 0.0
 
 
 @dataclass
@@ -128,6 +132,11 @@ class OutboxRow:
     next_try: float | None
     tries: int
     status: str
+
+    @classmethod
+    def new(cls, r: Raise) -> OutboxRow:
+        """The row `r` writes, as the outbox then holds it."""
+        return cls(r.id, r.rule_id, r.url, r.format, r.secret, r.alert, r.now, r.now, 0, "pending")
 
     @classmethod
     def of(cls, r: Any) -> OutboxRow:
@@ -245,11 +254,16 @@ def _raise_sync(db: sqlite3.Connection, r: Raise) -> bool:
     if not send:
         return False
     cur = db.execute(
-        f"INSERT INTO moorage_alert_outbox ({_OUTBOX}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0,"
-        " 'pending') ON CONFLICT (id) DO NOTHING",
-        (r.id, r.rule_id, r.url, r.format, r.secret, json.dumps(r.alert), r.now, r.now),
+        f"INSERT INTO moorage_alert_outbox ({_OUTBOX}, lease_until, owner)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, 'pending', ?, ?) ON CONFLICT (id) DO NOTHING",
+        (*_outbox_values(r), r.lease_until, r.owner),
     )
     return cur.rowcount > 0
+
+
+def _outbox_values(r: Raise) -> tuple[Any, ...]:
+    """The first eight of `_OUTBOX`'s columns of a new row (tries 0, status pending)."""
+    return (r.id, r.rule_id, r.url, r.format, r.secret, json.dumps(r.alert), r.now, r.now)
 
 
 def _pg(sql: str) -> str:
@@ -317,16 +331,11 @@ class PostgresAlertStore:
             if not send:
                 return False
             status: str = await conn.execute(
-                f"INSERT INTO moorage_alert_outbox ({_OUTBOX}) VALUES ($1, $2, $3, $4, $5, $6,"
-                " $7, $8, 0, 'pending') ON CONFLICT (id) DO NOTHING",
-                r.id,
-                r.rule_id,
-                r.url,
-                r.format,
-                r.secret,
-                json.dumps(r.alert),
-                r.now,
-                r.now,
+                f"INSERT INTO moorage_alert_outbox ({_OUTBOX}, lease_until, owner) VALUES ($1,"
+                " $2, $3, $4, $5, $6, $7, $8, 0, 'pending', $9, $10) ON CONFLICT (id) DO NOTHING",
+                *_outbox_values(r),
+                r.lease_until,
+                r.owner,
             )
             return status.endswith(" 1")
 
@@ -425,14 +434,7 @@ class AlertStore:
         await self.db.execute(
             f"INSERT INTO moorage_alert_outbox ({_OUTBOX}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0,"
             " 'pending')",
-            r.id,
-            r.rule_id,
-            r.url,
-            r.format,
-            r.secret,
-            json.dumps(r.alert),
-            r.now,
-            r.now,
+            *_outbox_values(r),
         )
 
     async def claim(self, owner: str, now: float, lease: float, limit: int) -> list[OutboxRow]:
