@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from sse_starlette.sse import EventSourceResponse
 
 from app import errors
@@ -18,6 +18,7 @@ from app.routers.hosts import RegistryDep
 from app.routers.streams import LastEventId, SettingsDep
 from app.services import swarm, swarm_follow, swarm_logs
 from app.services.live import time_ns
+from app.services.swarm_logs import LogQuery
 from app.streams import resume_point, sse_doc, sse_response
 
 router = APIRouter()
@@ -134,25 +135,52 @@ async def services_redeploy(id: str, engine: EngineDep) -> Service:
     return await swarm.update_service(engine, id, swarm.force_redeploy)
 
 
-def _log_params(
-    *,
-    follow: bool,
-    tail: str,
-    since: str | None,
-    until: str | None,
-    stdout: bool,
-    stderr: bool,
-    after: swarm_logs.Key | None = None,
-) -> dict[str, Any]:
-    return swarm_logs.engine_params(
-        follow=follow,
+def _log_query(
+    tail: str, since: str | None, until: str | None, stdout: bool, stderr: bool, *, follow: bool
+) -> LogQuery:
+    query = LogQuery(
         tail=tail,
         since=engine_time(since) if since else None,
         until=engine_time(until) if until else None,
         stdout=stdout,
         stderr=stderr,
-        after=after,
+        since_ns=time_ns(since) if since and follow else None,
     )
+    if not query.streams():
+        raise errors.ValidationFailed.field(["query", "stdout"], "ask for stdout, stderr or both")
+    return query
+
+
+def _history_query(
+    tail: Tail = "all",
+    since: str | None = None,
+    until: str | None = None,
+    stdout: bool = True,
+    stderr: bool = True,
+) -> LogQuery:
+    return _log_query(tail, since, until, stdout, stderr, follow=False)
+
+
+def _follow_query(
+    tail: Tail = "all", since: str | None = None, stdout: bool = True, stderr: bool = True
+) -> LogQuery:
+    return _log_query(tail, since, None, stdout, stderr, follow=True)
+
+
+# Checked before the handler runs: a bad query is a 422 before any engine call (or
+# before a stream starts). First in a route's parameters, so that its query
+# parameters keep their place in the spec.
+HistoryQuery = Annotated[LogQuery, Depends(_history_query)]
+FollowQuery = Annotated[LogQuery, Depends(_follow_query)]
+
+
+def _resume_id(request: Request, last_event_id: LastEventId = None) -> str | None:
+    return resume_point(request, last_event_id)
+
+
+# A dependency of its own (after FollowQuery) only so that `last_event_id` stays after
+# the log query's parameters in the spec: a handler's own come before its dependencies'.
+ResumeId = Annotated[str | None, Depends(_resume_id)]
 
 
 @router.get(
@@ -161,22 +189,13 @@ def _log_params(
     responses=errors.problem_responses(_NOT_FOUND, _MANAGER),
 )
 async def services_logs(
-    id: str,
-    host: HostDep,
-    registry: RegistryDep,
-    tail: Tail = "all",
-    since: str | None = None,
-    until: str | None = None,
-    stdout: bool = True,
-    stderr: bool = True,
+    id: str, query: HistoryQuery, host: HostDep, registry: RegistryDep
 ) -> list[ServiceLogLine]:
     """Every task's lines, merged in timestamp order, each with its task, slot, node
     and container. A task on a node that is also a configured host is read there."""
     check_ref(id)
     engine = host.engine
-    params = _log_params(
-        follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
-    )
+    params = query.history_params()
     doc = await swarm.service_doc(engine, id)
     tasks: list[dict[str, Any]] = await engine.json(
         "GET", "tasks", params={"filters": {"service": [doc["ID"]]}}
@@ -204,15 +223,12 @@ async def services_logs(
 )
 async def services_logs_stream(
     id: str,
+    query: FollowQuery,
+    resume: ResumeId,
     request: Request,
     host: HostDep,
     registry: RegistryDep,
     settings: SettingsDep,
-    tail: Tail = "all",
-    since: str | None = None,
-    stdout: bool = True,
-    stderr: bool = True,
-    last_event_id: LastEventId = None,
 ) -> EventSourceResponse:
     """Follow a service's logs (SSE): every task's lines merged in timestamp order.
 
@@ -223,16 +239,9 @@ async def services_logs_stream(
     followed on that host."""
     check_ref(id)
     engine = host.engine
-    resume = resume_point(request, last_event_id)
     after = swarm_logs.parse_id(resume) if resume else None
-    # Checked here, so that a bad query is a 422 before the stream starts.
-    _log_params(
-        follow=True, tail=tail, since=since, until=None, stdout=stdout, stderr=stderr, after=after
-    )
-    since_ns = time_ns(since) if since else None
     doc = await swarm.service_doc(engine, id)
     service_id: str = doc["ID"]
-    query = swarm_follow.Query(tail=tail, since_ns=since_ns, stdout=stdout, stderr=stderr)
     producer = swarm_follow.producer(
         host, registry, service_id, settings.swarm_logs_window, settings.stream_logs_buffer_bytes
     )
@@ -286,22 +295,13 @@ async def tasks_get(id: str, engine: EngineDep) -> Task:
     responses=errors.problem_responses(errors.TaskNotFound, _MANAGER),
 )
 async def tasks_logs(
-    id: str,
-    host: HostDep,
-    registry: RegistryDep,
-    tail: Tail = "all",
-    since: str | None = None,
-    until: str | None = None,
-    stdout: bool = True,
-    stderr: bool = True,
+    id: str, query: HistoryQuery, host: HostDep, registry: RegistryDep
 ) -> list[ServiceLogLine]:
     """One task's lines, with its slot, node and container (read on its node when
     that node is a configured host)."""
     check_ref(id)
     engine = host.engine
-    params = _log_params(
-        follow=False, tail=tail, since=since, until=until, stdout=stdout, stderr=stderr
-    )
+    params = query.history_params()
     doc: dict[str, Any] = await engine.json("GET", f"tasks/{id}", kind="task", ref=id)
     nodes = swarm_follow.node_hosts(registry, host)
     return await swarm_logs.history(

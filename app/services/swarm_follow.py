@@ -39,6 +39,7 @@ from app.services.logs import ns_to_engine
 from app.services.swarm_logs import (
     Key,
     LineSplitter,
+    LogQuery,
     RawLine,
     Reorder,
     history,
@@ -78,17 +79,6 @@ class Buffer:
             old = self.items.popleft()
             self.size -= len(old.data)
             self.floor_ns = max(self.floor_ns, old.key[0])
-
-
-@dataclass(frozen=True, slots=True)
-class Query:
-    tail: str
-    since_ns: int | None
-    stdout: bool
-    stderr: bool
-
-    def streams(self) -> set[str]:
-        return {s for s, on in (("stdout", self.stdout), ("stderr", self.stderr)) if on}
 
 
 def node_hosts(registry: HostRegistry, manager: Host) -> dict[str, Host]:
@@ -275,7 +265,7 @@ async def follow(
     hub_producer: Producer,
     manager: Engine,
     service_id: str,
-    query: Query,
+    query: LogQuery,
     after: Key | None,
     resume_id: str | None,
     queue_size: int,
@@ -360,7 +350,7 @@ def _item_id(it: Item) -> str:
 async def _history(
     engine: Engine,
     service_id: str,
-    query: Query,
+    query: LogQuery,
     after: Key | None,
     floor: int,
     nodes: Mapping[str, Host],

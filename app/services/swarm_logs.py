@@ -33,7 +33,7 @@ from typing import Any
 from app import errors
 from app.engine import Engine
 from app.models.swarm import ServiceLogLine
-from app.services.logs import FrameParser, ns_to_engine, ts_ns
+from app.services.logs import FrameParser, ts_ns
 
 Key = tuple[int, str, int]
 HISTORY_READS = 8  # task log reads at once for one history
@@ -195,35 +195,38 @@ async def record(line: RawLine, key: Key, lookup: TaskLookup) -> ServiceLogLine:
     )
 
 
-def engine_params(
-    *,
-    follow: bool,
-    tail: str,
-    since: str | None,
-    until: str | None,
-    stdout: bool,
-    stderr: bool,
-    after: Key | None,
-) -> dict[str, Any]:
-    if not stdout and not stderr:
-        raise errors.ValidationFailed.field(["query", "stdout"], "ask for stdout, stderr or both")
-    params: dict[str, Any] = {
-        "stdout": stdout,
-        "stderr": stderr,
-        "timestamps": True,
-        "details": True,
-        "follow": follow,
-        "tail": tail,
-    }
-    if after is not None:
-        # From the resumed line's second on, every task's lines (tail would cut them).
-        params["since"] = ns_to_engine(after[0] - after[0] % 1_000_000_000)
-        params["tail"] = "all"
-    elif since is not None:
-        params["since"] = since
-    if until is not None:
-        params["until"] = until
-    return params
+@dataclass(frozen=True, slots=True)
+class LogQuery:
+    """Which lines of a service's or task's logs, checked once (by the routes'
+    dependency): `since`/`until` in the engine's form (`sec.nnnnnnnnn`), and for a
+    follow `since_ns`, which filters the lines its shared follow already holds."""
+
+    tail: str = "all"
+    since: str | None = None
+    until: str | None = None
+    stdout: bool = True
+    stderr: bool = True
+    since_ns: int | None = None
+
+    def streams(self) -> set[str]:
+        return {s for s, on in (("stdout", self.stdout), ("stderr", self.stderr)) if on}
+
+    def history_params(self) -> dict[str, Any]:
+        """The engine's query for the lines up to now (a follow reads its own: see
+        app/services/swarm_follow.py)."""
+        params: dict[str, Any] = {
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "timestamps": True,
+            "details": True,
+            "follow": False,
+            "tail": self.tail,
+        }
+        if self.since is not None:
+            params["since"] = self.since
+        if self.until is not None:
+            params["until"] = self.until
+        return params
 
 
 NodeEngines = Mapping[str, Engine]  # swarm node id → the engine of the host that is that node
