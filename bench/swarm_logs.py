@@ -33,6 +33,7 @@ from typing import Any
 import httpx
 
 from bench.logs_follow import free_port
+from tests.swarm_helpers import hosts_toml, start_service, worker_known
 
 
 class Server:
@@ -74,7 +75,6 @@ class Server:
 
 
 ROOT = Path(__file__).resolve().parent.parent
-IMAGE = os.environ.get("MOORAGE_TEST_IMAGE", "moorage-test/busybox:latest")
 
 
 def _key(event_id: str) -> tuple[int, str, int]:
@@ -108,7 +108,6 @@ def pct(values: list[float], p: float) -> float:
 
 
 async def measure(url: str, rate: int, seconds: float, tasks: int) -> dict[str, Any]:
-    name = f"bench-logs-{os.getpid()}"
     per_task = rate / tasks
     # Ten lines per sleep: a busybox `usleep` is a fork, too slow to pace each line.
     pause = max(1, int(10 * 1_000_000 / per_task))
@@ -117,24 +116,8 @@ async def measure(url: str, rate: int, seconds: float, tasks: int) -> dict[str, 
         f'echo "$SLOT $i"; done; usleep {pause}; done'
     )
     async with httpx.AsyncClient(base_url=url, timeout=120) as c:
-        r = await c.post(
-            "/v1/services",
-            json={
-                "name": name,
-                "image": IMAGE,
-                "command": ["sh", "-c", script_sh],
-                "environment": {"SLOT": "{{.Task.Slot}}"},
-                "replicas": tasks,
-                "endpoint_mode": "dnsrr",
-                "stop_grace_period": 1,
-            },
-        )
-        r.raise_for_status()
+        name = await start_service(c, "bench-logs", script_sh, tasks, within=120)
         try:
-            for _ in range(600):
-                if (await c.get(f"/v1/services/{name}")).json()["replicas"]["running"] == tasks:
-                    break
-                await asyncio.sleep(0.2)
             got = await follow(f"{url}/v1/services/{name}/logs/stream?tail=0", seconds)
             await asyncio.sleep(1)
             history = (await c.get(f"/v1/services/{name}/logs")).json()
@@ -167,23 +150,16 @@ def _env(via: str, root: Path, engines: dict[str, str]) -> dict[str, str]:
     if via == "manager":
         return {"MOORAGE_DOCKER_HOST": engines["MANAGER"]}
     hosts = root / "hosts.toml"
-    hosts.write_text(
-        f'[[hosts]]\nname = "manager"\nurl = "{engines["MANAGER"]}"\ndefault = true\n\n'
-        f'[[hosts]]\nname = "worker"\nurl = "{engines["WORKER"]}"\n'
-    )
+    hosts.write_text(hosts_toml(engines["MANAGER"], engines["WORKER"]))
     return {"MOORAGE_HOSTS_FILE": str(hosts)}
 
 
 def _wait_worker_known(url: str) -> None:
-    """The worker host's swarm node id read by its prober (else its tasks would be
-    followed through the manager)."""
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        found = httpx.get(f"{url}/v1/hosts/worker", timeout=10).json()
-        if (found.get("swarm") or {}).get("node_id"):
-            return
+    while not worker_known(url):
+        if time.monotonic() > deadline:
+            raise SystemExit("the worker host's swarm node id was not read")
         time.sleep(0.3)
-    raise SystemExit("the worker host's swarm node id was not read")
 
 
 def run(rate: int, seconds: float, tasks: int, via: str = "manager") -> dict[str, Any]:

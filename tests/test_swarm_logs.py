@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -15,9 +14,10 @@ import pytest
 
 from app.services.swarm_logs import Key, parse_id
 from app.settings import Settings
-from tests.conftest import TEST_IMAGE, LiveServer, SwarmNodes, in_process
+from tests.conftest import LiveServer, SwarmNodes, in_process
 from tests.engine_harness import wait_for
 from tests.sse import events, held_sockets
+from tests.swarm_helpers import start_service
 
 pytestmark = pytest.mark.slow
 
@@ -40,30 +40,8 @@ async def sw(swarm_nodes: SwarmNodes) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture(scope="module")
 async def chatty(sw: httpx.AsyncClient) -> AsyncIterator[str]:
     """A service of four tasks on both nodes, logging ~200 lines/s in all."""
-    name = f"chatty-{uuid.uuid4().hex[:6]}"
-    r = await sw.post(
-        "/v1/services",
-        json={
-            "name": name,
-            "image": TEST_IMAGE,
-            "command": ["sh", "-c", SCRIPT],
-            "environment": {"SLOT": "{{.Task.Slot}}"},
-            "replicas": 4,
-            "endpoint_mode": "dnsrr",
-            "stop_grace_period": 1,
-        },
-    )
-    assert r.status_code == 201, r.text
+    name = await start_service(sw, "chatty", SCRIPT, 4)
     try:
-        for _ in range(200):
-            tasks = (
-                await sw.get("/v1/tasks", params={"service": name, "desired_state": "running"})
-            ).json()
-            if len(tasks) == 4 and all(t["state"] == "running" for t in tasks):
-                break
-            await asyncio.sleep(0.3)
-        else:
-            raise AssertionError("the four tasks did not start")
         await asyncio.sleep(1)  # some history on every task
         yield name
     finally:
@@ -179,18 +157,7 @@ async def test_stream_errors(sw: httpx.AsyncClient, chatty: str, server: LiveSer
 
 
 async def test_stream_ends_when_the_service_goes(sw: httpx.AsyncClient, server: LiveServer) -> None:
-    name = f"brief-{uuid.uuid4().hex[:6]}"
-    r = await sw.post(
-        "/v1/services",
-        json={
-            "name": name,
-            "image": TEST_IMAGE,
-            "command": ["sh", "-c", "while true; do echo tick; usleep 100000; done"],
-            "replicas": 1,
-            "stop_grace_period": 1,
-        },
-    )
-    assert r.status_code == 201, r.text
+    name = await start_service(sw, "brief", "while true; do echo tick; usleep 100000; done", 1)
     seen: list[str] = []
     url = f"{server.url}/v1/services/{name}/logs/stream"
     async with httpx.AsyncClient(timeout=60) as client, client.stream("GET", url) as resp:

@@ -10,7 +10,6 @@ import hashlib
 import re
 import subprocess
 import time
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
@@ -18,9 +17,10 @@ import httpx
 import pytest
 
 from app.services.swarm_logs import parse_id
-from tests.conftest import TEST_IMAGE, LiveServer, SwarmNodes
+from tests.conftest import LiveServer, SwarmNodes
 from tests.engine_harness import wait_for
 from tests.sse import events
+from tests.swarm_helpers import hosts_toml, start_service, worker_known
 
 pytestmark = pytest.mark.slow
 
@@ -32,19 +32,13 @@ def server(
     swarm_nodes: SwarmNodes, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[LiveServer]:
     hosts = tmp_path_factory.mktemp("swarmhosts") / "hosts.toml"
-    hosts.write_text(
-        f'[[hosts]]\nname = "manager"\nurl = "{swarm_nodes.manager}"\ndefault = true\n\n'
-        f'[[hosts]]\nname = "worker"\nurl = "{swarm_nodes.worker}"\n'
-    )
+    hosts.write_text(hosts_toml(swarm_nodes.manager, swarm_nodes.worker))
     env = {"MOORAGE_HOSTS_FILE": str(hosts), "MOORAGE_SWARM_LOGS_WINDOW": "0.5"}
     live = LiveServer(env).start(wait_ready=True)
-
-    def worker_known() -> bool:  # its engine's node id, read by its prober
-        found = httpx.get(f"{live.url}/v1/hosts/worker", timeout=10).json()
-        return bool((found.get("swarm") or {}).get("node_id")) and found.get("state") == "up"
-
     try:
-        assert wait_for(worker_known, 60, 0.3), "the worker host's swarm node id was not read"
+        assert wait_for(lambda: worker_known(live.url), 60, 0.3), (
+            "the worker host's swarm node id was not read"
+        )
         yield live
     finally:
         live.stop()
@@ -54,32 +48,6 @@ def server(
 async def api(server: LiveServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=server.url, timeout=60) as c:
         yield c
-
-
-async def _service(api: httpx.AsyncClient, replicas: int, **extra: Any) -> str:
-    name = f"hostlogs-{uuid.uuid4().hex[:6]}"
-    r = await api.post(
-        "/v1/services",
-        json={
-            "name": name,
-            "image": TEST_IMAGE,
-            "command": ["sh", "-c", COUNTER],
-            "environment": {"SLOT": "{{.Task.Slot}}"},
-            "replicas": replicas,
-            "endpoint_mode": "dnsrr",
-            "stop_grace_period": 1,
-            **extra,
-        },
-    )
-    assert r.status_code == 201, r.text
-    for _ in range(200):
-        tasks = (
-            await api.get("/v1/tasks", params={"service": name, "desired_state": "running"})
-        ).json()
-        if len(tasks) == replicas and all(t["state"] == "running" for t in tasks):
-            return name
-        await asyncio.sleep(0.3)
-    raise AssertionError("the tasks did not start")
 
 
 def in_use(server: LiveServer, host: str) -> int:
@@ -93,7 +61,7 @@ def in_use(server: LiveServer, host: str) -> int:
 async def test_worker_tasks_are_followed_on_the_worker_host(
     api: httpx.AsyncClient, server: LiveServer
 ) -> None:
-    name = await _service(api, 4)
+    name = await start_service(api, "hostlogs", COUNTER, 4)
     try:
         nodes = {n["hostname"]: n["id"] for n in (await api.get("/v1/nodes")).json()}
         worker_id = (await api.get("/v1/hosts/worker")).json()["swarm"]["node_id"]
@@ -175,7 +143,9 @@ def _manager_lines_since(swarm_nodes: SwarmNodes, service: str, since: float) ->
 async def test_lines_arrive_while_the_managers_path_to_the_worker_is_cut(
     api: httpx.AsyncClient, server: LiveServer, swarm_nodes: SwarmNodes
 ) -> None:
-    name = await _service(api, 1, constraints=["node.hostname==swarm-worker"])
+    name = await start_service(
+        api, "hostlogs", COUNTER, 1, constraints=["node.hostname==swarm-worker"]
+    )
     url = f"/v1/services/{name}/logs/stream"
     got: list[dict[str, Any]] = []
     cut_at = 0.0
