@@ -105,11 +105,17 @@ def ws_url(server: LiveServer, path: str) -> str:
 
 
 async def open_exec(
-    server: LiveServer, container: str, role: str | None = "admin", **spec: Any
+    server: LiveServer,
+    container: str,
+    role: str | None = "admin",
+    host: str | None = None,
+    **spec: Any,
 ) -> dict[str, Any]:
+    """An interactive exec made (201), its terminal not yet opened: the exec's doc."""
     async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
         r = await c.post(
             f"/v1/containers/{container}/exec",
+            params={"host": host} if host else None,
             json={"interactive": True, **spec},
             headers=bearer(role) if role else {},
         )
@@ -167,24 +173,33 @@ async def wait_for(cond: Any, limit: float = 15) -> None:
 # -- a shell ---------------------------------------------------------------------------
 
 
+async def size_is(ws: ClientConnection, rows: int, cols: int) -> None:
+    """The shell's `stty size` says `rows cols`."""
+    await ws.send(b"stty size\n")
+    await read_until(ws, f"{rows} {cols}".encode())
+
+
 async def resize_both_ways(
     server: LiveServer,
     ws: ClientConnection,
     http_path: str,
     by_frame: tuple[int, int],
     by_http: tuple[int, int],
+    role: str | None = "admin",
+    host: str | None = None,
 ) -> None:
     """Resize by a socket frame, then over HTTP: the shell's `stty size` sees each."""
     await ws.send(json.dumps({"type": "resize", "rows": by_frame[0], "cols": by_frame[1]}))
-    await ws.send(b"stty size\n")
-    await read_until(ws, f"{by_frame[0]} {by_frame[1]}".encode())
-    async with httpx.AsyncClient(base_url=server.url) as c:
+    await size_is(ws, *by_frame)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
         r = await c.post(
-            http_path, json={"rows": by_http[0], "cols": by_http[1]}, headers=bearer("admin")
+            http_path,
+            params={"host": host} if host else None,
+            json={"rows": by_http[0], "cols": by_http[1]},
+            headers=bearer(role) if role else {},
         )
         assert r.status_code == 204, r.text
-    await ws.send(b"stty size\n")
-    await read_until(ws, f"{by_http[0]} {by_http[1]}".encode())
+    await size_is(ws, *by_http)
 
 
 async def test_tty_shell_echo_size_resize_and_exit_code(server: LiveServer, box: str) -> None:
@@ -196,8 +211,7 @@ async def test_tty_shell_echo_size_resize_and_exit_code(server: LiveServer, box:
         await ws.send(b"echo hel''lo-$((6*7))\n")
         await read_until(ws, b"hello-42")
         # The size given at start: never 0x0 (busybox prints "stty: standard input").
-        await ws.send(b"stty size\n")
-        await read_until(ws, b"33 101")
+        await size_is(ws, 33, 101)
         await resize_both_ways(server, ws, f"/v1/execs/{t['exec_id']}/resize", (40, 132), (12, 34))
         await ws.send(b"exit 7\n")
         _, exit_frame = await until_exit(ws)

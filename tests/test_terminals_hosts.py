@@ -8,7 +8,6 @@ the in-container reaper (app/services/reaper.py), not the kill from this machine
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,7 +18,17 @@ import websockets
 
 from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, LiveServer
 from tests.engine_harness import PrivateEngine, private_engine
-from tests.test_terminals import Served, read_until, ready, until_exit, wait_for
+from tests.test_terminals import (
+    Served,
+    connect,
+    open_exec,
+    read_until,
+    ready,
+    resize_both_ways,
+    size_is,
+    until_exit,
+    wait_for,
+)
 
 __all__ = ["private_engine"]
 
@@ -59,10 +68,6 @@ def box(private_engine: PrivateEngine, name: str) -> Iterator[str]:
     private_engine.docker("rm", "-f", name, name + "-sh", check=False)
 
 
-def ws_url(server: LiveServer, path: str) -> str:
-    return server.url.replace("http://", "ws://") + path
-
-
 def top(engine: PrivateEngine, container: str) -> list[str]:
     out = engine.docker("top", container, "-o", "pid,args")
     return [line for line in out.splitlines()[1:] if line.strip()]
@@ -76,37 +81,21 @@ async def test_an_exec_terminal_on_another_host(
         # Not on the default host: there it does not exist.
         r = await c.post(f"/v1/containers/{box}/exec", json={"interactive": True})
         assert r.status_code == 404, r.text
-        r = await c.post(
-            f"/v1/containers/{box}/exec",
-            params={"host": HOST},
-            json={"interactive": True, "tty": True, "rows": 30, "cols": 100},
-        )
-        assert r.status_code == 201, r.text
-        t = r.json()
-        assert t["ws"] == f"/v1/execs/{t['exec_id']}/ws?host={HOST}"
-        # The exec id means nothing on the default host.
-        with pytest.raises(websockets.InvalidStatus) as info:
-            await websockets.connect(ws_url(server, f"/v1/execs/{t['exec_id']}/ws"))
-        assert info.value.response.status_code == 404
-        async with websockets.connect(ws_url(server, t["ws"])) as ws:
-            await ready(ws)
-            await ws.send(b"stty size\n")
-            await read_until(ws, b"30 100")
-            await ws.send(json.dumps({"type": "resize", "rows": 40, "cols": 120}))
-            await ws.send(b"stty size\n")
-            await read_until(ws, b"40 120")
-            r = await c.post(
-                f"/v1/execs/{t['exec_id']}/resize",
-                params={"host": HOST},
-                json={"rows": 50, "cols": 132},
-            )
-            assert r.status_code == 204, r.text
-            await ws.send(b"stty size\n")
-            await read_until(ws, b"50 132")
-            # Jobs left behind, one with its environment cleared: ended with it.
-            await ws.send(b"env -i sh -c 'sleep 3001' & sleep 2001 & echo jobs\n")
-            await read_until(ws, b"jobs")
-            await ws.close()  # 1000: the terminal ends, and its processes
+    t = await open_exec(server, box, role=None, host=HOST, tty=True, rows=30, cols=100)
+    assert t["ws"] == f"/v1/execs/{t['exec_id']}/ws?host={HOST}"
+    # The exec id means nothing on the default host.
+    with pytest.raises(websockets.InvalidStatus) as info:
+        await connect(server, f"/v1/execs/{t['exec_id']}/ws", role=None)
+    assert info.value.response.status_code == 404
+    async with connect(server, t["ws"], role=None) as ws:
+        await ready(ws)
+        await size_is(ws, 30, 100)
+        resize = f"/v1/execs/{t['exec_id']}/resize"
+        await resize_both_ways(server, ws, resize, (40, 120), (50, 132), role=None, host=HOST)
+        # Jobs left behind, one with its environment cleared: ended with it.
+        await ws.send(b"env -i sh -c 'sleep 3001' & sleep 2001 & echo jobs\n")
+        await read_until(ws, b"jobs")
+        await ws.close()  # 1000: the terminal ends, and its processes
     await wait_for(lambda: len(top(private_engine, box)) == baseline)
     left = top(private_engine, box)
     assert not any("sleep 2001" in p or "sleep 3001" in p for p in left), left
@@ -117,19 +106,11 @@ async def test_an_attach_terminal_on_another_host(
 ) -> None:
     shell = box + "-sh"
     path = f"/v1/containers/{shell}/attach/ws?host={HOST}&rows=33&cols=90"
-    async with websockets.connect(ws_url(server, path)) as ws:
+    async with connect(server, path, role=None) as ws:
         assert (await ready(ws))["tty"] is True
-        await ws.send(b"stty size\n")
-        await read_until(ws, b"33 90")
-        async with httpx.AsyncClient(base_url=server.url, timeout=30) as c:
-            r = await c.post(
-                f"/v1/containers/{shell}/resize",
-                params={"host": HOST},
-                json={"rows": 44, "cols": 111},
-            )
-            assert r.status_code == 204, r.text
-        await ws.send(b"stty size\n")
-        await read_until(ws, b"44 111")
+        await size_is(ws, 33, 90)
+        resize = f"/v1/containers/{shell}/resize"
+        await resize_both_ways(server, ws, resize, (40, 100), (44, 111), role=None, host=HOST)
         await ws.send(b"exit 3\n")
         _, doc = await until_exit(ws)
     assert doc["exit_code"] == 3
