@@ -5,32 +5,13 @@ page is photographed (light, dark, phone) under ui/screenshots/."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from tests.browser.ui_harness import (
-    Browser,
-    Tokens,
-    check_page,
-    chromium,
-    served,
-    sign_in,
-    skip_without_ui,
-)
+from tests.browser.ui_harness import Browser, Tokens, check_page, served, sign_in
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, inspect, run_sleeper
 from tests.sse import run_container
 
-pytestmark = [*skip_without_ui, pytest.mark.slow]
-
-
 server = served("ui", signed_in=True)
-
-
-@pytest.fixture
-async def browser(server: LiveServer) -> AsyncIterator[Browser]:
-    async with chromium(server.url) as b:
-        yield b
 
 
 async def test_sign_in_then_a_container_appears_and_is_stopped(

@@ -14,17 +14,8 @@ from typing import Any
 import pytest
 
 from tests.alert_receiver import Receiver
-from tests.browser.ui_harness import (
-    Tokens,
-    check_page,
-    chromium,
-    sign_in,
-    skip_without_ui,
-    ui_server,
-)
+from tests.browser.ui_harness import Tokens, check_page, chromium, sign_in, ui_server
 from tests.conftest import RUN_ID, TEST_IMAGE, TEST_LABEL, LiveServer, docker, free_port
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 SECRET = "ui-s3cret"
 

@@ -23,11 +23,9 @@ from typing import Any
 
 import pytest
 
-from tests.browser.ui_harness import DIST, SHOTS, chromium, served, skip_without_ui
+from tests.browser.ui_harness import DIST, SHOTS, chromium, served
 from tests.conftest import LiveServer
 from tests.sse import run_container
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 BUDGET_GZ = 200_000
 FIGURES = SHOTS / "figures.json"

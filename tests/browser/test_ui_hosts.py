@@ -8,20 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from tests.browser.ui_harness import (
-    Tokens,
-    check_page,
-    chromium,
-    sign_in,
-    skip_without_ui,
-    ui_server,
-)
+from tests.browser.ui_harness import Tokens, check_page, chromium, sign_in, ui_server
 from tests.conftest import TEST_IMAGE, run_sleeper
 from tests.engine_harness import PrivateEngine, private_engine  # noqa: F401
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
 async def test_two_hosts_one_goes_down(

@@ -13,15 +13,12 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
+from tests.browser.ui_harness import check_page, chromium, served
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists, inspect, rmi
 from tests.test_registry import PASSWORD, REGISTRY, USER
 
 # the local registry, started when it is not up (an autouse fixture)
 from tests.test_registry import registry as registry
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
-
 
 server = served("ui-images")
 

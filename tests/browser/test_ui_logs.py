@@ -12,14 +12,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
-from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
+from tests.browser.ui_harness import check_page, chromium, served
 from tests.conftest import LiveServer, docker
 from tests.sse import run_container
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
-
 
 # Loopback with no tokens: the dashboard needs no sign-in. A short SSE retry, so
 # that the browser comes back soon after a restart.

@@ -9,13 +9,9 @@ from __future__ import annotations
 import json
 
 import httpx
-import pytest
 
-from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
+from tests.browser.ui_harness import check_page, chromium, served
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists, inspect, run_sleeper
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
-
 
 server = served("ui-pages")
 

@@ -5,29 +5,17 @@ does not build, push, prune, run or open a terminal."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.browser.ui_harness import (
-    Tokens,
-    check_page,
-    chromium,
-    served,
-    sign_in,
-    skip_without_ui,
-)
+from tests.browser.ui_harness import Browser, Tokens, check_page, served, sign_in
 from tests.conftest import LiveServer, inspect, run_sleeper
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
-
 
 server = served("ui-roles", signed_in=True)
 
 
 async def test_a_viewer_is_offered_no_changes(
-    server: LiveServer, tokens: Tokens, image: str, name: str
+    server: LiveServer, browser: Browser, tokens: Tokens, image: str, name: str
 ) -> None:
     run_sleeper(image, name)
-    async with chromium(server.url) as browser, browser.page(phone=True) as page:
+    async with browser.page(phone=True) as page:
         await sign_in(page, server.url, tokens.viewer)
         nav = page.get_by_role("navigation", name="Main")
         assert await nav.get_by_role("link", name="Images").count() == 1
@@ -60,9 +48,9 @@ async def test_a_viewer_is_offered_no_changes(
 
 
 async def test_an_operator_pulls_but_does_not_build_or_run(
-    server: LiveServer, tokens: Tokens
+    server: LiveServer, browser: Browser, tokens: Tokens
 ) -> None:
-    async with chromium(server.url) as browser, browser.page() as page:
+    async with browser.page() as page:
         await sign_in(page, server.url, tokens.operator)
         await page.goto(f"{server.url}/ui/images")
         await page.get_by_role("heading", name="Pull").wait_for()

@@ -5,12 +5,9 @@ tried with this run's label only (the engine is shared)."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
+from tests.browser.ui_harness import check_page, chromium, served
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, exists, inspect, run_sleeper
 
-pytestmark = [*skip_without_ui, pytest.mark.slow]
 LABEL = f"{TEST_LABEL}={RUN_ID}"
 
 

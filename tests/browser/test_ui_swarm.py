@@ -14,17 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.browser.ui_harness import (
-    Tokens,
-    check_page,
-    chromium,
-    sign_in,
-    skip_without_ui,
-    ui_server,
-)
+from tests.browser.ui_harness import Tokens, check_page, chromium, sign_in, ui_server
 from tests.conftest import TEST_IMAGE, LiveServer, SwarmNodes
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
 
 
 @pytest.fixture(scope="module")

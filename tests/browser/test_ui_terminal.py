@@ -8,13 +8,8 @@ import asyncio
 import re
 from typing import Any
 
-import pytest
-
-from tests.browser.ui_harness import check_page, chromium, served, skip_without_ui
+from tests.browser.ui_harness import check_page, chromium, served
 from tests.conftest import RUN_ID, TEST_LABEL, LiveServer, docker, run_sleeper
-
-pytestmark = [*skip_without_ui, pytest.mark.slow]
-
 
 server = served("ui-term")
 
