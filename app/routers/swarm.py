@@ -6,6 +6,7 @@ On a host that is not a manager the engine's refusal is 409 `not-a-swarm-manager
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Protocol
 
@@ -194,49 +195,48 @@ def _add_object_routes(spec: _ObjectRoutes) -> None:
         check_ref(id)
         await engine.json("DELETE", f"{plural}/{id}", kind=kind, ref=id)
 
-    one = f"/v1/{plural}/{{id}}"
-    common: dict[str, Any] = {"tags": [plural]}
-    router.add_api_route(
-        f"/v1/{plural}",
-        list_,
-        methods=["GET"],
-        name=f"{plural}_list",
-        response_model=list[model],  # type: ignore[valid-type]
-        description=spec.list_doc,
-        responses=errors.problem_responses(_MANAGER),
-        **common,
-    )
-    router.add_api_route(
-        f"/v1/{plural}",
+    def add(
+        path: str,
+        endpoint: Callable[..., Any],
+        method: str,
+        action: str,
+        doc: str,
+        problems: tuple[type[errors.ProblemError], ...] = (),
+        **route: Any,
+    ) -> None:
+        router.add_api_route(
+            path,
+            endpoint,
+            methods=[method],
+            name=f"{plural}_{action}",
+            description=doc,
+            responses=errors.problem_responses(*problems, _MANAGER),
+            tags=[plural],
+            **route,
+        )
+
+    many, one = f"/v1/{plural}", f"/v1/{plural}/{{id}}"
+    add(many, list_, "GET", "list", spec.list_doc, response_model=list[model])  # type: ignore[valid-type]
+    add(
+        many,
         create,
-        methods=["POST"],
-        name=f"{plural}_create",
+        "POST",
+        "create",
+        spec.create_doc,
+        (errors.NameInUse,),
         response_model=model,
         status_code=status.HTTP_201_CREATED,
-        description=spec.create_doc,
-        responses=errors.problem_responses(errors.NameInUse, _MANAGER),
-        **common,
     )
-    router.add_api_route(
-        one,
-        get,
-        methods=["GET"],
-        name=f"{plural}_get",
-        response_model=model,
-        description=spec.get_doc,
-        responses=errors.problem_responses(spec.not_found, _MANAGER),
-        **common,
-    )
-    router.add_api_route(
+    add(one, get, "GET", "get", spec.get_doc, (spec.not_found,), response_model=model)
+    add(
         one,
         delete,
-        methods=["DELETE"],
-        name=f"{plural}_delete",
+        "DELETE",
+        "delete",
+        spec.delete_doc,
+        (spec.not_found, errors.InUse),
         status_code=status.HTTP_204_NO_CONTENT,
         response_class=Response,
-        description=spec.delete_doc,
-        responses=errors.problem_responses(spec.not_found, errors.InUse, _MANAGER),
-        **common,
     )
 
 
