@@ -209,6 +209,11 @@ async def test_logs_tail_since_until_timestamps(
     assert future == ""
     bad = await client.get(url, params={"since": "yesterday"})
     assert bad.status_code == 422
+    for value in ("inf", "-inf", "nan", "1e400", "1e300"):  # float() reads them all
+        for param in ("since", "until"):
+            bad = await client.get(url, params={param: value})
+            assert bad.status_code == 422, (param, value, bad.text)
+            assert bad.json()["code"] == "validation-error"
 
 
 async def test_logs_tty_body_is_raw(client: httpx.AsyncClient, name: str, image: str) -> None:

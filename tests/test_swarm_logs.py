@@ -154,6 +154,11 @@ async def test_stream_errors(sw: httpx.AsyncClient, chatty: str, server: LiveSer
         )
         assert r.status_code == 422
         assert r.json()["errors"][0]["loc"] == ["query", "last_event_id"]
+        for value in ("inf", "nan", "1e400"):  # float() reads them: once a 500
+            r = await client.get(
+                f"{server.url}/v1/services/{chatty}/logs/stream", params={"since": value}
+            )
+            assert r.status_code == 422, (value, r.text)
 
 
 async def test_stream_ends_when_the_service_goes(sw: httpx.AsyncClient, server: LiveServer) -> None:

@@ -4,6 +4,7 @@ that refuse unknown fields, and the small value types every resource uses."""
 from __future__ import annotations
 
 import ipaddress
+import math
 import re
 import shlex
 from datetime import UTC, datetime
@@ -70,15 +71,23 @@ def rfc3339(value: Any) -> str | None:
     return str(value)
 
 
+_MAX_SECONDS = 253402300799.0  # 9999-12-31T23:59:59Z, the last RFC 3339 time
+
+
 def _parse_time(value: Any) -> float:
     """A `since`/`until` query: unix seconds (float) or RFC 3339."""
     if isinstance(value, int | float):
         return float(value)
     text = str(value).strip()
     try:
-        return float(text)
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        # float() also reads "inf", "nan" and "1e400": no time (a 500 once, from int()).
+        if not math.isfinite(seconds) or abs(seconds) > _MAX_SECONDS:
+            raise ValueError(f"{text[:40]!r} is not a time in unix seconds")
+        return seconds
     try:
         dt = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError as exc:
