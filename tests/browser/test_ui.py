@@ -173,7 +173,7 @@ async def test_filter_sort_and_group_the_table(
             "(n) => document.querySelector('tbody tr[data-name]').dataset.name === n + '-2'",
             arg=name,
         )
-        assert [await r.get_attribute("data-name") for r in await rows.all()] == [
+        assert await rows.evaluate_all("rs => rs.map(r => r.dataset.name)") == [
             f"{name}-2",
             f"{name}-1",
             f"{name}-0",

@@ -117,10 +117,11 @@ async def test_merged_view_of_a_compose_project(server: LiveServer, name: str) -
             await page.get_by_text(f"c{k}-20", exact=True).wait_for()
         group = page.get_by_role("group", name="Containers in this view")
         assert await group.get_by_role("button").count() == 3
-        # A colour per container, and its name on each line.
-        classes = {
-            await row.get_attribute("class") for row in await page.locator(".loglist .ll").all()
-        }
+        # A colour per container, and its name on each line. Read in one go: the list is
+        # virtual, and rows taken one by one can be gone (re-rendered) before they are read.
+        classes = set(
+            await page.locator(".loglist .ll").evaluate_all("rows => rows.map(r => r.className)")
+        )
         assert {c.split()[-1] for c in classes if c} >= {"c0", "c1", "c2"}
         lines = await downloaded(page)
         await check_page(page)
