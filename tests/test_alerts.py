@@ -214,6 +214,31 @@ async def test_unhealthy_fires_once_signed_then_resolved(receiver, name):
             ]
 
 
+async def test_health_scope_by_label_reads_the_containers_labels(receiver, name):
+    """A label scope matches the container's labels, not the event's other attributes
+    (`name`, `image`), and not a container without the label."""
+    async with app_for(receiver) as (_, c):
+        body = rule(receiver, {"kind": "health", "status": ["unhealthy"]}, name)
+        body["scope"] = {"labels": [f"mt.tier={name}"]}
+        await create(c, body)
+        # One without the label; one whose `name` attribute matches a label-looking scope.
+        other = rule(receiver, {"kind": "health", "status": ["unhealthy"]}, name)
+        other["name"] += " by name attribute"
+        await create(c, {**other, "scope": {"labels": [f"name={name}-a"]}})
+        failing = (
+            "--health-cmd", "echo missing; exit 1", "--health-interval", "1s",
+            "--health-retries", "1",
+        )  # fmt: skip
+        labelled = run_container(f"{name}-a", "sleep 300", "--label", f"mt.tier={name}", *failing)
+        bare = run_container(f"{name}-b", "sleep 300", *failing)
+        got = await receiver.wait_for(lambda g: len(g) >= 1)
+        await asyncio.sleep(2.5)  # what else would come
+        assert [d.json()["container"]["id"] for d in receiver.got] == [labelled]
+        assert got[0].json()["rule"] == body["name"]
+        assert "missing" in got[0].json()["reason"]
+        docker("rm", "-f", labelled, bare)
+
+
 async def test_die_with_exit_code_3(receiver, name):
     async with app_for(receiver) as (_, c):
         when = {"kind": "event", "action": ["die"], "exit_code_nonzero": True}

@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
@@ -31,7 +32,8 @@ from app.engine import Engine
 from app.models.alerts import AlertState
 from app.services import live
 from app.services.events import EventBus
-from app.services.health_journal import HealthEntry, HealthJournal
+from app.services.health import health_report
+from app.services.health_journal import HealthChange, HealthJournal
 from app.streams import HubRegistry, Subscriber
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ REASON_MAX = 1000
 RECONCILE = 5.0  # followers are checked against the running containers this often (s)
 HOST_POLL = 1.0
 RAISE_CONCURRENCY = 16  # containers' health changes evaluated (and raised) at once
+OUTPUT_WAIT = 0.25  # s after the event: how long a health alert waits for the check's output
 
 
 class HostView(Protocol):
@@ -114,6 +117,9 @@ class HostWatch:
         # as after a restart: the first look decides, and the store drops a repeat).
         self._firing: dict[tuple[str, str], bool] = {}
         self._above_since: dict[tuple[str, str], float] = {}
+        self._health_queues: dict[str, deque[HealthChange]] = {}  # containers' changes to do
+        self._chains: set[asyncio.Task[None]] = set()
+        self._raise_slots = asyncio.Semaphore(RAISE_CONCURRENCY)
 
     def _of(self, kind: str) -> list[CompiledRule]:
         name = self.host.name
@@ -121,16 +127,17 @@ class HostWatch:
 
     async def start(self) -> None:
         bus_sub = self.host.events.open(self.queue_size)
-        journal = self.host.health
+        self.host.health.listeners.add(self._on_change)
         self._tasks = [
             asyncio.create_task(self._events(bus_sub), name=f"alerts-events-{self.host.name}"),
-            asyncio.create_task(self._health(journal.head), name=f"alerts-health-{self.host.name}"),
+            asyncio.create_task(self._health(), name=f"alerts-health-{self.host.name}"),
             asyncio.create_task(self._host_state(), name=f"alerts-host-{self.host.name}"),
             asyncio.create_task(self._follow(), name=f"alerts-follow-{self.host.name}"),
         ]
 
     async def stop(self) -> None:
-        tasks = self._tasks + list(self.followers.values())
+        self.host.health.listeners.discard(self._on_change)
+        tasks = self._tasks + list(self.followers.values()) + list(self._chains)
         self._tasks, self.followers = [], {}
         for task in tasks:
             task.cancel()
@@ -158,71 +165,93 @@ class HostWatch:
         self._firing[key] = firing  # after the store took it: a failed raise is tried again
 
     # -- health ------------------------------------------------------------------------
+    #
+    # Each change comes from the journal's reader the moment it reads the engine's
+    # event (`_on_change`), not from the journal's entries: those wait for their turn,
+    # in order, behind every earlier change's inspect. Each container's changes are
+    # evaluated in order, the containers side by side.
 
-    async def _health(self, pos: tuple[int, int]) -> None:
-        journal = self.host.health
+    def _on_change(self, change: HealthChange) -> None:
+        if change.lost:  # changes may have gone by unseen: read them all again
+            self._rescan = True
+            self._rescan_now.set()
+            return
+        queue = self._health_queues.get(change.cid)
+        if queue is not None:
+            queue.append(change)
+            return
+        self._health_queues[change.cid] = deque([change])
+        task = asyncio.create_task(self._health_chain(change.cid), name="alerts-health-change")
+        self._chains.add(task)
+        task.add_done_callback(self._chains.discard)
+
+    async def _health_chain(self, cid: str) -> None:
+        queue = self._health_queues[cid]
+        try:
+            async with self._raise_slots:
+                while queue:
+                    try:
+                        await self._health_change(queue.popleft())
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:
+                        log.exception("alerts: health evaluation on %s", self.host.name)
+        finally:
+            del self._health_queues[cid]
+
+    async def _health_change(self, change: HealthChange) -> None:
+        at = change.tn / 1e9 if change.tn else time.time()  # the engine's event time
+        if change.removed:
+            await self._health_entry(change.cid, {}, None, at)
+            return
+        attributes = change.attributes
+        name = str(attributes.get("name") or "")
+        labels = self._labels(change.cid, attributes)
+        data = {"name": name, "status": change.status, "previous": change.previous}
+        if self._health_decisions(change.cid, labels, data):
+            # Something is to be raised: with the check's output if the journal's
+            # inspect answers in time, else without it.
+            doc = await change.inspected(OUTPUT_WAIT)
+            report = health_report(doc) if doc is not None else None
+            data["output"] = report.log[-1].output if report and report.log else ""
+            await self._health_entry(change.cid, labels, data, at)
+
+    def _labels(self, cid: str, attributes: dict[str, str]) -> dict[str, str]:
+        """A container's labels: from the container state (the event's attributes mix
+        them with its `name` and `image`), else from the attributes."""
+        state = self.host.containers
+        entry = state.entries.get(cid) if state is not None else None
+        if entry is not None:
+            return dict(entry.summary.get("Labels") or {})
+        return {k: v for k, v in attributes.items() if k not in ("name", "image")}
+
+    def _health_decisions(self, cid: str, labels: dict[str, str], data: dict[str, Any]) -> bool:
+        """Whether some health rule would raise on this change."""
+        name, status = str(data.get("name") or ""), str(data.get("status") or "")
+        for rule in self._of("health"):
+            assert isinstance(rule.when, HealthWhen)
+            firing = status in rule.when.status
+            if rule.on_container(name, labels) and self._firing.get((rule.id, cid)) != firing:
+                return True
+        return False
+
+    async def _health(self) -> None:
+        """The health of every container read afresh when asked (at start, when the
+        rules change, when the journal lost changes), once the host is up."""
         while True:
             try:
                 self._rescan_now.clear()
-                # The scan waits for the host to be up (the journal meanwhile keeps
-                # what changes; a scan reads the rest).
                 if self._rescan and (self.host.state == "up" or not self._of("health")):
                     self._rescan = False
-                    pos = journal.head
                     await self._health_scan()
-                if not journal.covers(pos):
-                    pos = journal.head
-                    self._rescan = True
-                    continue
-                entries = journal.after(pos)
-                if entries:
-                    pos = entries[-1].id
-                    await self._health_entries(entries)
-                wait = asyncio.ensure_future(journal.wait(pos))
-                poke = asyncio.ensure_future(self._rescan_now.wait())
-                try:
-                    await asyncio.wait(
-                        {wait, poke},
-                        timeout=HOST_POLL if self._rescan else None,
-                        return_when=asyncio.FIRST_COMPLETED,
-                    )
-                finally:
-                    wait.cancel()
-                    poke.cancel()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(HOST_POLL if self._rescan else None):
+                        await self._rescan_now.wait()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("alerts: health evaluation on %s", self.host.name)
                 await asyncio.sleep(1)
-
-    async def _health_entries(self, entries: list[HealthEntry]) -> None:
-        """A burst of changes: each container's in order, the containers side by side
-        (each alert raised is a database write: a thousand containers turning unhealthy
-        together do not wait for one another's)."""
-        by_container: dict[str, list[HealthEntry]] = {}
-        for entry in entries:
-            by_container.setdefault(entry.container_id, []).append(entry)
-
-        async def one(changes: list[HealthEntry]) -> None:
-            for entry in changes:
-                at = entry.id[0] / 1e9  # the engine's event time
-                try:
-                    await self._health_entry(entry.container_id, entry.labels, entry.data, at)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    log.exception("alerts: health evaluation on %s", self.host.name)
-
-        if len(by_container) == 1:
-            await one(entries)
-            return
-        slots = asyncio.Semaphore(RAISE_CONCURRENCY)
-
-        async def bounded(changes: list[HealthEntry]) -> None:
-            async with slots:
-                await one(changes)
-
-        await asyncio.gather(*(bounded(c) for c in by_container.values()))
 
     async def _health_entry(
         self, cid: str, labels: dict[str, str], data: dict[str, Any] | None, at: float

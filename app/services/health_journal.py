@@ -25,6 +25,7 @@ import contextlib
 import logging
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,8 +66,10 @@ OUTPUT_WAIT = 1.0  # s after an event: how long its entry waits for the check's 
 
 
 @dataclass(slots=True)
-class _Pending:
-    """A change the reader saw, for the writer to append in the reader's order."""
+class HealthChange:
+    """A change the reader saw, the moment it saw it: for the writer to append in the
+    reader's order, and for the journal's listeners (alerting), which act on it without
+    waiting for its turn."""
 
     tn: int = 0
     cid: str = ""
@@ -78,6 +81,19 @@ class _Pending:
     lost: bool = False
     read_at: float = field(default_factory=time.monotonic)
 
+    async def inspected(self, wait: float) -> dict[str, Any] | None:
+        """The container's inspect, if it answers by `wait` s after the event was read
+        (else None, the inspect left running for the writer)."""
+        if self.doc is None:
+            return None
+        if not self.doc.done():
+            left = self.read_at + wait - time.monotonic()
+            if left > 0:
+                await asyncio.wait({self.doc}, timeout=left)
+        if self.doc.done() and not self.doc.cancelled():
+            return self.doc.result()
+        return None
+
     async def entry(self) -> tuple[dict[str, str], dict[str, Any] | None]:
         """The entry's labels and `event: health` data (None: the container was removed),
         with the check's output when the container's inspect answers by OUTPUT_WAIT
@@ -86,17 +102,10 @@ class _Pending:
         at most."""
         if self.removed:
             return {}, None
-        doc = None
-        if self.doc is not None:
-            if not self.doc.done():
-                left = self.read_at + OUTPUT_WAIT - time.monotonic()
-                if left > 0:
-                    await asyncio.wait({self.doc}, timeout=left)
-            if self.doc.done():
-                doc = self.doc.result()
-            else:
-                self.doc.cancel()
-                log.debug("health journal: inspect %s: no answer in %g s", self.cid, OUTPUT_WAIT)
+        doc = await self.inspected(OUTPUT_WAIT)
+        if self.doc is not None and not self.doc.done():
+            self.doc.cancel()
+            log.debug("health journal: inspect %s: no answer in %g s", self.cid, OUTPUT_WAIT)
         if doc is not None:
             report = health_report(doc)
             labels = dict((doc.get("Config") or {}).get("Labels") or {})
@@ -118,6 +127,8 @@ class HealthJournal:
     entries: deque[HealthEntry] = field(init=False)
     covered_after: Position = (0, 0)
     last_status: dict[str, str] = field(default_factory=dict)
+    # Called with each change as the reader sees it (see HealthChange).
+    listeners: set[Callable[[HealthChange], None]] = field(default_factory=set)
     _changed: asyncio.Event = field(default_factory=asyncio.Event)
     _task: asyncio.Task[None] | None = None
 
@@ -169,7 +180,7 @@ class HealthJournal:
     # one inspect, not for each one after another; at most PIPELINE are in flight.
 
     async def _run(self, ready: asyncio.Event) -> None:
-        pending: asyncio.Queue[_Pending] = asyncio.Queue(PIPELINE)
+        pending: asyncio.Queue[HealthChange] = asyncio.Queue(PIPELINE)
         writer = asyncio.create_task(self._write(pending), name="moorage-health-writer")
         try:
             while True:
@@ -183,9 +194,12 @@ class HealthJournal:
                             log.exception("health journal: event %s", event.get("Action"))
                             continue
                         if item is not None:
+                            self._tell(item)
                             await pending.put(item)
                 # Fell behind the bus: changes may have gone by unseen.
-                await pending.put(self._lost("the health journal fell behind the engine events"))
+                item = self._lost("the health journal fell behind the engine events")
+                self._tell(item)
+                await pending.put(item)
         finally:
             writer.cancel()
             while not pending.empty():
@@ -195,7 +209,7 @@ class HealthJournal:
             with contextlib.suppress(asyncio.CancelledError):
                 await writer
 
-    async def _write(self, pending: asyncio.Queue[_Pending]) -> None:
+    async def _write(self, pending: asyncio.Queue[HealthChange]) -> None:
         while True:
             item = await pending.get()
             try:
@@ -209,14 +223,21 @@ class HealthJournal:
             except Exception:  # never let the journal die
                 log.exception("health journal: change of %s", item.cid)
 
-    def _lost(self, why: str) -> _Pending:
+    def _tell(self, change: HealthChange) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(change)
+            except Exception:  # a listener's fault is not the journal's
+                log.exception("health journal: a listener failed on %s", change.cid)
+
+    def _lost(self, why: str) -> HealthChange:
         """Changes may have gone by unseen: from the writer's turn on, a resume from
         before now starts afresh."""
         log.warning("%s: health streams resuming from before now start afresh", why)
         self.last_status.clear()
-        return _Pending(lost=True)
+        return HealthChange(lost=True)
 
-    def _on_event(self, event: Event) -> _Pending | None:
+    def _on_event(self, event: Event) -> HealthChange | None:
         """What the writer is to append for `event` (None: nothing), its inspect started."""
         marker = event.get("moorage")
         if marker == "gap":
@@ -232,7 +253,7 @@ class HealthJournal:
             # Every removal (the journal cannot tell which containers have a check that
             # never changed since start-up): a container's stream ends on it.
             self.last_status.pop(cid, None)
-            return _Pending(tn=tn, cid=cid, removed=True)
+            return HealthChange(tn=tn, cid=cid, removed=True)
         if not action.startswith("health_status"):
             return None
         status = action.partition(":")[2].strip()
@@ -241,7 +262,7 @@ class HealthJournal:
             return None
         self.last_status[cid] = status
         doc = asyncio.ensure_future(self._inspect(cid))
-        return _Pending(tn, cid, status, previous, dict(actor.get("Attributes") or {}), doc)
+        return HealthChange(tn, cid, status, previous, dict(actor.get("Attributes") or {}), doc)
 
     async def _inspect(self, cid: str) -> dict[str, Any] | None:
         try:
