@@ -64,6 +64,7 @@ SUPPORTED_FILTERS = frozenset(
     {"id", "name", "label", "status", "ancestor", "network", "health", "exited"}
 )
 _RUNNING_STATES = frozenset({"running", "paused", "restarting"})
+HEALTH_STATES = frozenset({"starting", "healthy", "unhealthy"})
 _HEX = re.compile(r"[0-9a-f]{1,64}")
 
 STALE_HEADER = "Moorage-Stale-Since"
@@ -502,6 +503,13 @@ class ContainerState:
         if action.startswith("exec_"):
             # An exec (a health check's probe: three a check) changes what inspect says
             # (ExecIDs, the check's log), not the list's row: re-read on the next read.
+            return
+        health = action.partition(":")[2].strip() if action.startswith("health_status") else ""
+        if entry is not None and entry.times is not None and health in HEALTH_STATES:
+            # The list's row renders its Status from the times: the event says all that
+            # changed (the health journal reads the check's output; no read here).
+            entry.times.health = entry.health = health
+            entry.item_json = None
             return
         self._pending.add(cid)
         self._wake.set()

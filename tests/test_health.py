@@ -67,3 +67,39 @@ async def test_health_of_missing_container(client: httpx.AsyncClient) -> None:
     r = await client.get("/v1/containers/mt-no-such-container/health")
     assert r.status_code == 404
     assert r.json()["code"] == "container-not-found"
+
+
+async def listed_as(client: httpx.AsyncClient, name: str, status: str) -> dict[str, Any]:
+    """The container's row in moorage's list filtered by `status`, once it is there."""
+    for _ in range(300):
+        r = await client.get("/v1/containers", params={"name": name, "health": status})
+        assert r.status_code == 200, r.text
+        rows = [row for row in r.json() if row["name"] == name]
+        if rows:
+            return rows[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{name} never listed as {status}")
+
+
+async def test_the_list_follows_each_health_change(
+    client: httpx.AsyncClient, name: str, image: str
+) -> None:
+    """The list (moorage's copy, kept by the engine's events) shows each change of a
+    check's status as the engine's own list does, and filters by it."""
+    run(
+        name, image, "--health-cmd", "test -f /tmp/ok && echo fine || (echo gone; exit 1)",
+        "--health-interval", "1s", "--health-retries", "1", "--health-start-period", "60s",
+    )  # fmt: skip
+    expect = {"starting": "(health: starting)", "healthy": "(healthy)", "unhealthy": "(unhealthy)"}
+    await listed_as(client, name, "starting")
+    for step, status in (("touch", "healthy"), ("rm", "unhealthy"), ("touch", "healthy")):
+        docker("exec", name, step, "/tmp/ok")
+        row = await listed_as(client, name, status)
+        assert row["status"].endswith(expect[status]), row["status"]
+        assert row["health"] == status
+        engine = docker("ps", "--filter", f"name=^{name}$", "--filter", f"health={status}", "-q")
+        assert engine.strip(), f"the engine does not list {name} as {status}"
+        for other in set(expect) - {status}:
+            r = await client.get("/v1/containers", params={"name": name, "health": other})
+            assert name not in [row["name"] for row in r.json()]
+    docker("rm", "-f", name)
