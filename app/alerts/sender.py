@@ -68,7 +68,6 @@ class Sender:
         self.settings = settings
         self.owner = owner
         self.wake = asyncio.Event()
-        self._slots = asyncio.Semaphore(settings.webhook_concurrency)
         self._inflight: set[asyncio.Task[None]] = set()
         self._reserved = 0  # slots held for rows being raised (`reserve` / `hand`)
         self._task: asyncio.Task[None] | None = None

@@ -18,6 +18,8 @@ replicas agree without talking to each other:
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import sqlite3
 from collections.abc import Callable
@@ -165,6 +167,8 @@ class SqliteAlertStore:
 
     def __init__(self, audit: AuditStore) -> None:
         self.audit = audit
+        self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         await self.audit.call(lambda db: db.executescript(SQLITE_SCHEMA))
@@ -182,32 +186,45 @@ class SqliteAlertStore:
         return await self._call(lambda db: db.execute(sql, args).rowcount)
 
     async def execute_all(self, statements: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """Several statements in one transaction (one thread hop, one commit)."""
+        """Several statements in one transaction."""
 
-        def tx(db: sqlite3.Connection) -> None:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                for sql, args in statements:
-                    db.execute(sql, args)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
+        def run(db: sqlite3.Connection) -> None:
+            for sql, args in statements:
+                db.execute(sql, args)
 
-        await self._call(tx)
+        await self._write(run)
 
     async def raise_alert(self, r: Raise) -> bool:
-        def tx(db: sqlite3.Connection) -> bool:
-            db.execute("BEGIN IMMEDIATE")  # other processes' raises wait here
-            try:
-                sent = _raise_sync(db, r)
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
-            return sent
+        return await self._write(functools.partial(_raise_sync, r=r))
 
-        return await self._call(tx)
+    async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """`fn` in one transaction with every other write waiting meanwhile: a burst of
+        alerts (or of tries) is a few commits and thread hops, not one of each."""
+        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._writes.append((fn, done))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush(), name="moorage-alerts-write")
+        result: T = await done
+        return result
+
+    async def _flush(self) -> None:
+        while self._writes:
+            batch, self._writes = self._writes, []
+            try:
+                results = await self._call(functools.partial(_in_one, [fn for fn, _ in batch]))
+            except asyncio.CancelledError:
+                for _, done in batch:
+                    done.cancel()
+                raise
+            except Exception as exc:
+                results = [exc] * len(batch)
+            for (_, done), result in zip(batch, results, strict=True):
+                if done.done():
+                    continue
+                if isinstance(result, Exception):
+                    done.set_exception(result)
+                else:
+                    done.set_result(result)
 
     async def claim(self, owner: str, now: float, lease: float, limit: int) -> list[OutboxRow]:
         rows = await self.fetch(
@@ -236,6 +253,27 @@ def _relaxed(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T
         return fn(db)
     finally:
         db.execute(f"PRAGMA synchronous={int(level)}")
+
+
+def _in_one(fns: list[Callable[[sqlite3.Connection], Any]], db: sqlite3.Connection) -> list[Any]:
+    """Each of `fns` in its own savepoint (one failing leaves the others: its result is
+    its exception), all in one transaction (other processes' writes wait at its BEGIN)."""
+    results: list[Any] = []
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        for fn in fns:
+            db.execute("SAVEPOINT one")
+            try:
+                results.append(fn(db))
+            except sqlite3.Error as exc:
+                db.execute("ROLLBACK TO one")
+                results.append(exc)
+            db.execute("RELEASE one")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+    return results
 
 
 def _raise_sync(db: sqlite3.Connection, r: Raise) -> bool:
