@@ -186,6 +186,10 @@ class Moorage:
             env=self.env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            # A session of its own, as a server runs: the scheduler's autogroups then
+            # share the CPU between moorage and the load generator (and the engine,
+            # see scripts/engine-up.sh) instead of counting them as one.
+            start_new_session=True,
         )
         deadline = t0 + 120  # a loaded 2-core machine can take a minute to import it
         while time.perf_counter() < deadline:
