@@ -74,7 +74,7 @@ async def listed_as(client: httpx.AsyncClient, name: str, status: str) -> dict[s
     for _ in range(300):
         r = await client.get("/v1/containers", params={"name": name, "health": status})
         assert r.status_code == 200, r.text
-        rows = [row for row in r.json() if row["name"] == name]
+        rows: list[dict[str, Any]] = [row for row in r.json() if row["name"] == name]
         if rows:
             return rows[0]
         await asyncio.sleep(0.05)
