@@ -228,17 +228,6 @@ class AuditStore:
 
         return await asyncio.to_thread(run)
 
-    def call_now(self, fn: Callable[[sqlite3.Connection], T]) -> T | None:
-        """`fn(connection)` in the calling thread if no other call holds the connection
-        now, else None (nothing done: the caller uses `call`). For short writes that
-        must not wait for a thread: `fn` must not block (see the alert store's)."""
-        if not self._lock.acquire(blocking=False):
-            return None
-        try:
-            return fn(self._conn())
-        finally:
-            self._lock.release()
-
     async def add(self, rec: Record) -> int:
         summary = json.dumps(rec.summary, default=str)
         row = (

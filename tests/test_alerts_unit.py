@@ -179,65 +179,6 @@ async def test_sqlite_outbox_raise_claim_and_lease():
         await audit.close()
 
 
-async def test_sqlite_raises_waiting_together_are_one_transaction_each_in_a_savepoint(tmp_path):
-    """A burst of raises is one write (on the loop when the connection is free, else in
-    the thread: another thread holding it, another process holding the file's write
-    lock); one raise failing leaves the others; a checkpoint runs now and then."""
-    import sqlite3
-    import threading
-
-    path = str(tmp_path / "alerts.sqlite3")
-    async with sqlite_alerts(path) as store:
-        db = store.db
-        assert isinstance(db, SqliteAlertStore)
-        # Free: written on the loop, all in one go.
-        ok = await asyncio.gather(
-            *(store.raise_alert(raise_(instant=True, throttle=0, id=f"a{i}")) for i in range(20))
-        )
-        assert ok == [True] * 20
-        # A thread holds the connection: the same writes go through the thread.
-        held, release = threading.Event(), threading.Event()
-
-        def hold(_: sqlite3.Connection) -> None:
-            held.set()
-            release.wait(5)
-
-        holder = asyncio.create_task(db.audit.call(hold))
-        await asyncio.to_thread(held.wait, 5)
-        raises = asyncio.gather(
-            *(store.raise_alert(raise_(instant=True, throttle=0, id=f"b{i}")) for i in range(5))
-        )
-        await asyncio.sleep(0.05)
-        assert not raises.done()
-        release.set()
-        assert await raises == [True] * 5
-        await holder
-        # Another process holds the file's write lock: not waited for on the loop.
-        other = sqlite3.connect(path, isolation_level=None)
-        other.execute("BEGIN IMMEDIATE")
-        later = asyncio.ensure_future(store.raise_alert(raise_(instant=True, throttle=0, id="c")))
-        await asyncio.sleep(0.2)
-        assert not later.done()  # the loop is free meanwhile: this test runs
-        other.execute("ROLLBACK")
-        other.close()
-        assert await later
-        # One failing (a bad statement) in a batch: the others are written.
-        bad = store.db.execute_all([("INSERT INTO no_such_table VALUES (1)", ())])
-        good = store.raise_alert(raise_(instant=True, throttle=0, id="d"))
-        results = await asyncio.gather(bad, good, return_exceptions=True)
-        assert isinstance(results[0], sqlite3.OperationalError)
-        assert results[1] is True
-        rows = await store.db.fetch("SELECT count(*) FROM moorage_alert_outbox")
-        assert rows == [(27,)]
-        # Checkpoints: the WAL is folded into the file after enough writes on the loop.
-        db._unsynced = 10_000
-        await store.raise_alert(raise_(instant=True, throttle=0, id="e"))
-        assert db._unsynced == 0
-        assert db._checkpoints
-        await asyncio.gather(*db._checkpoints)
-        assert await store.db.fetch("SELECT count(*) FROM moorage_alert_outbox") == [(28,)]
-
-
 # -- the live stream's feed (app/alerts/feed.py), on a real SQLite outbox ----------------
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import logging
 import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,8 +30,6 @@ from app.audit import AuditBackend, AuditStore, PostgresAuditStore
 from app.models.alerts import AlertState
 
 T = TypeVar("T")
-log = logging.getLogger("moorage.alerts")
-CHECKPOINT_EVERY = 500  # writes committed on the loop between two checkpoints
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS moorage_alert_rules (
@@ -163,9 +160,8 @@ def decide(prev: PairState, r: Raise) -> tuple[bool, PairState]:
 
 
 class SqliteAlertStore:
-    """The SQLite dialect, on the audit store's one connection (app/audit.py: `call`
-    in a worker thread, or `call_now` on the loop when the connection is free; alone
-    on it either way): the same file is never opened twice."""
+    """The SQLite dialect, on the audit store's one connection (app/audit.py `call`:
+    a worker thread, alone on it): the same file is never opened twice."""
 
     kind = "sqlite"
 
@@ -173,8 +169,6 @@ class SqliteAlertStore:
         self.audit = audit
         self._writes: list[tuple[Callable[[sqlite3.Connection], Any], asyncio.Future[Any]]] = []
         self._flusher: asyncio.Task[None] | None = None
-        self._unsynced = 0  # writes committed on the loop since the last checkpoint
-        self._checkpoints: set[asyncio.Task[None]] = set()
 
     async def open(self) -> None:
         await self.audit.call(lambda db: db.executescript(SQLITE_SCHEMA))
@@ -213,34 +207,11 @@ class SqliteAlertStore:
         result: T = await done
         return result
 
-    def _checkpoint(self) -> None:
-        """The WAL into the database file, in the thread (its fsync never on the loop)."""
-
-        async def run() -> None:
-            try:
-                await self.audit.call(lambda db: db.execute("PRAGMA wal_checkpoint(PASSIVE)"))
-            except sqlite3.Error as exc:
-                log.debug("alerts: checkpoint: %s", exc)
-
-        task = asyncio.create_task(run(), name="moorage-alerts-checkpoint")
-        self._checkpoints.add(task)
-        task.add_done_callback(self._checkpoints.discard)
-
     async def _flush(self) -> None:
         while self._writes:
             batch, self._writes = self._writes, []
-            fns = [fn for fn, _ in batch]
             try:
-                # Here, on the event loop, when the connection is free and the write
-                # would not wait (for the file's lock or an fsync); else in the thread.
-                results = self.audit.call_now(functools.partial(_in_one_now, fns))
-                if results is None:
-                    results = await self._call(functools.partial(_in_one, fns))
-                else:
-                    self._unsynced += len(fns)
-                    if self._unsynced >= CHECKPOINT_EVERY:
-                        self._unsynced = 0
-                        self._checkpoint()
+                results = await self._call(functools.partial(_in_one, [fn for fn, _ in batch]))
             except asyncio.CancelledError:
                 for _, done in batch:
                     done.cancel()
@@ -284,38 +255,11 @@ def _relaxed(db: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]) -> T
         db.execute(f"PRAGMA synchronous={int(level)}")
 
 
-def _in_one_now(
-    fns: list[Callable[[sqlite3.Connection], Any]], db: sqlite3.Connection
-) -> list[Any] | None:
-    """`_in_one` if it does not wait: None when another process holds the file's write
-    lock. No fsync either: synchronous=NORMAL (a commit is in the WAL, not synced) and
-    no checkpoint at its commit (the store runs them in the thread, `_checkpoint`)."""
-    (busy,) = db.execute("PRAGMA busy_timeout").fetchone()
-    (every,) = db.execute("PRAGMA wal_autocheckpoint").fetchone()
-    (level,) = db.execute("PRAGMA synchronous").fetchone()
-    db.execute("PRAGMA busy_timeout=0")
-    db.execute("PRAGMA wal_autocheckpoint=0")
-    db.execute("PRAGMA synchronous=NORMAL")
-    try:
-        try:
-            db.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError:  # SQLITE_BUSY: another process writes
-            return None
-        return _in_one(fns, db, begun=True)
-    finally:
-        db.execute(f"PRAGMA busy_timeout={int(busy)}")
-        db.execute(f"PRAGMA wal_autocheckpoint={int(every)}")
-        db.execute(f"PRAGMA synchronous={int(level)}")
-
-
-def _in_one(
-    fns: list[Callable[[sqlite3.Connection], Any]], db: sqlite3.Connection, begun: bool = False
-) -> list[Any]:
+def _in_one(fns: list[Callable[[sqlite3.Connection], Any]], db: sqlite3.Connection) -> list[Any]:
     """Each of `fns` in its own savepoint (one failing leaves the others: its result is
     its exception), all in one transaction (other processes' writes wait at its BEGIN)."""
     results: list[Any] = []
-    if not begun:
-        db.execute("BEGIN IMMEDIATE")
+    db.execute("BEGIN IMMEDIATE")
     try:
         for fn in fns:
             db.execute("SAVEPOINT one")
