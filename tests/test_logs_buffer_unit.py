@@ -131,3 +131,22 @@ def test_the_newest_chunk_stays_even_over_the_limit() -> None:
     assert buf.lines == 2
     assert buf.covered_after == (1, 1 << 62)  # every line of stamp 1 is gone
     assert texts(buf.history(None, "2", None)) == ["b", "c"]
+
+
+def test_a_large_chunk_leaves_its_newest_lines_when_evicted() -> None:
+    # A burst read in one piece, then one line: a tail of 10 is still the buffer's.
+    big = chunk(*((i, "stdout", f"n{i}") for i in range(1, 201)))
+    buf = LogBuffer(LogBuffer.cost(big) // 2, None)
+    buf.add(big)
+    buf.add(chunk((300, "stderr", "last")))
+    assert 10 < buf.lines < 201
+    assert buf.covered_after is not None
+    assert buf.covered_after[0] < 200
+    assert buf.size <= buf.limit
+    assert texts(buf.history(None, "10", None)) == [f"n{i}" for i in range(192, 201)] + ["last"]
+    assert buf.history(None, "all", None) is None  # the first lines are gone
+    assert buf.history((5, 0), "all", None) is None
+    resumed = buf.history((195, 0), "all", None)
+    assert texts(resumed, (195, 0)) == ["n196", "n197", "n198", "n199", "n200", "last"]
+    assert texts(buf.after((199, 0))) == ["n200", "last"]
+    assert [c.number for c in buf.chunks] == [1, 2]  # the seam with live chunks holds

@@ -99,6 +99,14 @@ class LogChunk:
         are the ends of records)."""
         return [part + _RECORD_END for part in self.data.split(_RECORD_END)[:-1]]
 
+    def newest(self, k: int) -> LogChunk:
+        """A chunk of this one's last `k` lines, with its number (`highest` stays an
+        upper bound of their ids)."""
+        b, n = self.batch, len(self) - k
+        part = LineBatch(b.ns[n:], b.seq[n:], b.stream[n:], b.ts[n:], b.raw[n:])
+        data = b"".join(self.records()[n:])
+        return LogChunk(part, data, min(part.ns), self.highest, self.number)
+
     def select(
         self,
         out: list[bytes],
@@ -161,8 +169,28 @@ class LogBuffer:
             self.size -= self.cost(old)
             self.lines -= len(old)
             self.tail_only = False
-            if self.covered_after is None or old.highest > self.covered_after:
-                self.covered_after = old.highest
+            gone = old.highest
+            if self.size < self.limit // 2 and (kept := self._newest_within(old)) is not None:
+                # A chunk larger than half the buffer (a burst read in one piece): its
+                # newest lines stay, or a small chunk after it would be all that is left.
+                self.chunks.appendleft(kept)
+                self.size += self.cost(kept)
+                self.lines += len(kept)
+                n = len(old) - len(kept)
+                gone = max(zip(old.ns[:n], old.seq[:n], strict=True))
+            if self.covered_after is None or gone > self.covered_after:
+                self.covered_after = gone
+
+    def _newest_within(self, chunk: LogChunk) -> LogChunk | None:
+        """The newest lines of `chunk` that fit the room left, or None when no line does."""
+        room = self.limit - self.size
+        k = 0
+        for record in reversed(chunk.records()):
+            room -= 2 * len(record) + 64  # as `cost` counts them
+            if room < 0:
+                break
+            k += 1
+        return chunk.newest(k) if 0 < k < len(chunk) else None
 
     def after(self, line: LineId) -> list[tuple[LogChunk, int]] | None:
         """The lines after `line` by their place in the log (exact, whatever the order
