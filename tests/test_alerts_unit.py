@@ -9,6 +9,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -174,6 +175,39 @@ async def test_sqlite_outbox_raise_claim_and_lease():
         ((done, tries),) = await store.deliveries(None, None, 10)
         assert done.status == "delivered"
         assert [(t[1], t[3], t[4]) for t in tries] == [(1, "failed", 500), (2, "delivered", 200)]
+    finally:
+        await store.close()
+        await audit.close()
+
+
+async def test_sqlite_writes_waiting_together_are_one_transaction_each_on_its_own():
+    audit = AuditStore(":memory:")
+    await audit.open()
+    store = AlertStore(SqliteAlertStore(audit))
+    await store.open()
+    calls = 0
+    call = audit.call
+
+    async def counted(fn: Callable[..., Any]) -> Any:
+        nonlocal calls
+        calls += 1
+        return await call(fn)
+
+    audit.call = counted  # type: ignore[method-assign]
+    try:
+        ids = [f"b{i}" for i in range(50)]
+        results = await asyncio.gather(
+            *(store.raise_alert(raise_(instant=True, throttle=0, id=i)) for i in ids),
+            store.raise_alert(raise_(instant=True, throttle=0, id="b7")),  # a repeat: no row
+            store.db.execute_all([("INSERT INTO no_such_table VALUES (1)", ())]),
+            return_exceptions=True,
+        )
+        assert results[:50] == [True] * 50
+        assert results[50] is False
+        assert isinstance(results[51], sqlite3.OperationalError)  # that write alone failed
+        assert calls <= 2  # the first write's batch, then all that waited meanwhile
+        claimed = await store.claim("me", 1000, 30, 100)
+        assert sorted(row.id for row in claimed) == sorted(ids)
     finally:
         await store.close()
         await audit.close()

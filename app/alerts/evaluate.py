@@ -88,6 +88,15 @@ def _name(doc: dict[str, Any]) -> str:
     return str(doc.get("Name") or "").lstrip("/")
 
 
+def _health_reason(status: str, previous: str | None, output: str) -> str:
+    reason = f"health {status}"
+    if previous:
+        reason += f" (was {previous})"
+    if output := output.strip():
+        reason += f": {output[:200]}"
+    return reason
+
+
 class HostWatch:
     """Every evaluator of one host; `rules()` is read afresh at each decision."""
 
@@ -176,6 +185,8 @@ class HostWatch:
             self._rescan = True
             self._rescan_now.set()
             return
+        if not self._of("health"):
+            return
         queue = self._health_queues.get(change.cid)
         if queue is not None:
             queue.append(change)
@@ -201,20 +212,22 @@ class HostWatch:
 
     async def _health_change(self, change: HealthChange) -> None:
         at = change.tn / 1e9 if change.tn else time.time()  # the engine's event time
+        seen = Seen(self.host.name, change.cid, str(change.attributes.get("name") or ""), at)
         if change.removed:
-            await self._health_entry(change.cid, {}, None, at)
+            await self._health_removed(seen)
             return
-        attributes = change.attributes
-        name = str(attributes.get("name") or "")
-        labels = self._labels(change.cid, attributes)
-        data = {"name": name, "status": change.status, "previous": change.previous}
-        if self._health_decisions(change.cid, labels, data):
-            # Something is to be raised: with the check's output if the journal's
-            # inspect answers in time, else without it.
-            doc = await change.inspected(OUTPUT_WAIT)
-            report = health_report(doc) if doc is not None else None
-            data["output"] = report.log[-1].output if report and report.log else ""
-            await self._health_entry(change.cid, labels, data, at)
+        labels = self._labels(change.cid, change.attributes)
+        turns = self._health_turns(seen, labels, change.status)
+        if not turns:
+            return
+        # Something is to be raised: with the check's output if the journal's inspect
+        # answers in time, else without it.
+        doc = await change.inspected(OUTPUT_WAIT)
+        report = health_report(doc) if doc is not None else None
+        output = report.log[-1].output if report and report.log else ""
+        reason = _health_reason(change.status, change.previous, output)
+        for rule, firing in turns:
+            await self._decide(rule, seen, firing, reason)
 
     def _labels(self, cid: str, attributes: dict[str, str]) -> dict[str, str]:
         """A container's labels: from the container state (the event's attributes mix
@@ -225,15 +238,27 @@ class HostWatch:
             return dict(entry.summary.get("Labels") or {})
         return {k: v for k, v in attributes.items() if k not in ("name", "image")}
 
-    def _health_decisions(self, cid: str, labels: dict[str, str], data: dict[str, Any]) -> bool:
-        """Whether some health rule would raise on this change."""
-        name, status = str(data.get("name") or ""), str(data.get("status") or "")
+    def _health_turns(
+        self, seen: Seen, labels: dict[str, str], status: str
+    ) -> list[tuple[CompiledRule, bool]]:
+        """The health rules in scope whose condition this status changes, each with
+        whether it now fires."""
+        turns = []
         for rule in self._of("health"):
             assert isinstance(rule.when, HealthWhen)
             firing = status in rule.when.status
-            if rule.on_container(name, labels) and self._firing.get((rule.id, cid)) != firing:
-                return True
-        return False
+            if (
+                rule.on_container(seen.container_name, labels)
+                and self._firing.get((rule.id, seen.container_id)) != firing
+            ):
+                turns.append((rule, firing))
+        return turns
+
+    async def _health_removed(self, seen: Seen) -> None:
+        """The container was removed: whatever fired on it is over."""
+        for rule in self._of("health"):
+            if self._firing.get((rule.id, seen.container_id)):
+                await self._decide(rule, seen, False, "container removed")
 
     async def _health(self) -> None:
         """The health of every container read afresh when asked (at start, when the
@@ -253,34 +278,6 @@ class HostWatch:
                 log.exception("alerts: health evaluation on %s", self.host.name)
                 await asyncio.sleep(1)
 
-    async def _health_entry(
-        self, cid: str, labels: dict[str, str], data: dict[str, Any] | None, at: float
-    ) -> None:
-        rules = self._of("health")
-        if not rules:
-            return
-        name = str((data or {}).get("name") or "").lstrip("/")
-        if data is None:  # removed: whatever fired is over
-            for rule in rules:
-                if self._firing.get((rule.id, cid)):
-                    seen = Seen(self.host.name, cid, name, at)
-                    await self._decide(rule, seen, False, "container removed")
-            return
-        status = str(data.get("status") or "")
-        seen = Seen(self.host.name, cid, name, at)
-        for rule in rules:
-            assert isinstance(rule.when, HealthWhen)
-            if not rule.on_container(name, labels):
-                continue
-            firing = status in rule.when.status
-            reason = f"health {status}"
-            if data.get("previous"):
-                reason += f" (was {data['previous']})"
-            output = str(data.get("output") or "").strip()
-            if output:
-                reason += f": {output[:200]}"
-            await self._decide(rule, seen, firing, reason)
-
     async def _health_scan(self) -> None:
         """The current health of every container with a check (at start, and when the
         rules change): a container unhealthy already fires now."""
@@ -295,9 +292,10 @@ class HostWatch:
                 log.debug("alerts: health scan on %s: %s", self.host.name, exc.detail)
                 return
             for row in rows or []:
-                data = {"name": _name(row), "status": status, "previous": None, "output": ""}
+                seen = Seen(self.host.name, str(row["Id"]), _name(row), time.time())
                 labels = dict(row.get("Labels") or {})
-                await self._health_entry(str(row["Id"]), labels, data, time.time())
+                for rule, firing in self._health_turns(seen, labels, status):
+                    await self._decide(rule, seen, firing, _health_reason(status, None, ""))
 
     # -- events ------------------------------------------------------------------------
 

@@ -274,6 +274,9 @@ class HealthJournal:
         except errors.ProblemError as exc:
             log.debug("health journal: inspect %s: %s", cid, exc.detail)
             return None
+        except Exception:  # a fault, not the engine's answer: the change goes on without it
+            log.exception("health journal: inspect %s", cid)
+            return None
         return doc
 
     def _append(self, tn: int, cid: str, labels: dict[str, str], data: Any) -> None:
