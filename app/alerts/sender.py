@@ -68,8 +68,13 @@ class Sender:
         self.settings = settings
         self.owner = owner
         self.wake = asyncio.Event()
-        self._inflight: set[asyncio.Task[None]] = set()
+        self._inflight: set[asyncio.Task[None]] = set()  # tries, each holding a slot
+        self._recording: set[asyncio.Task[None]] = set()  # tries done, their record written
         self._reserved = 0  # slots held for rows being raised (`reserve` / `hand`)
+        # Rows may wait in the outbox untaken (written without a slot, or a claim took
+        # as many as it could): a slot that frees reads the outbox at once, else the
+        # next poll does (retries coming due, other processes' rows).
+        self._backlog = True
         self._task: asyncio.Task[None] | None = None
         self._session: aiohttp.ClientSession | None = None
 
@@ -88,12 +93,17 @@ class Sender:
             task.cancel()
         if self._inflight:
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        if self._recording:  # a try not recorded is tried again once its lease is over
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(5):
+                    await asyncio.gather(*self._recording, return_exceptions=True)
         if self._session is not None:
             await self._session.close()
             self._session = None
 
     def poke(self) -> None:
-        """Something was put in the outbox: look now, not at the next poll."""
+        """Something was put in the outbox untaken: look now, not at the next poll."""
+        self._backlog = True
         self.wake.set()
 
     @property
@@ -112,7 +122,8 @@ class Sender:
 
     def release(self) -> None:
         self._reserved -= 1
-        self.wake.set()
+        if self._backlog:
+            self.wake.set()
 
     def hand(self, row: OutboxRow) -> None:
         """A row this process raised and took (its lease in the same write): its first
@@ -133,15 +144,18 @@ class Sender:
             free = self._free()
             rows: list[OutboxRow] = []
             if free > 0:
+                self._backlog = False  # before the read: a row written meanwhile says so
                 try:
                     rows = await self.store.claim(self.owner, time.time(), self.lease, free)
                 except asyncio.CancelledError:
                     raise
                 except Exception as exc:  # the database is away: try again later
                     log.warning("alerts: reading the outbox failed: %s", exc)
+                    self._backlog = True
             for row in rows:
                 self._start(row)
             if rows and len(rows) == free:
+                self._backlog = True
                 continue  # more may be due
             self.wake.clear()
             with contextlib.suppress(TimeoutError):
@@ -152,14 +166,29 @@ class Sender:
         self._inflight.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("alerts: a delivery failed: %r", task.exception())
-        self.wake.set()  # a slot is free
+        if self._backlog:
+            self.wake.set()  # a slot is free for a row that waits
+
+    def _recorded(self, task: asyncio.Task[None]) -> None:
+        self._recording.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("alerts: a try was not recorded: %r", task.exception())
 
     async def _deliver(self, row: OutboxRow) -> None:
+        """One try; its slot (a request at the receiver) is free once it is answered,
+        and its record is written apart (a slow database holds up no other try)."""
         body, headers = render(row.format, row.alert, row.secret)
         start = time.time()
         t0 = time.monotonic()
         code, error = await self._post(row.url, body, headers)
         duration = time.monotonic() - t0
+        task = asyncio.create_task(self._record(row, start, code, error, duration))
+        self._recording.add(task)
+        task.add_done_callback(self._recorded)
+
+    async def _record(
+        self, row: OutboxRow, start: float, code: int | None, error: str | None, duration: float
+    ) -> None:
         delivered = code is not None and 200 <= code < 300 and error is None
         next_try: float | None = None
         if not delivered:
