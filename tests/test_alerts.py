@@ -416,6 +416,41 @@ async def test_slow_receiver_times_out_and_is_tried_again(receiver, name):
         assert "no answer within" in d["attempts"][0]["error"]
 
 
+async def test_one_slot_sends_every_waiting_alert_in_turn(receiver, name):
+    """With one try at a time, the alerts raised while it is taken wait in the outbox
+    untaken; each is sent when the slot is free again: all delivered, each once."""
+    async with app_for(receiver, webhook_concurrency=1, webhook_timeout=60) as (_, c):
+        made = await create(c, rule(receiver, {"kind": "event", "action": ["die"]}, f"{name}-*"))
+        receiver.mode = "hang"  # the first try holds the slot until released
+        for i in range(4):
+            run_container(f"{name}-{i}", "exit 1")
+        await receiver.wait_for(lambda g: len(g) >= 1)
+        params = {"rule_id": made["id"]}
+
+        async def deliveries() -> list[dict[str, Any]]:
+            found: list[dict[str, Any]] = (
+                await c.get("/v1/alerts/deliveries", params=params)
+            ).json()
+            return found
+
+        async with asyncio.timeout(30):
+            while len(await deliveries()) < 4:  # noqa: ASYNC110 (the outbox: polled)
+                await asyncio.sleep(0.1)
+        assert len(receiver.got) == 1  # the others wait: one try at a time
+        receiver.mode = "ok"
+        receiver.release.set()
+        await receiver.wait_for(lambda g: len(g) >= 4)
+        await asyncio.sleep(1)
+        sent = [r.delivery for r in receiver.got]
+        assert len(sent) == len(set(sent)) == 4, sent
+        async with asyncio.timeout(10):  # the last try's record is written after its answer
+            while any(d["status"] != "delivered" for d in await deliveries()):  # noqa: ASYNC110
+                await asyncio.sleep(0.1)
+        done = await deliveries()
+        assert sorted(d["id"] for d in done) == sorted(sent)
+        assert [len(d["attempts"]) for d in done] == [1, 1, 1, 1]
+
+
 async def test_rule_test_delivery_and_formats(receiver, name):
     async with app_for(receiver) as (_, c):
         ids = {}
