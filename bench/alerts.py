@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import os
 import signal
@@ -121,31 +120,60 @@ def remove_all(run: str, volume: str) -> None:
     Through the engine's API, PARALLEL removals at once: `docker rm -f` of 50 ids
     removes them all at once, and 400 kills at once on this dockerd 20.10 lost the
     shims' exit events (each `rm` then waited for an exit that never came, until
-    dockerd was restarted)."""
-    asyncio.run(_remove_containers(run))
-    docker("volume", "rm", "-f", volume, check=False)
+    dockerd was restarted). Fewer at once did not always keep it from happening: a
+    removal that takes over 2 minutes stops the clean-up, and says how to finish it."""
+    trouble = asyncio.run(_remove_containers(run))
+    if trouble is None:
+        docker("volume", "rm", "-f", volume, check=False)
+        return
+    print(
+        f"bench: {trouble}; what is left:\n"
+        f"  docker ps -aq --filter label={RUN_LABEL}={run} | xargs -r docker rm -f;"
+        f" docker volume rm {volume}",
+        file=sys.stderr,
+    )
 
 
-async def _remove_containers(run: str) -> None:
+REMOVE_WAIT = 120.0  # s: a removal longer than this is one the engine will not finish
+
+
+async def _remove_containers(run: str) -> str | None:
+    """None once every container of the run is removed, else what went wrong."""
     flt = json.dumps({"label": [f"{RUN_LABEL}={run}"]})
     slots = asyncio.Semaphore(PARALLEL)
     transport = httpx.AsyncHTTPTransport(uds=SOCKET)
-    async with httpx.AsyncClient(transport=transport, base_url="http://engine", timeout=120) as c:
+    hung = asyncio.Event()
+    timeout = httpx.Timeout(REMOVE_WAIT)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://engine", timeout=timeout
+    ) as c:
 
         async def remove(cid: str) -> None:
             async with slots:
-                with contextlib.suppress(httpx.HTTPError):
+                if hung.is_set():
+                    return
+                try:
                     await c.delete(f"/containers/{cid}", params={"force": "1"})
+                except httpx.TimeoutException:
+                    hung.set()
+                except httpx.HTTPError:
+                    pass
 
         for _ in range(3):
             try:
                 r = await c.get("/containers/json", params={"all": "1", "filters": flt})
                 ids = [doc["Id"] for doc in r.json()]
-            except httpx.HTTPError:
-                return
+            except httpx.HTTPError as exc:
+                return f"the engine's container list failed ({exc!r})"
             if not ids:
-                return
+                return None
             await asyncio.gather(*(remove(cid) for cid in ids))
+            if hung.is_set():
+                return (
+                    f"the engine stopped removing containers (a removal took over"
+                    f" {REMOVE_WAIT:g} s: dockerd lost a container's exit); restart dockerd"
+                )
+    return "some containers could not be removed in three passes"
 
 
 async def engine_events(run: str, seen: list[float]) -> None:
